@@ -1,0 +1,24 @@
+# Helpers shared by every folder's CMakeLists.txt.
+#
+# evald_warnings(<target>): our code builds with -Wall -Wextra -Wpedantic and must stay at zero
+# warnings. Generated protobuf code does not use this (it lives in its own target).
+function(evald_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow=local
+                         -Wno-missing-field-initializers)
+  if(EVALD_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+# evald_catch_test(<name> SOURCES ... LIBS ...): one Catch2 v2 test binary, one ctest test per
+# TEST_CASE (catch_discover_tests runs the binary after linking, so it must start cleanly).
+function(evald_catch_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS} Catch2::Catch2WithMain)
+  target_compile_definitions(${name} PRIVATE
+    EVALD_SOURCE_DIR="${PROJECT_SOURCE_DIR}" EVALD_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  evald_warnings(${name})
+  catch_discover_tests(${name} PROPERTIES TIMEOUT 300
+    DISCOVERY_TIMEOUT 60)
+endfunction()
