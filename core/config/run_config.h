@@ -62,6 +62,11 @@ struct RunConfig {
   std::vector<std::string> secret_names;
 };
 
+// The host env var names a composed config needs from the submitter (target.api_endpoint.
+// api_key_name, the sources of evaluation.env_vars and every tasks[].env_vars), sorted, unique.
+// Needs no catalog, so evalctl can collect the secret values before it submits.
+std::vector<std::string> SecretNamesOf(const YAML::Node& composed);
+
 // `task_filter`: empty = all tasks; else `name` (all tasks of that name) or `name.N` (the N-th
 // task of that name, 0-based), as the reference's `run -t`. A filter matching nothing is an error.
 absl::StatusOr<RunConfig> ParseRunConfig(const YAML::Node& composed, const TaskCatalog& catalog,
