@@ -33,6 +33,7 @@ struct InvocationRecord {
   std::string run_dir;             // <output_dir>/<YYYYmmdd_HHMMSS>-<id>
   std::string mode;                // parallel | sequential
   std::vector<std::string> tasks;  // task names in job order
+  std::vector<std::string> task_filter;  // Submit's task filter, to re-derive job specs later
   std::vector<std::string> secret_names;
   std::string client;
   int64_t created_ms = 0;
