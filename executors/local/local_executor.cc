@@ -1,0 +1,354 @@
+#include "executors/local/local_executor.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "core/status_macros.h"
+#include "executors/local/process.h"
+#include "nlohmann/json.hpp"
+#include "yaml-cpp/yaml.h"
+
+namespace evald::executors {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kHandleVersion = 1;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return "";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+absl::Status WriteFile(const std::string& path, const std::string& content, mode_t mode) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << content;
+    out.flush();
+    if (!out) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
+    }
+  }
+  if (chmod(tmp.c_str(), mode) != 0 || rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+struct LocalHandleState {
+  pid_t pid = 0;
+  uint64_t start_ticks = 0;
+  std::string task_dir;
+};
+
+std::string EncodeHandle(const LocalHandleState& s) {
+  nlohmann::json j = {{"pid", s.pid}, {"start_ticks", s.start_ticks}, {"task_dir", s.task_dir}};
+  return j.dump();
+}
+
+std::optional<LocalHandleState> DecodeHandle(const JobHandle& h) {
+  if (h.executor != "local" || h.version != kHandleVersion) return std::nullopt;
+  nlohmann::json j = nlohmann::json::parse(h.state, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  LocalHandleState s;
+  s.pid = j.value("pid", 0);
+  s.start_ticks = j.value("start_ticks", uint64_t{0});
+  s.task_dir = j.value("task_dir", std::string());
+  return s;
+}
+
+// "<ISO time> <code>" -> code.
+std::optional<int> ReadStageExit(const std::string& task_dir) {
+  std::string text(absl::StripAsciiWhitespace(ReadFile(task_dir + "/logs/stage.exit")));
+  if (text.empty()) return std::nullopt;
+  size_t space = text.rfind(' ');
+  int code = 0;
+  if (space == std::string::npos || !absl::SimpleAtoi(text.substr(space + 1), &code)) {
+    return 1;  // as the reference: an unparsable exit file means failed
+  }
+  return code;
+}
+
+void ReadProgress(const std::string& task_dir, Observation& obs) {
+  std::string text = ReadFile(task_dir + "/artifacts/progress.json");
+  if (text.empty()) return;
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return;
+  obs.has_progress = true;
+  obs.progress_done = j.value("done", int64_t{0});
+  obs.progress_total = j.value("total", int64_t{0});
+  obs.progress_errors = j.value("errors", int64_t{0});
+  obs.progress_rate = j.value("rate", 0.0);
+}
+
+std::string ContainerName(const JobSpec& spec) {
+  std::string name = absl::StrCat("evald-", spec.job_id, "-", spec.task);
+  for (char& c : name) {
+    if (!absl::ascii_isalnum(c) && c != '_' && c != '.' && c != '-') c = '-';
+  }
+  return name;
+}
+
+std::string ExtraDockerArgs(const std::string& execution_yaml) {
+  if (execution_yaml.empty()) return "";
+  try {
+    YAML::Node ex = YAML::Load(execution_yaml);
+    if (ex.IsMap() && ex["extra_docker_args"] && ex["extra_docker_args"].IsScalar()) {
+      return ex["extra_docker_args"].as<std::string>();
+    }
+  } catch (const YAML::Exception&) {
+  }
+  return "";
+}
+
+constexpr char kNow[] = "$(date -u +%Y-%m-%dT%H:%M:%SZ)";
+
+}  // namespace
+
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  out += "'";
+  return out;
+}
+
+std::string FindOnPath(const std::string& name) {
+  if (name.empty()) return "";
+  if (name.find('/') != std::string::npos) return access(name.c_str(), X_OK) == 0 ? name : "";
+  const char* path = std::getenv("PATH");
+  if (path == nullptr) return "";
+  for (absl::string_view dir : absl::StrSplit(path, ':', absl::SkipEmpty())) {
+    std::string candidate = absl::StrCat(dir, "/", name);
+    struct stat st;
+    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+  }
+  return "";
+}
+
+LocalExecutor::LocalExecutor(ExecutorContext context) : context_(std::move(context)) {}
+
+std::string LocalExecutor::ContainerRuntime() const {
+  if (!context_.container_runtime.empty()) return FindOnPath(context_.container_runtime);
+  for (const char* runtime : {"docker", "podman"}) {
+    std::string found = FindOnPath(runtime);
+    if (!found.empty()) return found;
+  }
+  return "";
+}
+
+absl::Status LocalExecutor::Validate(const JobSpec& spec) const {
+  if (spec.native) {
+    if (access(context_.runner_path.c_str(), X_OK) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "task '", spec.task, "' is native but the runner '", context_.runner_path,
+          "' is not an executable file; set runner_path in the evald config"));
+    }
+    return absl::OkStatus();
+  }
+  if (ContainerRuntime().empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "task '", spec.task, "' runs in the container ", spec.image, ", but neither ",
+        context_.container_runtime.empty() ? "docker nor podman" : context_.container_runtime,
+        " is installed on this machine; install one, or pick a native task (evalctl ls tasks)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RenderedJob> LocalExecutor::Render(const JobSpec& spec) const {
+  RenderedJob out;
+  std::string q_dir = ShellQuote(spec.task_dir);
+  std::string s;
+  std::vector<std::string> names;
+  for (const auto& [dst, src] : spec.env_vars) names.push_back(dst);
+  absl::StrAppend(&s, "#!/usr/bin/env bash\n# evald job ", spec.job_id, " task ", spec.task, "\n",
+                  "# Rerun by hand: bash ", q_dir, "/run.sh",
+                  names.empty() ? "" : absl::StrCat(" (export ", absl::StrJoin(names, ", "), " first)"),
+                  "\n");
+  absl::StrAppend(&s, "set -u\ntask_dir=", q_dir, "\n",
+                  "mkdir -p \"$task_dir/logs\" \"$task_dir/artifacts\"\n",
+                  "rm -f \"$task_dir/logs/stage.exit\" \"$task_dir/logs/stage.running\"\n",
+                  "echo \"", kNow, "\" > \"$task_dir/logs/stage.pre-start\"\n");
+  std::string stop_trap;
+  if (spec.native) {
+    out.plan = spec.plan_yaml;
+    absl::StrAppend(&s, "echo \"", kNow, "\" > \"$task_dir/logs/stage.running\"\n",
+                    ShellQuote(context_.runner_path), " --plan \"$task_dir/plan.yaml\"",
+                    " >>\"$task_dir/logs/stdout.log\" 2>>\"$task_dir/logs/stderr.log\" &\n");
+    stop_trap = "kill -TERM \"$child\" 2>/dev/null";
+  } else {
+    std::string runtime = ContainerRuntime();
+    std::string runtime_name = runtime.empty() ? (context_.container_runtime.empty()
+                                                      ? "docker"
+                                                      : context_.container_runtime)
+                                               : fs::path(runtime).filename().string();
+    std::string name = ContainerName(spec);
+    absl::StrAppend(&s, "command -v ", runtime_name, " >/dev/null 2>&1 || { echo '", runtime_name,
+                    " not found' >&2; code=127; echo \"", kNow,
+                    " $code\" > \"$task_dir/logs/stage.exit\"; exit $code; }\n");
+    absl::StrAppend(&s, "echo \"", kNow, "\" > \"$task_dir/logs/stage.running\"\n");
+    std::string env_flags;
+    for (const auto& [dst, src] : spec.env_vars) absl::StrAppend(&env_flags, " -e ", dst);
+    std::string inner = absl::StrCat(
+        spec.container_command,
+        " ; exit_code=$?; chmod 777 -R /results; if [ \"$exit_code\" -ne 0 ]; then echo \"The "
+        "evaluation container failed with exit code $exit_code\" >&2; exit \"$exit_code\"; fi; "
+        "echo \"Container completed successfully\" >&2; exit 0;");
+    std::string extra = ExtraDockerArgs(spec.execution_yaml);
+    absl::StrAppend(&s, runtime_name, " run --rm --shm-size=100g --name ", ShellQuote(name),
+                    extra.empty() ? "" : " ", extra,
+                    " --volume \"$task_dir/artifacts\":/results", env_flags, " ",
+                    ShellQuote(spec.image), " bash -c ", ShellQuote(inner),
+                    " >>\"$task_dir/logs/stdout.log\" 2>>\"$task_dir/logs/stderr.log\" &\n");
+    stop_trap = absl::StrCat(runtime_name, " stop ", ShellQuote(name), " >/dev/null 2>&1");
+  }
+  absl::StrAppend(&s, "child=$!\n", "trap '", stop_trap, "' TERM INT\n",
+                  "wait \"$child\"; code=$?\n",
+                  "# wait returns early when a trapped signal arrives: wait for the real code.\n",
+                  "while kill -0 \"$child\" 2>/dev/null; do wait \"$child\"; code=$?; done\n",
+                  "echo \"", kNow, " $code\" > \"$task_dir/logs/stage.exit.tmp\"\n",
+                  "mv -f \"$task_dir/logs/stage.exit.tmp\" \"$task_dir/logs/stage.exit\"\n",
+                  "exit \"$code\"\n");
+  out.script = std::move(s);
+  return out;
+}
+
+absl::StatusOr<JobHandle> LocalExecutor::Start(const JobSpec& spec,
+                                               const std::map<std::string, std::string>& env) {
+  EVALD_RETURN_IF_ERROR(Validate(spec));
+  EVALD_ASSIGN_OR_RETURN(RenderedJob rendered, Render(spec));
+  std::error_code ec;
+  fs::create_directories(spec.task_dir + "/logs", ec);
+  if (!ec) fs::create_directories(spec.task_dir + "/artifacts", ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create job directory ", spec.task_dir, ": ", ec.message()));
+  }
+  EVALD_RETURN_IF_ERROR(WriteFile(spec.task_dir + "/run.sh", rendered.script, 0755));
+  if (spec.native) {
+    EVALD_RETURN_IF_ERROR(WriteFile(spec.task_dir + "/plan.yaml", rendered.plan, 0644));
+  }
+  // A resumed job must not be taken for the previous attempt: clear its traces, then record which
+  // attempt this is before anything runs, so Recover can tell the two apart.
+  for (const char* stale : {"stage.exit", "stage.running", "stage.pre-start", "pid"}) {
+    fs::remove(spec.task_dir + "/logs/" + stale, ec);
+  }
+  EVALD_RETURN_IF_ERROR(
+      WriteFile(spec.task_dir + "/logs/attempt", absl::StrCat(spec.attempt, "\n"), 0644));
+  SpawnOptions options;
+  options.argv = {"bash", spec.task_dir + "/run.sh"};
+  options.env = env;
+  options.cwd = spec.task_dir;
+  options.stdout_path = spec.task_dir + "/logs/stdout.log";
+  options.stderr_path = spec.task_dir + "/logs/stderr.log";
+  options.pid_file = spec.task_dir + "/logs/pid";
+  EVALD_ASSIGN_OR_RETURN(ProcessId pid, SpawnDetached(options));
+  kill_deadlines_.erase(spec.job_id);
+  return JobHandle{kHandleVersion, "local",
+                   EncodeHandle({pid.pid, pid.start_ticks, spec.task_dir})};
+}
+
+std::vector<Observation> LocalExecutor::Poll(const std::vector<const JobRecord*>& jobs) {
+  std::vector<Observation> out;
+  absl::Time now = absl::Now();
+  for (const JobRecord* job : jobs) {
+    std::optional<LocalHandleState> h = DecodeHandle(job->handle);
+    if (!h) continue;
+    Observation obs;
+    obs.job_id = job->id;
+    ReadProgress(h->task_dir, obs);
+    ProcessState ps = Inspect({h->pid, h->start_ticks});
+    if (ps.status == ProcessStatus::kAlive) {
+      auto deadline = kill_deadlines_.find(job->id);
+      if (deadline != kill_deadlines_.end() && now >= deadline->second) {
+        SignalGroup(h->pid, SIGKILL).IgnoreError();
+      }
+      bool running = fs::exists(h->task_dir + "/logs/stage.running");
+      obs.kind = running ? Observation::Kind::kRunning : Observation::Kind::kSubmitted;
+      out.push_back(std::move(obs));
+      continue;
+    }
+    // The wrapper is gone: whatever it left in its group must go too.
+    if (h->pid > 1) SignalGroup(h->pid, SIGKILL).IgnoreError();
+    kill_deadlines_.erase(job->id);
+    std::optional<int> code = ReadStageExit(h->task_dir);
+    if (code) {
+      obs.kind = Observation::Kind::kExited;
+      obs.exit_code = code;
+    } else if (ps.status == ProcessStatus::kExited) {
+      obs.kind = Observation::Kind::kExited;
+      obs.exit_code = ps.exit_code;
+      obs.message = absl::StrCat("job process ", h->pid, " ended with status ", *ps.exit_code,
+                                 " without writing logs/stage.exit");
+    } else {
+      obs.kind = Observation::Kind::kVanished;
+      obs.message = absl::StrCat("job process ", h->pid,
+                                 " is gone and left no logs/stage.exit (killed outside evald?)");
+    }
+    out.push_back(std::move(obs));
+  }
+  return out;
+}
+
+absl::Status LocalExecutor::Stop(const JobRecord& job, absl::Duration grace) {
+  std::optional<LocalHandleState> h = DecodeHandle(job.handle);
+  if (!h || h->pid <= 1) return absl::OkStatus();
+  if (Inspect({h->pid, h->start_ticks}).status != ProcessStatus::kAlive) return absl::OkStatus();
+  if (kill_deadlines_.count(job.id) == 0) kill_deadlines_[job.id] = absl::Now() + grace;
+  return SignalGroup(h->pid, SIGTERM);
+}
+
+absl::StatusOr<std::optional<JobHandle>> LocalExecutor::Recover(const JobRecord& job) {
+  if (job.output_dir.empty()) return std::optional<JobHandle>();
+  int attempt = 0;
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFile(job.output_dir + "/logs/attempt")),
+                        &attempt) ||
+      attempt != job.attempt) {
+    return std::optional<JobHandle>();  // this attempt never reached the spawn
+  }
+  std::string text(absl::StripAsciiWhitespace(ReadFile(job.output_dir + "/logs/pid")));
+  pid_t pid = 0;
+  if (text.empty() || !absl::SimpleAtoi(text, &pid) || pid <= 1) {
+    return std::optional<JobHandle>();
+  }
+  LocalHandleState state{0, 0, job.output_dir};
+  absl::StatusOr<uint64_t> ticks = StartTicks(pid);
+  if (ticks.ok() && absl::StrContains(CommandLine(pid), job.output_dir + "/run.sh")) {
+    state.pid = pid;
+    state.start_ticks = *ticks;
+  } else if (!fs::exists(job.output_dir + "/logs/stage.pre-start")) {
+    return std::optional<JobHandle>();  // the wrapper never got going
+  }
+  // pid 0: the process is gone; Poll then reads logs/stage.exit or reports the job vanished.
+  return std::optional<JobHandle>(JobHandle{kHandleVersion, "local", EncodeHandle(state)});
+}
+
+}  // namespace evald::executors

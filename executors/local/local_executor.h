@@ -1,0 +1,48 @@
+// File: local_executor.h
+//
+// Runs jobs as processes on this machine. Each job is `bash <task_dir>/run.sh` in its own session;
+// run.sh runs evalrun (native tasks) or the harness container with docker/podman, and writes the
+// reference launcher's stage files, the authoritative exit code included (see
+// docs/design/job-contract.md). The handle is {pid, kernel start time}, so after an evald restart
+// the job is found again and a recycled pid is never mistaken for it.
+//
+// Called by the Supervisor's thread (Start/Poll/Stop/Recover) and by Submit (Validate/Render).
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "absl/time/time.h"
+#include "executors/executor.h"
+#include "executors/registry.h"
+
+namespace evald::executors {
+
+class LocalExecutor : public Executor {
+ public:
+  explicit LocalExecutor(ExecutorContext context);
+
+  std::string name() const override { return "local"; }
+  absl::Status Validate(const JobSpec& spec) const override;
+  absl::StatusOr<RenderedJob> Render(const JobSpec& spec) const override;
+  absl::StatusOr<JobHandle> Start(const JobSpec& spec,
+                                  const std::map<std::string, std::string>& env) override;
+  std::vector<Observation> Poll(const std::vector<const JobRecord*>& jobs) override;
+  absl::Status Stop(const JobRecord& job, absl::Duration grace) override;
+  absl::StatusOr<std::optional<JobHandle>> Recover(const JobRecord& job) override;
+
+  // docker or podman, whichever the context names or PATH has first; "" when neither.
+  std::string ContainerRuntime() const;
+
+ private:
+  ExecutorContext context_;
+  // Jobs asked to stop, with the time after which the whole process group gets SIGKILL.
+  std::map<std::string, absl::Time> kill_deadlines_;
+};
+
+// Exposed for tests: single-quotes `s` for bash.
+std::string ShellQuote(const std::string& s);
+// First executable named `name` on PATH (or `name` itself when it contains a '/'); "" if none.
+std::string FindOnPath(const std::string& name);
+
+}  // namespace evald::executors

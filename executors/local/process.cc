@@ -1,0 +1,207 @@
+#include "executors/local/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+extern char** environ;
+
+namespace evald::executors {
+namespace {
+
+// Child-side failure report: which step failed and errno, written to the status pipe.
+struct ChildError {
+  int step;
+  int err;
+};
+
+constexpr const char* kStepNames[] = {"setsid", "open stdin", "open stdout", "open stderr",
+                                      "chdir",  "pid file",   "exec"};
+
+[[noreturn]] void ChildFail(int fd, int step) {
+  ChildError e{step, errno};
+  ssize_t unused = write(fd, &e, sizeof(e));
+  (void)unused;
+  _exit(127);
+}
+
+int WriteAll(int fd, const char* data, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, data, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    data += w;
+    n -= static_cast<size_t>(w);
+  }
+  return 0;
+}
+
+}  // namespace
+
+absl::StatusOr<ProcessId> SpawnDetached(const SpawnOptions& options) {
+  if (options.argv.empty()) return absl::InvalidArgumentError("empty command");
+
+  // Everything the child needs is prepared before fork: after it only async-signal-safe calls.
+  std::map<std::string, std::string> env_map;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(*e, absl::MaxSplits('=', 1));
+    env_map[kv.first] = kv.second;
+  }
+  for (const auto& [k, v] : options.env) env_map[k] = v;
+  std::vector<std::string> env_strings;
+  env_strings.reserve(env_map.size());
+  for (const auto& [k, v] : env_map) env_strings.push_back(absl::StrCat(k, "=", v));
+  std::vector<char*> envp;
+  for (std::string& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_strings = options.argv;
+  std::vector<char*> argv;
+  for (std::string& s : argv_strings) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  const char* out_path = options.stdout_path.empty() ? "/dev/null" : options.stdout_path.c_str();
+  const char* err_path = options.stderr_path.empty() ? "/dev/null" : options.stderr_path.c_str();
+
+  int status_pipe[2];
+  if (pipe2(status_pipe, O_CLOEXEC) != 0) {
+    return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    int err = errno;
+    close(status_pipe[0]);
+    close(status_pipe[1]);
+    return absl::ResourceExhaustedError(absl::StrCat("fork: ", std::strerror(err)));
+  }
+  if (pid == 0) {
+    int fd = status_pipe[1];
+    // Default signal state: the daemon blocks SIGTERM/SIGINT for sigwait, jobs must not inherit it.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    signal(SIGPIPE, SIG_DFL);
+    if (setsid() < 0) ChildFail(fd, 0);
+    int in = open("/dev/null", O_RDONLY);
+    if (in < 0) ChildFail(fd, 1);
+    int out = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (out < 0) ChildFail(fd, 2);
+    int err = open(err_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (err < 0) ChildFail(fd, 3);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    if (in > 2) close(in);
+    if (out > 2) close(out);
+    if (err > 2) close(err);
+    if (!options.cwd.empty() && chdir(options.cwd.c_str()) != 0) ChildFail(fd, 4);
+    if (!options.pid_file.empty()) {
+      int pf = open(options.pid_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (pf < 0) ChildFail(fd, 5);
+      char buf[32];
+      int n = 0;
+      // Hand-rolled itoa: snprintf is not async-signal-safe.
+      char digits[24];
+      int nd = 0;
+      for (pid_t p = getpid(); p > 0; p /= 10) digits[nd++] = static_cast<char>('0' + p % 10);
+      while (nd > 0) buf[n++] = digits[--nd];
+      buf[n++] = '\n';
+      if (WriteAll(pf, buf, static_cast<size_t>(n)) != 0) ChildFail(fd, 5);
+      close(pf);
+    }
+    execvpe(argv[0], argv.data(), envp.data());
+    ChildFail(fd, 6);
+  }
+  close(status_pipe[1]);
+  ChildError child_error{};
+  ssize_t n;
+  do {
+    n = read(status_pipe[0], &child_error, sizeof(child_error));
+  } while (n < 0 && errno == EINTR);
+  close(status_pipe[0]);
+  if (n == static_cast<ssize_t>(sizeof(child_error))) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    std::string what = kStepNames[child_error.step];
+    std::string detail = std::strerror(child_error.err);
+    if (child_error.step == 6) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot run '", options.argv[0], "': ", detail));
+    }
+    return absl::FailedPreconditionError(absl::StrCat("cannot start '", options.argv[0],
+                                                      "': ", what, " failed: ", detail));
+  }
+  ProcessId id{pid, 0};
+  absl::StatusOr<uint64_t> ticks = StartTicks(pid);
+  // The child exec'd and may already have exited (a zombie still has its start time).
+  if (ticks.ok()) id.start_ticks = *ticks;
+  return id;
+}
+
+absl::StatusOr<uint64_t> StartTicks(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat;
+  if (!in || !std::getline(in, stat)) return absl::NotFoundError(absl::StrCat("no process ", pid));
+  // The command name (field 2) may contain spaces and parentheses: parse after the last ')'.
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return absl::InternalError("unparsable /proc stat");
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(absl::string_view(stat).substr(close + 2), ' ', absl::SkipEmpty());
+  // fields[0] is field 3 (state); start time is field 22.
+  uint64_t ticks = 0;
+  if (fields.size() < 20 || !absl::SimpleAtoi(fields[19], &ticks)) {
+    return absl::InternalError("unparsable /proc stat");
+  }
+  return ticks;
+}
+
+ProcessState Inspect(const ProcessId& process) {
+  ProcessState state;
+  if (process.pid <= 0) return state;
+  int status = 0;
+  pid_t r = waitpid(process.pid, &status, WNOHANG);
+  if (r == process.pid) {
+    state.status = ProcessStatus::kExited;
+    state.exit_code =
+        WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    return state;
+  }
+  absl::StatusOr<uint64_t> ticks = StartTicks(process.pid);
+  if (!ticks.ok() || (process.start_ticks != 0 && *ticks != process.start_ticks)) return state;
+  state.status = ProcessStatus::kAlive;
+  return state;
+}
+
+absl::Status SignalGroup(pid_t pgid, int signal) {
+  if (pgid <= 1) return absl::InvalidArgumentError(absl::StrCat("refusing to signal group ", pgid));
+  if (kill(-pgid, signal) != 0 && errno != ESRCH) {
+    return absl::InternalError(absl::StrCat("kill(-", pgid, "): ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+bool GroupAlive(pid_t pgid) { return pgid > 1 && (kill(-pgid, 0) == 0 || errno == EPERM); }
+
+std::string CommandLine(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/cmdline"), std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  for (char& c : s) {
+    if (c == '\0') c = ' ';
+  }
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+}  // namespace evald::executors
