@@ -1,0 +1,206 @@
+// evald: the evaluation daemon. Runs in the foreground (systemd or a terminal), serves
+// evald.v1.EvalService over gRPC, and supervises every job it was given until it ends.
+//
+// Exit codes: 0 clean shutdown (SIGTERM/SIGINT), 2 bad flags or server config, 3 another evald
+// holds the state dir, 4 the state dir, database or listen address is unusable.
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "daemon/fmt_absl.h"
+#include "daemon/logging.h"
+#include "daemon/process_lock.h"
+#include "daemon/server_config.h"
+#include "daemon/server_core.h"
+#include "daemon/services/eval_service_impl.h"
+#include "spdlog/spdlog.h"
+
+#ifndef EVALD_VERSION
+#define EVALD_VERSION "0.0.0"
+#endif
+
+namespace {
+
+namespace fs = std::filesystem;
+using evald::daemon::ServerConfig;
+
+constexpr int kExitUsage = 2;
+constexpr int kExitLocked = 3;
+constexpr int kExitUnusable = 4;
+
+int Fail(int code, const std::string& message) {
+  std::fprintf(stderr, "evald: %s\n", message.c_str());
+  return code;
+}
+
+std::string UnixPath(const std::string& addr) {
+  if (absl::StartsWith(addr, "unix://")) return addr.substr(7);
+  if (absl::StartsWith(addr, "unix:")) return addr.substr(5);
+  return "";
+}
+
+// True when something already accepts connections on this unix socket. gRPC would unlink the
+// file and bind anew, silently stealing the path from a live server.
+bool SocketInUse(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  bool in_use = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return in_use;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"evald: evaluation-orchestration daemon (gRPC API evald.v1)"};
+  std::string config_file;
+  std::string state_dir;
+  std::vector<std::string> listen;
+  std::string log_level;
+  std::string log_format;
+  int tick_ms = 0;
+  std::string runner_path;
+  bool version = false;
+  app.add_option("--config", config_file, "YAML server config (see configs/evald.example.yaml)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--state-dir", state_dir,
+                 "database, pidfile, secrets key and default socket (default "
+                 "$XDG_STATE_HOME/evald or ~/.local/state/evald)");
+  app.add_option("--listen", listen,
+                 "unix:///abs/path.sock or host:port (repeatable; default <state-dir>/evald.sock)");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
+  app.add_option("--log-format", log_format, "text or json (one JSON object per line)");
+  app.add_option("--tick-ms", tick_ms, "supervisor period in milliseconds (default 1000)");
+  app.add_option("--runner", runner_path, "evalrun binary (default: next to evald)");
+  app.add_flag("--version", version, "print the version and exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : kExitUsage;
+  }
+  if (version) {
+    std::printf("evald %s (api evald.v1)\n", EVALD_VERSION);
+    return 0;
+  }
+
+  ServerConfig config;
+  if (!config_file.empty()) {
+    absl::StatusOr<ServerConfig> loaded = evald::daemon::LoadServerConfig(config_file);
+    if (!loaded.ok()) return Fail(kExitUsage, std::string(loaded.status().message()));
+    config = *loaded;
+  }
+  if (!state_dir.empty()) config.state_dir = state_dir;
+  if (!listen.empty()) config.listen = listen;
+  if (!log_level.empty()) config.log_level = log_level;
+  if (!log_format.empty()) config.log_format = log_format;
+  if (tick_ms > 0) config.tick = absl::Milliseconds(tick_ms);
+  if (!runner_path.empty()) config.runner_path = runner_path;
+  if (absl::Status s = evald::daemon::FinalizeServerConfig(config); !s.ok()) {
+    return Fail(kExitUsage, std::string(s.message()));
+  }
+  if (absl::Status s = evald::daemon::SetupLogging(config.log_level, config.log_format); !s.ok()) {
+    return Fail(kExitUsage, std::string(s.message()));
+  }
+
+  std::error_code ec;
+  fs::create_directories(config.state_dir, ec);
+  if (ec) return Fail(kExitUnusable, "cannot create state dir " + config.state_dir + ": " + ec.message());
+  chmod(config.state_dir.c_str(), 0700);
+  absl::StatusOr<evald::daemon::ProcessLock> lock =
+      evald::daemon::ProcessLock::Acquire(config.state_dir + "/evald.pid");
+  if (!lock.ok()) return Fail(kExitLocked, std::string(lock.status().message()));
+
+  // Blocked before any thread starts, so every gRPC and supervisor thread inherits the mask and
+  // the signals reach sigwait() below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  absl::StatusOr<std::unique_ptr<evald::daemon::ServerCore>> core =
+      evald::daemon::ServerCore::Create(config);
+  if (!core.ok()) return Fail(kExitUnusable, std::string(core.status().message()));
+
+  for (const std::string& addr : config.listen) {
+    std::string path = UnixPath(addr);
+    if (path.empty()) continue;
+    if (SocketInUse(path)) {
+      return Fail(kExitUnusable, "another server is already listening on " + path);
+    }
+    fs::create_directories(fs::path(path).parent_path(), ec);
+  }
+
+  evald::daemon::EvalServiceImpl service(core->get());
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  std::vector<std::unique_ptr<int>> ports;
+  for (const std::string& addr : config.listen) {
+    if (UnixPath(addr).empty() && !absl::StartsWith(addr, "127.") &&
+        !absl::StartsWith(addr, "localhost:") && !absl::StartsWith(addr, "[::1]")) {
+      spdlog::warn("listening on {} without TLS: anyone who can reach it can submit and kill jobs",
+                   addr);
+    }
+    ports.push_back(std::make_unique<int>(0));
+    builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), ports.back().get());
+  }
+  builder.SetMaxReceiveMessageSize(config.max_request_bytes);
+  builder.RegisterService(&service);
+  // Sockets are created 0600: only the daemon's user talks to it.
+  mode_t old_umask = umask(0077);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  umask(old_umask);
+  if (server == nullptr) {
+    return Fail(kExitUnusable, "cannot listen on " + absl::StrJoin(config.listen, ", "));
+  }
+  for (size_t i = 0; i < config.listen.size(); ++i) {
+    std::string path = UnixPath(config.listen[i]);
+    if (!path.empty()) {
+      chmod(path.c_str(), 0600);
+    } else if (*ports[i] == 0) {
+      return Fail(kExitUnusable, "cannot listen on " + config.listen[i]);
+    }
+  }
+  server->GetHealthCheckService()->SetServingStatus("evald.v1.EvalService", true);
+
+  (*core)->StartSupervisor();
+  spdlog::info("evald {} ready: listening on {}, state dir {}, runner {}", EVALD_VERSION,
+               absl::StrJoin(config.listen, ", "), config.state_dir, config.runner_path);
+
+  int signo = 0;
+  while (sigwait(&stop_signals, &signo) != 0) {
+  }
+  spdlog::info("received {}; stopping (running jobs keep running)",
+               signo == SIGTERM ? "SIGTERM" : "SIGINT");
+  server->GetHealthCheckService()->SetServingStatus(false);
+  (*core)->Shutdown();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  server->Wait();
+  core->reset();
+  spdlog::info("evald stopped");
+  spdlog::shutdown();
+  return 0;
+}

@@ -1,0 +1,27 @@
+// File: proto_convert.h
+//
+// Records (core/model.h) to API messages (evald.v1) and back for enums. The only place that
+// knows both shapes; used by ServerCore.
+#pragma once
+
+#include "core/model.h"
+#include "evald/v1/evald.pb.h"
+
+namespace evald::daemon {
+
+v1::JobState ToProto(JobState s);
+v1::DesiredState ToProto(DesiredState s);
+v1::ExitReason ToProto(ExitReason r);
+v1::DeploymentState ToProto(DeploymentState s);
+std::optional<JobState> FromProto(v1::JobState s);
+
+void ToProto(const JobRecord& job, const std::string& executor, v1::Job* out);
+void ToProto(const DeploymentRecord& d, v1::Deployment* out);
+void ToProto(const InvocationRecord& inv, v1::Invocation* out);  // without jobs
+void ToProto(const EventRecord& e, v1::Event* out);
+void ToProto(const ResultRecord& r, v1::Metric* out);
+
+// The backend id users see for a handle (pid, SLURM job id, ...), "" when not started.
+std::string BackendId(const JobHandle& handle);
+
+}  // namespace evald::daemon

@@ -1,0 +1,40 @@
+// File: server_config.h
+//
+// evald's own settings: built from the optional YAML server config (`--config FILE`, see
+// configs/evald.example.yaml) and then the command-line flags, which win. Read once by main().
+//
+//   EVALD_ASSIGN_OR_RETURN(ServerConfig cfg, LoadServerConfig("/etc/evald/evald.yaml"));
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace evald::daemon {
+
+struct ServerConfig {
+  std::string state_dir;            // database, pidfile, secrets key, default socket
+  std::vector<std::string> listen;  // unix:///abs/path.sock or host:port; default the socket
+  std::string log_level = "info";   // trace, debug, info, warn, error
+  std::string log_format = "text";  // text | json
+  absl::Duration tick = absl::Seconds(1);  // supervisor period (it also wakes on submit/kill)
+  absl::Duration stop_grace = absl::Seconds(30);  // SIGTERM -> SIGKILL for killed jobs
+  std::string runner_path;          // evalrun; default: next to the evald binary
+  std::string container_runtime;    // docker | podman; default: whichever is on PATH
+  std::string eval_binary = "nv_eval";
+  std::string configs_dir;          // packaged configs; default PackagedConfigDir()
+  std::vector<std::string> task_dirs;  // extra task catalogs (*.toml), after configs/tasks
+  int max_request_bytes = 4 << 20;
+};
+
+// Reads a server config file. Unknown keys are errors (a typo must not be silently ignored);
+// messages name the file, the key and what was expected.
+absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path);
+
+// Fills defaults that depend on the environment (state dir, socket, runner path) and checks the
+// result: the socket path must fit the 107-byte limit, listen addresses must parse.
+absl::Status FinalizeServerConfig(ServerConfig& config);
+
+}  // namespace evald::daemon

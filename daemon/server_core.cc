@@ -1,0 +1,570 @@
+#include "daemon/server_core.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/config/compose.h"
+#include "core/config/job_plan.h"
+#include "core/config/run_config.h"
+#include "core/ids.h"
+#include "core/status_macros.h"
+#include "daemon/log_tail.h"
+#include "daemon/proto_convert.h"
+#include "daemon/fmt_absl.h"
+#include "spdlog/spdlog.h"
+
+#ifndef EVALD_VERSION
+#define EVALD_VERSION "0.0.0"
+#endif
+
+namespace evald::daemon {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kDefaultListLimit = 50;
+constexpr int kMaxListLimit = 1000;
+constexpr absl::Duration kStreamPoll = absl::Milliseconds(250);
+
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+absl::Status ShuttingDown() { return absl::UnavailableError("evald is shutting down"); }
+
+std::string JobFilterOf(const std::string& id) {
+  return ParseJobId(id).has_value() ? id : "";
+}
+
+absl::Status CheckId(const std::string& id) {
+  if (id.empty()) return absl::InvalidArgumentError("an invocation or job id is required");
+  std::string inv = InvocationIdOf(id);
+  if (!IsValidInvocationId(inv) || (id != inv && !ParseJobId(id).has_value())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", id, "' is not an invocation id (8 hex digits) or a job id (<invocation>.<n>)"));
+  }
+  return absl::OkStatus();
+}
+
+// The environment for ${oc.env:...} left in an API client's config: only what it sent.
+config::EnvLookup RequestEnv(const v1::SubmitRequest& request) {
+  std::map<std::string, std::string> env(request.environment().begin(),
+                                         request.environment().end());
+  return [env](const std::string& name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(const ServerConfig& config) {
+  std::unique_ptr<ServerCore> core(new ServerCore());
+  core->config_ = config;
+  core->started_ms_ = NowMs();
+  EVALD_ASSIGN_OR_RETURN(core->store_,
+                         storage::Store::Open({.db_path = config.state_dir + "/evald.db",
+                                               .key_path = config.state_dir + "/secrets.key"}));
+  EVALD_ASSIGN_OR_RETURN(core->catalog_,
+                         config::TaskCatalog::LoadDir(config.configs_dir + "/tasks"));
+  EVALD_RETURN_IF_ERROR(executors::RegisterBuiltinExecutors(
+      {.runner_path = config.runner_path,
+       .container_runtime = config.container_runtime,
+       .eval_binary = config.eval_binary},
+      core->registry_));
+  core->planner_ = std::make_unique<JobPlanner>(&core->catalog_, config.eval_binary);
+  core->supervisor_ = std::make_unique<Supervisor>(
+      core->store_.get(), &core->registry_, core->planner_.get(), &core->hub_,
+      Supervisor::Options{.tick = config.tick, .stop_grace = config.stop_grace});
+  return core;
+}
+
+ServerCore::~ServerCore() { Shutdown(); }
+
+void ServerCore::StartSupervisor() { supervisor_->Start(); }
+
+void ServerCore::Shutdown() {
+  hub_.Shutdown();
+  if (supervisor_) supervisor_->Stop();
+}
+
+void ServerCore::FillInvocation(const storage::InvocationView& view, bool include_config,
+                                v1::Invocation* out) const {
+  ToProto(view.invocation, out);
+  for (const JobRecord& job : view.jobs) ToProto(job, view.invocation.executor, out->add_jobs());
+  for (const DeploymentRecord& d : view.deployments) ToProto(d, out->add_deployments());
+  out->set_job_count(static_cast<int32_t>(view.jobs.size()));
+  if (include_config) out->set_config_yaml(view.invocation.config_yaml);
+}
+
+absl::Status ServerCore::Submit(const v1::SubmitRequest& request, v1::SubmitResponse* response) {
+  if (request.config_yaml().empty()) return absl::InvalidArgumentError("config_yaml is empty");
+  std::string working_dir = request.working_dir();
+  if (working_dir.empty()) {
+    std::error_code ec;
+    working_dir = fs::current_path(ec).string();
+  } else if (working_dir[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("working_dir must be an absolute path, got '", working_dir, "'"));
+  }
+  config::ComposeRequest compose;
+  compose.primary_yaml = request.config_yaml();
+  compose.primary_name = "<submitted config>";
+  compose.packaged_dir = config_.configs_dir;
+  compose.overrides.assign(request.overrides().begin(), request.overrides().end());
+  compose.env = RequestEnv(request);
+  compose.working_dir = working_dir;
+  EVALD_ASSIGN_OR_RETURN(YAML::Node composed, config::Compose(compose));
+  std::vector<std::string> filter(request.tasks().begin(), request.tasks().end());
+  EVALD_ASSIGN_OR_RETURN(config::RunConfig rc, config::ParseRunConfig(composed, catalog_, filter));
+
+  absl::StatusOr<executors::Executor*> executor = registry_.Get(rc.executor);
+  if (!executor.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("execution.type: ", executor.status().message()));
+  }
+  if (rc.deployment_type != "none") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "deployment.type '", rc.deployment_type,
+        "' is not supported by this evald yet; point target.api_endpoint.url at a running server "
+        "and use deployment: none"));
+  }
+  std::vector<std::string> missing;
+  std::map<std::string, std::string> secrets;
+  for (const std::string& name : rc.secret_names) {
+    auto it = request.secrets().find(name);
+    if (it == request.secrets().end()) {
+      missing.push_back(name);
+    } else {
+      secrets[name] = it->second;
+    }
+  }
+  if (!missing.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the config needs the values of environment variable(s) ", absl::StrJoin(missing, ", "),
+        " but the request's secrets map lacks them (evalctl sends them from its environment)"));
+  }
+
+  absl::Time created = absl::Now();
+  int64_t created_ms = absl::ToUnixMillis(created);
+  std::string invocation_id = NewInvocationId();
+  std::string run_dir =
+      absl::StrCat(rc.output_dir, "/", JobPlanner::RunDirName(created, invocation_id));
+  std::vector<std::string> dir_names = JobPlanner::TaskDirNames(rc);
+
+  InvocationRecord inv;
+  inv.executor = rc.executor;
+  inv.config_yaml = config::ToYaml(composed);
+  inv.run_dir = run_dir;
+  inv.mode = rc.mode;
+  inv.task_filter = filter;
+  inv.secret_names = rc.secret_names;
+  inv.client = request.client();
+  inv.created_ms = created_ms;
+  inv.updated_ms = created_ms;
+  std::vector<JobRecord> jobs;
+  for (size_t i = 0; i < rc.tasks.size(); ++i) {
+    const config::TaskSpec& task = rc.tasks[i];
+    JobRecord job;
+    job.invocation_id = invocation_id;
+    job.id = JobId(invocation_id, task.index);
+    job.index = task.index;
+    job.task = task.name;
+    job.harness = task.def.harness;
+    job.endpoint_type = task.endpoint_type;
+    job.container = task.container;
+    job.output_dir = absl::StrCat(run_dir, "/", dir_names[i]);
+    job.created_ms = created_ms;
+    job.attempt = 1;  // the attempt Render and Validate see; storage keeps its own count
+    EVALD_ASSIGN_OR_RETURN(config::EndpointSpec endpoint, config::EndpointForTask(rc, task));
+    EVALD_ASSIGN_OR_RETURN(executors::JobSpec spec,
+                           planner_->BuildSpec(rc, task, job, endpoint));
+    EVALD_RETURN_IF_ERROR((*executor)->Validate(spec));
+    v1::JobRef* ref = response->add_jobs();
+    ref->set_job_id(job.id);
+    ref->set_task(job.task);
+    ref->set_output_dir(job.output_dir);
+    if (request.dry_run()) {
+      EVALD_ASSIGN_OR_RETURN(executors::RenderedJob rendered, (*executor)->Render(spec));
+      ref->set_script(rendered.script);
+      ref->set_plan(rendered.plan);
+    }
+    job.attempt = 0;
+    inv.tasks.push_back(task.name);
+    jobs.push_back(std::move(job));
+  }
+  response->set_run_dir(run_dir);
+  response->set_dry_run(request.dry_run());
+  if (request.dry_run()) {
+    // Nothing is stored or started; the id shows what the run would be called.
+    response->set_invocation_id(invocation_id);
+    response->set_config_yaml(inv.config_yaml);
+    return absl::OkStatus();
+  }
+
+  std::vector<EventRecord> events;
+  absl::Status created_status;
+  for (int tries = 0; tries < 5; ++tries) {
+    inv.id = invocation_id;
+    created_status = store_->CreateInvocation(inv, jobs, {}, secrets, created_ms, &events);
+    if (created_status.code() != absl::StatusCode::kAlreadyExists) break;
+    // An id collision (1 in 4 billion): pick another and rename the jobs.
+    std::string fresh = NewInvocationId();
+    for (JobRecord& job : jobs) {
+      job.invocation_id = fresh;
+      job.id = JobId(fresh, job.index);
+      job.output_dir = absl::StrCat(rc.output_dir, "/", JobPlanner::RunDirName(created, fresh),
+                                    job.output_dir.substr(run_dir.size()));
+    }
+    run_dir = absl::StrCat(rc.output_dir, "/", JobPlanner::RunDirName(created, fresh));
+    inv.run_dir = run_dir;
+    invocation_id = fresh;
+    response->clear_jobs();
+    for (const JobRecord& job : jobs) {
+      v1::JobRef* ref = response->add_jobs();
+      ref->set_job_id(job.id);
+      ref->set_task(job.task);
+      ref->set_output_dir(job.output_dir);
+    }
+    response->set_run_dir(run_dir);
+  }
+  EVALD_RETURN_IF_ERROR(created_status);
+  spdlog::info("invocation {} submitted by {}: {} job(s) on {}", invocation_id,
+               request.client().empty() ? "unknown client" : request.client(), jobs.size(),
+               rc.executor);
+  response->set_invocation_id(invocation_id);
+  hub_.NotifyChanged();
+  supervisor_->Wake();
+  return absl::OkStatus();
+}
+
+absl::Status ServerCore::GetInvocation(const v1::GetInvocationRequest& request,
+                                       v1::Invocation* response) {
+  EVALD_RETURN_IF_ERROR(CheckId(request.id()));
+  EVALD_ASSIGN_OR_RETURN(storage::InvocationView view,
+                         store_->GetInvocation(InvocationIdOf(request.id())));
+  FillInvocation(view, request.include_config(), response);
+  return absl::OkStatus();
+}
+
+absl::Status ServerCore::ListInvocations(const v1::ListInvocationsRequest& request,
+                                         v1::ListInvocationsResponse* response) {
+  storage::InvocationFilter filter;
+  if (request.state() != v1::JOB_STATE_UNSPECIFIED) {
+    filter.state = FromProto(request.state());
+    if (!filter.state) return absl::InvalidArgumentError("unknown state filter");
+  }
+  filter.executor = absl::AsciiStrToLower(request.executor());
+  filter.since_ms = request.since_ms();
+  filter.limit = request.limit() <= 0 ? kDefaultListLimit : request.limit();
+  if (filter.limit > kMaxListLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit ", request.limit(), " is over the maximum of ", kMaxListLimit));
+  }
+  filter.page_token = request.page_token();
+  EVALD_ASSIGN_OR_RETURN(storage::InvocationPage page, store_->ListInvocations(filter));
+  for (size_t i = 0; i < page.invocations.size(); ++i) {
+    v1::Invocation* out = response->add_invocations();
+    if (request.include_jobs()) {
+      absl::StatusOr<storage::InvocationView> view =
+          store_->GetInvocation(page.invocations[i].id);
+      if (view.ok()) {
+        FillInvocation(*view, false, out);
+        continue;
+      }
+    }
+    ToProto(page.invocations[i], out);
+    if (i < page.job_counts.size()) out->set_job_count(page.job_counts[i]);
+  }
+  response->set_next_page_token(page.next_page_token);
+  return absl::OkStatus();
+}
+
+absl::Status ServerCore::Watch(const v1::WatchRequest& request,
+                               const StreamSink<v1::WatchEvent>& sink) {
+  EVALD_RETURN_IF_ERROR(CheckId(request.id()));
+  const std::string invocation_id = InvocationIdOf(request.id());
+  const std::string job_filter = JobFilterOf(request.id());
+  uint64_t seen = hub_.generation();
+  EVALD_ASSIGN_OR_RETURN(storage::InvocationView view, store_->GetInvocation(invocation_id));
+  if (!job_filter.empty()) {
+    bool found = false;
+    for (const JobRecord& job : view.jobs) found |= job.id == job_filter;
+    if (!found) return absl::NotFoundError(absl::StrCat("no job ", job_filter));
+  }
+  v1::WatchEvent snapshot;
+  FillInvocation(view, false, snapshot.mutable_snapshot());
+  if (!sink.write(snapshot)) return absl::OkStatus();
+
+  auto finished = [&](const storage::InvocationView& v) {
+    if (job_filter.empty()) return IsTerminal(v.invocation.state);
+    for (const JobRecord& job : v.jobs) {
+      if (job.id == job_filter) return IsTerminal(job.state);
+    }
+    return true;
+  };
+  if (finished(view)) return absl::OkStatus();
+
+  std::vector<std::pair<std::string, FileTailer>> tailers;  // job id, file
+  if (request.include_logs()) {
+    for (const JobRecord& job : view.jobs) {
+      if (!job_filter.empty() && job.id != job_filter) continue;
+      for (const char* file : {"/logs/stdout.log", "/logs/stderr.log"}) {
+        tailers.emplace_back(job.id, FileTailer(job.output_dir + file));
+        tailers.back().second.SkipToEnd();
+      }
+    }
+  }
+  int64_t last_seq = view.last_event_seq;
+  bool done = false;
+  while (!done) {
+    if (sink.cancelled()) return absl::OkStatus();
+    if (hub_.shut_down()) return ShuttingDown();
+    uint64_t now_gen = hub_.WaitForChange(seen, kStreamPoll);
+    EVALD_ASSIGN_OR_RETURN(std::vector<EventRecord> events,
+                           store_->ListEvents(invocation_id, last_seq, 500));
+    for (const EventRecord& e : events) {
+      last_seq = e.seq;
+      bool relevant = job_filter.empty() || e.job_id.empty() || e.job_id == job_filter;
+      if (!relevant) continue;
+      v1::WatchEvent msg;
+      ToProto(e, msg.mutable_event());
+      if (!sink.write(msg)) return absl::OkStatus();
+      std::optional<JobState> to = ParseJobState(e.to_state);
+      if (to && IsTerminal(*to)) {
+        if (job_filter.empty() && e.kind == "invocation.state") done = true;
+        if (!job_filter.empty() && e.kind == "job.state" && e.job_id == job_filter) done = true;
+      }
+    }
+    if (request.include_progress()) {
+      for (const auto& [job_id, p] : hub_.ProgressSince(invocation_id, seen)) {
+        if (!job_filter.empty() && job_id != job_filter) continue;
+        v1::WatchEvent msg;
+        v1::JobProgress* jp = msg.mutable_progress();
+        jp->set_job_id(job_id);
+        jp->mutable_progress()->set_done(p.done);
+        jp->mutable_progress()->set_total(p.total);
+        jp->mutable_progress()->set_errors(p.errors);
+        jp->mutable_progress()->set_rate(p.rate);
+        jp->mutable_progress()->set_updated_ms(p.updated_ms);
+        if (!sink.write(msg)) return absl::OkStatus();
+      }
+    }
+    seen = now_gen;
+    for (auto& [job_id, tailer] : tailers) {
+      for (std::string& line : tailer.ReadLines(1000, done)) {
+        v1::WatchEvent msg;
+        msg.mutable_log()->set_job_id(job_id);
+        msg.mutable_log()->set_source(absl::EndsWith(tailer.path(), "stderr.log") ? "stderr"
+                                                                                  : "stdout");
+        msg.mutable_log()->set_line(std::move(line));
+        if (!sink.write(msg)) return absl::OkStatus();
+      }
+    }
+    if (events.size() == 500) continue;  // more to read before waiting again
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ServerCore::Kill(const v1::KillRequest& request, v1::KillResponse* response) {
+  EVALD_RETURN_IF_ERROR(CheckId(request.id()));
+  std::vector<EventRecord> events;
+  EVALD_ASSIGN_OR_RETURN(std::vector<std::string> jobs,
+                         store_->RequestStop(request.id(), NowMs(), &events));
+  for (const std::string& id : jobs) response->add_job_ids(id);
+  spdlog::info("kill requested for {}: {} job(s)", request.id(), jobs.size());
+  hub_.NotifyChanged();
+  supervisor_->Wake();
+  return absl::OkStatus();
+}
+
+absl::Status ServerCore::Resume(const v1::ResumeRequest& request, v1::ResumeResponse* response) {
+  EVALD_RETURN_IF_ERROR(CheckId(request.invocation_id()));
+  if (request.invocation_id() != InvocationIdOf(request.invocation_id())) {
+    return absl::InvalidArgumentError("resume takes an invocation id; use job_ids for single jobs");
+  }
+  EVALD_ASSIGN_OR_RETURN(storage::InvocationView view,
+                         store_->GetInvocation(request.invocation_id()));
+  std::set<std::string> wanted(request.job_ids().begin(), request.job_ids().end());
+  std::vector<JobRecord*> targets;
+  for (JobRecord& job : view.jobs) {
+    bool resumable = job.state == JobState::kFailed || job.state == JobState::kKilled ||
+                     job.state == JobState::kLost;
+    if (!wanted.empty() && wanted.count(job.id) == 0) continue;
+    if (!resumable) {
+      if (!wanted.empty()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "job ", job.id, " is ", ToString(job.state), "; only failed, killed or lost jobs resume"));
+      }
+      continue;
+    }
+    wanted.erase(job.id);
+    targets.push_back(&job);
+  }
+  if (!request.job_ids().empty() && !wanted.empty()) {
+    return absl::NotFoundError(absl::StrCat("no job ", *wanted.begin(), " in invocation ",
+                                            request.invocation_id()));
+  }
+  if (targets.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "nothing to resume in ", request.invocation_id(), ": no job failed, was killed or lost (",
+        ToString(view.invocation.state), ")"));
+  }
+  EVALD_ASSIGN_OR_RETURN(auto stored, store_->GetSecrets(request.invocation_id()));
+  std::map<std::string, std::string> secrets;
+  std::vector<std::string> missing;
+  for (const std::string& name : view.invocation.secret_names) {
+    auto sent = request.secrets().find(name);
+    if (sent != request.secrets().end()) {
+      secrets[name] = sent->second;
+    } else if (stored.count(name) > 0) {
+      secrets[name] = stored[name];
+    } else {
+      missing.push_back(name);
+    }
+  }
+  if (!missing.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "resuming needs the value of ", absl::StrJoin(missing, ", "),
+        " again (secrets are deleted when an invocation ends); export it and resume again"));
+  }
+  EVALD_RETURN_IF_ERROR(store_->PutSecrets(request.invocation_id(), secrets));
+  for (JobRecord* job : targets) {
+    absl::StatusOr<std::vector<EventRecord>> events = store_->TransitionJob(
+        {.job_id = job->id,
+         .from = job->state,
+         .to = JobState::kPending,
+         .message = "resumed on request"},
+        NowMs());
+    if (!events.ok()) return events.status();
+    response->add_job_ids(job->id);
+  }
+  hub_.NotifyChanged();
+  supervisor_->Wake();
+  return absl::OkStatus();
+}
+
+absl::Status ServerCore::StreamLogs(const v1::StreamLogsRequest& request,
+                                    const StreamSink<v1::LogChunk>& sink) {
+  EVALD_RETURN_IF_ERROR(CheckId(request.job_id()));
+  const std::string job_filter = JobFilterOf(request.job_id());
+  EVALD_ASSIGN_OR_RETURN(storage::InvocationView view,
+                         store_->GetInvocation(InvocationIdOf(request.job_id())));
+  std::vector<std::string> sources;
+  std::string source = request.source().empty() ? "stdout" : request.source();
+  if (source == "all") {
+    sources = {"stdout", "stderr", "server"};
+  } else if (source == "stdout" || source == "stderr" || source == "server") {
+    sources = {source};
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown log source '", source, "'; use stdout, stderr, server or all"));
+  }
+  struct Stream {
+    std::string job_id;
+    std::string source;
+    FileTailer tailer;
+  };
+  std::vector<Stream> streams;
+  for (const JobRecord& job : view.jobs) {
+    if (!job_filter.empty() && job.id != job_filter) continue;
+    for (const std::string& s : sources) {
+      streams.push_back({job.id, s, FileTailer(absl::StrCat(job.output_dir, "/logs/", s, ".log"))});
+      streams.back().tailer.StartAtLastLines(request.tail_lines());
+    }
+  }
+  if (streams.empty()) return absl::NotFoundError(absl::StrCat("no job ", request.job_id()));
+
+  uint64_t seen = hub_.generation();
+  while (true) {
+    bool finished = true;
+    if (request.follow()) {
+      absl::StatusOr<storage::InvocationView> now = store_->GetInvocation(view.invocation.id);
+      if (now.ok()) {
+        for (const JobRecord& job : now->jobs) {
+          if (job_filter.empty() || job.id == job_filter) finished &= IsTerminal(job.state);
+        }
+      }
+    }
+    bool wrote = false;
+    for (Stream& s : streams) {
+      while (true) {
+        std::vector<std::string> lines = s.tailer.ReadLines(500, finished);
+        if (lines.empty()) break;
+        v1::LogChunk chunk;
+        chunk.set_job_id(s.job_id);
+        chunk.set_source(s.source);
+        for (std::string& l : lines) chunk.add_lines(std::move(l));
+        if (!sink.write(chunk)) return absl::OkStatus();
+        wrote = true;
+      }
+    }
+    if (!request.follow() || (finished && !wrote)) return absl::OkStatus();
+    if (sink.cancelled()) return absl::OkStatus();
+    if (hub_.shut_down()) return ShuttingDown();
+    seen = hub_.WaitForChange(seen, kStreamPoll);
+  }
+}
+
+absl::Status ServerCore::ListTasks(const v1::ListTasksRequest& request,
+                                   v1::ListTasksResponse* response) {
+  for (const config::TaskDef& t : catalog_.tasks()) {
+    if (!request.harness().empty() && t.harness != request.harness()) continue;
+    v1::TaskInfo* info = response->add_tasks();
+    info->set_name(t.name);
+    info->set_harness(t.harness);
+    info->set_container(t.container);
+    info->set_endpoint_type(t.endpoint_type);
+    for (const std::string& v : t.required_env_vars) info->add_required_env_vars(v);
+    info->set_description(t.description);
+    info->set_native(t.native());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ServerCore::GetResults(const v1::GetResultsRequest& request,
+                                    v1::GetResultsResponse* response) {
+  EVALD_RETURN_IF_ERROR(CheckId(request.id()));
+  const std::string job_filter = JobFilterOf(request.id());
+  EVALD_ASSIGN_OR_RETURN(storage::InvocationView view,
+                         store_->GetInvocation(InvocationIdOf(request.id())));
+  EVALD_ASSIGN_OR_RETURN(std::vector<ResultRecord> rows, store_->GetResults(request.id()));
+  response->set_invocation_id(view.invocation.id);
+  for (const JobRecord& job : view.jobs) {
+    if (!job_filter.empty() && job.id != job_filter) continue;
+    v1::JobResult* jr = response->add_jobs();
+    jr->set_job_id(job.id);
+    jr->set_task(job.task);
+    jr->set_state(ToProto(job.state));
+    jr->set_results_path(job.output_dir + "/artifacts/results.yml");
+    for (const ResultRecord& r : rows) {
+      if (r.job_id == job.id) ToProto(r, jr->add_metrics());
+    }
+  }
+  if (!job_filter.empty() && response->jobs_size() == 0) {
+    return absl::NotFoundError(absl::StrCat("no job ", job_filter));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ServerCore::GetServerInfo(const v1::GetServerInfoRequest&, v1::ServerInfo* response) {
+  response->set_version(EVALD_VERSION);
+  response->set_api_version("evald.v1");
+  response->set_state_dir(config_.state_dir);
+  response->set_database_path(store_->path());
+  for (const std::string& addr : config_.listen) response->add_listen_addresses(addr);
+  for (const std::string& name : registry_.Names()) response->add_executors(name);
+  response->set_started_ms(started_ms_);
+  response->set_pid(getpid());
+  absl::StatusOr<int64_t> count = store_->CountInvocations();
+  if (count.ok()) response->set_invocation_count(*count);
+  response->set_schema_version(store_->schema_version());
+  return absl::OkStatus();
+}
+
+}  // namespace evald::daemon

@@ -1,0 +1,83 @@
+// File: server_core.h
+//
+// The logic behind every RPC of evald.v1.EvalService, free of gRPC types so it can be called and
+// tested directly: it owns the Store, the task catalog, the executor registry, the job planner,
+// the watch hub and the Supervisor. The service class in daemon/services/ only decodes, calls the
+// method of the same name, and converts the returned absl::Status.
+//
+// RPCs change desired state and records; the Supervisor (woken by them) does the work. Streaming
+// methods run on the calling gRPC thread until the stream ends, the client goes away (`cancelled`
+// returns true) or the server shuts down.
+//
+//   EVALD_ASSIGN_OR_RETURN(std::unique_ptr<ServerCore> core, ServerCore::Create(config));
+//   core->StartSupervisor();
+//   v1::SubmitResponse resp;
+//   EVALD_RETURN_IF_ERROR(core->Submit(request, &resp));
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/config/task_catalog.h"
+#include "daemon/job_planner.h"
+#include "daemon/server_config.h"
+#include "daemon/supervisor.h"
+#include "daemon/watch_hub.h"
+#include "evald/v1/evald.pb.h"
+#include "executors/registry.h"
+#include "storage/store.h"
+
+namespace evald::daemon {
+
+// A streaming method's link to its client: `cancelled` says the client went away, `write` sends
+// one message and returns false when the stream broke.
+template <typename T>
+struct StreamSink {
+  std::function<bool()> cancelled;
+  std::function<bool(const T&)> write;
+};
+
+class ServerCore {
+ public:
+  static absl::StatusOr<std::unique_ptr<ServerCore>> Create(const ServerConfig& config);
+  ~ServerCore();
+
+  void StartSupervisor();
+  // Stops the Supervisor and ends open streams. Running jobs are not touched.
+  void Shutdown();
+
+  absl::Status Submit(const v1::SubmitRequest& request, v1::SubmitResponse* response);
+  absl::Status GetInvocation(const v1::GetInvocationRequest& request, v1::Invocation* response);
+  absl::Status ListInvocations(const v1::ListInvocationsRequest& request,
+                               v1::ListInvocationsResponse* response);
+  absl::Status Watch(const v1::WatchRequest& request, const StreamSink<v1::WatchEvent>& sink);
+  absl::Status Kill(const v1::KillRequest& request, v1::KillResponse* response);
+  absl::Status Resume(const v1::ResumeRequest& request, v1::ResumeResponse* response);
+  absl::Status StreamLogs(const v1::StreamLogsRequest& request,
+                          const StreamSink<v1::LogChunk>& sink);
+  absl::Status ListTasks(const v1::ListTasksRequest& request, v1::ListTasksResponse* response);
+  absl::Status GetResults(const v1::GetResultsRequest& request, v1::GetResultsResponse* response);
+  absl::Status GetServerInfo(const v1::GetServerInfoRequest& request, v1::ServerInfo* response);
+
+  Supervisor& supervisor() { return *supervisor_; }
+  storage::Store& store() { return *store_; }
+
+ private:
+  ServerCore() = default;
+  void FillInvocation(const storage::InvocationView& view, bool include_config,
+                      v1::Invocation* out) const;
+
+  ServerConfig config_;
+  int64_t started_ms_ = 0;
+  std::unique_ptr<storage::Store> store_;
+  config::TaskCatalog catalog_;
+  executors::ExecutorRegistry registry_;
+  std::unique_ptr<JobPlanner> planner_;
+  WatchHub hub_;
+  std::unique_ptr<Supervisor> supervisor_;
+};
+
+}  // namespace evald::daemon

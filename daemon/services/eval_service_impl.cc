@@ -1,0 +1,70 @@
+#include "daemon/services/eval_service_impl.h"
+
+#include "daemon/grpc_status_util.h"
+
+namespace evald::daemon {
+namespace {
+
+template <typename T>
+StreamSink<T> SinkFor(grpc::ServerContext* ctx, grpc::ServerWriter<T>* writer) {
+  return {[ctx] { return ctx->IsCancelled(); },
+          [writer](const T& msg) { return writer->Write(msg); }};
+}
+
+}  // namespace
+
+grpc::Status EvalServiceImpl::Submit(grpc::ServerContext*, const v1::SubmitRequest* req,
+                                     v1::SubmitResponse* resp) {
+  return ToGrpcStatus(core_->Submit(*req, resp));
+}
+
+grpc::Status EvalServiceImpl::GetInvocation(grpc::ServerContext*,
+                                            const v1::GetInvocationRequest* req,
+                                            v1::Invocation* resp) {
+  return ToGrpcStatus(core_->GetInvocation(*req, resp));
+}
+
+grpc::Status EvalServiceImpl::ListInvocations(grpc::ServerContext*,
+                                              const v1::ListInvocationsRequest* req,
+                                              v1::ListInvocationsResponse* resp) {
+  return ToGrpcStatus(core_->ListInvocations(*req, resp));
+}
+
+grpc::Status EvalServiceImpl::Watch(grpc::ServerContext* ctx, const v1::WatchRequest* req,
+                                    grpc::ServerWriter<v1::WatchEvent>* writer) {
+  return ToGrpcStatus(core_->Watch(*req, SinkFor(ctx, writer)));
+}
+
+grpc::Status EvalServiceImpl::Kill(grpc::ServerContext*, const v1::KillRequest* req,
+                                   v1::KillResponse* resp) {
+  return ToGrpcStatus(core_->Kill(*req, resp));
+}
+
+grpc::Status EvalServiceImpl::Resume(grpc::ServerContext*, const v1::ResumeRequest* req,
+                                     v1::ResumeResponse* resp) {
+  return ToGrpcStatus(core_->Resume(*req, resp));
+}
+
+grpc::Status EvalServiceImpl::StreamLogs(grpc::ServerContext* ctx,
+                                         const v1::StreamLogsRequest* req,
+                                         grpc::ServerWriter<v1::LogChunk>* writer) {
+  return ToGrpcStatus(core_->StreamLogs(*req, SinkFor(ctx, writer)));
+}
+
+grpc::Status EvalServiceImpl::ListTasks(grpc::ServerContext*, const v1::ListTasksRequest* req,
+                                        v1::ListTasksResponse* resp) {
+  return ToGrpcStatus(core_->ListTasks(*req, resp));
+}
+
+grpc::Status EvalServiceImpl::GetResults(grpc::ServerContext*, const v1::GetResultsRequest* req,
+                                         v1::GetResultsResponse* resp) {
+  return ToGrpcStatus(core_->GetResults(*req, resp));
+}
+
+grpc::Status EvalServiceImpl::GetServerInfo(grpc::ServerContext*,
+                                            const v1::GetServerInfoRequest* req,
+                                            v1::ServerInfo* resp) {
+  return ToGrpcStatus(core_->GetServerInfo(*req, resp));
+}
+
+}  // namespace evald::daemon

@@ -1,0 +1,322 @@
+#include "daemon/supervisor.h"
+
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "core/status_macros.h"
+#include "daemon/results_reader.h"
+#include "daemon/fmt_absl.h"
+#include "spdlog/spdlog.h"
+
+namespace evald::daemon {
+namespace {
+
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+ExitReason ReasonForExit(int code) {
+  return code == 3 ? ExitReason::kEndpointUnhealthy : ExitReason::kExitCode;
+}
+
+}  // namespace
+
+std::string DescribeExitCode(int code) {
+  switch (code) {
+    case 0: return "exit code 0";
+    case 2: return "exit code 2 (bad input: plan, task file, dataset or template)";
+    case 3: return "exit code 3 (endpoint unreachable or requests kept failing)";
+    case 4: return "exit code 4 (scoring or result writing failed)";
+    case 5: return "exit code 5 (the endpoint refused the credentials)";
+    case 127: return "exit code 127 (command not found)";
+    case 130: return "exit code 130 (interrupted)";
+    case 137: return "exit code 137 (killed by SIGKILL)";
+    case 143: return "exit code 143 (terminated by SIGTERM)";
+    default: return absl::StrCat("exit code ", code);
+  }
+}
+
+Supervisor::Supervisor(storage::Store* store, executors::ExecutorRegistry* registry,
+                       JobPlanner* planner, WatchHub* hub, Options options)
+    : store_(store), registry_(registry), planner_(planner), hub_(hub), options_(options) {}
+
+Supervisor::~Supervisor() { Stop(); }
+
+void Supervisor::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = false;
+  }
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Supervisor::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void Supervisor::Wake() {
+  absl::MutexLock lock(&mu_);
+  wake_ = true;
+}
+
+void Supervisor::Loop() {
+  while (true) {
+    ReconcileOnce();
+    absl::MutexLock lock(&mu_);
+    auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return wake_ || stop_; };
+    mu_.AwaitWithTimeout(absl::Condition(&woken), options_.tick);
+    if (stop_) return;
+    wake_ = false;
+  }
+}
+
+void Supervisor::ReconcileOnce() {
+  absl::StatusOr<std::vector<JobRecord>> jobs = store_->ListActiveJobs();
+  if (!jobs.ok()) {
+    spdlog::warn("supervisor: cannot list active jobs: {}", jobs.status().message());
+    return;
+  }
+  ObserveStarted(*jobs);
+  StopRequested(*jobs);
+  StartPending(*jobs);
+}
+
+bool Supervisor::Transition(JobRecord& job, JobTransition t) {
+  t.job_id = job.id;
+  t.from = job.state;
+  absl::StatusOr<std::vector<EventRecord>> events = store_->TransitionJob(t, NowMs());
+  if (!events.ok()) {
+    if (events.status().code() != absl::StatusCode::kAborted) {
+      spdlog::error("job {}: cannot record {} -> {}: {}", job.id, ToString(t.from),
+                    ToString(t.to), events.status().message());
+    }
+    return false;
+  }
+  spdlog::info("job {} ({}): {} -> {}{}{}", job.id, job.task, ToString(t.from), ToString(t.to),
+               t.message.empty() ? "" : ": ", t.message);
+  job.state = t.to;
+  if (t.handle) job.handle = *t.handle;
+  for (const EventRecord& e : *events) {
+    if (e.kind == "invocation.state" && IsTerminal(*ParseJobState(e.to_state))) {
+      planner_->Forget(e.invocation_id);
+      hub_->Forget(e.invocation_id);
+    }
+  }
+  hub_->NotifyChanged();
+  return true;
+}
+
+void Supervisor::ObserveStarted(std::vector<JobRecord>& jobs) {
+  std::map<std::string, std::vector<JobRecord*>> by_executor;
+  for (JobRecord& job : jobs) {
+    if ((job.state == JobState::kSubmitted || job.state == JobState::kRunning) &&
+        !job.handle.state.empty()) {
+      by_executor[job.handle.executor].push_back(&job);
+    }
+  }
+  std::vector<storage::ProgressUpdate> progress;
+  for (auto& [name, list] : by_executor) {
+    absl::StatusOr<executors::Executor*> executor = registry_->Get(name);
+    if (!executor.ok()) {
+      for (JobRecord* job : list) {
+        Transition(*job, {.to = JobState::kLost,
+                          .reason = ExitReason::kLost,
+                          .message = absl::StrCat("executor '", name, "' is not available")});
+      }
+      continue;
+    }
+    std::vector<const JobRecord*> view(list.begin(), list.end());
+    std::map<std::string, JobRecord*> by_id;
+    for (JobRecord* job : list) by_id[job->id] = job;
+    for (const executors::Observation& obs : (*executor)->Poll(view)) {
+      auto it = by_id.find(obs.job_id);
+      if (it != by_id.end()) ApplyObservation(*it->second, obs, progress);
+    }
+  }
+  if (!progress.empty()) {
+    absl::Status s = store_->UpdateProgress(progress);
+    if (!s.ok()) spdlog::warn("supervisor: cannot store progress: {}", s.message());
+  }
+}
+
+void Supervisor::ApplyObservation(JobRecord& job, const executors::Observation& obs,
+                                  std::vector<storage::ProgressUpdate>& progress) {
+  if (obs.has_progress &&
+      (obs.progress_done != job.progress_done || obs.progress_total != job.progress_total ||
+       obs.progress_errors != job.progress_errors)) {
+    storage::ProgressUpdate u{job.id,           obs.progress_done, obs.progress_total,
+                              obs.progress_errors, obs.progress_rate, NowMs()};
+    progress.push_back(u);
+    hub_->PublishProgress(job.invocation_id, job.id,
+                          {u.done, u.total, u.errors, u.rate, u.updated_ms, 0});
+  }
+  using Kind = executors::Observation::Kind;
+  switch (obs.kind) {
+    case Kind::kSubmitted:
+      return;
+    case Kind::kRunning:
+      if (job.state == JobState::kSubmitted) Transition(job, {.to = JobState::kRunning});
+      return;
+    case Kind::kExited: {
+      int code = obs.exit_code.value_or(1);
+      std::string message = DescribeExitCode(code);
+      if (!obs.message.empty()) absl::StrAppend(&message, "; ", obs.message);
+      if (code == 0) {
+        ImportResults(job);
+        Transition(job, {.to = JobState::kSucceeded,
+                         .reason = ExitReason::kExitCode,
+                         .exit_code = code,
+                         .message = message});
+      } else if (job.desired == DesiredState::kStop) {
+        Transition(job, {.to = JobState::kKilled,
+                         .reason = ExitReason::kKilledByUser,
+                         .exit_code = code,
+                         .message = absl::StrCat("stopped on request; ", message)});
+      } else {
+        Transition(job, {.to = JobState::kFailed,
+                         .reason = ReasonForExit(code),
+                         .exit_code = code,
+                         .message = message});
+      }
+      stop_sent_.erase(job.id);
+      return;
+    }
+    case Kind::kVanished:
+      if (job.desired == DesiredState::kStop) {
+        Transition(job, {.to = JobState::kKilled,
+                         .reason = ExitReason::kKilledByUser,
+                         .message = absl::StrCat("stopped on request; ", obs.message)});
+      } else {
+        Transition(job, {.to = JobState::kLost, .reason = ExitReason::kLost, .message = obs.message});
+      }
+      stop_sent_.erase(job.id);
+      return;
+  }
+}
+
+void Supervisor::ImportResults(const JobRecord& job) {
+  std::string path = job.output_dir + "/artifacts/results.yml";
+  absl::StatusOr<std::vector<ResultRecord>> rows = ReadResultsFile(path, job);
+  if (!rows.ok()) {
+    spdlog::warn("job {}: no results imported: {}", job.id, rows.status().message());
+    return;
+  }
+  absl::Status s = store_->PutResults(job.id, *rows);
+  if (!s.ok()) spdlog::warn("job {}: cannot store results: {}", job.id, s.message());
+}
+
+void Supervisor::StopRequested(std::vector<JobRecord>& jobs) {
+  for (JobRecord& job : jobs) {
+    if (job.desired != DesiredState::kStop || IsTerminal(job.state)) continue;
+    if (job.state == JobState::kPending) {
+      // A job caught between "starting" and "submitted" by a crash may be running: find it first.
+      if (!job.handle.executor.empty() && job.handle.state.empty()) {
+        absl::StatusOr<executors::Executor*> ex = registry_->Get(job.handle.executor);
+        if (ex.ok()) {
+          absl::StatusOr<std::optional<JobHandle>> found = (*ex)->Recover(job);
+          if (found.ok() && found->has_value()) {
+            Transition(job, {.to = JobState::kSubmitted,
+                             .message = "re-attached after an evald restart",
+                             .handle = **found});
+          }
+        }
+      }
+      if (job.state == JobState::kPending) {
+        Transition(job, {.to = JobState::kKilled,
+                         .reason = ExitReason::kKilledByUser,
+                         .message = "killed before it started"});
+        continue;
+      }
+    }
+    if (stop_sent_.count(job.id) > 0) continue;
+    absl::StatusOr<executors::Executor*> ex = registry_->Get(job.handle.executor);
+    if (!ex.ok()) continue;
+    absl::Status s = (*ex)->Stop(job, options_.stop_grace);
+    if (s.ok()) {
+      stop_sent_.insert(job.id);
+    } else {
+      spdlog::warn("job {}: stop failed: {}", job.id, s.message());
+    }
+  }
+}
+
+void Supervisor::StartPending(std::vector<JobRecord>& jobs) {
+  // Jobs come grouped by invocation in index order; sequential invocations start one at a time.
+  std::map<std::string, std::vector<JobRecord*>> by_invocation;
+  for (JobRecord& job : jobs) by_invocation[job.invocation_id].push_back(&job);
+  for (auto& [invocation_id, list] : by_invocation) {
+    bool busy = false;
+    for (JobRecord* job : list) {
+      busy |= job->state == JobState::kSubmitted || job->state == JobState::kRunning;
+    }
+    for (JobRecord* job : list) {
+      if (job->state != JobState::kPending || job->desired != DesiredState::kRun) continue;
+      absl::StatusOr<storage::InvocationView> view = store_->GetInvocation(invocation_id);
+      if (!view.ok()) {
+        spdlog::warn("invocation {}: {}", invocation_id, view.status().message());
+        break;
+      }
+      bool sequential = view->invocation.mode == "sequential";
+      if (sequential && busy) break;
+      StartJob(*job);
+      busy |= job->state == JobState::kSubmitted || job->state == JobState::kRunning;
+      if (sequential && busy) break;
+    }
+  }
+}
+
+void Supervisor::StartJob(JobRecord& job) {
+  absl::StatusOr<storage::InvocationView> view = store_->GetInvocation(job.invocation_id);
+  if (!view.ok()) return;
+  const InvocationRecord& inv = view->invocation;
+  absl::StatusOr<executors::Executor*> ex = registry_->Get(inv.executor);
+  if (!ex.ok()) {
+    Transition(job, {.to = JobState::kFailed,
+                     .reason = ExitReason::kStartFailed,
+                     .message = std::string(ex.status().message())});
+    return;
+  }
+  // Marked starting by an earlier evald that died before recording the handle: adopt, not rerun.
+  if (!job.handle.executor.empty() && job.handle.state.empty()) {
+    absl::StatusOr<std::optional<JobHandle>> found = (*ex)->Recover(job);
+    if (found.ok() && found->has_value()) {
+      Transition(job, {.to = JobState::kSubmitted,
+                       .message = "re-attached after an evald restart",
+                       .handle = **found});
+      return;
+    }
+  }
+  auto fail = [&](const absl::Status& s) {
+    Transition(job, {.to = JobState::kFailed,
+                     .reason = ExitReason::kStartFailed,
+                     .message = std::string(s.message())});
+  };
+  absl::StatusOr<std::shared_ptr<const config::RunConfig>> rc = planner_->RunConfigFor(inv);
+  if (!rc.ok()) return fail(rc.status());
+  absl::StatusOr<const config::TaskSpec*> task = JobPlanner::TaskForJob(**rc, job.index);
+  if (!task.ok()) return fail(task.status());
+  absl::StatusOr<config::EndpointSpec> endpoint = config::EndpointForTask(**rc, **task);
+  if (!endpoint.ok()) return fail(endpoint.status());
+  absl::StatusOr<std::map<std::string, std::string>> secrets = store_->GetSecrets(inv.id);
+  if (!secrets.ok()) return fail(secrets.status());
+  absl::StatusOr<std::map<std::string, std::string>> env =
+      JobPlanner::JobEnvironment(**task, *secrets);
+  if (!env.ok()) return fail(env.status());
+  absl::Status marked = store_->MarkStarting(job.id, NowMs());
+  if (!marked.ok()) {
+    spdlog::warn("job {}: cannot mark starting: {}", job.id, marked.message());
+    return;  // nothing started; the next pass retries
+  }
+  job.attempt += 1;
+  absl::StatusOr<executors::JobSpec> spec = planner_->BuildSpec(**rc, **task, job, *endpoint);
+  if (!spec.ok()) return fail(spec.status());
+  absl::StatusOr<JobHandle> handle = (*ex)->Start(*spec, *env);
+  if (!handle.ok()) return fail(handle.status());
+  Transition(job, {.to = JobState::kSubmitted,
+                   .message = absl::StrCat("started, attempt ", job.attempt),
+                   .handle = *handle});
+}
+
+}  // namespace evald::daemon

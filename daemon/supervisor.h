@@ -1,0 +1,82 @@
+// File: supervisor.h
+//
+// The one reconcile loop of evald. Users (through RPCs) only change *desired* state in the
+// database; the Supervisor compares it with what the executors observe and acts:
+//   - observes started jobs through their executor (one batched Poll per executor) and records
+//     transitions (submitted -> running -> succeeded | failed | killed | lost), progress and, for
+//     succeeded jobs, the metrics of results.yml;
+//   - stops jobs whose desired state is stop (SIGTERM, then SIGKILL after the grace period);
+//   - starts pending jobs (all at once, or one at a time in sequential mode), re-attaching to a job
+//     an earlier evald started but did not get to record.
+// It runs on its own thread, every `tick` and whenever Wake() is called (submit, kill, resume).
+// It is the only caller of Executor::Start/Poll/Stop/Recover. Everything it knows is in the
+// database, so a restarted evald continues exactly where the previous one stopped.
+//
+//   Supervisor sup(store, registry, planner, hub, {.tick = absl::Seconds(1)});
+//   sup.Start();  ...  sup.Wake();  ...  sup.Stop();
+#pragma once
+
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "core/model.h"
+#include "daemon/job_planner.h"
+#include "daemon/watch_hub.h"
+#include "executors/registry.h"
+#include "storage/store.h"
+
+namespace evald::daemon {
+
+class Supervisor {
+ public:
+  struct Options {
+    absl::Duration tick = absl::Seconds(1);
+    absl::Duration stop_grace = absl::Seconds(30);
+  };
+
+  Supervisor(storage::Store* store, executors::ExecutorRegistry* registry, JobPlanner* planner,
+             WatchHub* hub, Options options);
+  ~Supervisor();
+
+  void Start();
+  // Finishes the pass in progress and joins the thread. Running jobs are not touched.
+  void Stop();
+  void Wake();
+
+  // One reconcile pass on the caller's thread (tests; the loop calls it too).
+  void ReconcileOnce();
+
+ private:
+  void Loop();
+  void ObserveStarted(std::vector<JobRecord>& jobs);
+  void ApplyObservation(JobRecord& job, const executors::Observation& obs,
+                        std::vector<storage::ProgressUpdate>& progress);
+  void StopRequested(std::vector<JobRecord>& jobs);
+  void StartPending(std::vector<JobRecord>& jobs);
+  void StartJob(JobRecord& job);
+  // Applies a transition, publishes its events, updates `job` on success. False if refused.
+  bool Transition(JobRecord& job, JobTransition t);
+  void ImportResults(const JobRecord& job);
+
+  storage::Store* store_;
+  executors::ExecutorRegistry* registry_;
+  JobPlanner* planner_;
+  WatchHub* hub_;
+  Options options_;
+
+  absl::Mutex mu_;
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+  // Only the loop thread touches these.
+  std::set<std::string> stop_sent_;
+};
+
+// What an evalrun exit code means, for event messages (docs/design/job-contract.md).
+std::string DescribeExitCode(int code);
+
+}  // namespace evald::daemon

@@ -1,0 +1,107 @@
+#include "executors/local/process.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
+#include "tests/executors/local/test_util.h"
+
+namespace evald::executors {
+namespace {
+
+using testing::Slurp;
+using testing::TempDir;
+using testing::WaitFor;
+
+TEST_CASE("a spawned process runs in its own session with the given environment") {
+  TempDir dir;
+  std::string out = dir.path() + "/out.log";
+  absl::StatusOr<ProcessId> p = SpawnDetached({.argv = {"sh", "-c", "echo $EVALD_T $$; ps -o pgid= -p $$"},
+                                               .env = {{"EVALD_T", "hello"}},
+                                               .cwd = dir.path(),
+                                               .stdout_path = out,
+                                               .pid_file = dir.path() + "/pid"});
+  REQUIRE(p.ok());
+  REQUIRE(WaitFor([&] { return Inspect(*p).status == ProcessStatus::kExited; }));
+  std::string text = Slurp(out);
+  CHECK(text.find("hello " + std::to_string(p->pid)) != std::string::npos);
+  // The process group id is the pid: a new session.
+  CHECK(text.find(" " + std::to_string(p->pid) + "\n") != std::string::npos);
+  int from_file = 0;
+  REQUIRE(absl::SimpleAtoi(absl::StripAsciiWhitespace(Slurp(dir.path() + "/pid")), &from_file));
+  CHECK(from_file == p->pid);
+}
+
+TEST_CASE("spawning a missing binary or into a missing folder is a clear error") {
+  absl::StatusOr<ProcessId> p = SpawnDetached({.argv = {"evald-no-such-binary-xyz"}});
+  REQUIRE_FALSE(p.ok());
+  CHECK(p.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(p.status().message().find("evald-no-such-binary-xyz") != std::string::npos);
+
+  p = SpawnDetached({.argv = {"true"}, .cwd = "/nonexistent/evald/dir"});
+  REQUIRE_FALSE(p.ok());
+  CHECK(p.status().message().find("chdir") != std::string::npos);
+}
+
+TEST_CASE("inspect reports the exit code of our child once, then the pid is gone") {
+  absl::StatusOr<ProcessId> p = SpawnDetached({.argv = {"sh", "-c", "exit 7"}});
+  REQUIRE(p.ok());
+  ProcessState state;
+  REQUIRE(WaitFor([&] {
+    state = Inspect(*p);
+    return state.status != ProcessStatus::kAlive;
+  }));
+  CHECK(state.status == ProcessStatus::kExited);
+  CHECK(state.exit_code == 7);
+  CHECK(Inspect(*p).status == ProcessStatus::kGone);
+}
+
+TEST_CASE("a process is recognised by pid and start time, not pid alone") {
+  absl::StatusOr<ProcessId> p = SpawnDetached({.argv = {"sleep", "30"}});
+  REQUIRE(p.ok());
+  CHECK(Inspect(*p).status == ProcessStatus::kAlive);
+  ProcessId impostor = *p;
+  impostor.start_ticks += 1;  // what a recycled pid looks like
+  CHECK(Inspect(impostor).status == ProcessStatus::kGone);
+  REQUIRE(SignalGroup(p->pid, SIGKILL).ok());
+  ProcessState state;
+  REQUIRE(WaitFor([&] {
+    state = Inspect(*p);
+    return state.status != ProcessStatus::kAlive;
+  }));
+  CHECK(state.exit_code == 128 + SIGKILL);
+}
+
+TEST_CASE("signalling the group reaches grandchildren") {
+  TempDir dir;
+  absl::StatusOr<ProcessId> p = SpawnDetached(
+      {.argv = {"sh", "-c", "sleep 60 & echo $! > " + dir.path() + "/grandchild; wait"}});
+  REQUIRE(p.ok());
+  int grandchild = 0;
+  REQUIRE(WaitFor([&] {
+    return absl::SimpleAtoi(absl::StripAsciiWhitespace(Slurp(dir.path() + "/grandchild")),
+                            &grandchild);
+  }));
+  CHECK(GroupAlive(p->pid));
+  REQUIRE(SignalGroup(p->pid, SIGTERM).ok());
+  REQUIRE(WaitFor([&] { return Inspect(*p).status != ProcessStatus::kAlive; }));
+  // The grandchild is not our child; init reaps it. It must be gone, not orphaned.
+  CHECK(WaitFor([&] { return kill(grandchild, 0) != 0; }));
+  CHECK_FALSE(GroupAlive(p->pid));
+  CHECK_FALSE(SignalGroup(1, SIGTERM).ok());
+}
+
+TEST_CASE("command line of a live process") {
+  absl::StatusOr<ProcessId> p = SpawnDetached({.argv = {"sleep", "31"}});
+  REQUIRE(p.ok());
+  CHECK(CommandLine(p->pid) == "sleep 31");
+  SignalGroup(p->pid, SIGKILL).IgnoreError();
+  WaitFor([&] { return Inspect(*p).status != ProcessStatus::kAlive; });
+  CHECK(CommandLine(p->pid).empty());
+}
+
+}  // namespace
+}  // namespace evald::executors
