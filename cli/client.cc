@@ -1,0 +1,312 @@
+#include "cli/client.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstring>
+#include <mutex>
+#include <ostream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "core/paths.h"
+#include "evald/v1/evald.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+
+#ifndef EVALD_VERSION
+#define EVALD_VERSION "0.0.0"
+#endif
+
+namespace evald::cli {
+namespace {
+
+constexpr auto kUnaryDeadline = std::chrono::seconds(10);
+constexpr auto kQuickDeadline = std::chrono::seconds(2);
+// Dry runs return every rendered script; allow more than gRPC's 4 MB default.
+constexpr int kMaxReceiveBytes = 64 << 20;
+
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void OnSigint(int) { g_interrupted.store(true); }
+
+std::string OneLine(absl::string_view text) {
+  std::string out = absl::StrReplaceAll(text, {{"\r\n", " "}, {"\n", " "}, {"\r", " "}});
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+// Why a unix socket cannot be reached, from the file system's point of view ("" if it looks fine).
+std::string SocketProblem(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return "no such socket";
+    if (errno == EACCES) return "permission denied";
+    return std::strerror(errno);
+  }
+  if (!S_ISSOCK(st.st_mode)) return "not a socket";
+  if (::access(path.c_str(), R_OK | W_OK) != 0) return "permission denied";
+  return "";
+}
+
+std::string DirName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+// Cancels a call when Ctrl-C arrives, from a helper thread (TryCancel is thread-safe; a signal
+// handler may not call it).
+class CancelOnInterrupt {
+ public:
+  explicit CancelOnInterrupt(grpc::ClientContext* ctx)
+      : thread_([this, ctx] {
+          std::unique_lock<std::mutex> lock(mu_);
+          while (!done_) {
+            if (g_interrupted.load()) {
+              ctx->TryCancel();
+              return;
+            }
+            cv_.wait_for(lock, std::chrono::milliseconds(50));
+          }
+        }) {}
+  ~CancelOnInterrupt() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+class GrpcEvalApi final : public EvalApi {
+ public:
+  explicit GrpcEvalApi(ServerAddress address) : address_(std::move(address)) {}
+
+  absl::Status Submit(const v1::SubmitRequest& req, v1::SubmitResponse* resp) override {
+    return Unary(&v1::EvalService::Stub::Submit, req, resp, kUnaryDeadline);
+  }
+  absl::Status GetInvocation(const v1::GetInvocationRequest& req, v1::Invocation* resp) override {
+    return Unary(&v1::EvalService::Stub::GetInvocation, req, resp, kUnaryDeadline);
+  }
+  absl::Status ListInvocations(const v1::ListInvocationsRequest& req,
+                               v1::ListInvocationsResponse* resp) override {
+    return Unary(&v1::EvalService::Stub::ListInvocations, req, resp, kUnaryDeadline);
+  }
+  absl::Status Kill(const v1::KillRequest& req, v1::KillResponse* resp) override {
+    return Unary(&v1::EvalService::Stub::Kill, req, resp, kUnaryDeadline);
+  }
+  absl::Status Resume(const v1::ResumeRequest& req, v1::ResumeResponse* resp) override {
+    return Unary(&v1::EvalService::Stub::Resume, req, resp, kUnaryDeadline);
+  }
+  absl::Status ListTasks(const v1::ListTasksRequest& req, v1::ListTasksResponse* resp) override {
+    return Unary(&v1::EvalService::Stub::ListTasks, req, resp, kUnaryDeadline);
+  }
+  absl::Status GetResults(const v1::GetResultsRequest& req, v1::GetResultsResponse* resp) override {
+    return Unary(&v1::EvalService::Stub::GetResults, req, resp, kUnaryDeadline);
+  }
+  absl::Status GetServerInfo(bool quick, v1::ServerInfo* resp) override {
+    v1::GetServerInfoRequest req;
+    return Unary(&v1::EvalService::Stub::GetServerInfo, req, resp,
+                 quick ? kQuickDeadline : kUnaryDeadline);
+  }
+
+  absl::Status Watch(const v1::WatchRequest& req,
+                     const std::function<bool(const v1::WatchEvent&)>& on_message) override {
+    return Stream<v1::WatchEvent>([&](grpc::ClientContext* ctx) { return stub()->Watch(ctx, req); },
+                                  on_message);
+  }
+  absl::Status StreamLogs(const v1::StreamLogsRequest& req,
+                          const std::function<bool(const v1::LogChunk&)>& on_chunk) override {
+    return Stream<v1::LogChunk>(
+        [&](grpc::ClientContext* ctx) { return stub()->StreamLogs(ctx, req); }, on_chunk);
+  }
+
+ private:
+  v1::EvalService::Stub* stub() {
+    if (stub_ == nullptr) {
+      grpc::ChannelArguments args;
+      args.SetMaxReceiveMessageSize(kMaxReceiveBytes);
+      channel_ =
+          grpc::CreateCustomChannel(address_.target, grpc::InsecureChannelCredentials(), args);
+      stub_ = v1::EvalService::NewStub(channel_);
+    }
+    return stub_.get();
+  }
+
+  template <typename Method, typename Req, typename Resp>
+  absl::Status Unary(Method method, const Req& req, Resp* resp, std::chrono::seconds deadline) {
+    grpc::ClientContext ctx;
+    ctx.set_wait_for_ready(false);
+    ctx.set_deadline(std::chrono::system_clock::now() + deadline);
+    return FromGrpc((stub()->*method)(&ctx, req, resp));
+  }
+
+  template <typename Msg, typename Open, typename Callback>
+  absl::Status Stream(Open open, const Callback& on_message) {
+    if (g_interrupted.load()) return absl::CancelledError("interrupted");
+    grpc::ClientContext ctx;
+    ctx.set_wait_for_ready(false);
+    CancelOnInterrupt cancel(&ctx);
+    auto reader = open(&ctx);
+    Msg msg;
+    bool stopped = false;
+    while (reader->Read(&msg)) {
+      if (!on_message(msg)) {
+        stopped = true;
+        ctx.TryCancel();
+        break;
+      }
+    }
+    grpc::Status s = reader->Finish();
+    if (stopped) return absl::OkStatus();
+    if (g_interrupted.load()) return absl::CancelledError("interrupted");
+    return FromGrpc(s);
+  }
+
+  ServerAddress address_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::EvalService::Stub> stub_;
+};
+
+}  // namespace
+
+const char* EvalctlVersion() { return EVALD_VERSION; }
+
+absl::StatusOr<ServerAddress> ResolveAddress(const std::optional<std::string>& flag,
+                                             const char* env, const std::string& state_dir) {
+  ServerAddress a;
+  a.state_dir = state_dir;
+  if (flag.has_value()) {
+    if (flag->empty()) return absl::InvalidArgumentError("--server needs an address");
+    a.target = *flag;
+    a.source = "--server";
+  } else if (env != nullptr && env[0] != '\0') {
+    a.target = env;
+    a.source = "EVALD_ADDR";
+  } else {
+    a.target = UnixAddress(DefaultSocketPath(state_dir));
+    a.source = "default";
+  }
+  if (absl::StartsWith(a.target, "/")) a.target = UnixAddress(a.target);
+  if (absl::StartsWith(a.target, "unix://")) {
+    a.unix_path = a.target.substr(7);
+  } else if (absl::StartsWith(a.target, "unix:")) {
+    a.unix_path = a.target.substr(5);
+  }
+  return a;
+}
+
+std::string UnreachableMessage(const ServerAddress& address, absl::string_view detail) {
+  std::string why;
+  if (!address.unix_path.empty()) why = SocketProblem(address.unix_path);
+  if (why.empty()) {
+    why = OneLine(detail);
+    if (why.empty() || absl::StrContains(why, "onnection refused") ||
+        absl::StrContains(why, "failed to connect")) {
+      why = "connection refused: no evald is listening";
+    }
+  }
+  std::string hint;
+  const std::string& path = address.unix_path;
+  if (!path.empty() && (path == "evald.sock" || absl::EndsWith(path, "/evald.sock"))) {
+    hint = absl::StrCat("start it with: evald --state-dir ", DirName(path));
+  } else if (!path.empty()) {
+    hint = absl::StrCat("start evald listening on ", address.target);
+  } else {
+    hint = absl::StrCat("start evald listening on ", address.target,
+                        " or point evalctl elsewhere with --server or EVALD_ADDR");
+  }
+  return absl::StrCat("cannot reach evald at ", address.target, " (", why, "); ", hint);
+}
+
+int ExitCodeFor(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk:
+      return kExitOk;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kOutOfRange:
+      return kExitBadInput;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+      return kExitUnreachable;
+    case absl::StatusCode::kNotFound:
+      return kExitNotFound;
+    case absl::StatusCode::kFailedPrecondition:
+      return kExitRefused;
+    case absl::StatusCode::kCancelled:
+      return kExitInterrupted;
+    default:
+      return kExitFailed;
+  }
+}
+
+std::string FailureMessage(const absl::Status& status, const ServerAddress& address,
+                           absl::string_view id) {
+  std::string msg = OneLine(status.message());
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+      return UnreachableMessage(address, msg);
+    case absl::StatusCode::kDeadlineExceeded:
+      return absl::StrCat("evald at ", address.target, " did not answer in time (", msg, ")");
+    case absl::StatusCode::kNotFound:
+      if (!id.empty()) return absl::StrCat("no invocation or job with id ", id);
+      return msg;
+    case absl::StatusCode::kResourceExhausted:
+      return absl::StrCat("request too large: ", msg);
+    case absl::StatusCode::kCancelled:
+      return "interrupted";
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+      return msg;
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kPermissionDenied:
+      return absl::StrCat("evald refused the request: ", msg);
+    default:
+      return absl::StrCat("evald error (", absl::StatusCodeToString(status.code()), "): ", msg);
+  }
+}
+
+int ReportFailure(const absl::Status& status, const ServerAddress& address, std::ostream& err,
+                  absl::string_view id) {
+  err << "evalctl: " << FailureMessage(status, address, id) << "\n";
+  return ExitCodeFor(status.code());
+}
+
+void InstallInterruptHandler() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSigint;
+  sigemptyset(&sa.sa_mask);
+  // A second Ctrl-C gets the default action, so a stuck evalctl can always be stopped.
+  sa.sa_flags = SA_RESTART | SA_RESETHAND;
+  sigaction(SIGINT, &sa, nullptr);
+}
+
+bool Interrupted() { return g_interrupted.load(); }
+void SetInterruptedForTest(bool value) { g_interrupted.store(value); }
+
+std::unique_ptr<EvalApi> NewGrpcEvalApi(const ServerAddress& address) {
+  return std::make_unique<GrpcEvalApi>(address);
+}
+
+}  // namespace evald::cli

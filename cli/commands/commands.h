@@ -1,0 +1,153 @@
+// File: commands.h
+//
+// evalctl's commands, one Run* function per verb (one .cc file each). main.cc parses the command
+// line into these option structs and calls the matching function; tests call them directly with
+// a fake EvalApi and string streams. Each returns evalctl's exit code (cli/client.h).
+//
+//   Context ctx;
+//   ctx.api = api.get(); ctx.address = address; ctx.out = &std::cout; ctx.err = &std::cerr;
+//   StatusOptions options;
+//   options.ids = {"1a2b3c4d"};
+//   return RunStatus(ctx, options);
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "cli/client.h"
+#include "cli/secrets.h"
+
+namespace evald::cli {
+
+// What every command needs. Defaults suit the real process; tests override them.
+struct Context {
+  EvalApi* api = nullptr;
+  ServerAddress address;
+  std::ostream* out = nullptr;
+  std::ostream* err = nullptr;
+  // stdout is a terminal: watch redraws progress bars in place.
+  bool tty = false;
+  int terminal_width = 100;
+  EnvLookup env;                    // defaults to the process environment when empty
+  std::function<int64_t()> now_ms;  // defaults to the system clock when empty
+  std::string working_dir;          // defaults to the current directory when empty
+};
+
+int64_t NowMs(const Context& ctx);
+EnvLookup Env(const Context& ctx);
+std::string WorkingDir(const Context& ctx);
+
+// ---- submit / run ------------------------------------------------------------------------------
+
+// What a client-side composition hands to submit: the composed YAML, the host variables it needs
+// and where each is used (for error messages).
+struct ComposedConfig {
+  std::string yaml;
+  std::vector<std::string> secret_names;
+  std::map<std::string, std::string> secret_uses;
+};
+
+struct ComposeInput {
+  std::string primary_path;
+  std::vector<std::string> search_path;  // --config-dir
+  std::vector<std::string> overrides;    // -o
+  std::string working_dir;
+  EnvLookup env;
+};
+
+// Composition is injected: evalctl uses the config library (cli/config_compose.h); unit tests of
+// the command use a stand-in. Errors are the library's (InvalidArgument/NotFound, naming the
+// file and key path).
+using ComposeFn = std::function<absl::StatusOr<ComposedConfig>(const ComposeInput&)>;
+
+struct SubmitOptions {
+  std::string config_path;               // submit <config.yaml>
+  std::vector<std::string> config_dirs;  // --config-dir (submit) / -d (run)
+  std::vector<std::string> overrides;    // -o k=v
+  std::vector<std::string> tasks;        // -t
+  bool dry_run = false;
+  bool wait = false;
+  bool json = false;
+};
+int RunSubmit(Context& ctx, const SubmitOptions& options, const ComposeFn& compose);
+
+// `run --config-dir D --config-name N`: the primary config is D/N, or D/N.yaml when N has no
+// extension and D/N does not exist; without -d, the packaged configs dir.
+std::string RunPrimaryPath(const std::string& config_dir, const std::string& config_name);
+
+// ---- status / watch / logs ---------------------------------------------------------------------
+
+struct StatusOptions {
+  std::vector<std::string> ids;
+  bool json = false;
+};
+int RunStatus(Context& ctx, const StatusOptions& options);
+
+struct WatchOptions {
+  std::string id;
+  bool logs = false;       // also print job log lines
+  bool to_stderr = false;  // plain view on stderr (submit --wait --json keeps stdout pure JSON)
+};
+int RunWatch(Context& ctx, const WatchOptions& options);
+
+struct LogsOptions {
+  std::string id;
+  bool follow = false;
+  int tail = 0;
+  std::string source = "stdout";  // stdout | stderr | server | all
+};
+int RunLogs(Context& ctx, const LogsOptions& options);
+
+// ---- kill / resume / results -------------------------------------------------------------------
+
+struct KillOptions {
+  std::string id;
+};
+int RunKill(Context& ctx, const KillOptions& options);
+
+struct ResumeOptions {
+  std::string id;
+  std::vector<std::string> job_ids;
+  bool wait = false;
+};
+int RunResume(Context& ctx, const ResumeOptions& options);
+
+struct ResultsOptions {
+  std::string id;
+  bool json = false;
+  bool csv = false;
+};
+int RunResults(Context& ctx, const ResultsOptions& options);
+
+// ---- ls / info / version -----------------------------------------------------------------------
+
+struct LsRunsOptions {
+  int limit = 20;
+  std::string since;
+  std::string state;
+  std::string executor;
+};
+int RunLsRuns(Context& ctx, const LsRunsOptions& options);
+
+struct LsTasksOptions {
+  bool json = false;
+  std::string harness;
+};
+int RunLsTasks(Context& ctx, const LsTasksOptions& options);
+
+struct InfoOptions {
+  std::string id;
+  bool json = false;
+  bool no_config = false;
+};
+int RunInfo(Context& ctx, const InfoOptions& options);
+
+int RunVersion(Context& ctx);
+
+}  // namespace evald::cli

@@ -1,0 +1,27 @@
+#include "cli/config_compose.h"
+
+#include "core/config/compose.h"
+#include "core/config/run_config.h"
+#include "core/status_macros.h"
+
+namespace evald::cli {
+
+absl::StatusOr<ComposedConfig> ComposeWithConfigLibrary(const ComposeInput& input) {
+  config::ComposeRequest req;
+  req.primary_path = input.primary_path;
+  req.search_path = input.search_path;
+  req.packaged_dir = config::PackagedConfigDir();
+  req.overrides = input.overrides;
+  req.env = input.env ? config::EnvLookup(input.env) : config::ProcessEnv();
+  req.working_dir = input.working_dir;
+  EVALD_ASSIGN_OR_RETURN(YAML::Node composed, config::Compose(req));
+  ComposedConfig out;
+  out.yaml = config::ToYaml(composed);
+  out.secret_names = config::SecretNamesOf(composed);
+  out.secret_uses = SecretUses(composed);
+  return out;
+}
+
+std::string PackagedConfigsDir() { return config::PackagedConfigDir(); }
+
+}  // namespace evald::cli

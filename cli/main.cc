@@ -1,0 +1,208 @@
+// evalctl: the command-line client of evald. Parses the command line (CLI11), finds the daemon
+// (--server > EVALD_ADDR > the default socket) and runs one command from cli/commands/. The
+// gRPC channel is only created by the first call a command makes.
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <memory>
+
+#include "CLI/CLI.hpp"
+#include "cli/client.h"
+#include "cli/commands/commands.h"
+#include "cli/config_compose.h"
+#include "core/paths.h"
+
+namespace {
+
+using namespace evald::cli;  // NOLINT: main's only job is to call into this namespace
+
+constexpr char kFooter[] =
+    R"(Server address: --server ADDR, else $EVALD_ADDR, else the default socket
+${XDG_STATE_HOME:-$HOME/.local/state}/evald/evald.sock. ADDR: unix:///abs/path, unix:rel/path,
+/abs/path or host:port.
+
+Exit codes:
+  0    success
+  1    the evaluation failed (watch, --wait) or evald reported an unexpected error
+  2    bad input: usage, config, unset environment variable, invalid --since, config too large
+  3    evald is not reachable (or went away while watching)
+  4    unknown invocation or job id
+  5    refused in the current state (e.g. kill of a finished job)
+  130  interrupted (Ctrl-C); running jobs are not affected
+
+Docs: docs/cli.md)";
+
+// Repeatable one-value option: `-o a=1 -o b=2`; never swallows the positional after it.
+CLI::Option* AddRepeated(CLI::App* app, const std::string& name, std::vector<std::string>* into,
+                         const std::string& help) {
+  return app->add_option(name, *into, help)->allow_extra_args(false);
+}
+
+int TerminalWidth() {
+  struct winsize ws {};
+  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  return 100;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"evalctl: submit, follow and inspect LLM evaluations run by evald", "evalctl"};
+  app.footer(kFooter);
+  app.set_version_flag("--version", std::string("evalctl ") + EvalctlVersion());
+  app.fallthrough();  // global flags are accepted after the command too
+  app.require_subcommand(0, 1);
+  std::string server;
+  CLI::Option* server_opt =
+      app.add_option("--server", server, "evald address (default: $EVALD_ADDR, then the socket)");
+
+  // submit / run
+  SubmitOptions submit;
+  CLI::App* submit_cmd =
+      app.add_subcommand("submit", "Compose a config here and submit it: one job per task");
+  submit_cmd->add_option("config", submit.config_path, "the config YAML")->required();
+  AddRepeated(submit_cmd, "-o,--override", &submit.overrides,
+              "override, repeatable: a.b=v, +a.b=v, ~a.b, execution=slurm/default");
+  AddRepeated(submit_cmd, "-t,--task", &submit.tasks,
+              "run only this task (name or name.N), repeatable");
+  AddRepeated(submit_cmd, "--config-dir", &submit.config_dirs,
+              "folder searched for config groups before the packaged ones, repeatable");
+  submit_cmd->add_flag("-n,--dry-run", submit.dry_run,
+                       "render the config and every job script; store and start nothing");
+  submit_cmd->add_flag("--wait", submit.wait, "then follow it like `watch` and exit as it does");
+  submit_cmd->add_flag("--json", submit.json, "print one JSON object");
+
+  SubmitOptions run;
+  std::string run_dir, run_name = "default";
+  CLI::App* run_cmd = app.add_subcommand(
+      "run", "The reference launcher's spelling: run -d DIR -c NAME [-o k=v]... [-n]");
+  run_cmd->add_option("-d,--config-dir", run_dir, "folder of the config (default: packaged)");
+  run_cmd->add_option("-c,--config-name", run_name, "config name in that folder")
+      ->capture_default_str();
+  AddRepeated(run_cmd, "-o,--override", &run.overrides, "override, repeatable");
+  AddRepeated(run_cmd, "-t,--task", &run.tasks, "run only this task, repeatable");
+  run_cmd->add_flag("-n,--dry-run", run.dry_run, "render only; store and start nothing");
+  run_cmd->add_flag("--wait", run.wait, "then follow it like `watch`");
+  run_cmd->add_flag("--json", run.json, "print one JSON object");
+
+  // status / watch / logs
+  StatusOptions status;
+  CLI::App* status_cmd = app.add_subcommand(
+      "status", "State of invocations and jobs (no id: active ones and the 10 most recent)");
+  status_cmd->add_option("ids", status.ids, "invocation or job ids (a `.` marks a job)");
+  status_cmd->add_flag("--json", status.json, "one id: an object; several: an array");
+
+  WatchOptions watch;
+  CLI::App* watch_cmd = app.add_subcommand(
+      "watch", "Follow an invocation or job live; exit 0 only if every job succeeded");
+  watch_cmd->add_option("id", watch.id, "invocation or job id")->required();
+  watch_cmd->add_flag("--logs", watch.logs, "also print the jobs' log lines");
+
+  LogsOptions logs;
+  CLI::App* logs_cmd = app.add_subcommand("logs", "Print a job's logs (an invocation: all jobs)");
+  logs_cmd->add_option("id", logs.id, "job or invocation id")->required();
+  logs_cmd->add_flag("-f,--follow", logs.follow, "keep printing until the job ends");
+  logs_cmd->add_option("--tail", logs.tail, "only the last N lines (0: all)");
+  logs_cmd->add_option("--source", logs.source, "stdout, stderr, server or all")
+      ->capture_default_str();
+
+  // kill / resume / results
+  KillOptions kill;
+  CLI::App* kill_cmd = app.add_subcommand("kill", "Stop an invocation or one job");
+  kill_cmd->add_option("id", kill.id, "invocation or job id")->required();
+
+  ResumeOptions resume;
+  CLI::App* resume_cmd =
+      app.add_subcommand("resume", "Re-run the failed, killed and lost jobs of an invocation");
+  resume_cmd->add_option("id", resume.id, "invocation id (or a job id: that job)")->required();
+  AddRepeated(resume_cmd, "--job", &resume.job_ids, "resume only this job, repeatable");
+  resume_cmd->add_flag("--wait", resume.wait, "then follow it like `watch`");
+
+  ResultsOptions results;
+  CLI::App* results_cmd = app.add_subcommand("results", "Metrics of finished jobs");
+  results_cmd->add_option("id", results.id, "invocation or job id")->required();
+  CLI::Option* results_json = results_cmd->add_flag("--json", results.json, "JSON array");
+  results_cmd->add_flag("--csv", results.csv, "CSV with a header row")->excludes(results_json);
+
+  // ls
+  CLI::App* ls_cmd = app.add_subcommand("ls", "List tasks (default) or runs");
+  ls_cmd->require_subcommand(0, 1);
+  LsTasksOptions ls_tasks;
+  ls_cmd->add_flag("--json", ls_tasks.json, "same as `ls tasks --json`");
+  CLI::App* ls_tasks_cmd = ls_cmd->add_subcommand("tasks", "Tasks evald can run");
+  ls_tasks_cmd->add_flag("--json", ls_tasks.json, R"({"tasks": [{task, endpoint_type, ...}]})");
+  ls_tasks_cmd->add_option("--harness", ls_tasks.harness, "only this harness");
+  LsRunsOptions ls_runs;
+  CLI::App* ls_runs_cmd = ls_cmd->add_subcommand("runs", "Invocations, newest first");
+  ls_runs_cmd->add_option("--limit", ls_runs.limit, "at most N rows")->capture_default_str();
+  ls_runs_cmd->add_option("--since", ls_runs.since,
+                          "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS (local time), Nd or Nh");
+  ls_runs_cmd->add_option("--state", ls_runs.state, "only invocations in this state");
+  ls_runs_cmd->add_option("--executor", ls_runs.executor, "only this executor");
+
+  InfoOptions info;
+  CLI::App* info_cmd = app.add_subcommand(
+      "info", "Paths, backend ids, deployments and resolved config of an invocation or job");
+  info_cmd->add_option("id", info.id, "invocation or job id")->required();
+  info_cmd->add_flag("--json", info.json, "one JSON object");
+  info_cmd->add_flag("--no-config", info.no_config, "leave the resolved config out");
+
+  CLI::App* version_cmd = app.add_subcommand("version", "evalctl's and evald's versions");
+
+  if (argc <= 1) {
+    std::cout << app.help();
+    return kExitOk;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitBadInput;
+  }
+  if (app.get_subcommands().empty()) {
+    std::cout << app.help();
+    return kExitOk;
+  }
+
+  absl::StatusOr<ServerAddress> address =
+      ResolveAddress(server_opt->count() > 0 ? std::optional<std::string>(server) : std::nullopt,
+                     std::getenv("EVALD_ADDR"), evald::DefaultStateDir());
+  if (!address.ok()) {
+    std::cerr << "evalctl: " << address.status().message() << "\n";
+    return kExitBadInput;
+  }
+  std::unique_ptr<EvalApi> api = NewGrpcEvalApi(*address);
+  Context ctx;
+  ctx.api = api.get();
+  ctx.address = *address;
+  ctx.out = &std::cout;
+  ctx.err = &std::cerr;
+  const char* term = std::getenv("TERM");
+  ctx.tty = ::isatty(STDOUT_FILENO) == 1 && !(term != nullptr && std::strcmp(term, "dumb") == 0);
+  if (ctx.tty) ctx.terminal_width = TerminalWidth();
+
+  if (submit_cmd->parsed()) return RunSubmit(ctx, submit, ComposeWithConfigLibrary);
+  if (run_cmd->parsed()) {
+    std::string dir = run_dir.empty() ? PackagedConfigsDir() : run_dir;
+    run.config_path = RunPrimaryPath(dir, run_name);
+    if (!run_dir.empty()) run.config_dirs.push_back(run_dir);
+    return RunSubmit(ctx, run, ComposeWithConfigLibrary);
+  }
+  if (status_cmd->parsed()) return RunStatus(ctx, status);
+  if (watch_cmd->parsed()) return RunWatch(ctx, watch);
+  if (logs_cmd->parsed()) return RunLogs(ctx, logs);
+  if (kill_cmd->parsed()) return RunKill(ctx, kill);
+  if (resume_cmd->parsed()) return RunResume(ctx, resume);
+  if (results_cmd->parsed()) return RunResults(ctx, results);
+  if (ls_cmd->parsed()) {
+    if (ls_runs_cmd->parsed()) return RunLsRuns(ctx, ls_runs);
+    return RunLsTasks(ctx, ls_tasks);
+  }
+  if (info_cmd->parsed()) return RunInfo(ctx, info);
+  if (version_cmd->parsed()) return RunVersion(ctx);
+  std::cout << app.help();
+  return kExitOk;
+}

@@ -1,0 +1,126 @@
+#include "cli/secrets.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+
+namespace evald::cli {
+namespace {
+
+constexpr size_t kMinRedactedLength = 4;
+
+// A scalar's text, or "" for anything else (yaml-cpp throws on as<> of a non-scalar).
+std::string ScalarText(const YAML::Node& node) {
+  if (!node || !node.IsScalar()) return "";
+  return node.Scalar();
+}
+
+// env_vars values name a host variable, optionally with a `host:` prefix.
+std::string HostVarOf(const std::string& value) {
+  constexpr absl::string_view kHost = "host:";
+  if (value.compare(0, kHost.size(), kHost.data(), kHost.size()) == 0) {
+    return value.substr(kHost.size());
+  }
+  return value;
+}
+
+void AddEnvVarUses(const YAML::Node& env_vars, const std::string& path,
+                   std::map<std::string, std::string>* uses) {
+  if (!env_vars || !env_vars.IsMap()) return;
+  for (const auto& kv : env_vars) {
+    std::string dst = ScalarText(kv.first);
+    std::string src = HostVarOf(ScalarText(kv.second));
+    if (src.empty()) continue;
+    uses->emplace(src, absl::StrCat(path, ".", dst));
+  }
+}
+
+}  // namespace
+
+EnvLookup ProcessEnvLookup() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+std::map<std::string, std::string> SecretUses(const YAML::Node& composed) {
+  std::map<std::string, std::string> uses;
+  if (!composed || !composed.IsMap()) return uses;
+  const YAML::Node target = composed["target"];
+  if (target && target.IsMap()) {
+    const YAML::Node endpoint = target["api_endpoint"];
+    if (endpoint && endpoint.IsMap()) {
+      std::string key = ScalarText(endpoint["api_key_name"]);
+      if (!key.empty()) uses.emplace(key, "target.api_endpoint.api_key_name");
+    }
+  }
+  const YAML::Node evaluation = composed["evaluation"];
+  if (!evaluation || !evaluation.IsMap()) return uses;
+  AddEnvVarUses(evaluation["env_vars"], "evaluation.env_vars", &uses);
+  const YAML::Node tasks = evaluation["tasks"];
+  if (tasks && tasks.IsSequence()) {
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      if (!tasks[i].IsMap()) continue;
+      AddEnvVarUses(tasks[i]["env_vars"], absl::StrCat("evaluation.tasks[", i, "].env_vars"),
+                    &uses);
+    }
+  }
+  return uses;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> CollectSecrets(
+    const std::vector<std::string>& names, const std::map<std::string, std::string>& uses,
+    const EnvLookup& env) {
+  std::vector<std::string> missing;
+  std::map<std::string, std::string> values = CollectPresentSecrets(names, env, &missing);
+  if (missing.empty()) return values;
+  const std::string& first = missing.front();
+  std::string msg = absl::StrCat("Trying to pass an unset environment variable ", first);
+  auto it = uses.find(first);
+  if (it != uses.end()) absl::StrAppend(&msg, " (needed by ", it->second, ")");
+  if (missing.size() > 1) {
+    absl::StrAppend(&msg, "; also unset:");
+    for (size_t i = 1; i < missing.size(); ++i) absl::StrAppend(&msg, " ", missing[i]);
+  }
+  return absl::InvalidArgumentError(msg);
+}
+
+std::map<std::string, std::string> CollectPresentSecrets(const std::vector<std::string>& names,
+                                                         const EnvLookup& env,
+                                                         std::vector<std::string>* missing) {
+  std::map<std::string, std::string> values;
+  for (const std::string& name : names) {
+    std::optional<std::string> v = env ? env(name) : std::nullopt;
+    if (v.has_value()) {
+      values[name] = *v;
+    } else if (missing != nullptr) {
+      missing->push_back(name);
+    }
+  }
+  return values;
+}
+
+Redactor::Redactor(const std::map<std::string, std::string>& secrets) {
+  for (const auto& [name, value] : secrets) {
+    if (value.size() >= kMinRedactedLength) {
+      replacements_.emplace_back(value, absl::StrCat("<secret:", name, ">"));
+    }
+  }
+  // Longest first, so a value that contains another one is replaced whole.
+  std::sort(replacements_.begin(), replacements_.end(),
+            [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+}
+
+std::string Redactor::operator()(absl::string_view text) const {
+  std::string out(text);
+  for (const auto& [value, marker] : replacements_) {
+    out = absl::StrReplaceAll(out, {{value, marker}});
+  }
+  return out;
+}
+
+}  // namespace evald::cli
