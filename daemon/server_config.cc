@@ -52,7 +52,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
   static const std::set<std::string> kKeys = {
       "state_dir", "listen",       "log_level",         "log_format", "supervisor_tick_ms",
       "stop_grace_seconds", "runner_path", "container_runtime", "eval_binary", "configs_dir",
-      "task_dirs", "max_request_bytes"};
+      "max_request_bytes", "max_running_jobs"};
   try {
     for (const auto& kv : root) {
       std::string key = kv.first.as<std::string>();
@@ -95,7 +95,6 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
       if (key == "container_runtime") EVALD_RETURN_IF_ERROR(scalar(&cfg.container_runtime));
       if (key == "eval_binary") EVALD_RETURN_IF_ERROR(scalar(&cfg.eval_binary));
       if (key == "configs_dir") EVALD_RETURN_IF_ERROR(scalar(&cfg.configs_dir));
-      if (key == "task_dirs") EVALD_RETURN_IF_ERROR(list(&cfg.task_dirs));
       if (key == "supervisor_tick_ms") {
         EVALD_RETURN_IF_ERROR(integer(&n, 10));
         cfg.tick = absl::Milliseconds(n);
@@ -103,6 +102,10 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
       if (key == "stop_grace_seconds") {
         EVALD_RETURN_IF_ERROR(integer(&n, 0));
         cfg.stop_grace = absl::Seconds(n);
+      }
+      if (key == "max_running_jobs") {
+        EVALD_RETURN_IF_ERROR(integer(&n, 0));
+        cfg.max_running_jobs = static_cast<int>(std::min<int64_t>(n, 1 << 20));
       }
       if (key == "max_request_bytes") {
         EVALD_RETURN_IF_ERROR(integer(&n, 1024));

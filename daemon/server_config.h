@@ -25,8 +25,10 @@ struct ServerConfig {
   std::string container_runtime;    // docker | podman; default: whichever is on PATH
   std::string eval_binary = "nv_eval";
   std::string configs_dir;          // packaged configs; default PackagedConfigDir()
-  std::vector<std::string> task_dirs;  // extra task catalogs (*.toml), after configs/tasks
   int max_request_bytes = 4 << 20;
+  // Jobs evald keeps started (submitted or running) at once, over all invocations; 0 = no limit.
+  // Further pending jobs wait their turn.
+  int max_running_jobs = 64;
 };
 
 // Reads a server config file. Unknown keys are errors (a typo must not be silently ignored);

@@ -81,7 +81,9 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(const ServerConfi
   core->planner_ = std::make_unique<JobPlanner>(&core->catalog_, config.eval_binary);
   core->supervisor_ = std::make_unique<Supervisor>(
       core->store_.get(), &core->registry_, core->planner_.get(), &core->hub_,
-      Supervisor::Options{.tick = config.tick, .stop_grace = config.stop_grace});
+      Supervisor::Options{.tick = config.tick,
+                          .stop_grace = config.stop_grace,
+                          .max_running_jobs = config.max_running_jobs});
   return core;
 }
 

@@ -243,6 +243,13 @@ void Supervisor::StopRequested(std::vector<JobRecord>& jobs) {
 }
 
 void Supervisor::StartPending(std::vector<JobRecord>& jobs) {
+  int started = 0;
+  for (const JobRecord& job : jobs) {
+    started += job.state == JobState::kSubmitted || job.state == JobState::kRunning;
+  }
+  auto at_capacity = [&] {
+    return options_.max_running_jobs > 0 && started >= options_.max_running_jobs;
+  };
   // Jobs come grouped by invocation in index order; sequential invocations start one at a time.
   std::map<std::string, std::vector<JobRecord*>> by_invocation;
   for (JobRecord& job : jobs) by_invocation[job.invocation_id].push_back(&job);
@@ -251,18 +258,24 @@ void Supervisor::StartPending(std::vector<JobRecord>& jobs) {
     for (JobRecord* job : list) {
       busy |= job->state == JobState::kSubmitted || job->state == JobState::kRunning;
     }
+    std::optional<bool> sequential;
     for (JobRecord* job : list) {
       if (job->state != JobState::kPending || job->desired != DesiredState::kRun) continue;
-      absl::StatusOr<storage::InvocationView> view = store_->GetInvocation(invocation_id);
-      if (!view.ok()) {
-        spdlog::warn("invocation {}: {}", invocation_id, view.status().message());
-        break;
+      if (at_capacity()) return;
+      if (!sequential) {
+        absl::StatusOr<storage::InvocationView> view = store_->GetInvocation(invocation_id);
+        if (!view.ok()) {
+          spdlog::warn("invocation {}: {}", invocation_id, view.status().message());
+          break;
+        }
+        sequential = view->invocation.mode == "sequential";
       }
-      bool sequential = view->invocation.mode == "sequential";
-      if (sequential && busy) break;
+      if (*sequential && busy) break;
       StartJob(*job);
-      busy |= job->state == JobState::kSubmitted || job->state == JobState::kRunning;
-      if (sequential && busy) break;
+      bool now_started = job->state == JobState::kSubmitted || job->state == JobState::kRunning;
+      started += now_started;
+      busy |= now_started;
+      if (*sequential && busy) break;
     }
   }
 }

@@ -36,6 +36,7 @@ class Supervisor {
   struct Options {
     absl::Duration tick = absl::Seconds(1);
     absl::Duration stop_grace = absl::Seconds(30);
+    int max_running_jobs = 0;  // 0 = no limit
   };
 
   Supervisor(storage::Store* store, executors::ExecutorRegistry* registry, JobPlanner* planner,

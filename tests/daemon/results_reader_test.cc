@@ -1,0 +1,69 @@
+#include "daemon/results_reader.h"
+
+#include <catch2/catch.hpp>
+
+namespace evald::daemon {
+namespace {
+
+JobRecord Job() {
+  JobRecord j;
+  j.id = "0badf00d.1";
+  j.invocation_id = "0badf00d";
+  return j;
+}
+
+TEST_CASE("results.yml in the reference layout becomes one row per score") {
+  const char* yaml = R"(
+command: x
+results:
+  tasks:
+    gsm8k:
+      metrics:
+        exact_match:
+          scores:
+            strict:
+              value: 0.75
+              stats: {count: 4, sum: 3, mean: 0.75, stderr: 0.25, stddev: 0.5, min: 0, max: 1}
+            flexible:
+              value: 0.5
+  groups:
+    math:
+      metrics:
+        accuracy: {value: 0.6, stats: {count: 10}}
+        score: 0.7
+)";
+  absl::StatusOr<std::vector<ResultRecord>> rows = ParseResults(yaml, "results.yml", Job());
+  REQUIRE(rows.ok());
+  REQUIRE(rows->size() == 4);
+  const ResultRecord& strict = (*rows)[0].score == "strict" ? (*rows)[0] : (*rows)[1];
+  CHECK(strict.job_id == "0badf00d.1");
+  CHECK(strict.task == "gsm8k");
+  CHECK(strict.metric == "exact_match");
+  CHECK(strict.value == Approx(0.75));
+  CHECK(strict.has_stats);
+  CHECK(strict.count == 4);
+  CHECK(strict.stderr_ == Approx(0.25));
+  const ResultRecord& flexible = (*rows)[0].score == "flexible" ? (*rows)[0] : (*rows)[1];
+  CHECK_FALSE(flexible.has_stats);
+  CHECK((*rows)[2].task == "math");
+  CHECK((*rows)[2].metric == "accuracy");
+  CHECK((*rows)[2].score.empty());
+  CHECK((*rows)[2].count == 10);
+  CHECK((*rows)[3].metric == "score");
+  CHECK((*rows)[3].value == Approx(0.7));
+}
+
+TEST_CASE("broken results files are errors that name the place") {
+  absl::StatusOr<std::vector<ResultRecord>> rows =
+      ParseResults("results: [unclosed", "a/results.yml", Job());
+  REQUIRE_FALSE(rows.ok());
+  CHECK(rows.status().message().find("a/results.yml:1:") != std::string::npos);
+  rows = ParseResults("nothing: here\n", "b/results.yml", Job());
+  REQUIRE_FALSE(rows.ok());
+  CHECK(rows.status().message() == "b/results.yml: no 'results' mapping");
+  CHECK(ReadResultsFile("/nonexistent/results.yml", Job()).status().code() ==
+        absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace evald::daemon

@@ -1,0 +1,188 @@
+// End to end through real processes: evalctl -> gRPC -> evald -> bash run.sh -> evalrun -> the
+// reference model. Submit, watch, results, kill, resume.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
+#include "tests/integration/fixture.h"
+
+namespace evald::testing {
+
+std::string InvocationIdFromJson(const std::string& json_text) {
+  nlohmann::json j = nlohmann::json::parse(json_text, nullptr, false);
+  if (j.is_discarded() || !j.contains("invocation_id")) return "";
+  return j["invocation_id"].get<std::string>();
+}
+
+namespace {
+
+using Json = nlohmann::json;
+
+TEST_CASE("submit runs every task to success and records its results") {
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags());
+  Evald evald(dir);
+  std::string cfg = WriteConfig(dir, "run.yaml", ArithConfig(dir, model, {.tasks = 2}));
+
+  CommandResult r = evald.Ctl({"submit", cfg, "--json"});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  std::string inv = InvocationIdFromJson(r.out);
+  REQUIRE(inv.size() == 8);
+  CommandResult w = evald.Ctl({"watch", inv});
+  INFO(w.out << w.err);
+  REQUIRE(w.exit_code == 0);
+
+  CommandResult ls = evald.Ctl({"ls", "runs"});
+  REQUIRE(ls.exit_code == 0);
+  CHECK(absl::StrContains(ls.out, inv));
+
+  CommandResult status = evald.Ctl({"status", inv, "--json"});
+  INFO(status.out << status.err);
+  REQUIRE(status.exit_code == 0);
+  Json s = Json::parse(status.out);
+  CHECK(s["invocation_id"] == inv);
+  CHECK(s["state"] == "succeeded");
+  REQUIRE(s["jobs"].size() == 2);
+  for (const Json& job : s["jobs"]) {
+    CHECK(job["state"] == "succeeded");
+    CHECK(job["task"] == "arith");
+    CHECK(job["progress"]["done"] == 10);
+    std::string out_dir = job["output_dir"];
+    CHECK(std::filesystem::exists(out_dir + "/artifacts/results.yml"));
+    CHECK(std::filesystem::exists(out_dir + "/run.sh"));
+    CHECK(std::filesystem::exists(out_dir + "/plan.yaml"));
+    CHECK(Slurp(out_dir + "/logs/stage.exit").find(" 0") != std::string::npos);
+  }
+  // Two tasks of the same name get distinct job directories.
+  CHECK(s["jobs"][0]["output_dir"] != s["jobs"][1]["output_dir"]);
+
+  CommandResult results = evald.Ctl({"results", inv, "--json"});
+  INFO(results.out << results.err);
+  REQUIRE(results.exit_code == 0);
+  Json rows = Json::parse(results.out);
+  REQUIRE(rows.size() >= 2);
+  bool perfect = false;
+  for (const Json& row : rows) perfect |= (row["value"].get<double>() == 1.0);
+  CHECK(perfect);  // the model knows every answer
+}
+
+TEST_CASE("a failing job fails the invocation and watch says so with exit code 1") {
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags());
+  Evald evald(dir);
+  // A task file that does not parse: evalrun exits 2 (bad input).
+  Spit(dir.path() + "/broken_task.yaml", "dataset: [unclosed\n");
+  std::string cfg = WriteConfig(
+      dir, "run.yaml",
+      absl::StrCat("defaults:\n  - execution: local\n  - deployment: none\n  - _self_\n"
+                   "execution:\n  output_dir: ", dir.path(), "/out\n",
+                   "target:\n  api_endpoint:\n    url: ", model.chat_url(),
+                   "\n    model_id: m\n    api_key_name: null\n",
+                   "evaluation:\n  tasks:\n    - name: broken\n      task_file: broken_task.yaml\n"));
+  CommandResult r = evald.Ctl({"submit", cfg, "--json"});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  std::string inv = InvocationIdFromJson(r.out);
+  REQUIRE(!inv.empty());
+  CommandResult w = evald.Ctl({"watch", inv});
+  INFO(w.out << w.err);
+  CHECK(w.exit_code == 1);
+  v1::Invocation got = evald.Get(inv);
+  CHECK(got.state() == v1::JOB_STATE_FAILED);
+  CHECK(got.jobs(0).exit_code() == 2);
+  CHECK(got.jobs(0).exit_reason() == v1::EXIT_REASON_EXIT_CODE);
+}
+
+TEST_CASE("kill stops a running job and leaves no process behind; resume finishes it") {
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags({"--latency-ms", "300"}));
+  Evald evald(dir);
+  std::string cfg = WriteConfig(dir, "run.yaml",
+                                ArithConfig(dir, model, {.limit_samples = 20, .parallelism = 1}));
+  CommandResult r = evald.Ctl({"submit", cfg, "--json"});
+  REQUIRE(r.exit_code == 0);
+  std::string inv = InvocationIdFromJson(r.out);
+
+  // Wait until evalrun is really working (some samples done).
+  v1::Invocation running;
+  REQUIRE(WaitFor(
+      [&] {
+        running = evald.Get(inv);
+        return running.jobs(0).state() == v1::JOB_STATE_RUNNING &&
+               running.jobs(0).progress().done() >= 1;
+      },
+      30));
+  int pid = 0;
+  REQUIRE(absl::SimpleAtoi(absl::StripPrefix(running.jobs(0).backend_id(), "pid "), &pid));
+  REQUIRE(PidAlive(pid));
+
+  CommandResult k = evald.Ctl({"kill", inv});
+  INFO(k.out << k.err);
+  REQUIRE(k.exit_code == 0);
+  v1::Invocation killed = evald.WaitTerminal(inv, 30);
+  CHECK(killed.state() == v1::JOB_STATE_KILLED);
+  CHECK(killed.jobs(0).exit_reason() == v1::EXIT_REASON_KILLED_BY_USER);
+  CHECK(WaitFor([&] { return !PidAlive(pid); }, 10));
+  // Nothing of the job's process group is left.
+  CHECK(Run({"pgrep", "-g", std::to_string(pid)}).exit_code == 1);
+
+  // Killing it again is refused: it already finished.
+  CommandResult again = evald.Ctl({"kill", inv});
+  CHECK(again.exit_code == 5);
+
+  CommandResult res = evald.Ctl({"resume", inv});
+  INFO(res.out << res.err);
+  REQUIRE(res.exit_code == 0);
+  v1::Invocation done = evald.WaitTerminal(inv, 60);
+  CHECK(done.state() == v1::JOB_STATE_SUCCEEDED);
+  CHECK(done.jobs(0).attempt() == 2);
+  CHECK(done.jobs(0).progress().done() == 20);
+}
+
+TEST_CASE("sequential mode runs one job at a time in order") {
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags({"--latency-ms", "20"}));
+  Evald evald(dir);
+  std::string cfg = WriteConfig(dir, "run.yaml",
+                                ArithConfig(dir, model, {.tasks = 3, .mode = "sequential"}));
+  CommandResult r = evald.Ctl({"submit", cfg, "--json"});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  std::string inv = InvocationIdFromJson(r.out);
+  REQUIRE(evald.Ctl({"watch", inv}).exit_code == 0);
+  v1::Invocation got = evald.Get(inv);
+  REQUIRE(got.jobs_size() == 3);
+  for (int i = 1; i < 3; ++i) {
+    // Each job started after the previous one ended.
+    CHECK(got.jobs(i).started_ms() >= got.jobs(i - 1).ended_ms());
+  }
+}
+
+TEST_CASE("dry run renders everything and stores nothing") {
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags());
+  Evald evald(dir);
+  std::string cfg = WriteConfig(dir, "run.yaml", ArithConfig(dir, model));
+  CommandResult r = evald.Ctl({"submit", cfg, "--dry-run", "--json"});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  Json j = Json::parse(r.out);
+  CHECK(absl::StrContains(j["config"].get<std::string>(), "arith_task.yaml"));
+  REQUIRE(j["jobs"].size() == 1);
+  CHECK(absl::StrContains(j["jobs"][0]["script"].get<std::string>(), "evalrun"));
+  CHECK(absl::StrContains(j["jobs"][0]["script"].get<std::string>(), "stage.exit"));
+  CHECK_FALSE(std::filesystem::exists(dir.path() + "/out"));
+  v1::ListInvocationsResponse list;
+  grpc::ClientContext ctx;
+  REQUIRE(evald.Stub()->ListInvocations(&ctx, v1::ListInvocationsRequest(), &list).ok());
+  CHECK(list.invocations_size() == 0);
+}
+
+}  // namespace
+}  // namespace evald::testing
