@@ -4,9 +4,13 @@
 // (append-only), results, secrets and deployments. Store owns the connection and one repository
 // per table, and implements the operations that span tables, each in one IMMEDIATE transaction.
 // SQLite and OpenSSL errors stop here and come out as absl::Status:
-//   NotFound (unknown id), AlreadyExists, Aborted (a transition lost a race: the row was not in
-//   `from`), Internal (an illegal transition edge), ResourceExhausted (disk full), Unavailable
-//   (database busy or read-only), DataLoss (corrupt file).
+//   NotFound (unknown id), AlreadyExists, InvalidArgument (malformed record, id or page token),
+//   Aborted (a transition lost a race: the row was not in `from`), Internal (an illegal transition
+//   edge), FailedPrecondition (read-only or unopenable file, schema newer than this build, key file
+//   not private; stopping something already finished), ResourceExhausted (disk full),
+//   Unavailable (database busy, I/O error), DataLoss (corrupt file, undecryptable secret).
+// A failed call changes nothing, and the Store stays usable (e.g. reads keep working on a full
+// disk). docs/design/storage.md has the schema and the details.
 //
 // Callers: the daemon's ServerCore (RPCs) and Supervisor (reconcile loop). Thread-safe: every
 // method takes the connection mutex. Timestamps and ids always come from the caller (storage never
@@ -23,20 +27,25 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "core/model.h"
 
 namespace evald::storage {
 
 class Database;
+class SecretBox;
 
 struct StoreOptions {
   std::string db_path;   // created if missing (with its folder)
-  std::string key_path;  // AES-256 key file; created with mode 0600 at first open
+  std::string key_path;  // AES-256 key file; created with mode 0600 at first open. Empty:
+                         // secrets.key next to db_path.
   int busy_timeout_ms = 5000;
 };
 
@@ -44,7 +53,7 @@ struct InvocationFilter {
   std::optional<JobState> state;
   std::string executor;  // empty = any; case-insensitive
   int64_t since_ms = 0;  // created at or after
-  int limit = 50;
+  int limit = 50;  // 0 = 50; at most 1000 (larger values are capped); negative = InvalidArgument
   std::string page_token;  // opaque, from InvocationPage::next_page_token
 };
 
@@ -58,7 +67,7 @@ struct InvocationView {
   InvocationRecord invocation;
   std::vector<JobRecord> jobs;  // by index
   std::vector<DeploymentRecord> deployments;
-  int64_t last_event_seq = 0;   // events up to this seq are reflected in the view
+  int64_t last_event_seq = 0;  // events (of any invocation) up to this seq are reflected
 };
 
 struct ProgressUpdate {
@@ -81,7 +90,10 @@ class Store {
   const std::string& path() const;
 
   // Inserts an invocation with its jobs and deployments, encrypts and stores `secrets`, and appends
-  // one `invocation.submitted` event, all in one transaction. Appended events go to *events.
+  // one `invocation.submitted` event, all in one transaction. Appended events go to *events (may be
+  // null). The stored invocation state is derived from the jobs; created_ms 0 becomes now_ms.
+  // InvalidArgument unless: the id is 8 hex digits, there is at least one job, job ids are
+  // JobId(id, index), deployment ids start with "<id>.d", and every job/deployment is pending.
   absl::Status CreateInvocation(const InvocationRecord& invocation,
                                 const std::vector<JobRecord>& jobs,
                                 const std::vector<DeploymentRecord>& deployments,
@@ -93,56 +105,76 @@ class Store {
   // message, handle and timestamps (submitted/started/ended), recomputes the invocation's derived
   // state, appends a `job.state` event (and `invocation.state` when that changed), and deletes the
   // invocation's secrets when it became terminal. A terminal -> pending transition (resume) clears
-  // exit code/reason, sets desired = run and increments nothing (the start does). Returns the
+  // exit code/reason, message, handle, progress and timestamps (except created_ms), sets desired =
+  // run on the job and the invocation, and increments nothing (the start does). Returns the
   // appended events.
   absl::StatusOr<std::vector<EventRecord>> TransitionJob(const JobTransition& t, int64_t now_ms);
 
-  // Same for deployments (`deployment.state` events). Fields set in t are written alongside.
+  // Same for deployments (`deployment.state` events: job_id empty, message "<deployment id>" or
+  // "<deployment id>: <t.message>"). Fields set in t are written alongside.
   absl::StatusOr<std::vector<EventRecord>> TransitionDeployment(const DeploymentTransition& t,
                                                                 int64_t now_ms);
 
   // Desired state of one job, or of every non-terminal job (and deployment) of an invocation.
   // Appends one `job.kill_requested` / `invocation.kill_requested` event. Returns affected job ids
-  // (FailedPrecondition when none is non-terminal) and the appended events.
+  // (deployments are not listed) and the appended events. NotFound for an unknown id;
+  // FailedPrecondition when nothing (no job, no deployment) is non-terminal.
   absl::StatusOr<std::vector<std::string>> RequestStop(const std::string& id, int64_t now_ms,
                                                        std::vector<EventRecord>* events);
 
-  // Marks a job started by an executor: attempt += 1 and stores its output dir. Called right
-  // before Executor::Start so a crash between the two never starts a job twice unnoticed.
+  // Marks a job started by an executor: attempt += 1 (and the invocation's updated_ms). Called
+  // right before Executor::Start so a crash between the two never starts a job twice unnoticed.
+  // Aborted when the job is not pending. The output dir comes with the pending -> submitted
+  // transition.
   absl::Status MarkStarting(const std::string& job_id, int64_t now_ms);
 
-  // Secrets of an invocation (decrypted); empty map when none or deleted.
+  // Secrets of an invocation (decrypted); empty map when none or deleted. NotFound for an unknown
+  // invocation, DataLoss when a value does not authenticate (tampered row or another key file).
   absl::StatusOr<std::map<std::string, std::string>> GetSecrets(const std::string& invocation_id);
-  // Replaces the stored secrets of an invocation (Resume resends them).
+  // Replaces the stored secrets of an invocation (Resume resends them). Secrets of an invocation
+  // that is terminal are deleted again by the next job transition that leaves it terminal.
   absl::Status PutSecrets(const std::string& invocation_id,
                           const std::map<std::string, std::string>& secrets);
 
   absl::StatusOr<InvocationView> GetInvocation(const std::string& invocation_id);
   absl::StatusOr<JobRecord> GetJob(const std::string& job_id);
   absl::StatusOr<InvocationPage> ListInvocations(const InvocationFilter& filter);
-  int64_t CountInvocations();
+  absl::StatusOr<int64_t> CountInvocations();
 
-  // Every job and deployment not in a terminal state, or terminal but with desired = run and
-  // handle set (none today). The supervisor's work list.
+  // Every job not in a terminal state, plus terminal jobs with desired = run that were never
+  // started (attempt 0; should not happen). Every deployment not in a terminal state. The
+  // supervisor's work list, ordered by invocation id, then job index / creation order.
   absl::StatusOr<std::vector<JobRecord>> ListActiveJobs();
   absl::StatusOr<std::vector<DeploymentRecord>> ListActiveDeployments();
 
-  // Progress is not an event: written on the job row only.
+  // Progress is not an event: written on the job row only. Known jobs are updated even when some
+  // ids are unknown; those are then named in a NotFound status.
   absl::Status UpdateProgress(const std::vector<ProgressUpdate>& updates);
 
-  // Results of a finished job, replacing earlier ones (a resumed job's new results win).
+  // Results of a finished job, replacing earlier ones (a resumed job's new results win). The
+  // records' job_id/invocation_id may be empty (filled in); other values are InvalidArgument.
   absl::Status PutResults(const std::string& job_id, const std::vector<ResultRecord>& results);
+  // A job id gives that job's results; an invocation id all of its jobs' (by job index).
   absl::StatusOr<std::vector<ResultRecord>> GetResults(const std::string& invocation_or_job_id);
 
-  // Appends a free-form event (e.g. `job.info`). Returns it with its seq.
+  // Appends a free-form event (e.g. `job.info`). Returns it with its seq (any seq passed in is
+  // ignored). InvalidArgument for an empty kind; NotFound for an unknown invocation.
   absl::StatusOr<EventRecord> AppendEvent(EventRecord event);
-  // Events with seq > after_seq, oldest first, for one invocation (or all when empty).
+  // Events with seq > after_seq, oldest first, for one invocation (or all when empty); NotFound
+  // for an unknown invocation. limit <= 0 means 1000; at most 10000.
   absl::StatusOr<std::vector<EventRecord>> ListEvents(const std::string& invocation_id,
                                                       int64_t after_seq, int limit);
 
  private:
-  explicit Store(std::unique_ptr<Database> db);
-  std::unique_ptr<Database> db_;
+  Store(std::unique_ptr<Database> db, std::unique_ptr<SecretBox> box);
+
+  // One connection serialized by one mutex: the daemon's load is small transactions, and SQLite
+  // allows one writer at a time anyway (see docs/design/storage.md, Concurrency).
+  absl::Mutex mu_;
+  const std::string path_;
+  const int schema_version_;
+  std::unique_ptr<Database> db_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<SecretBox> box_;
 };
 
 }  // namespace evald::storage

@@ -1,0 +1,521 @@
+#include "storage/store.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/ids.h"
+#include "core/lifecycle.h"
+#include "core/status_macros.h"
+#include "storage/database.h"
+#include "storage/deployment_repository.h"
+#include "storage/event_repository.h"
+#include "storage/invocation_repository.h"
+#include "storage/job_repository.h"
+#include "storage/result_repository.h"
+#include "storage/secret_box.h"
+#include "storage/secret_repository.h"
+
+namespace evald::storage {
+namespace {
+
+constexpr int kDefaultEventLimit = 1000;
+constexpr int kMaxEventLimit = 10000;
+
+bool NamesJob(const std::string& id) { return id.find('.') != std::string::npos; }
+
+EventRecord MakeEvent(int64_t now_ms, std::string invocation_id, std::string job_id,
+                      std::string kind, absl::string_view from, absl::string_view to,
+                      std::string message) {
+  EventRecord e;
+  e.time_ms = now_ms;
+  e.invocation_id = std::move(invocation_id);
+  e.job_id = std::move(job_id);
+  e.kind = std::move(kind);
+  e.from_state = std::string(from);
+  e.to_state = std::string(to);
+  e.message = std::move(message);
+  return e;
+}
+
+// What a job row looks like after t: the timestamps and fields of the new state.
+void ApplyJobTransition(const JobTransition& t, int64_t now_ms, JobRecord* job) {
+  job->state = t.to;
+  if (t.to == JobState::kPending) {
+    // Resume: back to a fresh pending job; attempt, output dir, spec and created_ms stay.
+    job->desired = DesiredState::kRun;
+    job->exit_reason = ExitReason::kNone;
+    job->exit_code.reset();
+    job->message.clear();
+    job->handle = JobHandle{};
+    job->progress_done = job->progress_total = job->progress_errors = 0;
+    job->progress_rate = 0;
+    job->progress_updated_ms = 0;
+    job->submitted_ms = job->started_ms = job->ended_ms = 0;
+    return;
+  }
+  job->exit_reason = t.reason;
+  job->exit_code = t.exit_code;
+  job->message = t.message;
+  if (t.handle.has_value()) job->handle = *t.handle;
+  if (!t.output_dir.empty()) job->output_dir = t.output_dir;
+  if (t.to == JobState::kSubmitted) job->submitted_ms = now_ms;
+  if (t.to == JobState::kRunning) {
+    job->started_ms = now_ms;
+    if (job->submitted_ms == 0) job->submitted_ms = now_ms;
+  }
+  if (IsTerminal(t.to)) job->ended_ms = now_ms;
+}
+
+void ApplyDeploymentTransition(const DeploymentTransition& t, int64_t now_ms, DeploymentRecord* d) {
+  d->state = t.to;
+  if (t.to == DeploymentState::kPending) {
+    d->desired = DesiredState::kRun;
+    d->handle = JobHandle{};
+    d->message.clear();
+    d->started_ms = d->healthy_ms = d->ended_ms = 0;
+    return;
+  }
+  d->message = t.message;
+  if (t.handle.has_value()) d->handle = *t.handle;
+  if (t.port.has_value()) d->port = *t.port;
+  if (t.url.has_value()) d->url = *t.url;
+  if (t.health_url.has_value()) d->health_url = *t.health_url;
+  if (t.command.has_value()) d->command = *t.command;
+  if (t.to == DeploymentState::kStarting) d->started_ms = now_ms;
+  if (t.to == DeploymentState::kHealthy) d->healthy_ms = now_ms;
+  if (IsTerminal(t.to)) d->ended_ms = now_ms;
+}
+
+// Recomputes an invocation's derived state after one of its jobs changed; appends an
+// `invocation.state` event when it changed and deletes the secrets once it is terminal. Runs
+// inside the caller's transaction.
+absl::Status RecomputeInvocation(Database& db, const SecretBox& box,
+                                 const std::string& invocation_id, bool resumed, int64_t now_ms,
+                                 std::vector<EventRecord>* events) {
+  InvocationRepository invocations(db);
+  JobRepository jobs(db);
+  EVALD_ASSIGN_OR_RETURN(std::vector<JobState> states, jobs.ListStates(invocation_id));
+  EVALD_ASSIGN_OR_RETURN(InvocationRecord inv, invocations.Get(invocation_id));
+  const JobState derived = DeriveInvocationState(states);
+  int64_t ended_ms = 0;
+  if (IsTerminal(derived)) {
+    ended_ms = (derived != inv.state || inv.ended_ms == 0) ? now_ms : inv.ended_ms;
+  }
+  EVALD_RETURN_IF_ERROR(invocations.UpdateState(invocation_id, derived, now_ms, ended_ms));
+  if (resumed && inv.desired != DesiredState::kRun) {
+    EVALD_RETURN_IF_ERROR(invocations.SetDesired(invocation_id, DesiredState::kRun, now_ms));
+  }
+  if (derived != inv.state) {
+    EventRecord ev = MakeEvent(now_ms, invocation_id, "", "invocation.state", ToString(inv.state),
+                               ToString(derived), "");
+    EVALD_RETURN_IF_ERROR(EventRepository(db).Append(&ev));
+    events->push_back(std::move(ev));
+  }
+  // Idempotent: also removes secrets re-sent by PutSecrets for a resume that did not happen.
+  if (IsTerminal(derived))
+    EVALD_RETURN_IF_ERROR(SecretRepository(db, box).DeleteAll(invocation_id));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Store::Store(std::unique_ptr<Database> db, std::unique_ptr<SecretBox> box)
+    : path_(db->path()),
+      schema_version_(db->schema_version()),
+      db_(std::move(db)),
+      box_(std::move(box)) {}
+
+Store::~Store() = default;
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  EVALD_ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
+                         Database::Open(options.db_path, options.busy_timeout_ms));
+  std::string key_path = options.key_path;
+  if (key_path.empty()) {
+    key_path = (std::filesystem::path(options.db_path).parent_path() / "secrets.key").string();
+  }
+  EVALD_ASSIGN_OR_RETURN(std::unique_ptr<SecretBox> box, SecretBox::LoadOrCreate(key_path));
+  return std::unique_ptr<Store>(new Store(std::move(db), std::move(box)));
+}
+
+int Store::schema_version() const { return schema_version_; }
+
+const std::string& Store::path() const { return path_; }
+
+absl::Status Store::CreateInvocation(const InvocationRecord& invocation,
+                                     const std::vector<JobRecord>& jobs,
+                                     const std::vector<DeploymentRecord>& deployments,
+                                     const std::map<std::string, std::string>& secrets,
+                                     int64_t now_ms, std::vector<EventRecord>* events) {
+  const std::string& id = invocation.id;
+  if (!IsValidInvocationId(id)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid invocation id '", id, "': expected 8 lower-case hex digits"));
+  }
+  if (jobs.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("invocation ", id, " has no jobs"));
+  }
+  InvocationRecord inv = invocation;
+  if (inv.created_ms == 0) inv.created_ms = now_ms;
+  inv.updated_ms = now_ms;
+  inv.ended_ms = 0;
+
+  std::vector<JobRecord> job_rows = jobs;
+  std::vector<JobState> states;
+  std::set<std::string> job_ids;
+  for (JobRecord& j : job_rows) {
+    if (j.id != JobId(id, j.index)) {
+      return absl::InvalidArgumentError(absl::StrCat("job id '", j.id, "' does not match ",
+                                                     JobId(id, j.index), " (invocation ", id,
+                                                     ", index ", j.index, ")"));
+    }
+    if (!j.invocation_id.empty() && j.invocation_id != id) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("job ", j.id, " names invocation ", j.invocation_id, ", expected ", id));
+    }
+    if (j.state != JobState::kPending) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("job ", j.id, " must be created pending, not ", ToString(j.state)));
+    }
+    j.invocation_id = id;
+    if (j.created_ms == 0) j.created_ms = now_ms;
+    states.push_back(j.state);
+    job_ids.insert(j.id);
+  }
+  inv.state = DeriveInvocationState(states);
+
+  std::vector<DeploymentRecord> dep_rows = deployments;
+  for (DeploymentRecord& d : dep_rows) {
+    if (!absl::StartsWith(d.id, absl::StrCat(id, ".d")) || d.id.size() <= id.size() + 2) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("deployment id '", d.id, "' must look like ", DeploymentId(id, 0)));
+    }
+    if (!d.invocation_id.empty() && d.invocation_id != id) {
+      return absl::InvalidArgumentError(absl::StrCat("deployment ", d.id, " names invocation ",
+                                                     d.invocation_id, ", expected ", id));
+    }
+    if (!d.job_id.empty() && job_ids.count(d.job_id) == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("deployment ", d.id, " names job ", d.job_id, ", which is not in ", id));
+    }
+    if (d.state != DeploymentState::kPending) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("deployment ", d.id, " must be created pending, not ", ToString(d.state)));
+    }
+    d.invocation_id = id;
+    if (d.created_ms == 0) d.created_ms = now_ms;
+  }
+
+  absl::MutexLock lock(&mu_);
+  std::vector<EventRecord> appended;
+  absl::Status s =
+      db_->InTransaction(absl::StrCat("create invocation ", id), [&]() -> absl::Status {
+        appended.clear();
+        InvocationRepository invocations(*db_);
+        JobRepository job_repo(*db_);
+        DeploymentRepository dep_repo(*db_);
+        SecretRepository secret_repo(*db_, *box_);
+        EventRepository event_repo(*db_);
+        if (absl::Status st = invocations.Insert(inv); !st.ok()) {
+          if (absl::IsAlreadyExists(st)) {
+            return absl::AlreadyExistsError(absl::StrCat("invocation ", id, " already exists"));
+          }
+          return st;
+        }
+        for (const JobRecord& j : job_rows) EVALD_RETURN_IF_ERROR(job_repo.Insert(j));
+        for (const DeploymentRecord& d : dep_rows) EVALD_RETURN_IF_ERROR(dep_repo.Insert(d));
+        EVALD_RETURN_IF_ERROR(secret_repo.Replace(id, secrets));
+        EventRecord ev =
+            MakeEvent(now_ms, id, "", "invocation.submitted", "", ToString(inv.state),
+                      absl::StrCat(job_rows.size(), " job(s) on executor ", inv.executor));
+        EVALD_RETURN_IF_ERROR(event_repo.Append(&ev));
+        appended.push_back(std::move(ev));
+        return absl::OkStatus();
+      });
+  if (!s.ok()) return s;
+  if (events != nullptr) events->insert(events->end(), appended.begin(), appended.end());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<EventRecord>> Store::TransitionJob(const JobTransition& t,
+                                                              int64_t now_ms) {
+  // An illegal edge is a bug in the caller, whatever the row says.
+  EVALD_RETURN_IF_ERROR(ValidateTransition(t.from, t.to));
+  absl::MutexLock lock(&mu_);
+  return db_->InTransaction(
+      absl::StrCat("transition job ", t.job_id), [&]() -> absl::StatusOr<std::vector<EventRecord>> {
+        JobRepository jobs(*db_);
+        EVALD_ASSIGN_OR_RETURN(JobRecord job, jobs.Get(t.job_id));
+        if (job.state != t.from) {
+          return absl::AbortedError(absl::StrCat("job ", t.job_id, " is ", ToString(job.state),
+                                                 ", not ", ToString(t.from), ": transition to ",
+                                                 ToString(t.to), " not applied"));
+        }
+        ApplyJobTransition(t, now_ms, &job);
+        EVALD_RETURN_IF_ERROR(jobs.Update(job, t.from));
+        std::vector<EventRecord> events;
+        EventRecord ev = MakeEvent(now_ms, job.invocation_id, job.id, "job.state", ToString(t.from),
+                                   ToString(t.to), t.message);
+        EVALD_RETURN_IF_ERROR(EventRepository(*db_).Append(&ev));
+        events.push_back(std::move(ev));
+        EVALD_RETURN_IF_ERROR(RecomputeInvocation(*db_, *box_, job.invocation_id,
+                                                  t.to == JobState::kPending, now_ms, &events));
+        return events;
+      });
+}
+
+absl::StatusOr<std::vector<EventRecord>> Store::TransitionDeployment(const DeploymentTransition& t,
+                                                                     int64_t now_ms) {
+  EVALD_RETURN_IF_ERROR(ValidateTransition(t.from, t.to));
+  absl::MutexLock lock(&mu_);
+  return db_->InTransaction(
+      absl::StrCat("transition deployment ", t.deployment_id),
+      [&]() -> absl::StatusOr<std::vector<EventRecord>> {
+        DeploymentRepository deployments(*db_);
+        EVALD_ASSIGN_OR_RETURN(DeploymentRecord d, deployments.Get(t.deployment_id));
+        if (d.state != t.from) {
+          return absl::AbortedError(
+              absl::StrCat("deployment ", t.deployment_id, " is ", ToString(d.state), ", not ",
+                           ToString(t.from), ": transition to ", ToString(t.to), " not applied"));
+        }
+        ApplyDeploymentTransition(t, now_ms, &d);
+        EVALD_RETURN_IF_ERROR(deployments.Update(d, t.from));
+        EventRecord ev = MakeEvent(now_ms, d.invocation_id, "", "deployment.state",
+                                   ToString(t.from), ToString(t.to),
+                                   t.message.empty() ? d.id : absl::StrCat(d.id, ": ", t.message));
+        EVALD_RETURN_IF_ERROR(EventRepository(*db_).Append(&ev));
+        EVALD_RETURN_IF_ERROR(InvocationRepository(*db_).Touch(d.invocation_id, now_ms));
+        return std::vector<EventRecord>{std::move(ev)};
+      });
+}
+
+absl::StatusOr<std::vector<std::string>> Store::RequestStop(const std::string& id, int64_t now_ms,
+                                                            std::vector<EventRecord>* events) {
+  absl::MutexLock lock(&mu_);
+  std::vector<EventRecord> appended;
+  absl::StatusOr<std::vector<std::string>> result = db_->InTransaction(
+      absl::StrCat("request stop of ", id), [&]() -> absl::StatusOr<std::vector<std::string>> {
+        appended.clear();
+        JobRepository jobs(*db_);
+        EventRepository event_repo(*db_);
+        if (NamesJob(id)) {
+          EVALD_ASSIGN_OR_RETURN(JobRecord job, jobs.Get(id));
+          if (IsTerminal(job.state)) {
+            return absl::FailedPreconditionError(
+                absl::StrCat("job ", id, " already finished (", ToString(job.state), ")"));
+          }
+          EVALD_RETURN_IF_ERROR(jobs.SetDesired(id, DesiredState::kStop));
+          EVALD_RETURN_IF_ERROR(InvocationRepository(*db_).Touch(job.invocation_id, now_ms));
+          EventRecord ev = MakeEvent(now_ms, job.invocation_id, id, "job.kill_requested", "", "",
+                                     "stop requested");
+          EVALD_RETURN_IF_ERROR(event_repo.Append(&ev));
+          appended.push_back(std::move(ev));
+          return std::vector<std::string>{id};
+        }
+        InvocationRepository invocations(*db_);
+        DeploymentRepository deployments(*db_);
+        EVALD_ASSIGN_OR_RETURN(InvocationRecord inv, invocations.Get(id));
+        EVALD_ASSIGN_OR_RETURN(std::vector<JobRecord> job_rows, jobs.ListByInvocation(id));
+        EVALD_ASSIGN_OR_RETURN(std::vector<DeploymentRecord> dep_rows,
+                               deployments.ListByInvocation(id));
+        std::vector<std::string> stopped_jobs;
+        int stopped_deployments = 0;
+        for (const JobRecord& j : job_rows) {
+          if (IsTerminal(j.state)) continue;
+          EVALD_RETURN_IF_ERROR(jobs.SetDesired(j.id, DesiredState::kStop));
+          stopped_jobs.push_back(j.id);
+        }
+        for (const DeploymentRecord& d : dep_rows) {
+          if (IsTerminal(d.state)) continue;
+          EVALD_RETURN_IF_ERROR(deployments.SetDesired(d.id, DesiredState::kStop));
+          ++stopped_deployments;
+        }
+        if (stopped_jobs.empty() && stopped_deployments == 0) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("invocation ", id, " already finished (", ToString(inv.state), ")"));
+        }
+        EVALD_RETURN_IF_ERROR(invocations.SetDesired(id, DesiredState::kStop, now_ms));
+        EventRecord ev =
+            MakeEvent(now_ms, id, "", "invocation.kill_requested", "", "",
+                      absl::StrCat("stop requested for ", stopped_jobs.size(), " job(s) and ",
+                                   stopped_deployments, " deployment(s)"));
+        EVALD_RETURN_IF_ERROR(event_repo.Append(&ev));
+        appended.push_back(std::move(ev));
+        return stopped_jobs;
+      });
+  if (result.ok() && events != nullptr) {
+    events->insert(events->end(), appended.begin(), appended.end());
+  }
+  return result;
+}
+
+absl::Status Store::MarkStarting(const std::string& job_id, int64_t now_ms) {
+  absl::MutexLock lock(&mu_);
+  return db_->InTransaction(absl::StrCat("mark job ", job_id, " starting"), [&]() -> absl::Status {
+    JobRepository jobs(*db_);
+    EVALD_ASSIGN_OR_RETURN(JobRecord job, jobs.Get(job_id));
+    if (job.state != JobState::kPending) {
+      return absl::AbortedError(absl::StrCat("job ", job_id, " is ", ToString(job.state),
+                                             ", not pending: it must not be started"));
+    }
+    ++job.attempt;
+    EVALD_RETURN_IF_ERROR(jobs.Update(job, JobState::kPending));
+    return InvocationRepository(*db_).Touch(job.invocation_id, now_ms);
+  });
+}
+
+absl::StatusOr<std::map<std::string, std::string>> Store::GetSecrets(
+    const std::string& invocation_id) {
+  absl::MutexLock lock(&mu_);
+  return db_->InReadTransaction(
+      absl::StrCat("read secrets of ", invocation_id),
+      [&]() -> absl::StatusOr<std::map<std::string, std::string>> {
+        EVALD_ASSIGN_OR_RETURN(bool exists, InvocationRepository(*db_).Exists(invocation_id));
+        if (!exists) return absl::NotFoundError(absl::StrCat("no invocation ", invocation_id));
+        return SecretRepository(*db_, *box_).GetAll(invocation_id);
+      });
+}
+
+absl::Status Store::PutSecrets(const std::string& invocation_id,
+                               const std::map<std::string, std::string>& secrets) {
+  absl::MutexLock lock(&mu_);
+  return db_->InTransaction(
+      absl::StrCat("store secrets of ", invocation_id), [&]() -> absl::Status {
+        EVALD_ASSIGN_OR_RETURN(bool exists, InvocationRepository(*db_).Exists(invocation_id));
+        if (!exists) {
+          return absl::NotFoundError(absl::StrCat("no invocation ", invocation_id));
+        }
+        return SecretRepository(*db_, *box_).Replace(invocation_id, secrets);
+      });
+}
+
+absl::StatusOr<InvocationView> Store::GetInvocation(const std::string& invocation_id) {
+  absl::MutexLock lock(&mu_);
+  return db_->InReadTransaction(
+      absl::StrCat("read invocation ", invocation_id), [&]() -> absl::StatusOr<InvocationView> {
+        InvocationView view;
+        EVALD_ASSIGN_OR_RETURN(view.invocation, InvocationRepository(*db_).Get(invocation_id));
+        EVALD_ASSIGN_OR_RETURN(view.jobs, JobRepository(*db_).ListByInvocation(invocation_id));
+        EVALD_ASSIGN_OR_RETURN(view.deployments,
+                               DeploymentRepository(*db_).ListByInvocation(invocation_id));
+        EVALD_ASSIGN_OR_RETURN(view.last_event_seq, EventRepository(*db_).LastSeq());
+        return view;
+      });
+}
+
+absl::StatusOr<JobRecord> Store::GetJob(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  return JobRepository(*db_).Get(job_id);
+}
+
+absl::StatusOr<InvocationPage> Store::ListInvocations(const InvocationFilter& filter) {
+  absl::MutexLock lock(&mu_);
+  return InvocationRepository(*db_).List(filter);
+}
+
+absl::StatusOr<int64_t> Store::CountInvocations() {
+  absl::MutexLock lock(&mu_);
+  return InvocationRepository(*db_).Count();
+}
+
+absl::StatusOr<std::vector<JobRecord>> Store::ListActiveJobs() {
+  absl::MutexLock lock(&mu_);
+  return JobRepository(*db_).ListActive();
+}
+
+absl::StatusOr<std::vector<DeploymentRecord>> Store::ListActiveDeployments() {
+  absl::MutexLock lock(&mu_);
+  return DeploymentRepository(*db_).ListActive();
+}
+
+absl::Status Store::UpdateProgress(const std::vector<ProgressUpdate>& updates) {
+  if (updates.empty()) return absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> unknown;
+  EVALD_RETURN_IF_ERROR(db_->InTransaction("update progress", [&]() -> absl::Status {
+    unknown.clear();
+    JobRepository jobs(*db_);
+    for (const ProgressUpdate& p : updates) {
+      EVALD_ASSIGN_OR_RETURN(bool found, jobs.UpdateProgress(p));
+      if (!found) unknown.push_back(p.job_id);
+    }
+    return absl::OkStatus();
+  }));
+  if (!unknown.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("progress for unknown job(s) ignored: ", absl::StrJoin(unknown, ", ")));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::PutResults(const std::string& job_id,
+                               const std::vector<ResultRecord>& results) {
+  absl::MutexLock lock(&mu_);
+  return db_->InTransaction(absl::StrCat("put results of ", job_id), [&]() -> absl::Status {
+    EVALD_ASSIGN_OR_RETURN(JobRecord job, JobRepository(*db_).Get(job_id));
+    for (const ResultRecord& r : results) {
+      if ((!r.job_id.empty() && r.job_id != job_id) ||
+          (!r.invocation_id.empty() && r.invocation_id != job.invocation_id)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("result ", r.task, "/", r.metric, " names job '", r.job_id,
+                         "' of invocation '", r.invocation_id, "' but is put for job ", job_id));
+      }
+    }
+    return ResultRepository(*db_).ReplaceForJob(job_id, job.invocation_id, results);
+  });
+}
+
+absl::StatusOr<std::vector<ResultRecord>> Store::GetResults(
+    const std::string& invocation_or_job_id) {
+  absl::MutexLock lock(&mu_);
+  const std::string& id = invocation_or_job_id;
+  return db_->InReadTransaction(
+      absl::StrCat("read results of ", id), [&]() -> absl::StatusOr<std::vector<ResultRecord>> {
+        if (NamesJob(id)) {
+          EVALD_RETURN_IF_ERROR(JobRepository(*db_).Get(id).status());
+          return ResultRepository(*db_).ListByJob(id);
+        }
+        EVALD_ASSIGN_OR_RETURN(bool exists, InvocationRepository(*db_).Exists(id));
+        if (!exists) return absl::NotFoundError(absl::StrCat("no invocation ", id));
+        return ResultRepository(*db_).ListByInvocation(id);
+      });
+}
+
+absl::StatusOr<EventRecord> Store::AppendEvent(EventRecord event) {
+  if (event.kind.empty()) return absl::InvalidArgumentError("event kind is empty");
+  event.seq = 0;
+  absl::MutexLock lock(&mu_);
+  return db_->InTransaction(
+      absl::StrCat("append event ", event.kind), [&]() -> absl::StatusOr<EventRecord> {
+        if (!event.invocation_id.empty()) {
+          EVALD_ASSIGN_OR_RETURN(bool exists,
+                                 InvocationRepository(*db_).Exists(event.invocation_id));
+          if (!exists) {
+            return absl::NotFoundError(absl::StrCat("no invocation ", event.invocation_id));
+          }
+        }
+        EventRecord e = event;
+        EVALD_RETURN_IF_ERROR(EventRepository(*db_).Append(&e));
+        return e;
+      });
+}
+
+absl::StatusOr<std::vector<EventRecord>> Store::ListEvents(const std::string& invocation_id,
+                                                           int64_t after_seq, int limit) {
+  if (limit <= 0) limit = kDefaultEventLimit;
+  limit = std::min(limit, kMaxEventLimit);
+  absl::MutexLock lock(&mu_);
+  return db_->InReadTransaction("list events", [&]() -> absl::StatusOr<std::vector<EventRecord>> {
+    if (!invocation_id.empty()) {
+      EVALD_ASSIGN_OR_RETURN(bool exists, InvocationRepository(*db_).Exists(invocation_id));
+      if (!exists) return absl::NotFoundError(absl::StrCat("no invocation ", invocation_id));
+    }
+    return EventRepository(*db_).List(invocation_id, after_seq, limit);
+  });
+}
+
+}  // namespace evald::storage
