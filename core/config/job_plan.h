@@ -28,17 +28,19 @@ struct EndpointSpec {
 // The endpoint of a task when no deployment is configured (reference get_endpoint_url rules).
 absl::StatusOr<EndpointSpec> EndpointForTask(const RunConfig& rc, const TaskSpec& task);
 
-// The plan of a native task: task defaults, then evaluation.config/tasks[].config (deep merge),
+// The plan of a native task: evaluation.config/tasks[].config (deep merge; evalrun fills in the
+// task defaults for what stays unset),
 // then config.type/output_dir/task_file and target.api_endpoint.{url,model_id,type,api_key}, then
 // the dotted overrides (a bad path in an override is InvalidArgument naming it).
 absl::StatusOr<YAML::Node> BuildNativePlan(const RunConfig& rc, const TaskSpec& task,
                                            const EndpointSpec& endpoint,
                                            const std::string& artifacts_dir);
 
-// The container command of a harness task, as the reference renders it:
-//   echo "<base64 config_ef.yaml>" | base64 -d > config_ef.yaml && cat config_ef.yaml && \
-//   <binary> run_eval --model_id M --model_type T --eval_type <task> --model_url U \
-//     --api_key_name API_KEY --output_dir /results --run_config config_ef.yaml \
+// The container command of a harness task, as the reference renders it, on one line (wrapped
+// here):
+//   echo "<base64 config_ef.yaml>" | base64 -d > config_ef.yaml && cat config_ef.yaml &&
+//   <binary> run_eval --model_id M --model_type T --eval_type <task> --model_url U
+//     --api_key_name API_KEY --output_dir /results --run_config config_ef.yaml
 //     [--overrides k1=v1,k2=v2]
 // `binary` defaults to `nv_eval` (newer containers ship `eval-factory`).
 std::string BuildEvalFactoryCommand(const TaskSpec& task, const EndpointSpec& endpoint,

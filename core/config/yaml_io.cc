@@ -1,0 +1,134 @@
+// ParseYaml and ToYaml (declared in compose.h): yaml-cpp with its exceptions stopped here, and an
+// emitter that writes scalars so they read back with the same type.
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "core/config/compose.h"
+#include "core/config/value.h"
+
+namespace evald::config {
+
+using internal::Value;
+
+absl::StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& source_name) {
+  YAML::Node node;
+  try {
+    node = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    if (e.mark.line >= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source_name, ":", e.mark.line + 1, ":", e.mark.column + 1, ": ", e.msg));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(source_name, ": ", e.msg));
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(source_name, ": ", e.what()));
+  }
+  // Duplicate keys, unknown tags and runaway aliases are errors here, not surprises later.
+  auto checked = internal::ValueFromYaml(node, std::make_shared<const std::string>(source_name));
+  if (!checked.ok()) return checked.status();
+  return node;
+}
+
+namespace {
+
+constexpr int kMaxEmitDepth = 200;
+
+bool HasControlChar(const std::string& s) {
+  for (unsigned char c : s) {
+    if ((c < 0x20 && c != '\n') || c == 0x7f) return true;
+  }
+  return false;
+}
+
+// A literal block (`|`) reads back exactly only for text ending in one newline whose first
+// non-empty line does not start with a space (the parser takes the indentation from it).
+bool LiteralSafe(const std::string& s) {
+  if (s.size() < 2 || s.back() != '\n' || s[s.size() - 2] == '\n') return false;
+  for (unsigned char c : s) {
+    if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) return false;
+  }
+  size_t first = s.find_first_not_of('\n');
+  if (first == std::string::npos) return false;
+  return s[first] != ' ' && s[first] != '\t';
+}
+
+void EmitString(YAML::Emitter& out, const std::string& s, bool is_key) {
+  if (s.find('\n') != std::string::npos) {
+    if (!is_key && LiteralSafe(s)) {
+      out << YAML::Literal << s;
+    } else {
+      out << YAML::DoubleQuoted << s;
+    }
+    return;
+  }
+  if (s.empty() || internal::PlainWouldRetype(s) || HasControlChar(s)) {
+    out << YAML::DoubleQuoted << s;
+    return;
+  }
+  // yaml-cpp quotes on its own what is not a valid plain scalar (": ", leading "- ", ...).
+  out << s;
+}
+
+Value ScalarValue(const YAML::Node& node) {
+  const std::string& tag = node.Tag();
+  if (tag == "!" || tag == "tag:yaml.org,2002:str") return Value::String(node.Scalar());
+  Value typed = internal::TypePlainScalar(node.Scalar());
+  if (tag == "tag:yaml.org,2002:float" && typed.kind == Value::Kind::kInt) {
+    return Value::Float(static_cast<double>(typed.i));
+  }
+  return typed;
+}
+
+void Emit(YAML::Emitter& out, const YAML::Node& node, int depth) {
+  if (depth > kMaxEmitDepth) {
+    out << YAML::Null;
+    return;
+  }
+  switch (node.Type()) {
+    case YAML::NodeType::Undefined:
+    case YAML::NodeType::Null:
+      out << YAML::Null;
+      return;
+    case YAML::NodeType::Scalar: {
+      Value v = ScalarValue(node);
+      if (v.is_string()) {
+        EmitString(out, v.s, /*is_key=*/false);
+      } else {
+        out << internal::CanonicalScalar(v);
+      }
+      return;
+    }
+    case YAML::NodeType::Sequence:
+      out << YAML::BeginSeq;
+      for (const YAML::Node& item : node) Emit(out, item, depth + 1);
+      out << YAML::EndSeq;
+      return;
+    case YAML::NodeType::Map:
+      out << YAML::BeginMap;
+      for (auto it = node.begin(); it != node.end(); ++it) {
+        out << YAML::Key;
+        std::string key = it->first.IsScalar() ? it->first.Scalar() : "null";
+        EmitString(out, key, /*is_key=*/true);
+        out << YAML::Value;
+        Emit(out, it->second, depth + 1);
+      }
+      out << YAML::EndMap;
+      return;
+  }
+}
+
+}  // namespace
+
+std::string ToYaml(const YAML::Node& node) {
+  YAML::Emitter out;
+  out.SetIndent(2);
+  out.SetNullFormat(YAML::LowerNull);
+  out.SetMapFormat(YAML::Block);
+  out.SetSeqFormat(YAML::Block);
+  Emit(out, node, 0);
+  std::string text = out.c_str();
+  if (text.empty() || text.back() != '\n') text += '\n';
+  return text;
+}
+
+}  // namespace evald::config
