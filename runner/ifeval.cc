@@ -1,0 +1,712 @@
+#include "runner/ifeval.h"
+
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "core/status_macros.h"
+
+namespace evald::runner {
+namespace {
+
+using re2::RE2;
+using CheckFn = std::function<bool(absl::string_view)>;
+
+re2::StringPiece Piece(absl::string_view s) { return re2::StringPiece(s.data(), s.size()); }
+
+int64_t CountMatches(const RE2& re, absl::string_view text) {
+  const re2::StringPiece sp = Piece(text);
+  re2::StringPiece m;
+  int64_t n = 0;
+  size_t pos = 0;
+  while (pos <= text.size() && re.Match(sp, pos, text.size(), RE2::UNANCHORED, &m, 1)) {
+    ++n;
+    size_t end = static_cast<size_t>(m.data() - sp.data()) + m.size();
+    pos = end > pos ? end : pos + 1;
+  }
+  return n;
+}
+
+std::vector<std::string> AllMatches(const RE2& re, absl::string_view text) {
+  const re2::StringPiece sp = Piece(text);
+  re2::StringPiece m;
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= text.size() && re.Match(sp, pos, text.size(), RE2::UNANCHORED, &m, 1)) {
+    out.emplace_back(m.data(), m.size());
+    size_t end = static_cast<size_t>(m.data() - sp.data()) + m.size();
+    pos = end > pos ? end : pos + 1;
+  }
+  return out;
+}
+
+std::shared_ptr<RE2> Compile(const std::string& pattern, bool ignore_case = false) {
+  RE2::Options opts;
+  opts.set_log_errors(false);
+  opts.set_case_sensitive(!ignore_case);
+  return std::make_shared<RE2>(pattern, opts);
+}
+
+std::string Lower(absl::string_view s) { return absl::AsciiStrToLower(s); }
+
+std::string StripChars(absl::string_view s, absl::string_view chars) {
+  size_t b = s.find_first_not_of(chars);
+  if (b == absl::string_view::npos) return "";
+  size_t e = s.find_last_not_of(chars);
+  return std::string(s.substr(b, e - b + 1));
+}
+
+std::string Strip(absl::string_view s) { return std::string(absl::StripAsciiWhitespace(s)); }
+
+// Python's str.islower()/isupper() on ASCII letters: at least one cased letter, none of the
+// other case.
+bool IsLower(absl::string_view s) {
+  bool cased = false;
+  for (char c : s) {
+    if (absl::ascii_isupper(c)) return false;
+    cased = cased || absl::ascii_islower(c);
+  }
+  return cased;
+}
+
+bool IsUpper(absl::string_view s) {
+  bool cased = false;
+  for (char c : s) {
+    if (absl::ascii_islower(c)) return false;
+    cased = cased || absl::ascii_isupper(c);
+  }
+  return cased;
+}
+
+enum class Relation { kLessThan, kAtLeast };
+
+bool Compare(int64_t value, Relation rel, int64_t n) {
+  return rel == Relation::kLessThan ? value < n : value >= n;
+}
+
+// Typed access to one instruction's kwargs; errors name the instruction and the kwarg.
+class Kwargs {
+ public:
+  Kwargs(const std::string& id, const nlohmann::json& kw) : id_(id), kw_(kw) {}
+
+  const nlohmann::json* Find(const char* name) const {
+    if (!kw_.is_object()) return nullptr;
+    auto it = kw_.find(name);
+    if (it == kw_.end() || it->is_null()) return nullptr;
+    return &*it;
+  }
+  absl::Status Missing(const char* name, const char* what) const {
+    return absl::InvalidArgumentError(
+        absl::StrCat("instruction '", id_, "': kwarg '", name, "' must be ", what));
+  }
+  absl::StatusOr<int64_t> Int(const char* name) const {
+    const nlohmann::json* v = Find(name);
+    if (v != nullptr && v->is_number_integer()) return v->get<int64_t>();
+    if (v != nullptr && v->is_number_float() && std::floor(v->get<double>()) == v->get<double>()) {
+      return static_cast<int64_t>(v->get<double>());
+    }
+    return Missing(name, "an integer");
+  }
+  absl::StatusOr<std::string> Str(const char* name) const {
+    const nlohmann::json* v = Find(name);
+    if (v != nullptr && v->is_string()) return v->get<std::string>();
+    return Missing(name, "a string");
+  }
+  absl::StatusOr<std::vector<std::string>> StrList(const char* name) const {
+    const nlohmann::json* v = Find(name);
+    if (v == nullptr || !v->is_array()) return Missing(name, "a list of strings");
+    std::vector<std::string> out;
+    for (const auto& item : *v) {
+      if (!item.is_string()) return Missing(name, "a list of strings");
+      out.push_back(item.get<std::string>());
+    }
+    return out;
+  }
+  absl::StatusOr<Relation> Rel(const char* name) const {
+    EVALD_ASSIGN_OR_RETURN(std::string r, Str(name));
+    if (r == "less than") return Relation::kLessThan;
+    if (r == "at least") return Relation::kAtLeast;
+    return Missing(name, "'less than' or 'at least'");
+  }
+
+ private:
+  const std::string& id_;
+  const nlohmann::json& kw_;
+};
+
+// ---- language heuristic -------------------------------------------------------------------
+
+enum class Script {
+  kOther,
+  kLatin,
+  kGreek,
+  kCyrillic,
+  kArmenian,
+  kHebrew,
+  kArabic,
+  kDevanagari,
+  kBengali,
+  kGurmukhi,
+  kGujarati,
+  kOriya,
+  kTamil,
+  kTelugu,
+  kKannada,
+  kMalayalam,
+  kSinhala,
+  kThai,
+  kGeorgian,
+  kHangul,
+  kKana,
+  kHan,
+  kEthiopic
+};
+
+Script ScriptOf(uint32_t cp) {
+  if ((cp >= 'A' && cp <= 'Z') || (cp >= 'a' && cp <= 'z') ||
+      (cp >= 0xC0 && cp <= 0x24F && cp != 0xD7 && cp != 0xF7) || (cp >= 0x1E00 && cp <= 0x1EFF)) {
+    return Script::kLatin;
+  }
+  struct Range {
+    uint32_t lo, hi;
+    Script s;
+  };
+  static const Range kRanges[] = {
+      {0x370, 0x3FF, Script::kGreek},      {0x400, 0x52F, Script::kCyrillic},
+      {0x530, 0x58F, Script::kArmenian},   {0x590, 0x5FF, Script::kHebrew},
+      {0x600, 0x6FF, Script::kArabic},     {0x750, 0x77F, Script::kArabic},
+      {0x900, 0x97F, Script::kDevanagari}, {0x980, 0x9FF, Script::kBengali},
+      {0xA00, 0xA7F, Script::kGurmukhi},   {0xA80, 0xAFF, Script::kGujarati},
+      {0xB00, 0xB7F, Script::kOriya},      {0xB80, 0xBFF, Script::kTamil},
+      {0xC00, 0xC7F, Script::kTelugu},     {0xC80, 0xCFF, Script::kKannada},
+      {0xD00, 0xD7F, Script::kMalayalam},  {0xD80, 0xDFF, Script::kSinhala},
+      {0xE00, 0xE7F, Script::kThai},       {0x10A0, 0x10FF, Script::kGeorgian},
+      {0x1100, 0x11FF, Script::kHangul},   {0x1200, 0x137F, Script::kEthiopic},
+      {0x3040, 0x30FF, Script::kKana},     {0x3130, 0x318F, Script::kHangul},
+      {0x3400, 0x4DBF, Script::kHan},      {0x4E00, 0x9FFF, Script::kHan},
+      {0xAC00, 0xD7AF, Script::kHangul},   {0xFB50, 0xFDFF, Script::kArabic},
+      {0xFE70, 0xFEFF, Script::kArabic},
+  };
+  for (const Range& r : kRanges) {
+    if (cp >= r.lo && cp <= r.hi) return r.s;
+  }
+  return Script::kOther;
+}
+
+// Decodes UTF-8, skipping invalid bytes.
+std::vector<uint32_t> CodePoints(absl::string_view s) {
+  std::vector<uint32_t> out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (len == 0 || i + len > s.size()) {
+      ++i;
+      continue;
+    }
+    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    bool ok = true;
+    for (int k = 1; k < len; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc >> 6) != 2) {
+        ok = false;
+        break;
+      }
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if (ok) out.push_back(cp);
+    i += ok ? len : 1;
+  }
+  return out;
+}
+
+const std::map<std::string, Script>& LanguageScripts() {
+  static const auto* m = new std::map<std::string, Script>{
+      {"ru", Script::kCyrillic},   {"uk", Script::kCyrillic},   {"bg", Script::kCyrillic},
+      {"sr", Script::kCyrillic},   {"mk", Script::kCyrillic},   {"kk", Script::kCyrillic},
+      {"be", Script::kCyrillic},   {"mn", Script::kCyrillic},   {"el", Script::kGreek},
+      {"hy", Script::kArmenian},   {"he", Script::kHebrew},     {"iw", Script::kHebrew},
+      {"ar", Script::kArabic},     {"fa", Script::kArabic},     {"ur", Script::kArabic},
+      {"ps", Script::kArabic},     {"hi", Script::kDevanagari}, {"mr", Script::kDevanagari},
+      {"ne", Script::kDevanagari}, {"sa", Script::kDevanagari}, {"bn", Script::kBengali},
+      {"pa", Script::kGurmukhi},   {"gu", Script::kGujarati},   {"or", Script::kOriya},
+      {"ta", Script::kTamil},      {"te", Script::kTelugu},     {"kn", Script::kKannada},
+      {"ml", Script::kMalayalam},  {"si", Script::kSinhala},    {"th", Script::kThai},
+      {"ka", Script::kGeorgian},   {"ko", Script::kHangul},     {"ja", Script::kKana},
+      {"zh", Script::kHan},        {"zh-cn", Script::kHan},     {"zh-tw", Script::kHan},
+      {"am", Script::kEthiopic},
+  };
+  return *m;
+}
+
+const std::map<std::string, std::set<std::string>>& LatinStopWords() {
+  static const auto* m = new std::map<std::string, std::set<std::string>>{
+      {"en", {"the", "and",  "is", "of", "to",  "in",   "that", "it",  "you", "for", "with",
+              "are", "this", "be", "on", "not", "have", "as",   "was", "i",   "a",   "an"}},
+      {"de", {"der", "die", "und", "das", "ist", "nicht", "ein",  "eine", "zu",  "ich", "sie",
+              "es",  "mit", "den", "auf", "für", "sich",  "auch", "von",  "dem", "wir"}},
+      {"fr", {"le",  "la",   "les",  "et",  "est", "de", "des", "un", "une", "que",  "en",  "du",
+              "pas", "pour", "dans", "qui", "sur", "au", "ce",  "il", "je",  "vous", "nous"}},
+      {"es", {"el",  "la",  "los",  "las", "y",  "es",  "de", "que", "en",   "un",  "una",
+              "por", "con", "para", "no",  "se", "del", "al", "lo",  "como", "más", "su"}},
+      {"it", {"il", "la",  "le",  "e",     "è",    "di", "che", "un",  "una", "per",  "non",
+              "in", "con", "del", "della", "sono", "si", "lo",  "gli", "ma",  "anche"}},
+      {"pt", {"o",    "a",   "os",  "as", "e",  "é",   "de",  "que", "em",  "um",   "uma",
+              "para", "com", "não", "do", "da", "dos", "das", "se",  "por", "mais", "você"}},
+      {"nl",
+       {"de", "het", "een", "en", "is", "van", "dat", "niet", "in", "op", "te", "ik", "je", "met",
+        "zijn", "voor", "die", "er", "ook"}},
+      {"sw",
+       {"na", "ya", "wa", "kwa", "ni", "za", "la", "katika", "hii", "kuwa", "yake", "cha", "vya",
+        "au", "lakini", "sana", "hiyo", "kama"}},
+      {"fi",
+       {"ja", "on", "ei", "se", "että", "oli", "hän", "mutta", "kun", "niin", "myös", "tai", "ovat",
+        "joka", "minä", "sinä", "tämä"}},
+      {"vi",
+       {"và", "là", "của", "có", "không", "một", "những", "các", "được", "cho", "người", "trong",
+        "này", "với", "đã", "để"}},
+      {"tr",
+       {"ve", "bir", "bu", "da", "de", "için", "ile", "değil", "çok", "ne", "gibi", "olan", "daha",
+        "ben", "sen", "olarak"}},
+      {"pl",
+       {"i", "w", "nie", "na", "jest", "to", "że", "się", "z", "do", "jak", "ale", "co", "tak", "o",
+        "od", "jego"}},
+      {"id",
+       {"dan", "yang", "di", "ini", "itu", "dengan", "untuk", "tidak", "ada", "dari", "akan",
+        "saya", "kami", "juga", "adalah"}},
+      {"sv",
+       {"och", "att", "det", "är", "som", "en", "på", "för", "med", "inte", "har", "jag", "av",
+        "till", "den", "om"}},
+      {"da",
+       {"og", "at", "det", "er", "en", "til", "på", "med", "ikke", "for", "har", "jeg", "af", "som",
+        "den", "de"}},
+      {"no",
+       {"og", "i", "det", "er", "som", "en", "til", "på", "med", "ikke", "for", "har", "jeg", "av",
+        "den", "de"}},
+  };
+  return *m;
+}
+
+// Lowercased words (runs of Latin letters incl. accents and apostrophes inside).
+std::vector<std::string> LatinWords(absl::string_view text) {
+  static const RE2 re(R"([\p{L}]+(?:'[\p{L}]+)?)");
+  std::vector<std::string> out;
+  for (std::string w : AllMatches(re, text)) {
+    std::string lower;
+    lower.reserve(w.size());
+    for (char c : w) lower += absl::ascii_tolower(c);
+    // Lowercase the accented capitals we care about (two-byte Latin-1 supplement).
+    for (size_t i = 0; i + 1 < lower.size(); ++i) {
+      unsigned char c0 = static_cast<unsigned char>(lower[i]);
+      unsigned char c1 = static_cast<unsigned char>(lower[i + 1]);
+      if (c0 == 0xC3 && c1 >= 0x80 && c1 <= 0x9E && c1 != 0x97)
+        lower[i + 1] = static_cast<char>(c1 + 0x20);
+    }
+    out.push_back(std::move(lower));
+  }
+  return out;
+}
+
+}  // namespace
+
+bool IfevalLooksLikeLanguage(absl::string_view text, const std::string& language) {
+  std::string lang = Lower(language);
+  std::map<Script, int64_t> counts;
+  int64_t letters = 0;
+  for (uint32_t cp : CodePoints(text)) {
+    Script s = ScriptOf(cp);
+    if (s == Script::kOther) continue;
+    ++counts[s];
+    ++letters;
+  }
+  if (letters == 0) return false;
+  Script dominant = Script::kOther;
+  int64_t best = -1;
+  for (const auto& [s, n] : counts) {
+    if (n > best) {
+      best = n;
+      dominant = s;
+    }
+  }
+  auto it = LanguageScripts().find(lang);
+  if (it != LanguageScripts().end()) {
+    if (it->second == Script::kKana) {
+      // Japanese mixes kana and kanji; kana must be present and the two must dominate.
+      int64_t kana = counts[Script::kKana];
+      return kana > 0 && kana + counts[Script::kHan] >= letters / 2;
+    }
+    if (it->second == Script::kHan) {
+      return dominant == Script::kHan && counts[Script::kKana] * 20 < counts[Script::kHan];
+    }
+    return dominant == it->second;
+  }
+  if (dominant != Script::kLatin) return false;
+  std::vector<std::string> words = LatinWords(text);
+  if (words.empty()) return false;
+  std::map<std::string, double> scores;
+  for (const auto& [code, stops] : LatinStopWords()) {
+    int64_t hits = 0;
+    for (const auto& w : words) hits += stops.count(w);
+    scores[code] = static_cast<double>(hits) / words.size();
+  }
+  auto own = scores.find(lang);
+  if (own == scores.end()) {
+    // A Latin-script language without stop words here: accept unless it reads as English.
+    return scores["en"] < 0.15;
+  }
+  if (own->second <= 0) return false;
+  for (const auto& [code, score] : scores) {
+    if (code != lang && score > own->second) return false;
+  }
+  return true;
+}
+
+int64_t IfevalCountWords(absl::string_view text) {
+  static const RE2 re(R"([\p{L}\p{N}_]+)");
+  return CountMatches(re, text);
+}
+
+int64_t IfevalCountSentences(absl::string_view text) {
+  static const std::set<std::string> kAbbrev = {"mr",  "mrs", "ms", "dr",  "prof", "sr",
+                                                "jr",  "st",  "vs", "etc", "e.g",  "i.e",
+                                                "inc", "ltd", "co", "no",  "fig",  "approx"};
+  int64_t count = 0;
+  bool content = false;  // the current sentence has a letter or digit
+  size_t word_start = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (absl::ascii_isalnum(c) || static_cast<unsigned char>(c) >= 0x80) content = true;
+    if (absl::ascii_isspace(c)) word_start = i + 1;
+    if (c != '.' && c != '!' && c != '?') continue;
+    size_t j = i;
+    while (j + 1 < text.size() &&
+           (text[j + 1] == '.' || text[j + 1] == '!' || text[j + 1] == '?')) {
+      ++j;
+    }
+    bool at_end = j + 1 >= text.size();
+    bool boundary = at_end || absl::ascii_isspace(text[j + 1]) || text[j + 1] == '"' ||
+                    text[j + 1] == '\'' || text[j + 1] == ')';
+    if (!boundary) {
+      i = j;
+      continue;
+    }
+    if (c == '.' && j == i) {
+      std::string word = Lower(text.substr(word_start, i - word_start));
+      word = StripChars(word, "(\"'");
+      bool single_letter = word.size() == 1 && absl::ascii_isalpha(word[0]);
+      if (kAbbrev.count(word) || single_letter) {
+        i = j;
+        continue;
+      }
+    }
+    if (content) ++count;
+    content = false;
+    i = j;
+  }
+  if (content) ++count;
+  return count;
+}
+
+absl::StatusOr<IfevalChecker> IfevalChecker::Create(const std::string& id,
+                                                    const nlohmann::json& kwargs,
+                                                    const std::string& prompt) {
+  Kwargs kw(id, kwargs);
+  CheckFn check;
+  if (id == "punctuation:no_comma") {
+    check = [](absl::string_view r) { return r.find(',') == absl::string_view::npos; };
+  } else if (id == "detectable_format:number_highlighted_sections") {
+    EVALD_ASSIGN_OR_RETURN(int64_t n, kw.Int("num_highlights"));
+    check = [n](absl::string_view r) {
+      static const RE2 single(R"(\*[^\n\*]*\*)");
+      static const RE2 dbl(R"(\*\*[^\n\*]*\*\*)");
+      int64_t count = 0;
+      for (const auto& h : AllMatches(single, r)) count += !Strip(StripChars(h, "*")).empty();
+      for (const auto& h : AllMatches(dbl, r)) {
+        std::string inner = h.substr(2, h.size() - 4);
+        count += !Strip(inner).empty();
+      }
+      return count >= n;
+    };
+  } else if (id == "length_constraints:number_words") {
+    EVALD_ASSIGN_OR_RETURN(int64_t n, kw.Int("num_words"));
+    EVALD_ASSIGN_OR_RETURN(Relation rel, kw.Rel("relation"));
+    check = [n, rel](absl::string_view r) { return Compare(IfevalCountWords(r), rel, n); };
+  } else if (id == "length_constraints:number_sentences") {
+    EVALD_ASSIGN_OR_RETURN(int64_t n, kw.Int("num_sentences"));
+    EVALD_ASSIGN_OR_RETURN(Relation rel, kw.Rel("relation"));
+    check = [n, rel](absl::string_view r) { return Compare(IfevalCountSentences(r), rel, n); };
+  } else if (id == "length_constraints:number_paragraphs") {
+    EVALD_ASSIGN_OR_RETURN(int64_t n, kw.Int("num_paragraphs"));
+    check = [n](absl::string_view r) {
+      static const RE2 sep(R"(\s?\*\*\*\s?)");
+      std::vector<std::string> parts;
+      const re2::StringPiece sp = Piece(r);
+      re2::StringPiece m;
+      size_t pos = 0, last = 0;
+      while (pos <= r.size() && sep.Match(sp, pos, r.size(), RE2::UNANCHORED, &m, 1)) {
+        size_t start = static_cast<size_t>(m.data() - sp.data());
+        parts.emplace_back(r.substr(last, start - last));
+        last = start + m.size();
+        pos = last > pos ? last : pos + 1;
+      }
+      parts.emplace_back(r.substr(std::min(last, r.size())));
+      int64_t count = static_cast<int64_t>(parts.size());
+      for (size_t i = 0; i < parts.size(); ++i) {
+        if (!Strip(parts[i]).empty()) continue;
+        if (i == 0 || i + 1 == parts.size()) {
+          --count;
+        } else {
+          return false;
+        }
+      }
+      return count == n;
+    };
+  } else if (id == "length_constraints:nth_paragraph_first_word") {
+    EVALD_ASSIGN_OR_RETURN(int64_t n, kw.Int("num_paragraphs"));
+    EVALD_ASSIGN_OR_RETURN(int64_t nth, kw.Int("nth_paragraph"));
+    EVALD_ASSIGN_OR_RETURN(std::string first, kw.Str("first_word"));
+    if (nth < 1) return kw.Missing("nth_paragraph", "an integer >= 1");
+    first = Lower(first);
+    check = [n, nth, first](absl::string_view r) {
+      std::vector<std::string> paragraphs = absl::StrSplit(r, "\n\n");
+      int64_t count = static_cast<int64_t>(paragraphs.size());
+      for (const auto& p : paragraphs) count -= Strip(p).empty();
+      if (nth > count || nth > static_cast<int64_t>(paragraphs.size())) return false;
+      std::string paragraph = Strip(paragraphs[nth - 1]);
+      if (paragraph.empty()) return false;
+      std::vector<std::string> words =
+          absl::StrSplit(paragraph, absl::ByAnyChar(" \t\n\r\f\v"), absl::SkipEmpty());
+      std::string word = words.empty() ? "" : words[0];
+      size_t b = word.find_first_not_of("'\"");
+      word = b == std::string::npos ? "" : word.substr(b);
+      std::string got;
+      for (char c : word) {
+        if (c == '.' || c == ',' || c == '?' || c == '!' || c == '\'' || c == '"') break;
+        got += absl::ascii_tolower(c);
+      }
+      return count == n && got == first;
+    };
+  } else if (id == "detectable_format:title") {
+    check = [](absl::string_view r) {
+      static const RE2 re(R"(<<[^\n]+>>)");
+      for (const auto& t : AllMatches(re, r)) {
+        if (!Strip(StripChars(StripChars(t, "<"), ">")).empty()) return true;
+      }
+      return false;
+    };
+  } else if (id == "change_case:english_lowercase") {
+    check = [](absl::string_view r) { return IsLower(r); };
+  } else if (id == "change_case:english_capital") {
+    check = [](absl::string_view r) { return IsUpper(r); };
+  } else if (id == "change_case:capital_word_frequency") {
+    EVALD_ASSIGN_OR_RETURN(int64_t n, kw.Int("capital_frequency"));
+    EVALD_ASSIGN_OR_RETURN(Relation rel, kw.Rel("capital_relation"));
+    check = [n, rel](absl::string_view r) {
+      static const RE2 word(R"([\p{L}\p{N}_']+)");
+      int64_t count = 0;
+      for (const auto& w : AllMatches(word, r)) count += IsUpper(w);
+      return Compare(count, rel, n);
+    };
+  } else if (id == "detectable_content:postscript") {
+    EVALD_ASSIGN_OR_RETURN(std::string marker, kw.Str("postscript_marker"));
+    std::string pattern;
+    if (marker == "P.P.S") {
+      pattern = R"((?m)\s*p\.\s?p\.\s?s.*$)";
+    } else if (marker == "P.S.") {
+      pattern = R"((?m)\s*p\.\s?s\..*$)";
+    } else {
+      pattern = absl::StrCat(R"((?m)\s*)", RE2::QuoteMeta(Lower(marker)), R"(.*$)");
+    }
+    auto re = Compile(pattern);
+    check = [re](absl::string_view r) { return RE2::PartialMatch(Piece(Lower(r)), *re); };
+  } else if (id == "detectable_content:number_placeholders") {
+    EVALD_ASSIGN_OR_RETURN(int64_t n, kw.Int("num_placeholders"));
+    check = [n](absl::string_view r) {
+      static const RE2 re(R"(\[.*?\])");
+      return CountMatches(re, r) >= n;
+    };
+  } else if (id == "detectable_format:number_bullet_lists") {
+    EVALD_ASSIGN_OR_RETURN(int64_t n, kw.Int("num_bullets"));
+    check = [n](absl::string_view r) {
+      static const RE2 star(R"((?m)^\s*\*[^\*].*$)");
+      static const RE2 dash(R"((?m)^\s*-.*$)");
+      return CountMatches(star, r) + CountMatches(dash, r) == n;
+    };
+  } else if (id == "detectable_format:constrained_response") {
+    check = [](absl::string_view r) {
+      std::string v = Strip(r);
+      for (const char* option : {"My answer is yes.", "My answer is no.", "My answer is maybe."}) {
+        if (absl::StrContains(v, option)) return true;
+      }
+      return false;
+    };
+  } else if (id == "detectable_format:multiple_sections") {
+    EVALD_ASSIGN_OR_RETURN(std::string splitter, kw.Str("section_spliter"));
+    EVALD_ASSIGN_OR_RETURN(int64_t n, kw.Int("num_sections"));
+    auto re = Compile(absl::StrCat(R"(\s?)", RE2::QuoteMeta(Strip(splitter)), R"(\s?\d+\s?)"));
+    check = [re, n](absl::string_view r) { return CountMatches(*re, r) >= n; };
+  } else if (id == "detectable_format:json_format") {
+    check = [](absl::string_view r) {
+      std::string v = Strip(r);
+      for (const char* prefix : {"```json", "```Json", "```JSON", "```"}) {
+        if (absl::StartsWith(v, prefix)) {
+          v.erase(0, std::string(prefix).size());
+          break;
+        }
+      }
+      if (absl::EndsWith(v, "```")) v.resize(v.size() - 3);
+      v = Strip(v);
+      return !nlohmann::json::parse(v, nullptr, false).is_discarded();
+    };
+  } else if (id == "combination:repeat_prompt") {
+    std::string to_repeat = prompt;
+    if (kw.Find("prompt_to_repeat") != nullptr) {
+      EVALD_ASSIGN_OR_RETURN(to_repeat, kw.Str("prompt_to_repeat"));
+    }
+    std::string want = Lower(Strip(to_repeat));
+    check = [want](absl::string_view r) { return absl::StartsWith(Lower(Strip(r)), want); };
+  } else if (id == "combination:two_responses") {
+    check = [](absl::string_view r) {
+      std::vector<std::string> parts = absl::StrSplit(r, "******");
+      std::vector<std::string> valid;
+      for (size_t i = 0; i < parts.size(); ++i) {
+        if (Strip(parts[i]).empty()) {
+          if (i != 0 && i + 1 != parts.size()) return false;
+        } else {
+          valid.push_back(parts[i]);
+        }
+      }
+      return valid.size() == 2 && Strip(valid[0]) != Strip(valid[1]);
+    };
+  } else if (id == "startend:end_checker") {
+    EVALD_ASSIGN_OR_RETURN(std::string end, kw.Str("end_phrase"));
+    std::string want = Lower(Strip(end));
+    check = [want](absl::string_view r) {
+      return absl::EndsWith(Lower(StripChars(Strip(r), "\"")), want);
+    };
+  } else if (id == "startend:quotation") {
+    check = [](absl::string_view r) {
+      std::string v = Strip(r);
+      return v.size() > 1 && v.front() == '"' && v.back() == '"';
+    };
+  } else if (id == "keywords:existence") {
+    EVALD_ASSIGN_OR_RETURN(std::vector<std::string> words, kw.StrList("keywords"));
+    std::vector<std::shared_ptr<RE2>> res;
+    for (const auto& w : words) res.push_back(Compile(RE2::QuoteMeta(w), /*ignore_case=*/true));
+    check = [res](absl::string_view r) {
+      for (const auto& re : res) {
+        if (!RE2::PartialMatch(Piece(r), *re)) return false;
+      }
+      return true;
+    };
+  } else if (id == "keywords:forbidden_words") {
+    EVALD_ASSIGN_OR_RETURN(std::vector<std::string> words, kw.StrList("forbidden_words"));
+    std::vector<std::shared_ptr<RE2>> res;
+    for (const auto& w : words) {
+      res.push_back(Compile(absl::StrCat(R"(\b)", RE2::QuoteMeta(w), R"(\b)"), true));
+    }
+    check = [res](absl::string_view r) {
+      for (const auto& re : res) {
+        if (RE2::PartialMatch(Piece(r), *re)) return false;
+      }
+      return true;
+    };
+  } else if (id == "keywords:frequency") {
+    EVALD_ASSIGN_OR_RETURN(std::string word, kw.Str("keyword"));
+    EVALD_ASSIGN_OR_RETURN(int64_t n, kw.Int("frequency"));
+    EVALD_ASSIGN_OR_RETURN(Relation rel, kw.Rel("relation"));
+    auto re = Compile(RE2::QuoteMeta(word), true);
+    check = [re, n, rel](absl::string_view r) { return Compare(CountMatches(*re, r), rel, n); };
+  } else if (id == "keywords:letter_frequency") {
+    EVALD_ASSIGN_OR_RETURN(std::string letter, kw.Str("letter"));
+    EVALD_ASSIGN_OR_RETURN(int64_t n, kw.Int("let_frequency"));
+    EVALD_ASSIGN_OR_RETURN(Relation rel, kw.Rel("let_relation"));
+    if (letter.size() != 1) return kw.Missing("letter", "a single letter");
+    char want = absl::ascii_tolower(letter[0]);
+    check = [want, n, rel](absl::string_view r) {
+      int64_t count = 0;
+      for (char c : r) count += absl::ascii_tolower(c) == want;
+      return Compare(count, rel, n);
+    };
+  } else if (id == "language:response_language") {
+    EVALD_ASSIGN_OR_RETURN(std::string lang, kw.Str("language"));
+    check = [lang](absl::string_view r) { return IfevalLooksLikeLanguage(r, lang); };
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown IFEval instruction '", id,
+                     "'; supported: ", absl::StrJoin(IfevalInstructionIds(), ", ")));
+  }
+  IfevalChecker c;
+  c.id_ = id;
+  c.check_ = std::move(check);
+  return c;
+}
+
+bool IfevalChecker::Check(absl::string_view response) const {
+  return !absl::StripAsciiWhitespace(response).empty() && check_(response);
+}
+
+bool IfevalChecker::CheckLoose(absl::string_view response) const {
+  std::vector<std::string> lines = absl::StrSplit(response, '\n');
+  auto join = [&](size_t from, size_t to) {
+    std::vector<std::string> part;
+    for (size_t i = from; i < to && i < lines.size(); ++i) part.push_back(lines[i]);
+    return Strip(absl::StrJoin(part, "\n"));
+  };
+  const size_t n = lines.size();
+  std::vector<std::string> variants = {std::string(response), join(1, n),
+                                       join(0, n > 0 ? n - 1 : 0), join(1, n > 0 ? n - 1 : 0)};
+  const size_t base = variants.size();
+  for (size_t i = 0; i < base; ++i) {
+    std::string v = variants[i];
+    v.erase(std::remove(v.begin(), v.end(), '*'), v.end());
+    variants.push_back(std::move(v));
+  }
+  for (const auto& v : variants) {
+    if (Check(v)) return true;
+  }
+  return false;
+}
+
+const std::vector<std::string>& IfevalInstructionIds() {
+  static const auto* ids = new std::vector<std::string>{
+      "change_case:capital_word_frequency",
+      "change_case:english_capital",
+      "change_case:english_lowercase",
+      "combination:repeat_prompt",
+      "combination:two_responses",
+      "detectable_content:number_placeholders",
+      "detectable_content:postscript",
+      "detectable_format:constrained_response",
+      "detectable_format:json_format",
+      "detectable_format:multiple_sections",
+      "detectable_format:number_bullet_lists",
+      "detectable_format:number_highlighted_sections",
+      "detectable_format:title",
+      "keywords:existence",
+      "keywords:forbidden_words",
+      "keywords:frequency",
+      "keywords:letter_frequency",
+      "language:response_language",
+      "length_constraints:nth_paragraph_first_word",
+      "length_constraints:number_paragraphs",
+      "length_constraints:number_sentences",
+      "length_constraints:number_words",
+      "punctuation:no_comma",
+      "startend:end_checker",
+      "startend:quotation",
+  };
+  return *ids;
+}
+
+}  // namespace evald::runner

@@ -1,0 +1,56 @@
+// File: ifeval.h
+//
+// IFEval instruction checkers (Zhou et al. 2023, google-research/instruction_following_eval):
+// each verifiable instruction id (`punctuation:no_comma`, `keywords:existence`, ...) with its
+// kwargs becomes a checker that says whether a response follows it, strictly and "loosely" (the
+// reference's loose mode also accepts the response without its first and/or last line and/or
+// without '*' characters). All 25 instruction types of the original release are supported;
+// `language:response_language` uses a script + stop-word heuristic instead of langdetect.
+// Used by the native_ifeval task.
+//
+//   EVALD_ASSIGN_OR_RETURN(IfevalChecker c,
+//                          IfevalChecker::Create("keywords:existence", {{"keywords", {"cat"}}},
+//                          prompt));
+//   c.Check("A cat sat.");       // true (strict)
+//   c.CheckLoose("**A cat**");   // true
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "nlohmann/json.hpp"
+
+namespace evald::runner {
+
+class IfevalChecker {
+ public:
+  // InvalidArgument for an unknown instruction id or a missing/ill-typed kwarg (naming it).
+  // Null-valued kwargs are ignored (the Hugging Face copy of the dataset carries every key).
+  // `prompt` is the row's prompt (combination:repeat_prompt needs it when kwargs omit it).
+  static absl::StatusOr<IfevalChecker> Create(const std::string& id, const nlohmann::json& kwargs,
+                                              const std::string& prompt);
+
+  bool Check(absl::string_view response) const;
+  bool CheckLoose(absl::string_view response) const;
+  const std::string& id() const { return id_; }
+
+ private:
+  std::string id_;
+  std::function<bool(absl::string_view)> check_;
+};
+
+// The instruction ids Create() accepts.
+const std::vector<std::string>& IfevalInstructionIds();
+
+// Helpers with the reference's semantics, exposed for tests.
+int64_t IfevalCountWords(absl::string_view text);      // \w+ tokens
+int64_t IfevalCountSentences(absl::string_view text);  // ends at . ! ? followed by space or end
+// True when `text` looks written in `language` (ISO 639-1 code): its dominant script must be the
+// language's script and, for Latin-script languages evalrun has stop words for, that language's
+// stop words must be the most frequent.
+bool IfevalLooksLikeLanguage(absl::string_view text, const std::string& language);
+
+}  // namespace evald::runner

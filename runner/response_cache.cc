@@ -1,0 +1,121 @@
+#include "runner/response_cache.h"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+
+namespace evald::runner {
+
+absl::StatusOr<std::unique_ptr<ResponseCache>> ResponseCache::Open(const Options& options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cache dir ", options.dir, ": cannot create: ", ec.message()));
+  }
+  std::unique_ptr<ResponseCache> c(new ResponseCache());
+  c->options_ = options;
+  c->path_ = (std::filesystem::path(options.dir) / "cache.sqlite3").string();
+  try {
+    c->db_ =
+        std::make_unique<SQLite::Database>(c->path_, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    c->db_->setBusyTimeout(5000);
+    c->db_->exec("PRAGMA journal_mode=WAL");
+    c->db_->exec("PRAGMA synchronous=NORMAL");
+    c->db_->exec(
+        "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response BLOB NOT NULL, "
+        "created_at REAL NOT NULL)");
+    c->db_->exec(
+        "CREATE TABLE IF NOT EXISTS requests (key TEXT PRIMARY KEY, request BLOB NOT NULL)");
+    c->get_ = std::make_unique<SQLite::Statement>(*c->db_,
+                                                  "SELECT response FROM responses WHERE key = ?");
+    c->put_ = std::make_unique<SQLite::Statement>(
+        *c->db_, "INSERT OR REPLACE INTO responses (key, response, created_at) VALUES (?, ?, ?)");
+    c->put_request_ = std::make_unique<SQLite::Statement>(
+        *c->db_, "INSERT OR REPLACE INTO requests (key, request) VALUES (?, ?)");
+  } catch (const SQLite::Exception& e) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("response cache ", c->path_, ": ", e.what(),
+                     " (delete the cache folder to start without it, or set use_caching: false)"));
+  }
+  return c;
+}
+
+ResponseCache::~ResponseCache() { (void)Flush(); }
+
+std::optional<std::string> ResponseCache::Get(const std::string& key) {
+  if (!options_.reuse) return std::nullopt;
+  try {
+    get_->reset();
+    get_->bind(1, key);
+    if (!get_->executeStep()) return std::nullopt;
+    const SQLite::Column col = get_->getColumn(0);
+    std::string out(static_cast<const char*>(col.getBlob()), col.getBytes());
+    get_->reset();
+    return out;
+  } catch (const SQLite::Exception& e) {
+    last_error_ = e.what();
+    return std::nullopt;
+  }
+}
+
+void ResponseCache::Put(const std::string& key, absl::string_view request,
+                        absl::string_view response) {
+  try {
+    if (!in_transaction_) {
+      db_->exec("BEGIN");
+      in_transaction_ = true;
+    }
+    const double now =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    put_->reset();
+    put_->bind(1, key);
+    put_->bind(2, response.data(), static_cast<int>(response.size()));
+    put_->bind(3, now);
+    put_->exec();
+    if (options_.save_requests) {
+      put_request_->reset();
+      put_request_->bind(1, key);
+      put_request_->bind(2, request.data(), static_cast<int>(request.size()));
+      put_request_->exec();
+    }
+    ++pending_;
+  } catch (const SQLite::Exception& e) {
+    last_error_ = e.what();
+  }
+}
+
+absl::Status ResponseCache::Flush() {
+  if (in_transaction_) {
+    try {
+      db_->exec("COMMIT");
+    } catch (const SQLite::Exception& e) {
+      last_error_ = e.what();
+      try {
+        db_->exec("ROLLBACK");
+      } catch (const SQLite::Exception&) {
+      }
+    }
+    in_transaction_ = false;
+    pending_ = 0;
+  }
+  if (!last_error_.empty()) {
+    std::string err;
+    err.swap(last_error_);
+    return absl::DataLossError(absl::StrCat("response cache ", path_, ": ", err));
+  }
+  return absl::OkStatus();
+}
+
+int64_t ResponseCache::Count() {
+  try {
+    return db_->execAndGet("SELECT COUNT(*) FROM responses").getInt64();
+  } catch (const SQLite::Exception&) {
+    return -1;
+  }
+}
+
+}  // namespace evald::runner

@@ -1,0 +1,652 @@
+#include "runner/runner.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <iomanip>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/status_macros.h"
+#include "runner/hashing.h"
+#include "runner/http_client.h"
+#include "runner/interceptors.h"
+#include "runner/progress.h"
+#include "runner/response_cache.h"
+#include "runner/results_writer.h"
+#include "runner/retry_policy.h"
+#include "runner/task.h"
+#include "runner/yaml_util.h"
+
+namespace evald::runner {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// Tags of progress-tracking POSTs (request tags are work indexes, far below this bit).
+constexpr uint64_t kProgressTag = uint64_t{1} << 63;
+
+std::string Getenv(const std::string& name) {
+  if (name.empty()) return "";
+  const char* v = std::getenv(name.c_str());
+  return v != nullptr ? v : "";
+}
+
+nlohmann::json PromptJson(const nlohmann::json& body) {
+  if (body.contains("messages")) return body["messages"];
+  if (body.contains("prompt")) return body["prompt"];
+  return nullptr;
+}
+
+// The request of one sample x repeat, interceptors applied; shared by the run and --dry-run.
+nlohmann::json BuildRequestBody(const Plan& plan, const Task& task, EndpointType type,
+                                size_t sample, int repeat) {
+  Prompt p = task.BuildPrompt(sample, type);
+  nlohmann::json body = nlohmann::json::object();
+  body["model"] = plan.endpoint.model_id;
+  if (type == EndpointType::kChat) {
+    nlohmann::json messages = nlohmann::json::array();
+    for (auto& m : p.messages) {
+      messages.push_back({{"role", std::move(m.role)}, {"content", std::move(m.content)}});
+    }
+    body["messages"] = std::move(messages);
+  } else {
+    body["prompt"] = std::move(p.text);
+  }
+  const Params& params = plan.params;
+  if (params.temperature) body["temperature"] = *params.temperature;
+  if (params.top_p) body["top_p"] = *params.top_p;
+  if (params.max_new_tokens) body["max_tokens"] = *params.max_new_tokens;
+  if (params.seed) body["seed"] = *params.seed + repeat;
+  if (plan.adapter.system_message) ApplySystemMessage(body, *plan.adapter.system_message);
+  ApplyPayloadModifier(body, plan.adapter.payload);
+  return body;
+}
+
+int64_t PeakRssBytes() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<int64_t>(ru.ru_maxrss) * 1024;
+}
+
+// Everything one evaluation needs; lives for one RunEvaluation() call.
+class EvaluationLoop {
+ public:
+  EvaluationLoop(const Plan& plan, const RunnerOptions& options)
+      : plan_(plan),
+        options_(options),
+        policy_({.max_retries = plan.params.max_retries,
+                 .base_delay_s = plan.params.retry_base_delay_s,
+                 .max_delay_s = plan.params.retry_max_delay_s},
+                static_cast<uint64_t>(plan.params.seed.value_or(0)) ^ 0x5DEECE66Dull),
+        stats_(plan.adapter.stats) {}
+
+  RunOutcome Execute();
+
+ private:
+  absl::Status Setup();
+  // The request body of a work item (sample x repeat), interceptors applied.
+  nlohmann::json BuildBody(uint64_t work) const;
+  std::string CacheKey(const std::string& canonical, uint64_t work) const;
+  // Answers from the cache when it can, else sends. `retry`: skip the cache lookup.
+  void Start(uint64_t work, bool retry);
+  void HandleCompletion(HttpClient::Completion& c);
+  void OnAnswer(uint64_t work, ParsedResponse r, double latency_s, long status, bool cached);
+  void OnFailure(uint64_t work, FailureKind kind, const std::string& error);
+  void Periodic(bool force);
+  void MaybePostProgress(bool final_post);
+  absl::Status Finish(const absl::Status& run_status);
+  bool StopRequested() const {
+    return options_.stop_signal != nullptr && options_.stop_signal->load() != 0;
+  }
+  size_t SampleOf(uint64_t work) const { return work / repeats_; }
+  int RepeatOf(uint64_t work) const { return static_cast<int>(work % repeats_); }
+
+  const Plan& plan_;
+  const RunnerOptions& options_;
+  RetryPolicy policy_;
+  ResponseStats stats_;
+
+  std::unique_ptr<Task> task_;
+  EndpointType type_ = EndpointType::kChat;
+  int repeats_ = 1;
+  uint64_t total_ = 0;
+  std::unique_ptr<HttpClient> client_;
+  std::unique_ptr<ResponseCache> cache_;
+  std::optional<ReasoningStripper> reasoning_;
+  std::unique_ptr<ProgressFiles> progress_;
+  std::unique_ptr<ScoreBook> book_;
+  SamplesWriter samples_;
+  BoundedLog request_log_;
+  BoundedLog response_log_;
+  std::string api_key_;
+
+  struct InFlight {
+    std::string key;
+    std::string request;  // kept only when the cache saves requests
+  };
+  std::unordered_map<uint64_t, InFlight> in_flight_;
+  std::vector<uint8_t> attempts_;
+  using Timed = std::pair<Clock::time_point, uint64_t>;
+  std::priority_queue<Timed, std::vector<Timed>, std::greater<Timed>> retries_;
+
+  uint64_t next_ = 0;
+  int64_t done_ = 0;
+  int64_t errored_ = 0;
+  int64_t transport_failed_ = 0;
+  int64_t cached_ = 0;
+  int64_t sent_ = 0;
+  int64_t retried_ = 0;
+  std::map<std::string, int64_t> errored_by_kind_;
+  std::string last_error_;
+  absl::Status abort_;  // set when the run must stop early (auth, endpoint unreachable)
+  int signal_ = 0;
+
+  int64_t progress_posted_ = 0;
+  bool progress_post_in_flight_ = false;
+  Clock::time_point start_ = Clock::now();
+  std::chrono::system_clock::time_point wall_start_ = std::chrono::system_clock::now();
+  Clock::time_point next_flush_ = Clock::now();
+  Clock::time_point next_log_ = Clock::now() + std::chrono::seconds(10);
+};
+
+absl::Status EvaluationLoop::Setup() {
+  DatasetOptions dopts;
+  dopts.hf_token = Getenv("HF_TOKEN");
+  EVALD_ASSIGN_OR_RETURN(task_, CreateTask(plan_, dopts));
+  type_ = plan_.endpoint.type_given ? plan_.endpoint.type : task_->default_endpoint_type();
+  repeats_ = plan_.params.n_samples;
+  total_ = static_cast<uint64_t>(task_->size()) * repeats_;
+  attempts_.assign(total_, 0);
+  book_ = std::make_unique<ScoreBook>(task_->ScoreNames(), task_->size(), repeats_);
+  spdlog::info("task {}: {}", plan_.task, task_->Describe());
+  if (plan_.task_file.empty() && plan_.params.num_fewshot.value_or(0) > 0) {
+    spdlog::warn("config.params.extra.num_fewshot is ignored by built-in task {}", plan_.task);
+  }
+  for (const auto& name : plan_.adapter.ignored) {
+    spdlog::warn("interceptor '{}' is not implemented by evalrun and is skipped", name);
+  }
+
+  std::error_code ec;
+  fs::create_directories(plan_.output_dir, ec);
+  if (ec) {
+    return ScoringError(
+        absl::StrCat("config.output_dir ", plan_.output_dir, ": cannot create: ", ec.message()));
+  }
+  EVALD_RETURN_IF_ERROR(
+      WriteFileAtomically((fs::path(plan_.output_dir) / "run_config.yml").string(),
+                          EmitYaml(BuildRunConfig(plan_, options_.command))));
+  EVALD_RETURN_IF_ERROR(samples_.Open((fs::path(plan_.output_dir) / "samples.jsonl").string()));
+  if (plan_.adapter.logging.requests) {
+    EVALD_RETURN_IF_ERROR(
+        request_log_.Open((fs::path(plan_.output_dir) / "request_log.jsonl").string(),
+                          plan_.adapter.logging.max_requests));
+  }
+  if (plan_.adapter.logging.responses) {
+    EVALD_RETURN_IF_ERROR(
+        response_log_.Open((fs::path(plan_.output_dir) / "response_log.jsonl").string(),
+                           plan_.adapter.logging.max_responses));
+  }
+  if (plan_.adapter.caching.enabled) {
+    EVALD_ASSIGN_OR_RETURN(
+        cache_, ResponseCache::Open({.dir = plan_.adapter.caching.dir,
+                                     .reuse = plan_.adapter.caching.reuse_cached,
+                                     .save_requests = plan_.adapter.caching.save_requests}));
+  }
+  if (plan_.adapter.reasoning.enabled) reasoning_.emplace(plan_.adapter.reasoning);
+  progress_ = std::make_unique<ProgressFiles>(plan_.output_dir, static_cast<int64_t>(total_));
+  (void)progress_->Update(0, 0, /*force=*/true);
+
+  api_key_ = Getenv(plan_.endpoint.api_key_env);
+  HttpClient::Options hopts;
+  hopts.url = plan_.endpoint.url;
+  hopts.bearer_token = api_key_;
+  hopts.max_connections = plan_.params.parallelism;
+  hopts.timeout_s = plan_.params.request_timeout_s;
+  hopts.wake_fd = options_.wake_fd;
+  EVALD_ASSIGN_OR_RETURN(client_, HttpClient::Create(hopts));
+  spdlog::info("endpoint {} ({}), model {}, API key {}; {} samples x {} repeats, parallelism {}",
+               plan_.endpoint.url, EndpointTypeName(type_), plan_.endpoint.model_id,
+               plan_.endpoint.api_key_env.empty()
+                   ? std::string("none")
+                   : absl::StrCat("from $", plan_.endpoint.api_key_env,
+                                  api_key_.empty() ? " (not set)" : ""),
+               task_->size(), repeats_, plan_.params.parallelism);
+  return absl::OkStatus();
+}
+
+nlohmann::json EvaluationLoop::BuildBody(uint64_t work) const {
+  return BuildRequestBody(plan_, *task_, type_, SampleOf(work), RepeatOf(work));
+}
+
+std::string EvaluationLoop::CacheKey(const std::string& canonical, uint64_t work) const {
+  // Repeats of one request must not share an answer; with a seed they already differ.
+  if (repeats_ > 1 && !plan_.params.seed && RepeatOf(work) > 0) {
+    return Sha256Hex(absl::StrCat(canonical, "\n#repeat=", RepeatOf(work)));
+  }
+  return Sha256Hex(canonical);
+}
+
+void EvaluationLoop::Start(uint64_t work, bool retry) {
+  nlohmann::json body = BuildBody(work);
+  std::string canonical = DumpJson(body);  // objects are key-sorted: a canonical form
+  std::string key = CacheKey(canonical, work);
+  if (cache_ && !retry) {
+    if (auto hit = cache_->Get(key)) {
+      auto parsed = ParseOpenAIResponse(*hit, type_);
+      if (parsed.ok()) {
+        ++cached_;
+        OnAnswer(work, *std::move(parsed), 0.0, 200, /*cached=*/true);
+        return;
+      }
+    }
+  }
+  if (request_log_.wants_more()) {
+    request_log_.Write({{"sample", SampleOf(work)},
+                        {"repeat", RepeatOf(work)},
+                        {"url", plan_.endpoint.url},
+                        {"body", body}});
+  }
+  InFlight f;
+  f.key = std::move(key);
+  if (cache_ && plan_.adapter.caching.save_requests) f.request = canonical;
+  in_flight_[work] = std::move(f);
+  ++sent_;
+  client_->Post(work, std::move(canonical));
+}
+
+void EvaluationLoop::HandleCompletion(HttpClient::Completion& c) {
+  if (c.tag & kProgressTag) {
+    progress_post_in_flight_ = false;
+    if (c.curl_code != 0 || c.status >= 400) {
+      spdlog::debug("progress POST to {} failed: {}", plan_.adapter.progress.url,
+                    c.curl_code != 0 ? c.curl_error : absl::StrCat("HTTP ", c.status));
+    }
+    return;
+  }
+  const uint64_t work = c.tag;
+  auto it = in_flight_.find(work);
+  if (it == in_flight_.end()) return;
+  InFlight f = std::move(it->second);
+  in_flight_.erase(it);
+  attempts_[work] = static_cast<uint8_t>(std::min(255, attempts_[work] + 1));
+
+  FailureKind kind = ClassifyHttp(c.curl_code, c.status);
+  std::string error;
+  if (kind == FailureKind::kNone) {
+    auto parsed = ParseOpenAIResponse(c.body, type_);
+    if (parsed.ok()) {
+      if (cache_) cache_->Put(f.key, f.request, c.body);
+      if (response_log_.wants_more()) {
+        nlohmann::json logged = nlohmann::json::parse(c.body, nullptr, false);
+        response_log_.Write({{"sample", SampleOf(work)},
+                             {"repeat", RepeatOf(work)},
+                             {"status", c.status},
+                             {"latency_ms", c.elapsed_s * 1000},
+                             {"body", logged}});
+      }
+      OnAnswer(work, *std::move(parsed), c.elapsed_s, c.status, /*cached=*/false);
+      return;
+    }
+    kind = FailureKind::kMalformed;
+    error = std::string(parsed.status().message());
+  } else if (c.curl_code != 0) {
+    error = kind == FailureKind::kMalformed ? absl::StrCat("truncated response: ", c.curl_error)
+                                            : c.curl_error;
+  } else {
+    error = absl::StrCat("HTTP ", c.status, ": ", ErrorMessageFromBody(c.body));
+  }
+  stats_.AddFailedAttempt(FailureKindName(kind), c.status, c.elapsed_s);
+  last_error_ = error;
+  if (plan_.adapter.logging.failed_requests && c.status >= 400) {
+    spdlog::warn("sample {} attempt {}: {}", SampleOf(work), attempts_[work], error);
+  }
+  if (kind == FailureKind::kAuth) {
+    const std::string& env = plan_.endpoint.api_key_env;
+    std::string hint =
+        env.empty()        ? "the plan sends no API key (target.api_endpoint.api_key is null)"
+        : api_key_.empty() ? absl::StrCat("the API key variable $", env, " is not set")
+                           : absl::StrCat("check the API key in $", env);
+    abort_ = absl::UnauthenticatedError(
+        absl::StrCat("the endpoint refused the credentials (", error, "); ", hint));
+    return;
+  }
+  if (IsRetryable(kind) && policy_.ShouldRetry(attempts_[work])) {
+    double delay = policy_.Delay(attempts_[work], c.retry_after_s);
+    spdlog::debug("sample {}: {} (attempt {}), retrying in {:.2f} s", SampleOf(work), error,
+                  attempts_[work], delay);
+    retries_.push({Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::duration<double>(delay)),
+                   work});
+    ++retried_;
+    return;
+  }
+  OnFailure(work, kind, error);
+}
+
+void EvaluationLoop::OnAnswer(uint64_t work, ParsedResponse r, double latency_s, long status,
+                              bool cached) {
+  if (reasoning_) reasoning_->Apply(r);
+  if (plan_.adapter.stats.enabled) stats_.AddResponse(r, latency_s, status, cached);
+  const size_t sample = SampleOf(work);
+  Evaluation e = task_->Score(sample, r.content);
+  book_->Add(sample, e);
+  nlohmann::json line = {
+      {"sample", sample},
+      {"repeat", RepeatOf(work)},
+      {"prompt", PromptJson(BuildBody(work))},
+      {"response", std::move(r.content)},
+      {"extracted", e.extracted ? nlohmann::json(*e.extracted) : nlohmann::json(nullptr)},
+      {"gold", std::move(e.gold)},
+      {"correct", e.correct},
+      {"cached", cached},
+      {"finish_reason", std::move(r.finish_reason)},
+  };
+  if (r.reasoning) line["reasoning_chars"] = r.reasoning->size();
+  if (!e.details.is_null()) line["details"] = std::move(e.details);
+  samples_.Write(line);
+  ++done_;
+}
+
+void EvaluationLoop::OnFailure(uint64_t work, FailureKind kind, const std::string& error) {
+  ++errored_;
+  ++errored_by_kind_[FailureKindName(kind)];
+  const size_t sample = SampleOf(work);
+  Evaluation e = task_->ScoreFailure(sample);
+  book_->Add(sample, e);
+  samples_.Write({{"sample", sample},
+                  {"repeat", RepeatOf(work)},
+                  {"prompt", PromptJson(BuildBody(work))},
+                  {"response", nullptr},
+                  {"extracted", nullptr},
+                  {"gold", std::move(e.gold)},
+                  {"correct", false},
+                  {"cached", false},
+                  {"error", error},
+                  {"error_kind", FailureKindName(kind)},
+                  {"attempts", attempts_[work]}});
+  ++done_;
+  spdlog::warn("sample {} repeat {} failed after {} attempt(s): {}", sample, RepeatOf(work),
+               attempts_[work], error);
+  if (IsTransport(kind)) {
+    ++transport_failed_;
+    const double allowed = plan_.params.max_failed_fraction * static_cast<double>(total_);
+    if (static_cast<double>(transport_failed_) > allowed) {
+      abort_ = absl::UnavailableError(absl::StrCat(
+          "endpoint ", plan_.endpoint.url, " unreachable: ", transport_failed_,
+          " sample(s) failed after ", attempts_[work],
+          " attempt(s) (allowed: ", static_cast<int64_t>(allowed), "); last error: ", error));
+    }
+  }
+}
+
+void EvaluationLoop::MaybePostProgress(bool final_post) {
+  const auto& pc = plan_.adapter.progress;
+  if (!pc.enabled || progress_post_in_flight_) return;
+  if (!final_post && done_ - progress_posted_ < std::max<int64_t>(1, pc.interval)) return;
+  if (final_post && done_ == progress_posted_ && progress_posted_ > 0) return;
+  progress_posted_ = done_;
+  progress_post_in_flight_ = true;
+  client_->Post(kProgressTag | static_cast<uint64_t>(done_),
+                DumpJson({{"samples_processed", done_}}), pc.url, /*with_auth=*/false);
+}
+
+void EvaluationLoop::Periodic(bool force) {
+  const auto now = Clock::now();
+  if (force || now >= next_flush_ || (cache_ && cache_->pending() >= 512)) {
+    if (cache_) {
+      absl::Status s = cache_->Flush();
+      if (!s.ok()) spdlog::warn("{}", std::string(s.message()));
+    }
+    absl::Status s = samples_.Flush();
+    if (!s.ok() && abort_.ok()) abort_ = ScoringError(s.message());
+    next_flush_ = now + std::chrono::milliseconds(50);
+  }
+  (void)progress_->Update(done_, errored_, force);
+  MaybePostProgress(/*final_post=*/false);
+  if (now >= next_log_) {
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    spdlog::info("progress: {}/{} done ({} errored, {} cached, {} retries), {:.1f} samples/s",
+                 done_, total_, errored_, cached_, retried_, elapsed > 0 ? done_ / elapsed : 0.0);
+    next_log_ = now + std::chrono::seconds(10);
+  }
+}
+
+absl::Status EvaluationLoop::Finish(const absl::Status& run_status) {
+  const bool partial = done_ < static_cast<int64_t>(total_);
+  client_->CancelAll();
+  progress_post_in_flight_ = false;
+  Periodic(/*force=*/true);
+  absl::Status write_status = samples_.Close();
+
+  const std::string out = plan_.output_dir;
+  nlohmann::json results = BuildResults(plan_.task, *book_, plan_, options_.command);
+  absl::Status s = WriteFileAtomically((fs::path(out) / "results.yml").string(), EmitYaml(results));
+  if (write_status.ok()) write_status = s;
+
+  const auto wall_end = std::chrono::system_clock::now();
+  const double runtime = std::chrono::duration<double>(Clock::now() - start_).count();
+  nlohmann::json evaluation = {
+      {"runtime_seconds", runtime},
+      {"start_time", UtcIsoTime(wall_start_)},
+      {"end_time", UtcIsoTime(wall_end)},
+      {"token_usage", stats_.TokenUsageJson()},
+      {"peak_memory_bytes", PeakRssBytes()},
+      {"peak_tree_memory_bytes", PeakRssBytes()},
+      {"partial", partial},
+  };
+  if (!run_status.ok()) evaluation["stopped_by"] = std::string(run_status.message());
+  nlohmann::json runner = {
+      {"task", plan_.task},
+      {"samples", task_->size()},
+      {"repeats", repeats_},
+      {"total", total_},
+      {"done", done_},
+      {"errored", errored_},
+      {"errored_by_kind", errored_by_kind_},
+      {"cached", cached_},
+      {"requests_sent", sent_},
+      {"retries", retried_},
+      {"connections_opened", client_->connections_opened()},
+      {"samples_per_second", runtime > 0 ? done_ / runtime : 0.0},
+  };
+  nlohmann::json updates = {{"evaluation", evaluation}, {"runner", runner}};
+  if (plan_.adapter.stats.enabled) updates["response_stats"] = stats_.ToJson();
+  if (reasoning_ && plan_.adapter.reasoning.tracking) {
+    updates["reasoning_stats"] = reasoning_->StatsJson();
+  }
+  s = WriteMetricsJson((fs::path(out) / "eval_factory_metrics.json").string(), updates);
+  if (write_status.ok()) write_status = s;
+
+  // A last progress POST, briefly waited for (not after a stop signal: exit fast).
+  if (plan_.adapter.progress.enabled && signal_ == 0) {
+    MaybePostProgress(/*final_post=*/true);
+    const auto deadline = Clock::now() + std::chrono::seconds(1);
+    std::vector<HttpClient::Completion> done;
+    while (progress_post_in_flight_ && Clock::now() < deadline) {
+      done.clear();
+      if (!client_->Poll(50, &done).ok()) break;
+      for (auto& c : done) HandleCompletion(c);
+    }
+  }
+
+  if (options_.out != nullptr) {
+    std::ostream& o = *options_.out;
+    o << "task " << plan_.task << (partial ? " (partial)" : "") << "\n";
+    const nlohmann::json metrics = book_->MetricsJson();
+    for (auto m = metrics.begin(); m != metrics.end(); ++m) {
+      for (auto sc = (*m)["scores"].begin(); sc != (*m)["scores"].end(); ++sc) {
+        o << "  " << std::left << std::setw(10) << m.key() << std::setw(26) << sc.key()
+          << absl::StrFormat("%.4f", (*sc)["value"].get<double>())
+          << "  (n=" << (*sc)["stats"]["count"].get<int64_t>() << ")\n";
+      }
+    }
+    o << absl::StrFormat(
+        "  samples %d/%d, errored %d, cached %d, requests %d, retries %d, %.2f s\n", done_, total_,
+        errored_, cached_, sent_, retried_, runtime);
+    o.flush();
+  }
+  if (!write_status.ok()) return ScoringError(write_status.message());
+  return absl::OkStatus();
+}
+
+RunOutcome EvaluationLoop::Execute() {
+  RunOutcome outcome;
+  absl::Status setup = Setup();
+  if (!setup.ok()) {
+    outcome.status = setup;
+    return outcome;
+  }
+  std::vector<HttpClient::Completion> completions;
+  const size_t parallelism = static_cast<size_t>(plan_.params.parallelism);
+  while (true) {
+    if (StopRequested()) {
+      signal_ = options_.stop_signal->load();
+      break;
+    }
+    if (!abort_.ok()) break;
+    auto now = Clock::now();
+    int inline_answers = 0;
+    while (true) {
+      if (!retries_.empty() && retries_.top().first <= now) {
+        uint64_t w = retries_.top().second;
+        retries_.pop();
+        Start(w, /*retry=*/true);
+        continue;
+      }
+      // Samples waiting for a retry keep their slot: `parallelism` bounds the samples being
+      // worked on, so a dead endpoint is not flooded with the whole dataset.
+      const size_t busy =
+          client_->in_flight() - (progress_post_in_flight_ ? 1 : 0) + retries_.size();
+      if (next_ < total_ && busy < parallelism) {
+        Start(next_++, /*retry=*/false);
+        // Cached answers are handled inline; look at signals and the clock now and then.
+        if (++inline_answers % 256 == 0) {
+          if (StopRequested()) break;
+          Periodic(false);
+        }
+        continue;
+      }
+      break;
+    }
+    if (done_ == static_cast<int64_t>(total_) || StopRequested() || !abort_.ok()) {
+      if (done_ == static_cast<int64_t>(total_)) break;
+      continue;
+    }
+    int timeout_ms = 200;
+    if (!retries_.empty()) {
+      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(retries_.top().first - now);
+      timeout_ms = static_cast<int>(std::clamp<int64_t>(wait.count() + 1, 0, 200));
+    }
+    completions.clear();
+    absl::Status ps = client_->Poll(timeout_ms, &completions);
+    if (!ps.ok()) {
+      abort_ = ps;
+      break;
+    }
+    for (auto& c : completions) HandleCompletion(c);
+    Periodic(false);
+  }
+
+  absl::Status run_status = abort_;
+  if (signal_ != 0) {
+    run_status = absl::CancelledError(absl::StrCat("stopped by signal ", signal_));
+  } else if (run_status.ok() && total_ > 0 && errored_ == static_cast<int64_t>(total_)) {
+    run_status =
+        absl::UnavailableError(absl::StrCat("every request failed; last error: ", last_error_));
+  }
+  absl::Status finish = Finish(run_status);
+  outcome.status = run_status.ok() ? finish : run_status;
+  outcome.signal = signal_;
+  outcome.total = static_cast<int64_t>(total_);
+  outcome.done = done_;
+  outcome.errored = errored_;
+  outcome.cached = cached_;
+  outcome.sent = sent_;
+  return outcome;
+}
+
+}  // namespace
+
+absl::Status ScoringError(absl::string_view message) { return absl::DataLossError(message); }
+
+int ExitCodeForStatus(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return kExitOk;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kAlreadyExists:
+      return kExitBadInput;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+      return kExitUnreachable;
+    case absl::StatusCode::kDataLoss:
+      return kExitScoring;
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kPermissionDenied:
+      return kExitAuth;
+    default:
+      return kExitInternal;
+  }
+}
+
+int ExitCode(const RunOutcome& outcome) {
+  if (outcome.signal != 0) return 128 + outcome.signal;
+  return ExitCodeForStatus(outcome.status);
+}
+
+RunOutcome RunEvaluation(const Plan& plan, const RunnerOptions& options) {
+  try {
+    EvaluationLoop run(plan, options);
+    return run.Execute();
+  } catch (const std::exception& e) {
+    RunOutcome out;
+    out.status = absl::InternalError(absl::StrCat("internal error: ", e.what()));
+    return out;
+  }
+}
+
+absl::Status DryRun(const Plan& plan, std::ostream& out) {
+  DatasetOptions dopts;
+  dopts.hf_token = Getenv("HF_TOKEN");
+  EVALD_ASSIGN_OR_RETURN(std::unique_ptr<Task> task, CreateTask(plan, dopts));
+  EndpointType type = plan.endpoint.type_given ? plan.endpoint.type : task->default_endpoint_type();
+  out << "plan:       " << (plan.path.empty() ? "(text)" : plan.path) << "\n"
+      << "task:       " << plan.task << ": " << task->Describe() << "\n"
+      << "samples:    " << task->size() << " x " << plan.params.n_samples << " repeat(s)\n"
+      << "endpoint:   " << plan.endpoint.url << " (" << EndpointTypeName(type) << "), model "
+      << plan.endpoint.model_id << "\n"
+      << "api key:    "
+      << (plan.endpoint.api_key_env.empty()
+              ? std::string("none")
+              : absl::StrCat("$", plan.endpoint.api_key_env,
+                             Getenv(plan.endpoint.api_key_env).empty() ? " (not set)" : " (set)"))
+      << "\n"
+      << "output dir: " << plan.output_dir << "\n"
+      << "cache:      "
+      << (plan.adapter.caching.enabled ? plan.adapter.caching.dir : std::string("off")) << "\n";
+  if (task->size() == 0) {
+    out << "no samples (limit_samples is 0)\n";
+    return absl::OkStatus();
+  }
+  // The same body the run would send for sample 0 (no headers, so no key).
+  nlohmann::json body = BuildRequestBody(plan, *task, type, 0, 0);
+  out << "first request body:\n" << DumpJson(body, 2) << "\n";
+  return absl::OkStatus();
+}
+
+}  // namespace evald::runner
