@@ -362,9 +362,14 @@ absl::Status Store::MarkStarting(const std::string& job_id, int64_t now_ms) {
       return absl::AbortedError(absl::StrCat("job ", job_id, " is ", ToString(job.state),
                                              ", not pending: it must not be started"));
     }
+    InvocationRepository invocations(*db_);
+    EVALD_ASSIGN_OR_RETURN(InvocationRecord inv, invocations.Get(job.invocation_id));
     ++job.attempt;
+    // Executor known, state unknown: after a crash the daemon recovers rather than restarts.
+    job.handle = JobHandle{};
+    job.handle.executor = inv.executor;
     EVALD_RETURN_IF_ERROR(jobs.Update(job, JobState::kPending));
-    return InvocationRepository(*db_).Touch(job.invocation_id, now_ms);
+    return invocations.Touch(job.invocation_id, now_ms);
   });
 }
 

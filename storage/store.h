@@ -122,10 +122,11 @@ class Store {
   absl::StatusOr<std::vector<std::string>> RequestStop(const std::string& id, int64_t now_ms,
                                                        std::vector<EventRecord>* events);
 
-  // Marks a job started by an executor: attempt += 1 (and the invocation's updated_ms). Called
-  // right before Executor::Start so a crash between the two never starts a job twice unnoticed.
-  // Aborted when the job is not pending. The output dir comes with the pending -> submitted
-  // transition.
+  // Marks a job started by an executor: attempt += 1, handle = {executor = the invocation's
+  // executor, state = ""} and the invocation's updated_ms. Called right before Executor::Start so
+  // a crash between the two never starts a job twice unnoticed: a pending job with
+  // handle.executor set and an empty handle.state may be running (recover it first). Aborted
+  // when the job is not pending. The output dir comes with the pending -> submitted transition.
   absl::Status MarkStarting(const std::string& job_id, int64_t now_ms);
 
   // Secrets of an invocation (decrypted); empty map when none or deleted. NotFound for an unknown

@@ -284,6 +284,9 @@ TEST_CASE("MarkStarting counts attempts and only for pending jobs") {
   auto job = store->GetJob("10000009.0");
   REQUIRE_OK(job);
   REQUIRE(job->attempt == 2);
+  // The executor is recorded, the handle state is not known yet.
+  REQUIRE(job->handle.executor == "local");
+  REQUIRE(job->handle.state.empty());
   auto view = store->GetInvocation("10000009");
   REQUIRE_OK(view);
   REQUIRE(view->invocation.updated_ms == 1200);
