@@ -22,7 +22,8 @@
 namespace evald::config::internal {
 
 std::string Mark::ToString() const {
-  std::string out = source ? *source : "";
+  if (!source) return "";
+  std::string out = *source;
   if (line > 0) absl::StrAppend(&out, ":", line, ":", column);
   return out;
 }
