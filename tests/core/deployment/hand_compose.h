@@ -7,7 +7,6 @@
 // compare what evald renders from this with the reference's command lines.
 #pragma once
 
-#include <regex>
 #include <string>
 
 #include "yaml-cpp/yaml.h"
@@ -15,25 +14,39 @@
 namespace evald::deployment::testing {
 
 inline std::string ResolveScalar(const std::string& text, const YAML::Node& group) {
-  static const std::regex kRef(R"(\$\{(oc\.select:)?deployment\.([A-Za-z_]+)(,([^}]*))?\})");
+  static const std::string kSelect = "oc.select:";
+  static const std::string kPrefix = "deployment.";
   std::string out;
-  auto begin = std::sregex_iterator(text.begin(), text.end(), kRef);
-  size_t copied = 0;
-  for (auto it = begin; it != std::sregex_iterator(); ++it) {
-    const std::smatch& m = *it;
-    out += text.substr(copied, m.position(0) - copied);
-    copied = m.position(0) + m.length(0);
-    const std::string key = m[2].str();
+  size_t pos = 0;
+  while (true) {
+    const size_t open = text.find("${", pos);
+    const size_t close = open == std::string::npos ? open : text.find('}', open);
+    if (close == std::string::npos) break;
+    std::string expr = text.substr(open + 2, close - open - 2);
+    const bool select = expr.rfind(kSelect, 0) == 0;
+    if (select) expr = expr.substr(kSelect.size());
+    std::string fallback;
+    if (const size_t comma = expr.find(','); select && comma != std::string::npos) {
+      fallback = expr.substr(comma + 1);
+      expr = expr.substr(0, comma);
+    }
+    out += text.substr(pos, open - pos);
+    pos = close + 1;
+    if (expr.rfind(kPrefix, 0) != 0) {  // not ours (e.g. ${EVALD_PORT}): keep as written
+      out += text.substr(open, close + 1 - open);
+      continue;
+    }
+    const std::string key = expr.substr(kPrefix.size());
     const YAML::Node value = group[key];
     if (key == "port" && value.IsScalar() && value.Scalar() == "auto") {
       out += "${EVALD_PORT}";
     } else if (value.IsDefined() && !value.IsNull()) {
       out += ResolveScalar(value.Scalar(), group);
-    } else if (m[1].matched) {
-      out += m[4].str();  // oc.select default
+    } else if (select) {
+      out += fallback;
     }
   }
-  out += text.substr(copied);
+  out += text.substr(pos);
   return out;
 }
 
