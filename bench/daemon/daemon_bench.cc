@@ -1,0 +1,369 @@
+// evald_daemon_bench: the daemon's speed and memory figures, measured against the real binaries
+// of a build (see bench/daemon/README.md). Prints one table; exits 1 if a target is missed.
+//
+//   evald_daemon_bench --bin-dir build-release/bin [--submits-per-client 100]
+//                      [--invocations 100000] [--calls 2000]
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "core/ids.h"
+#include "evald/v1/evald.grpc.pb.h"
+#include "executors/local/process.h"
+#include "storage/store.h"
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using evald::executors::SignalGroup;
+using evald::executors::SpawnDetached;
+
+std::string g_bin;
+std::string g_source;
+
+double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+double RssMb(pid_t pid) {
+  for (absl::string_view line : absl::StrSplit(Slurp(absl::StrCat("/proc/", pid, "/status")), '\n')) {
+    if (absl::ConsumePrefix(&line, "VmRSS:")) {
+      int64_t kb = 0;
+      absl::SimpleAtoi(absl::StripSuffix(absl::StripAsciiWhitespace(line), " kB"), &kb);
+      return static_cast<double>(kb) / 1024.0;
+    }
+  }
+  return 0;
+}
+
+class Daemon {
+ public:
+  Daemon(const std::string& state_dir, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {g_bin + "/evald", "--state-dir", state_dir, "--log-level",
+                                     "warn"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto p = SpawnDetached({.argv = argv, .stderr_path = state_dir + ".log"});
+    if (!p.ok()) {
+      std::fprintf(stderr, "cannot start evald: %s\n", std::string(p.status().message()).c_str());
+      std::exit(2);
+    }
+    pid_ = p->pid;
+    address_ = "unix://" + state_dir + "/evald.sock";
+    for (int i = 0; i < 300; ++i) {
+      auto stub = Stub();
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+      evald::v1::ServerInfo info;
+      if (stub->GetServerInfo(&ctx, {}, &info).ok()) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    std::fprintf(stderr, "evald did not come up; see %s.log\n", state_dir.c_str());
+    std::exit(2);
+  }
+  ~Daemon() {
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+  std::unique_ptr<evald::v1::EvalService::Stub> Stub() const {
+    return evald::v1::EvalService::NewStub(
+        grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  }
+  pid_t pid() const { return pid_; }
+  const std::string& address() const { return address_; }
+
+ private:
+  pid_t pid_ = 0;
+  std::string address_;
+};
+
+class RefEndpoint {
+ public:
+  explicit RefEndpoint(const std::string& dir) {
+    std::string port_file = dir + "/ref.port";
+    auto p = SpawnDetached({.argv = {g_bin + "/ref_endpoint", "--port", "0", "--port-file",
+                                     port_file, "--keys",
+                                     g_source + "/tests/integration/data/arith_keys.jsonl"}});
+    pid_ = p.ok() ? p->pid : 0;
+    for (int i = 0; i < 200 && port_ == 0; ++i) {
+      absl::SimpleAtoi(absl::StripAsciiWhitespace(Slurp(port_file)), &port_);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  ~RefEndpoint() {
+    SignalGroup(pid_, SIGTERM).IgnoreError();
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+  int port() const { return port_; }
+
+ private:
+  pid_t pid_ = 0;
+  int port_ = 0;
+};
+
+std::string Config(const std::string& dir, int port) {
+  return absl::StrCat(
+      "defaults:\n  - execution: local\n  - deployment: none\n  - _self_\n"
+      "execution:\n  output_dir: ", dir, "/out\n",
+      "target:\n  api_endpoint:\n    url: http://127.0.0.1:", port,
+      "/v1/chat/completions\n    model_id: ref\n    api_key_name: null\n",
+      "evaluation:\n  overrides:\n    config.params.limit_samples: 1\n  tasks:\n"
+      "    - name: arith\n      task_file: ", g_source, "/tests/integration/data/arith_task.yaml\n");
+}
+
+struct Row {
+  std::string what;
+  std::string value;
+  std::string target;
+  bool ok;
+};
+
+// Fills a fresh database with `n` finished invocations of one job each, through the Store API
+// (the schema stays the storage layer's business).
+void Populate(const std::string& state_dir, int n) {
+  fs::create_directories(state_dir);
+  auto store = evald::storage::Store::Open({.db_path = state_dir + "/evald.db",
+                                            .key_path = state_dir + "/secrets.key"});
+  if (!store.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(store.status().message()).c_str());
+    std::exit(2);
+  }
+  int64_t t0 = 1'700'000'000'000;
+  for (int i = 0; i < n; ++i) {
+    evald::InvocationRecord inv;
+    inv.id = absl::StrCat(absl::Hex(0x10000000 + i, absl::kZeroPad8));
+    inv.executor = i % 3 == 0 ? "slurm" : "local";
+    inv.config_yaml = "execution:\n  type: local\nevaluation:\n  tasks:\n    - name: gsm8k\n";
+    inv.run_dir = "/tmp/out/" + inv.id;
+    inv.mode = "parallel";
+    inv.tasks = {"gsm8k"};
+    inv.created_ms = t0 + i * 1000;
+    evald::JobRecord job;
+    job.id = evald::JobId(inv.id, 0);
+    job.invocation_id = inv.id;
+    job.task = "gsm8k";
+    job.harness = "lm-evaluation-harness";
+    job.output_dir = inv.run_dir + "/gsm8k";
+    job.created_ms = inv.created_ms;
+    if (!(*store)->CreateInvocation(inv, {job}, {}, {}, inv.created_ms, nullptr).ok()) std::exit(3);
+    evald::JobState end = i % 7 == 0 ? evald::JobState::kFailed : evald::JobState::kKilled;
+    auto t = (*store)->TransitionJob({.job_id = job.id, .from = evald::JobState::kPending, .to = end},
+                                     inv.created_ms + 500);
+    if (!t.ok()) std::exit(3);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"evald daemon benchmark"};
+  int per_client = 100;
+  int clients = 8;
+  int invocations = 100000;
+  int calls = 2000;
+  app.add_option("--bin-dir", g_bin, "the build's bin folder")->required();
+  app.add_option("--source-dir", g_source, "the source tree")->required();
+  app.add_option("--submits-per-client", per_client);
+  app.add_option("--clients", clients);
+  app.add_option("--invocations", invocations);
+  app.add_option("--calls", calls);
+  CLI11_PARSE(app, argc, argv);
+
+  std::string tmpl = (fs::temp_directory_path() / "evald-bench-XXXXXX").string();
+  std::string dir = mkdtemp(tmpl.data());
+  std::vector<Row> rows;
+
+  // 1. Submit latency, 8 concurrent clients. Jobs run for real (one sample each, 2 at a time).
+  {
+    RefEndpoint model(dir);
+    std::string server_cfg = dir + "/evald.yaml";
+    std::ofstream(server_cfg) << "max_running_jobs: 2\n";
+    Daemon d(dir + "/submit", {"--config", server_cfg});
+    std::string cfg = Config(dir, model.port());
+    std::vector<std::vector<double>> lat(clients);
+    std::vector<std::vector<std::string>> ids(clients);
+    std::vector<std::thread> threads;
+    for (int c = 0; c < clients; ++c) {
+      threads.emplace_back([&, c] {
+        auto stub = d.Stub();
+        for (int i = 0; i < per_client; ++i) {
+          evald::v1::SubmitRequest req;
+          req.set_config_yaml(cfg);
+          req.set_working_dir(dir);
+          evald::v1::SubmitResponse resp;
+          grpc::ClientContext ctx;
+          auto t = Clock::now();
+          grpc::Status s = stub->Submit(&ctx, req, &resp);
+          if (s.ok()) {
+            lat[c].push_back(Ms(Clock::now() - t));
+            ids[c].push_back(resp.invocation_id());
+          }
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    std::vector<double> all;
+    for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+    double p50 = Percentile(all, 0.5), p99 = Percentile(all, 0.99);
+    // Stop what is still queued so no job outlives the benchmark.
+    auto stub = d.Stub();
+    for (const auto& list : ids) {
+      for (const std::string& id : list) {
+        evald::v1::KillRequest k;
+        k.set_id(id);
+        evald::v1::KillResponse kr;
+        grpc::ClientContext ctx;
+        stub->Kill(&ctx, k, &kr);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    rows.push_back({absl::StrCat("Submit p50 / p99 (", clients, " clients, ", all.size(), " calls)"),
+                    absl::StrFormat("%.2f / %.2f ms", p50, p99), "p99 < 20 ms", p99 < 20});
+  }
+
+  // 2. Get and List with many invocations stored.
+  std::string big = dir + "/big";
+  auto fill_start = Clock::now();
+  Populate(big, invocations);
+  double fill_s = Ms(Clock::now() - fill_start) / 1000;
+  {
+    Daemon d(big);
+    auto stub = d.Stub();
+    std::vector<double> get, list;
+    for (int i = 0; i < calls; ++i) {
+      evald::v1::GetInvocationRequest g;
+      g.set_id(absl::StrCat(absl::Hex(0x10000000 + (i * 7919) % invocations, absl::kZeroPad8)));
+      evald::v1::Invocation inv;
+      grpc::ClientContext ctx;
+      auto t = Clock::now();
+      if (stub->GetInvocation(&ctx, g, &inv).ok()) get.push_back(Ms(Clock::now() - t));
+    }
+    std::string token;
+    for (int i = 0; i < calls; ++i) {
+      evald::v1::ListInvocationsRequest l;
+      l.set_limit(50);
+      if (i % 4 == 1) l.set_state(evald::v1::JOB_STATE_FAILED);
+      if (i % 4 == 2) l.set_executor("slurm");
+      if (i % 4 == 3) l.set_page_token(token);
+      evald::v1::ListInvocationsResponse resp;
+      grpc::ClientContext ctx;
+      auto t = Clock::now();
+      if (stub->ListInvocations(&ctx, l, &resp).ok()) {
+        list.push_back(Ms(Clock::now() - t));
+        if (i % 4 == 0 || i % 4 == 3) token = resp.next_page_token();
+      }
+    }
+    rows.push_back({absl::StrCat("GetInvocation p50 / p99 (", invocations, " stored)"),
+                    absl::StrFormat("%.3f / %.3f ms", Percentile(get, .5), Percentile(get, .99)),
+                    "p99 < 2 ms", Percentile(get, .99) < 2});
+    rows.push_back({absl::StrCat("ListInvocations(limit 50) p50 / p99 (", invocations, " stored)"),
+                    absl::StrFormat("%.3f / %.3f ms", Percentile(list, .5), Percentile(list, .99)),
+                    "p99 < 10 ms", Percentile(list, .99) < 10});
+
+    // 3. evalctl status cold start (a new process per call, as a user or script runs it).
+    std::vector<double> cold;
+    std::string addr = "EVALD_ADDR=" + d.address();
+    for (int i = 0; i < 40; ++i) {
+      std::string id = absl::StrCat(absl::Hex(0x10000000 + i, absl::kZeroPad8));
+      std::vector<std::string> args = {g_bin + "/evalctl", "status", id};
+      std::vector<char*> cargv;
+      for (auto& a : args) cargv.push_back(a.data());
+      cargv.push_back(nullptr);
+      std::vector<char*> envp;
+      for (char** e = environ; *e; ++e) envp.push_back(*e);
+      envp.push_back(addr.data());
+      envp.push_back(nullptr);
+      posix_spawn_file_actions_t fa;
+      posix_spawn_file_actions_init(&fa);
+      posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+      pid_t pid;
+      auto t = Clock::now();
+      if (posix_spawn(&pid, cargv[0], &fa, nullptr, cargv.data(), envp.data()) == 0) {
+        int status = 0;
+        waitpid(pid, &status, 0);
+        if (i >= 5) cold.push_back(Ms(Clock::now() - t));  // first runs warm the page cache
+      }
+      posix_spawn_file_actions_destroy(&fa);
+    }
+    rows.push_back({"evalctl status cold start, median / p90",
+                    absl::StrFormat("%.1f / %.1f ms", Percentile(cold, .5), Percentile(cold, .9)),
+                    "< 20 ms", Percentile(cold, .5) < 20});
+  }
+
+  // 4. Resident memory.
+  {
+    Daemon idle(dir + "/idle");
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    double rss = RssMb(idle.pid());
+    rows.push_back({"evald RSS idle", absl::StrFormat("%.1f MB", rss), "< 40 MB", rss < 40});
+  }
+  {
+    std::string thousand = dir + "/thousand";
+    Populate(thousand, 1000);
+    Daemon d(thousand);
+    auto stub = d.Stub();
+    for (int i = 0; i < 50; ++i) {
+      evald::v1::ListInvocationsRequest l;
+      l.set_limit(1000);
+      l.set_include_jobs(i == 0);
+      evald::v1::ListInvocationsResponse resp;
+      grpc::ClientContext ctx;
+      stub->ListInvocations(&ctx, l, &resp);
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    double rss = RssMb(d.pid());
+    rows.push_back({"evald RSS with 1,000 invocations (after listing them)",
+                    absl::StrFormat("%.1f MB", rss), "(reported)", true});
+  }
+
+  bool all_ok = true;
+  std::printf("\nevald daemon benchmark (%s, filling %d invocations took %.1f s)\n\n",
+              g_bin.c_str(), invocations, fill_s);
+  std::printf("%-62s %-22s %-14s %s\n", "measure", "value", "target", "ok");
+  for (const Row& r : rows) {
+    std::printf("%-62s %-22s %-14s %s\n", r.what.c_str(), r.value.c_str(), r.target.c_str(),
+                r.ok ? "yes" : "NO");
+    all_ok &= r.ok;
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  return all_ok ? 0 : 1;
+}
