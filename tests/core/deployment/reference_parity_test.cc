@@ -159,3 +159,32 @@ TEST_CASE("the command group's ??? values must be set", "[parity]") {
 
 }  // namespace
 }  // namespace evald::deployment
+
+namespace evald::deployment {
+namespace {
+
+// The example a new user starts from must compose into a valid, locally launchable deployment.
+TEST_CASE("examples/local_vllm.yaml serves its HF model on a picked port", "[parity]") {
+  const YAML::Node example =
+      YAML::LoadFile(std::string(EVALD_SOURCE_DIR) + "/examples/local_vllm.yaml");
+  YAML::Emitter deployment;
+  deployment << example["deployment"];
+  DeploymentSpec spec = Composed(kConfigs + "vllm.yaml", deployment.c_str());
+  CHECK(spec.port_auto);
+  CHECK(spec.readiness_timeout_s == 1200);
+  CHECK(ReferenceCommand(spec) ==
+        "vllm serve Qwen/Qwen2.5-1.5B-Instruct --tensor-parallel-size=1 "
+        "--pipeline-parallel-size=1 --data-parallel-size=1 --port ${EVALD_PORT} "
+        "--trust-remote-code --served-model-name qwen2.5-1.5b-instruct --enforce-eager "
+        "--gpu-memory-utilization 0.95 --max-model-len 8192");
+
+  LaunchEnvironment env;
+  env.has_binary = [](const std::string& name) { return name == "vllm"; };
+  auto launch = RenderLocalLaunch(spec, 40001, env, "evald-x-d0");
+  REQUIRE(launch.ok());
+  CHECK_FALSE(launch->container);
+  CHECK(launch->env.at("EVALD_PORT") == "40001");
+}
+
+}  // namespace
+}  // namespace evald::deployment
