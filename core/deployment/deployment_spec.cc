@@ -201,7 +201,7 @@ absl::Status ParsePort(const YAML::Node& node, DeploymentSpec& spec) {
     spec.port = 8000;  // the reference's default in every deployment group
     return absl::OkStatus();
   }
-  if (node.IsScalar() && absl::AsciiStrToLower(node.Scalar()) == "auto") {
+  if (node.IsScalar() && node.Scalar() == "auto") {  // exactly what compose's auto rule matches
     spec.port_auto = true;
     spec.port = 0;
     return absl::OkStatus();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <memory>
 #include <mutex>
 
@@ -43,7 +44,9 @@ ProbeResult HttpGet(const std::string& url, double timeout_s) {
     result.error = "cannot create an HTTP client (curl_easy_init failed)";
     return finish();
   }
-  const long timeout_ms = std::max(1L, static_cast<long>(timeout_s * 1000));
+  // Clamped before the cast: NaN or huge values must not reach an integer conversion.
+  const double wanted_ms = std::isfinite(timeout_s) ? timeout_s * 1000 : 1;
+  const long timeout_ms = static_cast<long>(std::clamp(wanted_ms, 1.0, 86400e3));
   char errbuf[CURL_ERROR_SIZE] = {0};
   CURL* h = curl.get();
   curl_easy_setopt(h, CURLOPT_URL, url.c_str());

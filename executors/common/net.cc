@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -62,16 +63,26 @@ absl::Status TryBind(in_addr_t host, const char* host_text, int port) {
   return absl::OkStatus();
 }
 
-// True when something accepts connections on 127.0.0.1:port.
+// True when something accepts connections on 127.0.0.1:port. Non-blocking with a 1 s cap: a
+// listener whose backlog is full drops the SYN, and a blocking connect would then hang for
+// minutes; no answer within the cap counts as "something is there".
 bool SomethingListens(int port) {
-  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (fd.get() < 0) return false;
   sockaddr_in addr = Address(INADDR_LOOPBACK, port);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) return true;
+  if (errno != EINPROGRESS && errno != EINTR) return false;  // ECONNREFUSED: nobody listens
+  pollfd pfd{fd.get(), POLLOUT, 0};
   int rc;
   do {
-    rc = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  } while (rc != 0 && errno == EINTR);
-  return rc == 0;
+    rc = ::poll(&pfd, 1, 1000);
+  } while (rc < 0 && errno == EINTR);
+  if (rc == 0) return true;
+  if (rc < 0) return false;
+  int error = 0;
+  socklen_t len = sizeof(error);
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &len) != 0) return false;
+  return error == 0;
 }
 
 }  // namespace

@@ -143,7 +143,7 @@ TEST_CASE("unknown or missing type names the known ones", "[deployment_spec]") {
 }
 
 TEST_CASE("port is 1..65535 or auto", "[deployment_spec]") {
-  for (const char* bad : {"0", "65536", "-1", "80000", "abc", "true", "8000.5", "[8000]"}) {
+  for (const char* bad : {"0", "65536", "-1", "80000", "abc", "true", "8000.5", "[8000]", "AUTO"}) {
     INFO(bad);
     std::string error = ErrorOf(Parse(With(kVllm, "port", bad)));
     CHECK(error.find("deployment.port: expected an integer 1..65535 or `auto`, got ") == 0);

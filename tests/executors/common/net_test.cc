@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -88,6 +89,26 @@ TEST_CASE("the port is free again once the listener closes", "[net]") {
   REQUIRE_FALSE(CheckPortFree(port).ok());  // this check connects once; TIME_WAIT must not count
   listener.Close();
   CHECK(CheckPortFree(port).ok());
+}
+
+TEST_CASE("a listener whose backlog is full is reported busy, without hanging", "[net]") {
+  TestSocket listener(INADDR_LOOPBACK);  // listen(fd, 8) and never accept()
+  std::vector<int> clients;
+  for (int i = 0; i < 32; ++i) {  // more than the backlog holds: later SYNs are dropped
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr;
+    std::memset(&addr, 0, sizeof(addr));
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(listener.port()));
+    ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    clients.push_back(fd);
+  }
+  absl::Status status = CheckPortFree(listener.port());
+  for (int fd : clients) ::close(fd);
+  CHECK(status.code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(status.message() == InUseMessage(listener.port()));
 }
 
 TEST_CASE("ports outside 1..65535 are rejected", "[net]") {
