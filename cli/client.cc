@@ -195,7 +195,6 @@ const char* EvalctlVersion() { return EVALD_VERSION; }
 absl::StatusOr<ServerAddress> ResolveAddress(const std::optional<std::string>& flag,
                                              const char* env, const std::string& state_dir) {
   ServerAddress a;
-  a.state_dir = state_dir;
   if (flag.has_value()) {
     if (flag->empty()) return absl::InvalidArgumentError("--server needs an address");
     a.target = *flag;
@@ -226,17 +225,16 @@ std::string UnreachableMessage(const ServerAddress& address, absl::string_view d
       why = "connection refused: no evald is listening";
     }
   }
+  // evald's default socket is <state dir>/evald.sock; anything else needs --listen.
   std::string hint;
   const std::string& path = address.unix_path;
   if (!path.empty() && (path == "evald.sock" || absl::EndsWith(path, "/evald.sock"))) {
-    hint = absl::StrCat("start it with: evald --state-dir ", DirName(path));
-  } else if (!path.empty()) {
-    hint = absl::StrCat("start evald listening on ", address.target);
+    hint = absl::StrCat("evald --state-dir ", DirName(path));
   } else {
-    hint = absl::StrCat("start evald listening on ", address.target,
-                        " or point evalctl elsewhere with --server or EVALD_ADDR");
+    hint = absl::StrCat("evald --listen ", address.target);
   }
-  return absl::StrCat("cannot reach evald at ", address.target, " (", why, "); ", hint);
+  return absl::StrCat("cannot reach evald at ", address.target, " (", why,
+                      "); start it with: ", hint);
 }
 
 int ExitCodeFor(absl::StatusCode code) {

@@ -46,7 +46,6 @@ struct ServerAddress {
   std::string target;     // what gRPC dials: unix:///abs, unix:rel, host:port
   std::string source;     // "--server", "EVALD_ADDR" or "default"
   std::string unix_path;  // the socket path of a unix target, else ""
-  std::string state_dir;  // the default state dir (for the "start it with" hint)
 };
 
 // `flag`: --server (nullopt when not given); `env`: EVALD_ADDR (nullptr or "" = unset). A bare

@@ -25,9 +25,17 @@ constexpr int64_t kDayMs = 24 * kHourMs;
 
 std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 
+// Display width of UTF-8 text (code points; evalctl prints no wide characters).
+size_t Width(absl::string_view s) {
+  size_t n = 0;
+  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
 std::string Pad(absl::string_view s, size_t width) {
   std::string out(s);
-  if (out.size() < width) out.append(width - out.size(), ' ');
+  size_t w = Width(s);
+  if (w < width) out.append(width - w, ' ');
   return out;
 }
 
@@ -55,10 +63,14 @@ std::string ExactNumber(double v) {
 
 std::string BackendLabel(absl::string_view executor, absl::string_view backend_id) {
   if (backend_id.empty()) return "-";
+  // Only a bare number needs saying what it is; evald may label ids itself ("pid 123").
+  if (!std::all_of(backend_id.begin(), backend_id.end(),
+                   [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); })) {
+    return std::string(backend_id);
+  }
   std::string e = absl::AsciiStrToLower(executor);
   if (e == "local") return absl::StrCat("pid ", backend_id);
   if (e == "slurm") return absl::StrCat("slurm job ", backend_id);
-  if (e == "lepton") return absl::StrCat("lepton job ", backend_id);
   return std::string(backend_id);
 }
 
@@ -267,10 +279,10 @@ std::string FormatExit(const v1::Job& job) {
 
 std::string Table::Render() const {
   std::vector<size_t> widths(header_.size(), 0);
-  for (size_t i = 0; i < header_.size(); ++i) widths[i] = header_[i].size();
+  for (size_t i = 0; i < header_.size(); ++i) widths[i] = Width(header_[i]);
   for (const auto& row : rows_) {
     for (size_t i = 0; i < row.size() && i < widths.size(); ++i) {
-      widths[i] = std::max(widths[i], row[i].size());
+      widths[i] = std::max(widths[i], Width(row[i]));
     }
   }
   auto line = [&](const std::vector<std::string>& cells) {

@@ -49,12 +49,15 @@ class WatchPrinter {
     os_.flush();
   }
 
-  // Leaves the bars on screen and moves below them.
+  // Shows the final state: redraws the bars (and leaves them) on a terminal, prints the last
+  // progress of each job otherwise.
   void Finish() {
     if (tty_ && drawn_ > 0) {
       Erase();
       Draw();
       drawn_ = 0;
+    } else if (!tty_) {
+      for (const WatchJob& j : model_.jobs()) MaybePrintProgress(j, NowMs(ctx_), true);
     }
     os_.flush();
   }
@@ -139,14 +142,14 @@ int RunWatch(Context& ctx, const WatchOptions& options) {
     printer.OnMessage(ev, lines);
     return true;
   });
-  printer.Finish();
-
   if (s.code() == absl::StatusCode::kCancelled && Interrupted()) {
+    printer.Finish();
     *ctx.err << "evalctl: stopped watching " << id << "; the jobs keep running (evalctl kill " << id
              << " stops them)\n";
     return kExitInterrupted;
   }
   if (!s.ok()) {
+    printer.Finish();
     if (received > 0 && s.code() == absl::StatusCode::kUnavailable) {
       *ctx.err << "evalctl: evald went away while watching " << id << " (" << s.message()
                << "); the jobs keep running; run evalctl watch " << id << " once evald is back\n";
@@ -155,26 +158,31 @@ int RunWatch(Context& ctx, const WatchOptions& options) {
     return ReportFailure(s, ctx.address, *ctx.err, id);
   }
 
+  // One last look: the stream may end before the final progress and exit details arrive, or
+  // end early (evald shutting down).
+  v1::GetInvocationRequest greq;
+  greq.set_id(id);
+  v1::WatchEvent snap;
+  absl::Status gs = ctx.api->GetInvocation(greq, snap.mutable_snapshot());
+  if (gs.ok()) {
+    // Once the stream saw every job end, a later resume must not turn this watch's answer.
+    WatchModel fresh(IsJobId(id) ? id : "");
+    fresh.Apply(snap);
+    if (!model.AllTerminal() || fresh.AllTerminal()) model = fresh;
+  }
+  printer.Finish();
   if (!model.has_snapshot() || !model.AllTerminal()) {
-    // The stream ended early: ask once more before deciding.
-    v1::GetInvocationRequest greq;
-    greq.set_id(id);
-    v1::WatchEvent snap;
-    absl::Status gs = ctx.api->GetInvocation(greq, snap.mutable_snapshot());
-    if (!gs.ok()) {
-      if (gs.code() == absl::StatusCode::kUnavailable) {
-        *ctx.err << "evalctl: evald went away while watching " << id
-                 << "; the jobs keep running; run evalctl watch " << id << " once evald is back\n";
-        return kExitUnreachable;
-      }
+    if (!gs.ok() && gs.code() != absl::StatusCode::kUnavailable) {
       return ReportFailure(gs, ctx.address, *ctx.err, id);
     }
-    model.Apply(snap);
-    if (!model.AllTerminal()) {
+    if (!gs.ok()) {
+      *ctx.err << "evalctl: evald went away while watching " << id
+               << "; the jobs keep running; run evalctl watch " << id << " once evald is back\n";
+    } else {
       *ctx.err << "evalctl: evald closed the watch stream of " << id
                << " before it finished; the jobs keep running\n";
-      return kExitUnreachable;
     }
+    return kExitUnreachable;
   }
 
   os << (IsJobId(id) ? "job " : "invocation ") << id << " finished: " << model.Summary() << "\n";

@@ -126,7 +126,14 @@ TEST_CASE("unreachable: one line saying where evalctl looked and how to start ev
   tcp.target = "10.1.2.3:7443";
   msg = FailureMessage(absl::UnavailableError("failed to connect to all addresses"), tcp);
   CHECK(absl::StartsWith(msg, "cannot reach evald at 10.1.2.3:7443 ("));
-  CHECK(absl::StrContains(msg, "--server or EVALD_ADDR"));
+  CHECK(absl::EndsWith(msg, "; start it with: evald --listen 10.1.2.3:7443"));
+
+  ServerAddress custom;
+  custom.target = "unix:///run/eval/custom.sock";
+  custom.unix_path = "/run/eval/custom.sock";
+  CHECK(FailureMessage(absl::UnavailableError("x"), custom) ==
+        "cannot reach evald at unix:///run/eval/custom.sock (no such socket); start it with: "
+        "evald --listen unix:///run/eval/custom.sock");
 }
 
 TEST_CASE("a real gRPC call to a missing socket fails fast with Unavailable") {

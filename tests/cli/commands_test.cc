@@ -422,6 +422,29 @@ TEST_CASE("watch: a stream that ends early is checked once more") {
   CHECK(Contains(g.h.err.str(), "before it finished"));
 }
 
+TEST_CASE("watch: the final state comes from one last look at the invocation") {
+  WatchFixture f;  // the stream's last progress of job 0 is 50/100
+  f.api.watch_messages.push_back(StateEvent("1a2b3c4d.0", "running", "succeeded"));
+  f.api.watch_messages.push_back(StateEvent("1a2b3c4d.1", "running", "failed"));
+  v1::Invocation done = f.inv;
+  done.mutable_jobs(0)->set_state(v1::JOB_STATE_SUCCEEDED);
+  done.mutable_jobs(0)->mutable_progress()->set_done(100);
+  done.mutable_jobs(0)->mutable_progress()->set_total(100);
+  done.mutable_jobs(1)->set_state(v1::JOB_STATE_FAILED);
+  done.mutable_jobs(1)->set_exit_reason(v1::EXIT_REASON_EXIT_CODE);
+  done.mutable_jobs(1)->set_exit_code(2);
+  f.api.invocations["1a2b3c4d"] = done;
+  f.h.ctx.tty = true;
+  CHECK(f.Run() == 1);
+  std::string out = f.h.out.str();
+  size_t summary = out.find("finished: 2 jobs: 1 succeeded, 1 failed");
+  REQUIRE(summary != std::string::npos);
+  std::string before = out.substr(0, summary);
+  std::string last_bars = before.substr(before.rfind("\x1b[J"));
+  CHECK(Contains(last_bars, "100/100"));
+  CHECK(Contains(last_bars, "failed (2)"));
+}
+
 TEST_CASE("watch of an unknown id: exit 4") {
   WatchFixture f;
   f.api.watch_messages.clear();

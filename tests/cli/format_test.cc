@@ -293,6 +293,9 @@ TEST_CASE("results table lists metrics, then jobs without results") {
   std::vector<std::string> lines = Lines(out);
   CHECK(absl::StartsWith(lines[0], "job_id"));
   CHECK(absl::StrContains(lines[0], "± stderr"));
+  // "±" is two bytes but one column: the dashes match the header's display width.
+  CHECK(absl::StrContains(lines[1], "  --------  "));
+  CHECK_FALSE(absl::StrContains(lines[1], "  ---------  "));
   CHECK(absl::StrContains(out, "0.8500"));
   CHECK(absl::StrContains(out, "± 0.0123"));
   CHECK(absl::StrContains(out, "1319"));
@@ -386,6 +389,8 @@ TEST_CASE("info shows paths, backend ids, deployments and the config") {
   std::string out = RenderInfo(inv, kNow);
   CHECK(absl::StrContains(out, "run dir         /out/20260101_000000-1a2b3c4d"));
   CHECK(absl::StrContains(out, "backend id      pid 4242"));
+  inv.mutable_jobs(0)->set_backend_id("pid 4242");  // already labelled by evald: kept as is
+  CHECK(absl::StrContains(RenderInfo(inv, kNow), "backend id      pid 4242\n"));
   CHECK(absl::StrContains(out,
                           "stdout log      /out/20260101_000000-1a2b3c4d/gsm8k/logs/stdout.log"));
   CHECK(absl::StrContains(out, "deployment 1a2b3c4d.d0  vllm"));
@@ -394,7 +399,7 @@ TEST_CASE("info shows paths, backend ids, deployments and the config") {
   CHECK(absl::StrContains(out, "resolved config:\n  execution:\n    type: local\n"));
 
   Json js = InfoJson(inv);
-  CHECK(js["jobs"][0]["backend_id"] == "4242");
+  CHECK(js["jobs"][0]["backend_id"] == "pid 4242");
   CHECK(js["jobs"][0]["logs"]["stderr"] == "/out/20260101_000000-1a2b3c4d/gsm8k/logs/stderr.log");
   CHECK(js["deployments"][0]["state"] == "healthy");
   CHECK(js["config"] == "execution:\n  type: local\n");
