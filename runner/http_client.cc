@@ -1,5 +1,6 @@
 #include "runner/http_client.h"
 
+#include <cstdlib>
 #include <mutex>
 
 #include "absl/strings/match.h"
@@ -10,6 +11,21 @@ namespace {
 
 // A response larger than this is not an OpenAI answer; the transfer is aborted.
 constexpr size_t kMaxBodyBytes = 64 << 20;
+
+// Picks `retry-after-ms` out of the response headers; Retry-After itself comes from
+// CURLINFO_RETRY_AFTER.
+size_t ReadHeader(char* data, size_t size, size_t nitems, void* user) {
+  const size_t n = size * nitems;
+  constexpr char kName[] = "retry-after-ms:";
+  constexpr size_t kLen = sizeof(kName) - 1;
+  if (n > kLen && absl::StartsWithIgnoreCase(absl::string_view(data, kLen), kName)) {
+    std::string value(data + kLen, n - kLen);
+    char* end = nullptr;
+    double ms = std::strtod(value.c_str(), &end);
+    if (end != value.c_str() && ms >= 0) *static_cast<double*>(user) = ms;
+  }
+  return n;
+}
 
 size_t WriteBody(char* data, size_t size, size_t nmemb, void* user) {
   auto* body = static_cast<std::string*>(user);
@@ -22,6 +38,7 @@ size_t WriteBody(char* data, size_t size, size_t nmemb, void* user) {
 }  // namespace
 
 struct HttpClient::Transfer {
+  double retry_after_ms = -1;  // from a `retry-after-ms` header (OpenAI's, finer than seconds)
   CURL* easy = nullptr;
   uint64_t tag = 0;
   bool in_use = false;
@@ -83,6 +100,8 @@ HttpClient::Transfer* HttpClient::Acquire() {
   CURL* e = t->easy;
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &WriteBody);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &t->response);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &ReadHeader);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, &t->retry_after_ms);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -116,6 +135,7 @@ void HttpClient::Post(uint64_t tag, std::string body, const std::string& url, bo
   t->in_use = true;
   t->request = std::move(body);
   t->errbuf[0] = '\0';
+  t->retry_after_ms = -1;
   t->start = std::chrono::steady_clock::now();
   CURL* e = t->easy;
   curl_easy_setopt(e, CURLOPT_URL, url.empty() ? options_.url.c_str() : url.c_str());
@@ -141,7 +161,10 @@ void HttpClient::Collect(std::vector<Completion>* done) {
       c.curl_error = t->errbuf[0] != '\0' ? t->errbuf : curl_easy_strerror(msg->data.result);
     }
     curl_off_t retry_after = 0;
-    if (curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0) {
+    if (t->retry_after_ms >= 0) {
+      c.retry_after_s = t->retry_after_ms / 1000.0;
+    } else if (curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
+               retry_after > 0) {
       c.retry_after_s = static_cast<double>(retry_after);
     }
     long connects = 0;
