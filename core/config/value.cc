@@ -679,7 +679,7 @@ class FromYamlConverter {
     Value out = Value::Map();
     std::vector<Value> merges;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& key = it->first;
+      const YAML::Node key = it->first;  // a copy: the iterator yields a temporary pair
       Mark key_mark = MarkOf(key);
       if (!key.IsScalar() && !key.IsNull()) {
         return Error(key_mark, "mapping keys must be scalars");
