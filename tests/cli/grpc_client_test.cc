@@ -13,99 +13,13 @@
 #include "cli/format.h"
 #include "evald/v1/evald.grpc.pb.h"
 #include "fake_api.h"
+#include "fake_service.h"
 #include "grpcpp/grpcpp.h"
 
 namespace evald::cli {
 namespace {
 
-using testing::MakeInvocation;
-using testing::MakeJob;
-
-class FakeService final : public v1::EvalService::Service {
- public:
-  grpc::Status GetInvocation(grpc::ServerContext*, const v1::GetInvocationRequest* req,
-                             v1::Invocation* resp) override {
-    if (req->id().rfind("1a2b3c4d", 0) != 0) {
-      return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown id");
-    }
-    *resp = Invocation();
-    return grpc::Status::OK;
-  }
-  grpc::Status Kill(grpc::ServerContext*, const v1::KillRequest*, v1::KillResponse*) override {
-    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "every job already finished");
-  }
-  grpc::Status Submit(grpc::ServerContext*, const v1::SubmitRequest* req,
-                      v1::SubmitResponse* resp) override {
-    last_submit = *req;
-    resp->set_invocation_id("1a2b3c4d");
-    v1::JobRef* j = resp->add_jobs();
-    j->set_job_id("1a2b3c4d.0");
-    j->set_task("gsm8k");
-    return grpc::Status::OK;
-  }
-  grpc::Status GetServerInfo(grpc::ServerContext*, const v1::GetServerInfoRequest*,
-                             v1::ServerInfo* resp) override {
-    resp->set_version("9.9.9");
-    resp->set_api_version("evald.v1");
-    return grpc::Status::OK;
-  }
-  grpc::Status Watch(grpc::ServerContext* ctx, const v1::WatchRequest* req,
-                     grpc::ServerWriter<v1::WatchEvent>* writer) override {
-    v1::WatchEvent snap;
-    *snap.mutable_snapshot() = Invocation();
-    writer->Write(snap);
-    if (req->id() == "1a2b3c4d") {
-      v1::WatchEvent ev;
-      ev.mutable_event()->set_job_id("1a2b3c4d.0");
-      ev.mutable_event()->set_kind("job.state");
-      ev.mutable_event()->set_from_state("running");
-      ev.mutable_event()->set_to_state("succeeded");
-      writer->Write(ev);
-      return grpc::Status::OK;
-    }
-    // "1a2b3c4d.0": never ends on its own; only the client's cancellation stops it.
-    while (!ctx->IsCancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    return grpc::Status::CANCELLED;
-  }
-  grpc::Status StreamLogs(grpc::ServerContext*, const v1::StreamLogsRequest* req,
-                          grpc::ServerWriter<v1::LogChunk>* writer) override {
-    v1::LogChunk c;
-    c.set_job_id("1a2b3c4d.0");
-    c.set_source(req->source());
-    c.add_lines("line one");
-    writer->Write(c);
-    return grpc::Status::OK;
-  }
-
-  static v1::Invocation Invocation() {
-    return MakeInvocation("1a2b3c4d", v1::JOB_STATE_RUNNING,
-                          {MakeJob("1a2b3c4d.0", "gsm8k", v1::JOB_STATE_RUNNING)});
-  }
-
-  v1::SubmitRequest last_submit;
-};
-
-struct Server {
-  Server() {
-    char tmpl[] = "/tmp/evalctl-grpc-XXXXXX";
-    dir = mkdtemp(tmpl);
-    address = "unix://" + dir + "/evald.sock";
-    grpc::ServerBuilder b;
-    b.AddListeningPort(address, grpc::InsecureServerCredentials());
-    b.RegisterService(&service);
-    server = b.BuildAndStart();
-    REQUIRE(server != nullptr);
-  }
-  ~Server() {
-    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-    unlink((dir + "/evald.sock").c_str());
-    rmdir(dir.c_str());
-  }
-  std::string dir;
-  std::string address;
-  FakeService service;
-  std::unique_ptr<grpc::Server> server;
-};
+using testing::Server;
 
 struct Client {
   // Through EVALD_ADDR when `via_env`, else --server.
@@ -168,8 +82,8 @@ TEST_CASE("submit sends secrets only in the secrets map") {
     return cc;
   };
   REQUIRE(RunSubmit(c.ctx, o, compose) == 0);
-  CHECK(s.service.last_submit.secrets().at("HF_TOKEN") == "hf_value_from_env");
-  CHECK_FALSE(absl::StrContains(s.service.last_submit.config_yaml(), "hf_value_from_env"));
+  CHECK(s.service.LastSubmit().secrets().at("HF_TOKEN") == "hf_value_from_env");
+  CHECK_FALSE(absl::StrContains(s.service.LastSubmit().config_yaml(), "hf_value_from_env"));
   CHECK_FALSE(absl::StrContains(c.out.str() + c.err.str(), "hf_value_from_env"));
 }
 
