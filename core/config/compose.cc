@@ -150,9 +150,9 @@ absl::StatusOr<Loaded> LoadText(const std::string& text, const std::string& name
   out.body = std::move(*value);
   if (Value* defaults = out.body.Get("defaults")) {
     if (!defaults->is_list() && !defaults->is_null()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          defaults->mark.ToString(), ": 'defaults' must be a list, not ",
-          internal::KindName(*defaults)));
+      return absl::InvalidArgumentError(absl::StrCat(defaults->mark.ToString(),
+                                                     ": 'defaults' must be a list, not ",
+                                                     internal::KindName(*defaults)));
     }
     out.has_defaults = true;
     out.defaults = defaults->is_null() ? Value::List() : std::move(*defaults);
@@ -206,7 +206,9 @@ struct Deletion {
   std::string text;
 };
 
-std::string DottedPackage(const std::string& group) { return absl::StrReplaceAll(group, {{"/", "."}}); }
+std::string DottedPackage(const std::string& group) {
+  return absl::StrReplaceAll(group, {{"/", "."}});
+}
 
 class Composer {
  public:
@@ -261,9 +263,9 @@ class Composer {
                                                        "' (set it in the config or with -o)"));
       }
       if (!missing.empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("missing mandatory values at '", absl::StrJoin(missing, "', '"),
-                         "' (set them in the config or with -o)"));
+        return absl::InvalidArgumentError(absl::StrCat("missing mandatory values at '",
+                                                       absl::StrJoin(missing, "', '"),
+                                                       "' (set them in the config or with -o)"));
       }
     }
     AbsolutizePaths();
@@ -330,11 +332,10 @@ class Composer {
     std::vector<std::string> close = internal::Suggest(e.option, options);
     if (!close.empty()) hint = absl::StrCat(" (did you mean '", close[0], "'?)");
     std::string prefix = absl::StartsWith(e.origin, "override") ? "" : e.origin + ": ";
-    return absl::InvalidArgumentError(
-        absl::StrCat(prefix, "unknown option '", e.display, "' for group '", e.group, "'",
-                     absl::StartsWith(e.origin, "override") ? "" : " in the defaults list",
-                     "; available: ", options.empty() ? "none" : absl::StrJoin(options, ", "),
-                     hint));
+    return absl::InvalidArgumentError(absl::StrCat(
+        prefix, "unknown option '", e.display, "' for group '", e.group, "'",
+        absl::StartsWith(e.origin, "override") ? "" : " in the defaults list",
+        "; available: ", options.empty() ? "none" : absl::StrJoin(options, ", "), hint));
   }
 
   absl::Status ParseOverrides() {
@@ -347,12 +348,11 @@ class Composer {
       if (single && absl::StrContains(group, '@')) {
         std::string base = group.substr(0, group.find('@'));
         if (GroupExists(base)) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "override '", text, "': choosing a package with '@' is not supported"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("override '", text, "': choosing a package with '@' is not supported"));
         }
       }
-      const bool is_group =
-          single && GroupExists(group) && !(o.has_value && o.value.is_map());
+      const bool is_group = single && GroupExists(group) && !(o.has_value && o.value.is_map());
       if (!is_group) {
         config_overrides_.push_back(std::move(o));
         continue;
@@ -376,9 +376,9 @@ class Composer {
             "override '", text, "': choosing several options of one group is not supported"));
       }
       if (!o.value.is_string() && !o.value.is_null()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "override '", text, "': the option of group '", group, "' must be a name, not ",
-            internal::KindName(o.value)));
+        return absl::InvalidArgumentError(
+            absl::StrCat("override '", text, "': the option of group '", group,
+                         "' must be a name, not ", internal::KindName(o.value)));
       }
       if (o.op == Override::Op::kAdd) {
         Entry e;
@@ -409,9 +409,9 @@ class Composer {
       e.origin = item.mark.ToString();
       if (e.origin.empty()) e.origin = cfg.name;
       auto bad = [&](const std::string& why) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            e.origin, ": invalid defaults list entry: ", why,
-            "; expected `- group: option`, `- config_name` or `- _self_`"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(e.origin, ": invalid defaults list entry: ", why,
+                         "; expected `- group: option`, `- config_name` or `- _self_`"));
       };
       if (item.is_string()) {
         if (item.s == "_self_") {
@@ -515,9 +515,9 @@ class Composer {
   absl::Status Process(const Loaded& cfg, const std::string& base, const std::string& package,
                        bool primary, int depth) {
     if (depth > kMaxDefaultsDepth) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          cfg.name, ": defaults lists nested deeper than ", kMaxDefaultsDepth,
-          " levels (does a config include itself?)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(cfg.name, ": defaults lists nested deeper than ", kMaxDefaultsDepth,
+                       " levels (does a config include itself?)"));
     }
     auto parsed = ParseDefaults(cfg, base);
     if (!parsed.ok()) return parsed.status();
@@ -542,8 +542,9 @@ class Composer {
     // Hydra >= 1.1: without `_self_` the config's own body is merged after its defaults.
     if (!has_self) entries.push_back(Entry{});
     if (primary) {
-      for (auto& [group, choice] : choices_) {
+      for (auto& [name, choice] : choices_) {
         if (!choice.force_add) continue;
+        const std::string& group = name;
         bool present = std::any_of(entries.begin(), entries.end(), [&](const Entry& e) {
           return e.kind == Entry::Kind::kGroup && e.group == group;
         });
@@ -561,10 +562,10 @@ class Composer {
       for (const Entry& a : appends_) {
         for (const Entry& e : entries) {
           if (e.kind == Entry::Kind::kGroup && e.group == a.group) {
-            return absl::InvalidArgumentError(absl::StrCat(
-                "cannot add group '", a.group, "' with ", a.origin,
-                ": the defaults list already has it (", e.origin, "); use ", a.group, "=",
-                a.option, " to switch it"));
+            return absl::InvalidArgumentError(
+                absl::StrCat("cannot add group '", a.group, "' with ", a.origin,
+                             ": the defaults list already has it (", e.origin, "); use ", a.group,
+                             "=", a.option, " to switch it"));
           }
         }
         entries.push_back(a);
@@ -591,10 +592,11 @@ class Composer {
   absl::Status ProcessGroup(Entry& e, const std::string& package, int depth) {
     if (!GroupExists(e.group)) {
       std::vector<std::string> groups = AvailableGroups();
-      return absl::InvalidArgumentError(absl::StrCat(
-          e.origin, ": unknown config group '", e.group, "' in the defaults list; available groups: ",
-          groups.empty() ? "none" : absl::StrJoin(groups, ", "),
-          internal::DidYouMean(internal::Suggest(e.group, groups))));
+      return absl::InvalidArgumentError(
+          absl::StrCat(e.origin, ": unknown config group '", e.group,
+                       "' in the defaults list; available groups: ",
+                       groups.empty() ? "none" : absl::StrJoin(groups, ", "),
+                       internal::DidYouMean(internal::Suggest(e.group, groups))));
     }
     if (auto d = deletions_.find(e.group); d != deletions_.end()) {
       if (!d->second.has_option || d->second.option == e.option) {
@@ -608,23 +610,23 @@ class Composer {
         e.option = c->second.option;
         e.option_null = c->second.option_null;
         e.origin = c->second.origin;
-        e.display = c->second.external ? c->second.text
-                                        : absl::StrCat(e.group, ": ", c->second.option);
+        e.display =
+            c->second.external ? c->second.text : absl::StrCat(e.group, ": ", c->second.option);
         if (c->second.external) e.origin = absl::StrCat("override '", c->second.text, "'");
       }
     }
     if (e.option_null) return absl::OkStatus();
     if (e.option == "???") {
       std::vector<std::string> options = GroupOptions(e.group);
-      return absl::InvalidArgumentError(absl::StrCat(
-          e.origin, ": choose an option for group '", e.group, "' (e.g. -o ", e.group, "=",
-          options.empty() ? "<option>" : options[0], "); available: ",
-          options.empty() ? "none" : absl::StrJoin(options, ", ")));
+      return absl::InvalidArgumentError(
+          absl::StrCat(e.origin, ": choose an option for group '", e.group, "' (e.g. -o ", e.group,
+                       "=", options.empty() ? "<option>" : options[0],
+                       "); available: ", options.empty() ? "none" : absl::StrJoin(options, ", ")));
     }
     if (auto seen = seen_groups_.find(e.group); seen != seen_groups_.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "group '", e.group, "' appears more than once in the defaults list (", seen->second,
-          " and ", e.origin, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("group '", e.group, "' appears more than once in the defaults list (",
+                       seen->second, " and ", e.origin, ")"));
     }
     seen_groups_[e.group] = e.origin;
     std::string file =
@@ -658,13 +660,13 @@ class Composer {
     for (const auto& [group, c] : choices_) {
       if (c.used) continue;
       if (c.external) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "cannot switch group '", group, "' with override '", c.text,
-            "': the defaults list has no '", group, "' entry; use +", group, "=", c.option,
-            " to add it"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("cannot switch group '", group, "' with override '", c.text,
+                         "': the defaults list has no '", group, "' entry; use +", group, "=",
+                         c.option, " to add it"));
       }
-      return absl::InvalidArgumentError(absl::StrCat(
-          c.origin, ": '", c.text, "' matches no '", group, "' entry in the defaults list"));
+      return absl::InvalidArgumentError(absl::StrCat(c.origin, ": '", c.text, "' matches no '",
+                                                     group, "' entry in the defaults list"));
     }
     for (const auto& [group, d] : deletions_) {
       if (d.used) continue;

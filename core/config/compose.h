@@ -61,7 +61,9 @@ struct ComposeRequest {
 };
 
 // Composes, applies overrides, resolves every interpolation, checks `???`, and absolutizes paths.
-// The result has no `defaults` key.
+// The result has no `defaults` key. Its scalars are typed as the reference types them (YAML 1.1:
+// `yes` is true, `0755` is 493): strings carry tag "!", other scalars tag "?" in canonical form
+// (`true`, `493`, `1e-05`), so ToYaml and ParseYaml round-trip the types.
 absl::StatusOr<YAML::Node> Compose(const ComposeRequest& request);
 
 // Deterministic block-style YAML of a composed config (key order as composed).

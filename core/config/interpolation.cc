@@ -67,9 +67,9 @@ class Resolver {
   absl::Status Ensure(Value* node, Path& path, int depth) {
     if (done_.count(node) != 0) return absl::OkStatus();
     if (depth > kMaxDepth) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "interpolations at '", Where(path), "' are nested or chained deeper than ", kMaxDepth,
-          " levels"));
+      return absl::InvalidArgumentError(absl::StrCat("interpolations at '", Where(path),
+                                                     "' are nested or chained deeper than ",
+                                                     kMaxDepth, " levels"));
     }
     if (in_progress_.count(node) != 0) {
       std::vector<std::string> chain;
@@ -79,8 +79,8 @@ class Resolver {
         if (on) chain.push_back(p);
       }
       chain.push_back(Where(path));
-      return absl::InvalidArgumentError(absl::StrCat("interpolation cycle: ",
-                                                     absl::StrJoin(chain, " -> ")));
+      return absl::InvalidArgumentError(
+          absl::StrCat("interpolation cycle: ", absl::StrJoin(chain, " -> ")));
     }
     in_progress_.insert(node);
     // Only interpolating values appear in a cycle message.
@@ -466,9 +466,9 @@ class Resolver {
         ++missing_seen_;
         return Value::String("???");
       }
-      return absl::InvalidArgumentError(absl::StrCat(
-          "missing mandatory value at '", Where(walked), "' (needed by '", ctx.text, "' at '",
-          Where(ctx.where), "'); set it in the config or with -o"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("missing mandatory value at '", Where(walked), "' (needed by '", ctx.text,
+                       "' at '", Where(ctx.where), "'); set it in the config or with -o"));
     }
     Value out = *cur;
     return out;

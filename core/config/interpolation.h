@@ -4,8 +4,9 @@
 // `${a.b}`, `${a.b[0]}`, `${.sibling}`, `${..uncle}`, `${oc.env:VAR}`, `${oc.env:VAR,default}`,
 // `${oc.select:a.b,default}`, `${oc.decode:'[1,2]'}`, nesting (`${oc.select:a,${b}}`), chains,
 // `\${` escapes. A value that is exactly one interpolation keeps the type of what it resolves to;
-// inside a longer string the pieces are concatenated with Python's str(). Port auto: when `deployment.port` is `auto`, every
-// reference to it yields the literal text `${EVALD_PORT}` (evald substitutes the real port later).
+// inside a longer string the pieces are concatenated with Python's str(). Port auto: when
+// `deployment.port` is `auto`, every reference to it yields the literal text `${EVALD_PORT}` (evald
+// substitutes the real port later).
 //
 //   EVALD_RETURN_IF_ERROR(ResolveInterpolations(root, env, /*allow_missing=*/false));
 //   std::vector<std::string> missing = FindMissing(root);   // {"execution.account", ...}

@@ -68,8 +68,8 @@ absl::StatusOr<EndpointSpec> EndpointForTask(const RunConfig& rc, const TaskSpec
     if (key != kUrlOverride) continue;
     Value v = FromNode(value);
     if (!v.is_string() || v.s.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          TaskLabel(task), ": override ", kUrlOverride, " must be a URL"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(TaskLabel(task), ": override ", kUrlOverride, " must be a URL"));
     }
     override_url = StripNewlines(v.s);
   }
@@ -103,10 +103,10 @@ absl::StatusOr<EndpointSpec> EndpointForTask(const RunConfig& rc, const TaskSpec
   }
   const Value* path = Child(Child(&deployment, "endpoints"), task.endpoint_type.c_str());
   if (path == nullptr || !path->is_string()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "deployment.endpoints.", task.endpoint_type, " is not set; ", TaskLabel(task),
-        " needs the ", task.endpoint_type, " endpoint path of deployment '", rc.deployment_type,
-        "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("deployment.endpoints.", task.endpoint_type, " is not set; ", TaskLabel(task),
+                     " needs the ", task.endpoint_type, " endpoint path of deployment '",
+                     rc.deployment_type, "'"));
   }
   e.url = absl::StrCat("http://127.0.0.1:", port_text, path->s);
   return e;
@@ -116,8 +116,8 @@ absl::StatusOr<YAML::Node> BuildNativePlan(const RunConfig& rc, const TaskSpec& 
                                            const EndpointSpec& endpoint,
                                            const std::string& artifacts_dir) {
   if (!task.def.native()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        TaskLabel(task), " runs in container ", task.container, "; it has no native plan"));
+    return absl::InvalidArgumentError(absl::StrCat(TaskLabel(task), " runs in container ",
+                                                   task.container, "; it has no native plan"));
   }
   Value plan = Value::Map();
   plan.Put("config", Value::Map());
@@ -142,8 +142,8 @@ absl::StatusOr<YAML::Node> BuildNativePlan(const RunConfig& rc, const TaskSpec& 
   Value* config = plan.Get("config");
   Value* target = plan.Get("target");
   if (!config->is_map() || !target->is_map()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        TaskLabel(task), ": config.config and config.target must be mappings"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(TaskLabel(task), ": config.config and config.target must be mappings"));
   }
   config->Put("type", Value::String(task.task_file.empty() ? task.def.name : task.name));
   config->Put("output_dir", Value::String(artifacts_dir));
@@ -160,8 +160,8 @@ absl::StatusOr<YAML::Node> BuildNativePlan(const RunConfig& rc, const TaskSpec& 
   api->Put("url", Value::String(endpoint.url));
   api->Put("model_id", Value::String(endpoint.model_id));
   api->Put("type", Value::String(endpoint.type));
-  api->Put("api_key", endpoint.api_key_name.empty() ? Value::Null()
-                                                     : Value::String(endpoint.api_key_name));
+  api->Put("api_key",
+           endpoint.api_key_name.empty() ? Value::Null() : Value::String(endpoint.api_key_name));
 
   for (const auto& [key, node] : task.overrides) {
     if (key == kUrlOverride) continue;  // already applied by EndpointForTask
@@ -208,13 +208,14 @@ std::string BuildEvalFactoryCommand(const TaskSpec& task, const EndpointSpec& en
     if (v.is_string()) v.s = StripNewlines(v.s);
     overrides.push_back(absl::StrCat(key, "=", internal::PyStr(v)));
   }
-  std::string cmd = absl::StrCat(
-      "echo \"", absl::Base64Escape(config_yaml),
-      "\" | base64 -d > config_ef.yaml && cat config_ef.yaml && ", binary.empty() ? "nv_eval" : binary,
-      " run_eval --model_id ", endpoint.model_id, " --model_type ", endpoint.type,
-      " --eval_type ", task.def.name, " --model_url ", endpoint.url, " --api_key_name ",
-      endpoint.api_key_name.empty() ? "API_KEY" : endpoint.api_key_name,
-      " --output_dir /results --run_config config_ef.yaml");
+  std::string cmd =
+      absl::StrCat("echo \"", absl::Base64Escape(config_yaml),
+                   "\" | base64 -d > config_ef.yaml && cat config_ef.yaml && ",
+                   binary.empty() ? "nv_eval" : binary, " run_eval --model_id ", endpoint.model_id,
+                   " --model_type ", endpoint.type, " --eval_type ", task.def.name, " --model_url ",
+                   endpoint.url, " --api_key_name ",
+                   endpoint.api_key_name.empty() ? "API_KEY" : endpoint.api_key_name,
+                   " --output_dir /results --run_config config_ef.yaml");
   if (!overrides.empty()) absl::StrAppend(&cmd, " --overrides ", absl::StrJoin(overrides, ","));
   return cmd;
 }

@@ -116,9 +116,7 @@ class ValueParser {
   }
 
  private:
-  absl::Status Error(const std::string& msg) const {
-    return absl::InvalidArgumentError(msg);
-  }
+  absl::Status Error(const std::string& msg) const { return absl::InvalidArgumentError(msg); }
 
   void SkipWs() {
     while (p_ < s_.size() && (s_[p_] == ' ' || s_[p_] == '\t')) ++p_;
@@ -164,8 +162,8 @@ class ValueParser {
       out.push_back(c);
       ++p_;
     }
-    return Error(absl::StrCat("unterminated ", quote == '"' ? "double" : "single",
-                              "-quoted string"));
+    return Error(
+        absl::StrCat("unterminated ", quote == '"' ? "double" : "single", "-quoted string"));
   }
 
   // Unquoted text up to a terminator; `${...}` spans are copied whole (they may hold commas).
@@ -257,7 +255,8 @@ class ValueParser {
         return Error("a dict entry must look like key: value");
       }
       ++p_;
-      if (out.Get(key) != nullptr) return Error(absl::StrCat("duplicate key '", key, "' in a dict"));
+      if (out.Get(key) != nullptr)
+        return Error(absl::StrCat("duplicate key '", key, "' in a dict"));
       auto v = ParseElement(/*in_container=*/true, depth + 1);
       if (!v.ok()) return v.status();
       out.entries.push_back(MapEntry{key, std::move(*v)});
@@ -401,8 +400,8 @@ absl::Status MergeValue(Value& dst, const Value& src, Path& path) {
   if ((src.is_map() && dst.is_list()) || (src.is_list() && dst.is_map())) {
     std::string where = src.mark.ToString();
     return absl::InvalidArgumentError(absl::StrCat(
-        where.empty() ? "" : where + ": ", "cannot merge ", KindName(src), " into ",
-        KindName(dst), " at '", path.empty() ? std::string("<root>") : FormatPath(path), "'"));
+        where.empty() ? "" : where + ": ", "cannot merge ", KindName(src), " into ", KindName(dst),
+        " at '", path.empty() ? std::string("<root>") : FormatPath(path), "'"));
   }
   // OmegaConf: merging MISSING never erases a value that is already there.
   if (src.IsMissing() && !dst.is_null()) return absl::OkStatus();
@@ -494,10 +493,10 @@ absl::Status ApplyOverride(const Override& o, Value& root) {
       child = cur->Get(step.key);
     } else if (cur->is_list()) {
       if (!elem.is_index()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "unknown key path '", o.key, "' in override '", o.text, "': ", PathText(walked),
-            " is a list; address its items by index (", FormatPath(walked), "[0] or ",
-            FormatPath(walked), ".0)"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("unknown key path '", o.key, "' in override '", o.text,
+                         "': ", PathText(walked), " is a list; address its items by index (",
+                         FormatPath(walked), "[0] or ", FormatPath(walked), ".0)"));
       }
       step.key = elem.key;
       step.index = elem.index;
@@ -508,9 +507,9 @@ absl::Status ApplyOverride(const Override& o, Value& root) {
       }
       child = &cur->items[static_cast<size_t>(elem.index)];
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown key path '", o.key, "' in override '", o.text, "': ", PathText(walked), " is ",
-          KindName(*cur), ", not a mapping"));
+      return absl::InvalidArgumentError(absl::StrCat("unknown key path '", o.key, "' in override '",
+                                                     o.text, "': ", PathText(walked), " is ",
+                                                     KindName(*cur), ", not a mapping"));
     }
     const bool last = k + consumed == o.path.size();
 
@@ -538,8 +537,8 @@ absl::Status ApplyOverride(const Override& o, Value& root) {
         case Op::kDelete:
           if (o.has_value && !Equal(*child, o.value)) {
             return absl::InvalidArgumentError(
-                absl::StrCat("cannot delete '", o.key, "' in override '", o.text, "': its value is ",
-                             PyRepr(*child), ", not ", PyRepr(o.value)));
+                absl::StrCat("cannot delete '", o.key, "' in override '", o.text,
+                             "': its value is ", PyRepr(*child), ", not ", PyRepr(o.value)));
           }
           if (cur->is_list()) {
             cur->items.erase(cur->items.begin() + step.index);
@@ -551,10 +550,10 @@ absl::Status ApplyOverride(const Override& o, Value& root) {
           if (!child->is_null() && !o.value.is_container()) {
             absl::string_view body = o.text;
             absl::ConsumePrefix(&body, "+");
-            return absl::InvalidArgumentError(absl::StrCat(
-                "cannot add '", o.key, "' in override '", o.text, "': it already exists (",
-                PyRepr(*child), "); use ", body, " to change it or +", o.text,
-                " to set it either way"));
+            return absl::InvalidArgumentError(
+                absl::StrCat("cannot add '", o.key, "' in override '", o.text,
+                             "': it already exists (", PyRepr(*child), "); use ", body,
+                             " to change it or +", o.text, " to set it either way"));
           }
           return SetOrMerge(*child, o.value);
         case Op::kSet:

@@ -71,8 +71,8 @@ absl::Status ReadEnvVars(const Value* v, const std::string& where,
   }
   for (const MapEntry& e : v->entries) {
     if (!IsEnvName(e.key)) {
-      return Invalid(absl::StrCat(where, ": '", e.key,
-                                  "' is not a valid environment variable name"));
+      return Invalid(
+          absl::StrCat(where, ": '", e.key, "' is not a valid environment variable name"));
     }
     if (!e.value.is_string() || !IsEnvName(e.value.s)) {
       return Invalid(absl::StrCat(
@@ -80,8 +80,8 @@ absl::Status ReadEnvVars(const Value* v, const std::string& where,
           " must be the name of a host environment variable that holds the value (letters, "
           "digits and _), not the value itself"));
     }
-    auto it = std::find_if(out->begin(), out->end(),
-                           [&](const auto& p) { return p.first == e.key; });
+    auto it =
+        std::find_if(out->begin(), out->end(), [&](const auto& p) { return p.first == e.key; });
     if (it != out->end()) {
       it->second = e.value.s;
     } else {
@@ -99,8 +99,8 @@ absl::Status ReadOverrides(const Value* v, const std::string& where,
                                 internal::KindName(*v)));
   }
   for (const MapEntry& e : v->entries) {
-    auto it = std::find_if(out->begin(), out->end(),
-                           [&](const auto& p) { return p.first == e.key; });
+    auto it =
+        std::find_if(out->begin(), out->end(), [&](const auto& p) { return p.first == e.key; });
     if (it != out->end()) {
       it->second = internal::ValueToYaml(e.value);
     } else {
@@ -135,13 +135,14 @@ absl::StatusOr<TaskDef> UserTaskDef(const std::string& name, const std::string& 
   def.endpoint_type = "chat";
   def.description = absl::StrCat("user-defined task from ", task_file);
   if (!value->is_map()) {
-    return Invalid(absl::StrCat(where, ": task_file '", task_file,
-                                "' must hold a mapping at the top level"));
+    return Invalid(
+        absl::StrCat(where, ": task_file '", task_file, "' must hold a mapping at the top level"));
   }
   if (const Value* type = value->Get("endpoint_type"); type != nullptr && !type->is_null()) {
     if (!type->is_string() || (type->s != "chat" && type->s != "completions")) {
-      return Invalid(absl::StrCat(type->mark.ToString(), ": endpoint_type must be chat or "
-                                                         "completions"));
+      return Invalid(absl::StrCat(type->mark.ToString(),
+                                  ": endpoint_type must be chat or "
+                                  "completions"));
     }
     def.endpoint_type = type->s;
   }
@@ -170,8 +171,8 @@ absl::StatusOr<std::vector<int>> SelectTasks(const std::vector<std::string>& nam
         size_t n = 0;
         if (!absl::SimpleAtoi(f.substr(dot + 1), &n) || n >= same.size()) {
           return Invalid(absl::StrCat("task filter '", f, "': the config has ", same.size(),
-                                      " task", same.size() == 1 ? "" : "s", " named '", base,
-                                      "' (", base, ".0 to ", base, ".", same.size() - 1, ")"));
+                                      " task", same.size() == 1 ? "" : "s", " named '", base, "' (",
+                                      base, ".0 to ", base, ".", same.size() - 1, ")"));
         }
         hits.push_back(same[n]);
       }
@@ -246,18 +247,19 @@ absl::StatusOr<RunConfig> ParseRunConfig(const YAML::Node& composed, const TaskC
   // execution
   const Value* execution = root.Get("execution");
   if (execution == nullptr || !execution->is_map()) {
-    return Invalid(absl::StrCat("execution must be a mapping with at least type and output_dir; "
-                                "start from a packaged group (defaults: - execution: local); "
-                                "available executors: ",
-                                Listed(kExecutors)));
+    return Invalid(
+        absl::StrCat("execution must be a mapping with at least type and output_dir; "
+                     "start from a packaged group (defaults: - execution: local); "
+                     "available executors: ",
+                     Listed(kExecutors)));
   }
   auto type = ScalarText(execution->Get("type"));
   if (!type.has_value()) {
     return Invalid(absl::StrCat("execution.type is not set; available: ", Listed(kExecutors)));
   }
   if (!OneOf(*type, kExecutors)) {
-    return Invalid(absl::StrCat("unknown executor '", *type, "' at execution.type; available: ",
-                                Listed(kExecutors)));
+    return Invalid(absl::StrCat("unknown executor '", *type,
+                                "' at execution.type; available: ", Listed(kExecutors)));
   }
   rc.executor = *type;
   rc.mode = "parallel";
@@ -291,13 +293,12 @@ absl::StatusOr<RunConfig> ParseRunConfig(const YAML::Node& composed, const TaskC
     rc.deployment_type = "none";
   } else {
     if (!deployment->is_map()) {
-      return Invalid(absl::StrCat("deployment must be a mapping, not ",
-                                  internal::KindName(*deployment)));
+      return Invalid(
+          absl::StrCat("deployment must be a mapping, not ", internal::KindName(*deployment)));
     }
     auto dtype = ScalarText(deployment->Get("type"));
     if (!dtype.has_value()) {
-      return Invalid(absl::StrCat("deployment.type is not set; available: ",
-                                  Listed(kDeployments)));
+      return Invalid(absl::StrCat("deployment.type is not set; available: ", Listed(kDeployments)));
     }
     if (!OneOf(*dtype, kDeployments)) {
       return Invalid(absl::StrCat("unknown deployment '", *dtype,
@@ -315,16 +316,18 @@ absl::StatusOr<RunConfig> ParseRunConfig(const YAML::Node& composed, const TaskC
   }
   const Value* api = Child(target, "api_endpoint");
   if (api != nullptr && !api->is_null() && !api->is_map()) {
-    return Invalid(absl::StrCat("target.api_endpoint must be a mapping, not ",
-                                internal::KindName(*api)));
+    return Invalid(
+        absl::StrCat("target.api_endpoint must be a mapping, not ", internal::KindName(*api)));
   }
   if (deployed) {
     for (const char* key : {"url", "model_id"}) {
       if (Child(api, key) != nullptr) {
-        return Invalid(absl::StrCat(
-            "target.api_endpoint.", key, " must not be set when a deployment is configured "
-            "(deployment.type: ", rc.deployment_type, "): evald derives it from the deployment; "
-            "remove it"));
+        return Invalid(absl::StrCat("target.api_endpoint.", key,
+                                    " must not be set when a deployment is configured "
+                                    "(deployment.type: ",
+                                    rc.deployment_type,
+                                    "): evald derives it from the deployment; "
+                                    "remove it"));
       }
     }
     auto served = ScalarText(deployment->Get("served_model_name"));
@@ -337,15 +340,17 @@ absl::StatusOr<RunConfig> ParseRunConfig(const YAML::Node& composed, const TaskC
     rc.target.url = ScalarText(Child(api, "url")).value_or("");
     auto model = ScalarText(Child(api, "model_id"));
     if (!model.has_value() || model->empty()) {
-      return Invalid("target.api_endpoint.model_id is not set; give the model name the endpoint "
-                     "serves");
+      return Invalid(
+          "target.api_endpoint.model_id is not set; give the model name the endpoint "
+          "serves");
     }
     rc.target.model_id = *model;
   }
   if (const Value* key = Child(api, "api_key_name"); key != nullptr && !key->is_null()) {
     if (!key->is_string()) {
-      return Invalid("target.api_endpoint.api_key_name must be the name of an environment "
-                     "variable, or null for no key");
+      return Invalid(
+          "target.api_endpoint.api_key_name must be the name of an environment "
+          "variable, or null for no key");
     }
     if (key->s == kApiKeyPlaceholder) {
       return Invalid(absl::StrCat(
@@ -356,8 +361,9 @@ absl::StatusOr<RunConfig> ParseRunConfig(const YAML::Node& composed, const TaskC
     }
     if (!key->s.empty() && !IsEnvName(key->s)) {
       // Never echo the value: a pasted key would land in logs.
-      return Invalid("target.api_endpoint.api_key_name must be the NAME of the environment "
-                     "variable that holds the key (letters, digits and _), not the key itself");
+      return Invalid(
+          "target.api_endpoint.api_key_name must be the NAME of the environment "
+          "variable that holds the key (letters, digits and _), not the key itself");
     }
     rc.target.api_key_name = key->s;
   }
@@ -366,8 +372,9 @@ absl::StatusOr<RunConfig> ParseRunConfig(const YAML::Node& composed, const TaskC
   const Value* evaluation = root.Get("evaluation");
   const Value* tasks = Child(evaluation, "tasks");
   if (evaluation != nullptr && evaluation->is_list() && !evaluation->items.empty()) {
-    return Invalid("evaluation must be a mapping with tasks (and optionally overrides, env_vars, "
-                   "config), not a list");
+    return Invalid(
+        "evaluation must be a mapping with tasks (and optionally overrides, env_vars, "
+        "config), not a list");
   }
   if (evaluation != nullptr && !evaluation->is_null() && !evaluation->is_map() &&
       !evaluation->is_list()) {
@@ -449,11 +456,10 @@ absl::StatusOr<RunConfig> ParseRunConfig(const YAML::Node& composed, const TaskC
     }
     spec.endpoint_type = spec.def.endpoint_type;
     if (const Value* e = t.Get("endpoint_type"); e != nullptr && !e->is_null()) {
-      if (!e->is_string() || !OneOf(e->s, kEndpointTypes) ||
-          (spec.def.native() && e->s == "vlm")) {
-        return Invalid(absl::StrCat(where, ".endpoint_type must be one of ",
-                                    spec.def.native() ? "chat, completions"
-                                                      : Listed(kEndpointTypes)));
+      if (!e->is_string() || !OneOf(e->s, kEndpointTypes) || (spec.def.native() && e->s == "vlm")) {
+        return Invalid(
+            absl::StrCat(where, ".endpoint_type must be one of ",
+                         spec.def.native() ? "chat, completions" : Listed(kEndpointTypes)));
       }
       spec.endpoint_type = e->s;
     }
@@ -471,14 +477,16 @@ absl::StatusOr<RunConfig> ParseRunConfig(const YAML::Node& composed, const TaskC
     if (!st.ok()) return st;
     if (!deployed && rc.target.url.empty() && !HasUrlOverride(t.Get("overrides")) &&
         !HasUrlOverride(global_overrides)) {
-      return Invalid("target.api_endpoint.url is not set; give the full URL of the endpoint "
-                     "(e.g. https://integrate.api.nvidia.com/v1/chat/completions)");
+      return Invalid(
+          "target.api_endpoint.url is not set; give the full URL of the endpoint "
+          "(e.g. https://integrate.api.nvidia.com/v1/chat/completions)");
     }
     if (!rc.target.api_key_name.empty()) {
       for (const auto& [dst, src] : spec.env_vars) {
         if (dst == "API_KEY") {
           return Invalid(absl::StrCat(
-              where, ": env_vars maps API_KEY, which evald sets from "
+              where,
+              ": env_vars maps API_KEY, which evald sets from "
               "target.api_endpoint.api_key_name; remove it there or set api_key_name to null"));
         }
       }
@@ -489,10 +497,10 @@ absl::StatusOr<RunConfig> ParseRunConfig(const YAML::Node& composed, const TaskC
                     std::any_of(spec.env_vars.begin(), spec.env_vars.end(),
                                 [&](const auto& p) { return p.first == required; });
       if (!mapped) {
-        return Invalid(absl::StrCat(
-            "task '", spec.name, "' (", where, ") requires environment variable ", required,
-            ": add `", required, ": <NAME_OF_A_HOST_VARIABLE_HOLDING_IT>` to ", where,
-            ".env_vars (or to evaluation.env_vars)"));
+        return Invalid(absl::StrCat("task '", spec.name, "' (", where,
+                                    ") requires environment variable ", required, ": add `",
+                                    required, ": <NAME_OF_A_HOST_VARIABLE_HOLDING_IT>` to ", where,
+                                    ".env_vars (or to evaluation.env_vars)"));
       }
     }
     for (const auto& [dst, src] : spec.env_vars) secrets.insert(src);
@@ -501,8 +509,8 @@ absl::StatusOr<RunConfig> ParseRunConfig(const YAML::Node& composed, const TaskC
     if (global_config != nullptr && global_config->is_map()) config = *global_config;
     if (const Value* c = t.Get("config"); c != nullptr && !c->is_null()) {
       if (!c->is_map()) {
-        return Invalid(absl::StrCat(where, ".config must be a mapping, not ",
-                                    internal::KindName(*c)));
+        return Invalid(
+            absl::StrCat(where, ".config must be a mapping, not ", internal::KindName(*c)));
       }
       // The reference shallow-updates evaluation.config with the task's config.
       for (const MapEntry& e : c->entries) config.Put(e.key, e.value);

@@ -31,12 +31,12 @@ struct TargetSpec {
 };
 
 struct TaskSpec {
-  int index = 0;                  // position in evaluation.tasks (job id suffix)
-  std::string name;               // as written in the config
-  TaskDef def;                    // from the catalog, or synthesized for a user task_file
-  std::string task_file;          // absolute; user-defined native tasks only
-  std::string dataset;            // absolute path or URL from tasks[].dataset; optional
-  std::string container;          // tasks[].container, else def.container (empty = native)
+  int index = 0;          // position in evaluation.tasks (job id suffix)
+  std::string name;       // as written in the config
+  TaskDef def;            // from the catalog, or synthesized for a user task_file
+  std::string task_file;  // absolute; user-defined native tasks only
+  std::string dataset;    // absolute path or URL from tasks[].dataset; optional
+  std::string container;  // tasks[].container, else def.container (empty = native)
   // evaluation.overrides then tasks[].overrides; a task's key replaces the global one in place.
   std::vector<std::pair<std::string, YAML::Node>> overrides;
   // CONTAINER_VAR -> HOST_VAR: evaluation.env_vars then tasks[].env_vars (task wins); with
@@ -48,15 +48,15 @@ struct TaskSpec {
 };
 
 struct RunConfig {
-  YAML::Node root;                // the whole composed config
-  std::string executor;           // execution.type
-  std::string output_dir;         // execution.output_dir (absolute)
-  std::string mode;               // execution.mode: parallel (default) | sequential
+  YAML::Node root;         // the whole composed config
+  std::string executor;    // execution.type
+  std::string output_dir;  // execution.output_dir (absolute)
+  std::string mode;        // execution.mode: parallel (default) | sequential
   YAML::Node execution;
-  YAML::Node deployment;          // the deployment section (type none when absent)
-  std::string deployment_type;    // none | vllm | sglang | nim | trtllm | command
+  YAML::Node deployment;        // the deployment section (type none when absent)
+  std::string deployment_type;  // none | vllm | sglang | nim | trtllm | command
   TargetSpec target;
-  std::vector<TaskSpec> tasks;    // selected tasks, in config order (index kept)
+  std::vector<TaskSpec> tasks;  // selected tasks, in config order (index kept)
   // Host env var names whose values the jobs need (sources of env_vars, api_key_name), sorted
   // and unique. The submitter sends their values as secrets.
   std::vector<std::string> secret_names;

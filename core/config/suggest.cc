@@ -25,8 +25,8 @@ size_t EditDistance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
-std::vector<std::string> Suggest(const std::string& query, const std::vector<std::string>& candidates,
-                                 size_t max) {
+std::vector<std::string> Suggest(const std::string& query,
+                                 const std::vector<std::string>& candidates, size_t max) {
   // Long inputs (fuzzing, pasted garbage) get no suggestions rather than a quadratic scan.
   if (query.empty() || query.size() > 200) return {};
   const size_t limit = std::max<size_t>(1, std::min<size_t>(4, (query.size() + 2) / 3));

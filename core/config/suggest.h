@@ -17,8 +17,8 @@ size_t EditDistance(const std::string& a, const std::string& b);
 
 // Up to `max` candidates close to `query`, closest first: edit distance within about a third of
 // the query's length, else candidates that contain the query (case-insensitive).
-std::vector<std::string> Suggest(const std::string& query, const std::vector<std::string>& candidates,
-                                 size_t max = 3);
+std::vector<std::string> Suggest(const std::string& query,
+                                 const std::vector<std::string>& candidates, size_t max = 3);
 
 // "; did you mean 'a'?" or "; did you mean one of 'a', 'b'?" (empty for no suggestions).
 std::string DidYouMean(const std::vector<std::string>& suggestions);

@@ -60,9 +60,9 @@ absl::StatusOr<std::vector<Located>> ParseMapping(const std::string& text,
     std::string harness(harness_key.str());
     const toml::table* harness_table = harness_node.as_table();
     if (harness_table == nullptr) {
-      return LayoutError(source, harness_node,
-                         absl::StrCat("top-level key '", harness,
-                                      "' must be a harness table ([", harness, "])"));
+      return LayoutError(
+          source, harness_node,
+          absl::StrCat("top-level key '", harness, "' must be a harness table ([", harness, "])"));
     }
     std::string container;
     if (const toml::node* c = harness_table->get("container")) {
@@ -83,9 +83,9 @@ absl::StatusOr<std::vector<Located>> ParseMapping(const std::string& text,
       std::string endpoint_type(type_key.str());
       const toml::table* by_type = type_node.as_table();
       if (by_type == nullptr) {
-        return LayoutError(source, type_node,
-                           absl::StrCat(harness, ".tasks.", endpoint_type,
-                                        " must be a table of tasks"));
+        return LayoutError(
+            source, type_node,
+            absl::StrCat(harness, ".tasks.", endpoint_type, " must be a table of tasks"));
       }
       for (auto&& [task_key, task_node] : *by_type) {
         std::string name(task_key.str());
@@ -106,24 +106,26 @@ absl::StatusOr<std::vector<Located>> ParseMapping(const std::string& text,
           std::string field_name(field_key.str());
           for (const char* reserved : kReservedKeys) {
             if (field_name == reserved) {
-              return LayoutError(source, field,
-                                 absl::StrCat("'", field_name,
-                                              "' is not allowed as key under [", qualified, "]"));
+              return LayoutError(
+                  source, field,
+                  absl::StrCat("'", field_name, "' is not allowed as key under [", qualified, "]"));
             }
           }
           if (field_name == "required_env_vars") {
             const toml::array* vars = field.as_array();
             if (vars == nullptr) {
               return LayoutError(source, field,
-                                 absl::StrCat(qualified, ".required_env_vars must be an array of "
-                                                         "strings"));
+                                 absl::StrCat(qualified,
+                                              ".required_env_vars must be an array of "
+                                              "strings"));
             }
             for (const toml::node& var : *vars) {
               auto s = var.value<std::string>();
               if (!s) {
                 return LayoutError(source, var,
-                                   absl::StrCat(qualified, ".required_env_vars must be an array "
-                                                           "of strings"));
+                                   absl::StrCat(qualified,
+                                                ".required_env_vars must be an array "
+                                                "of strings"));
               }
               loc.def.required_env_vars.push_back(*s);
             }
@@ -155,9 +157,9 @@ absl::Status AddAll(std::vector<Located> found, std::vector<TaskDef>* tasks,
     auto key = std::make_pair(loc.def.harness, loc.def.name);
     auto [it, inserted] = seen->emplace(key, loc.where);
     if (!inserted) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "task '", loc.def.qualified_name(), "' is defined twice: at ", it->second, " and at ",
-          loc.where));
+      return absl::InvalidArgumentError(absl::StrCat("task '", loc.def.qualified_name(),
+                                                     "' is defined twice: at ", it->second,
+                                                     " and at ", loc.where));
     }
     tasks->push_back(std::move(loc.def));
   }
@@ -186,8 +188,8 @@ absl::StatusOr<TaskCatalog> TaskCatalog::LoadDir(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     if (fs::exists(dir, ec)) {
-      return absl::InvalidArgumentError(absl::StrCat("task catalog '", dir,
-                                                     "' is not a directory"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("task catalog '", dir, "' is not a directory"));
     }
     return absl::NotFoundError(absl::StrCat("task catalog dir '", dir, "' does not exist"));
   }
@@ -244,9 +246,9 @@ absl::StatusOr<const TaskDef*> TaskCatalog::Find(const std::string& query) const
     std::vector<std::string> names;
     for (const TaskDef* t : matches) names.push_back(t->qualified_name());
     std::sort(names.begin(), names.end());
-    return absl::InvalidArgumentError(
-        absl::StrCat("there are multiple tasks named '", query,
-                     "' in the catalog, please select one of ", QuotedList(names)));
+    return absl::InvalidArgumentError(absl::StrCat("there are multiple tasks named '", query,
+                                                   "' in the catalog, please select one of ",
+                                                   QuotedList(names)));
   }
   std::vector<std::string> bare;
   std::set<std::string> unique;

@@ -27,7 +27,7 @@
 namespace evald::config {
 
 struct TaskDef {
-  std::string name;           // bare task name
+  std::string name;  // bare task name
   std::string harness;
   std::string container;      // empty for native tasks
   std::string endpoint_type;  // chat | completions | vlm

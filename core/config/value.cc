@@ -202,7 +202,9 @@ class Scan {
 bool DigitOrUnderscore(char c) { return IsDigit(c) || c == '_'; }
 bool BinOrUnderscore(char c) { return c == '0' || c == '1' || c == '_'; }
 bool OctOrUnderscore(char c) { return (c >= '0' && c <= '7') || c == '_'; }
-bool HexOrUnderscore(char c) { return absl::ascii_isxdigit(static_cast<unsigned char>(c)) || c == '_'; }
+bool HexOrUnderscore(char c) {
+  return absl::ascii_isxdigit(static_cast<unsigned char>(c)) || c == '_';
+}
 
 // (':' [0-5]?[0-9])+
 bool EatSexagesimalTail(Scan& sc) {
@@ -350,7 +352,8 @@ bool ConstructInt(absl::string_view text, int64_t* out) {
     ok = true;
     for (absl::string_view part : absl::StrSplit(v, ':')) {
       uint64_t p = 0;
-      if (!AccumulateDigits(part, 10, &p) || mag > (std::numeric_limits<uint64_t>::max() - p) / 60) {
+      if (!AccumulateDigits(part, 10, &p) ||
+          mag > (std::numeric_limits<uint64_t>::max() - p) / 60) {
         ok = false;
         break;
       }
@@ -362,8 +365,7 @@ bool ConstructInt(absl::string_view text, int64_t* out) {
   const uint64_t max_pos = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
   if (!ok || mag > max_pos + (neg ? 1 : 0)) return false;
   if (neg) {
-    *out = mag == max_pos + 1 ? std::numeric_limits<int64_t>::min()
-                              : -static_cast<int64_t>(mag);
+    *out = mag == max_pos + 1 ? std::numeric_limits<int64_t>::min() : -static_cast<int64_t>(mag);
   } else {
     *out = static_cast<int64_t>(mag);
   }
@@ -414,9 +416,10 @@ Value TypePlainScalar(const std::string& text) {
   if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL") {
     return Value::Null();
   }
-  static const char* const kTrue[] = {"yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"};
-  static const char* const kFalse[] = {"no",    "No",    "NO",  "false", "False",
-                                       "FALSE", "off",   "Off", "OFF"};
+  static const char* const kTrue[] = {"yes",  "Yes", "YES", "true", "True",
+                                      "TRUE", "on",  "On",  "ON"};
+  static const char* const kFalse[] = {"no",    "No",  "NO",  "false", "False",
+                                       "FALSE", "off", "Off", "OFF"};
   for (const char* w : kTrue) {
     if (text == w) return Value::Bool(true);
   }
@@ -672,7 +675,8 @@ class FromYamlConverter {
                                       "'; only !!str, !!int, !!float, !!bool and !!null are "
                                       "allowed"));
     }
-    return Error(mark, absl::StrCat("'", text, "' is not a valid ", tag.substr(tag.rfind(':') + 1)));
+    return Error(mark,
+                 absl::StrCat("'", text, "' is not a valid ", tag.substr(tag.rfind(':') + 1)));
   }
 
   absl::StatusOr<Value> ConvertMap(const YAML::Node& node, const Mark& mark, int depth) {
@@ -690,9 +694,8 @@ class FromYamlConverter {
         if (!merged.ok()) return merged.status();
         if (merged->is_map()) {
           merges.push_back(std::move(*merged));
-        } else if (merged->is_list() &&
-                   std::all_of(merged->items.begin(), merged->items.end(),
-                               [](const Value& v) { return v.is_map(); })) {
+        } else if (merged->is_list() && std::all_of(merged->items.begin(), merged->items.end(),
+                                                    [](const Value& v) { return v.is_map(); })) {
           // The first listed mapping wins, so apply them last to first.
           for (auto m = merged->items.rbegin(); m != merged->items.rend(); ++m) {
             merges.push_back(std::move(*m));

@@ -41,7 +41,7 @@ struct Value {
   int64_t i = 0;
   double f = 0;
   std::string s;
-  std::vector<Value> items;      // kList
+  std::vector<Value> items;       // kList
   std::vector<MapEntry> entries;  // kMap, in insertion order
   Mark mark;
 

@@ -31,8 +31,10 @@ const TaskCatalog* Catalog() {
 }
 
 std::optional<std::string> FixedEnv(const std::string& name) {
-  static const std::map<std::string, std::string> kEnv = {
-      {"USER", "fuzz"}, {"HOME", "/home/fuzz"}, {"AWS_ACCESS_KEY_ID", "k"}, {"NV_CSS_S3_TOKEN", "t"}};
+  static const std::map<std::string, std::string> kEnv = {{"USER", "fuzz"},
+                                                          {"HOME", "/home/fuzz"},
+                                                          {"AWS_ACCESS_KEY_ID", "k"},
+                                                          {"NV_CSS_S3_TOKEN", "t"}};
   auto it = kEnv.find(name);
   if (it == kEnv.end()) return std::nullopt;
   return it->second;

@@ -1,5 +1,7 @@
 // Composition: the reference's examples against OmegaConf goldens, Hydra's defaults-list and
 // override semantics, interpolation, the `???` check, paths, and every bad input with its message.
+#include "core/config/compose.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,7 +13,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "core/config/compose.h"
 #include "tests/core/config/test_util.h"
 
 namespace evald::config {
@@ -235,7 +236,8 @@ TEST_CASE("An unknown group option lists the available options") {
         "local, slurm/default (did you mean 'slurm/default'?)");
 
   TempDir dir;
-  std::string path = dir.Write("cfg.yaml", "defaults:\n  - deployment: none\n  - execution: lokal\n");
+  std::string path =
+      dir.Write("cfg.yaml", "defaults:\n  - deployment: none\n  - execution: lokal\n");
   auto r2 = ComposeFile(path);
   REQUIRE_FALSE(r2.ok());
   CHECK(ErrorOf(r2) == path +
@@ -267,8 +269,8 @@ TEST_CASE("An unknown group option lists the available options") {
 }
 
 TEST_CASE("Group overrides switch add and delete defaults list entries") {
-  auto slurm = ComposeText(kMinimal, {"execution=slurm/default", "execution.hostname=h",
-                                      "execution.account=a"});
+  auto slurm = ComposeText(
+      kMinimal, {"execution=slurm/default", "execution.hostname=h", "execution.account=a"});
   REQUIRE(slurm.ok());
   CHECK(Str(At(*slurm, "execution.type")) == "slurm");
   CHECK(Str(At(*slurm, "execution.username")) == "tester");
@@ -291,8 +293,8 @@ TEST_CASE("Group overrides switch add and delete defaults list entries") {
         "cannot switch group 'deployment' with override 'deployment=vllm': the defaults list has "
         "no 'deployment' entry; use +deployment=vllm to add it");
 
-  auto added = ComposeText(no_deployment, {"+deployment=nim", "deployment.image=i",
-                                           "deployment.served_model_name=s"});
+  auto added = ComposeText(
+      no_deployment, {"+deployment=nim", "deployment.image=i", "deployment.served_model_name=s"});
   REQUIRE(added.ok());
   CHECK(Str(At(*added, "deployment.type")) == "nim");
 
@@ -317,8 +319,9 @@ TEST_CASE("Without _self_ the config body is merged after its defaults as in Hyd
 
   TempDir dir;
   dir.Write("execution/fixed.yaml", "type: local\noutput_dir: /from-group\n");
-  std::string self_first = dir.Write(
-      "first.yaml", "defaults:\n  - _self_\n  - execution: fixed\nexecution:\n  output_dir: /mine\n");
+  std::string self_first =
+      dir.Write("first.yaml",
+                "defaults:\n  - _self_\n  - execution: fixed\nexecution:\n  output_dir: /mine\n");
   auto first = ComposeFile(self_first);
   REQUIRE(first.ok());
   CHECK(Str(At(*first, "execution.output_dir")) == "/from-group");
@@ -368,8 +371,8 @@ TEST_CASE("Unreadable config dirs are reported") {
 
   TempDir dir;
   std::string file = dir.Write("not-a-dir", "x");
-  auto not_dir = ComposeFile(PeerExamplesDir() + "/local_llama_3_1_8b_instruct.yaml", {}, false,
-                             {file});
+  auto not_dir =
+      ComposeFile(PeerExamplesDir() + "/local_llama_3_1_8b_instruct.yaml", {}, false, {file});
   REQUIRE_FALSE(not_dir.ok());
   CHECK(ErrorOf(not_dir) == "config dir '" + file + "' is not a directory");
 
@@ -384,8 +387,8 @@ TEST_CASE("Unreadable config dirs are reported") {
     std::string locked = dir.path() + "/locked";
     fs::create_directory(locked);
     ::chmod(locked.c_str(), 0);
-    auto unreadable = ComposeFile(PeerExamplesDir() + "/local_llama_3_1_8b_instruct.yaml", {},
-                                  false, {locked});
+    auto unreadable =
+        ComposeFile(PeerExamplesDir() + "/local_llama_3_1_8b_instruct.yaml", {}, false, {locked});
     REQUIRE_FALSE(unreadable.ok());
     CHECK(ErrorOf(unreadable) == "cannot read config dir '" + locked + "': Permission denied");
   }
@@ -433,7 +436,8 @@ TEST_CASE("Overrides follow Hydra struct mode") {
   CHECK(Str(At(*forced, "execution.output_dir")) == "/x");
   CHECK(Str(At(*forced, "new.key")) == "2");
 
-  auto deleted = ComposeText(kMinimal, {"~evaluation.overrides", "~target.api_endpoint.model_id=m"});
+  auto deleted =
+      ComposeText(kMinimal, {"~evaluation.overrides", "~target.api_endpoint.model_id=m"});
   REQUIRE(deleted.ok());
   CHECK_FALSE(At(*deleted, "evaluation.overrides").IsDefined());
   CHECK_FALSE(At(*deleted, "target.api_endpoint.model_id").IsDefined());
@@ -498,11 +502,22 @@ TEST_CASE("Dotted keys of evaluation.overrides are addressable by overrides") {
 }
 
 TEST_CASE("Override values are typed") {
-  std::vector<std::string> overrides = {
-      "+v.int=42",       "+v.neg=-7",        "+v.float=1e-5",    "+v.bool=TRUE",
-      "+v.null=null",    "+v.str=hello world", "+v.quoted='42'", "+v.dq=\"a,b\"",
-      "+v.list=[1, a, [true]]", "+v.dict={a: 1, b: x}", "+v.time=1:00:00", "+v.yes=yes",
-      "+v.empty=",       "+v.interp=${v.int}", "+v.url=http://h:1/p?q", "+v.esc=a\\,b"};
+  std::vector<std::string> overrides = {"+v.int=42",
+                                        "+v.neg=-7",
+                                        "+v.float=1e-5",
+                                        "+v.bool=TRUE",
+                                        "+v.null=null",
+                                        "+v.str=hello world",
+                                        "+v.quoted='42'",
+                                        "+v.dq=\"a,b\"",
+                                        "+v.list=[1, a, [true]]",
+                                        "+v.dict={a: 1, b: x}",
+                                        "+v.time=1:00:00",
+                                        "+v.yes=yes",
+                                        "+v.empty=",
+                                        "+v.interp=${v.int}",
+                                        "+v.url=http://h:1/p?q",
+                                        "+v.esc=a\\,b"};
   auto r = ComposeText("v: {}\n", overrides);
   REQUIRE(r.ok());
   nlohmann::ordered_json want = nlohmann::ordered_json::parse(R"({"v": {
@@ -656,10 +671,14 @@ nothing: null
 }
 
 TEST_CASE("Packaged configs copy the reference except for the slurm type") {
-  const std::vector<std::string> files = {
-      "default.yaml",           "execution/local.yaml",  "execution/slurm/default.yaml",
-      "execution/lepton/default.yaml", "deployment/none.yaml", "deployment/vllm.yaml",
-      "deployment/sglang.yaml", "deployment/nim.yaml"};
+  const std::vector<std::string> files = {"default.yaml",
+                                          "execution/local.yaml",
+                                          "execution/slurm/default.yaml",
+                                          "execution/lepton/default.yaml",
+                                          "deployment/none.yaml",
+                                          "deployment/vllm.yaml",
+                                          "deployment/sglang.yaml",
+                                          "deployment/nim.yaml"};
   for (const std::string& f : files) {
     CAPTURE(f);
     auto ours = ParseYaml(testing::ReadText(PackagedDir() + "/" + f), f);
@@ -688,8 +707,10 @@ TEST_CASE("ParseYaml rejects duplicate keys and unknown tags with positions") {
   CHECK(bad_int.status().message() == "x.yaml:1:4: 'abc' is not a valid int");
   auto laughs = ParseYaml(
       "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-      "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
-      "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
+      "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, "
+      "*c]\n"
+      "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, "
+      "*e]\n",
       "laughs.yaml");
   REQUIRE_FALSE(laughs.ok());
   CHECK(absl::StrContains(laughs.status().message(), "refusing to continue"));

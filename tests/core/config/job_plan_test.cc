@@ -76,18 +76,20 @@ TEST_CASE("The eval-factory command matches the reference rendering") {
   CHECK(absl::StrContains(mbpp, "&& eval-factory run_eval "));
   CHECK(absl::StrContains(mbpp, "--eval_type mbpp "));
   CHECK(absl::StrContains(
-      mbpp, "use_system_prompt=True,target.api_endpoint.adapter_config.custom_system_prompt=\"You "
-            "must only provide the code implementation\",config.params.temperature=0.2,"));
+      mbpp,
+      "use_system_prompt=True,target.api_endpoint.adapter_config.custom_system_prompt=\"You "
+      "must only provide the code implementation\",config.params.temperature=0.2,"));
   CHECK(absl::StrContains(mbpp, "config.params.extra.n_samples=5,config.params.parallelism=32"));
 
-  RunConfig nemotron = Example("slurm_no_deployment_llama_nemotron_super_v1_nemotron_benchmarks.yaml",
-                               {"execution.account=a", "execution.hostname=h",
-                                "evaluation.tasks[7].name=mtbench"});
+  RunConfig nemotron =
+      Example("slurm_no_deployment_llama_nemotron_super_v1_nemotron_benchmarks.yaml",
+              {"execution.account=a", "execution.hostname=h", "evaluation.tasks[7].name=mtbench"});
   auto ep = EndpointForTask(nemotron, nemotron.tasks[6]);
   REQUIRE(ep.ok());
   std::string ifeval = BuildEvalFactoryCommand(nemotron.tasks[6], *ep);
-  CHECK(absl::StrContains(ifeval, "config.params.temperature=0,config.params.top_p=1e-05,"
-                                  "config.params.max_new_tokens=4096,"));
+  CHECK(absl::StrContains(ifeval,
+                          "config.params.temperature=0,config.params.top_p=1e-05,"
+                          "config.params.max_new_tokens=4096,"));
   CHECK(absl::StrContains(ifeval, "custom_system_prompt=\"detailed thinking off\""));
 }
 
@@ -116,8 +118,9 @@ evaluation: {tasks: [{name: mmlu_instruct}]}
   REQUIRE(ep2.ok());
   CHECK(ep2->api_key_name.empty());
   std::string plain = BuildEvalFactoryCommand(none.tasks[0], *ep2);
-  CHECK(absl::EndsWith(plain, "--api_key_name API_KEY --output_dir /results --run_config "
-                              "config_ef.yaml"));
+  CHECK(absl::EndsWith(plain,
+                       "--api_key_name API_KEY --output_dir /results --run_config "
+                       "config_ef.yaml"));
 }
 
 TEST_CASE("Endpoints follow the reference get_endpoint_url rules") {
@@ -159,8 +162,8 @@ evaluation:
   RunConfig no_path = FromText(deployed, {"~deployment.endpoints.completions"});
   auto missing = EndpointForTask(no_path, no_path.tasks[1]);
   REQUIRE_FALSE(missing.ok());
-  CHECK(absl::StartsWith(missing.status().message(),
-                         "deployment.endpoints.completions is not set"));
+  CHECK(
+      absl::StartsWith(missing.status().message(), "deployment.endpoints.completions is not set"));
 }
 
 TEST_CASE("Native plans follow the job contract") {
@@ -209,8 +212,9 @@ evaluation:
 
   auto container = BuildNativePlan(rc, rc.tasks[1], *ep, "/a");
   REQUIRE_FALSE(container.ok());
-  CHECK(absl::StartsWith(container.status().message(), "task 'ifeval' (evaluation.tasks[1]) runs "
-                                                       "in container nvcr.io/"));
+  CHECK(absl::StartsWith(container.status().message(),
+                         "task 'ifeval' (evaluation.tasks[1]) runs "
+                         "in container nvcr.io/"));
 
   RunConfig outside = FromText(cfg, {"+evaluation.tasks[0].overrides.params.x=1"});
   auto bad = BuildNativePlan(outside, outside.tasks[0], *ep, "/a");

@@ -106,8 +106,9 @@ TEST_CASE("A valid config decodes into executor target and one spec per task") {
   CHECK(gpqa.overrides[1].first == "config.params.temperature");
   CHECK(gpqa.overrides[1].second.Scalar() == "0.6");
   CHECK(gpqa.overrides[2].first == "config.params.top_p");
-  CHECK(gpqa.env_vars == std::vector<std::pair<std::string, std::string>>{
-                             {"SHARED", "TASK_SRC"}, {"HF_TOKEN", "MY_HF"}, {"API_KEY", "NGC_API_KEY"}});
+  CHECK(gpqa.env_vars ==
+        std::vector<std::pair<std::string, std::string>>{
+            {"SHARED", "TASK_SRC"}, {"HF_TOKEN", "MY_HF"}, {"API_KEY", "NGC_API_KEY"}});
   // evaluation.config shallow-updated with the task's config (the reference rule).
   CHECK(gpqa.config["config"]["params"]["max_new_tokens"].Scalar() == "8");
   CHECK_FALSE(gpqa.config["config"]["params"]["parallelism"].IsDefined());
@@ -233,8 +234,8 @@ TEST_CASE("Validation rejects what the reference rejects") {
                             "deployment.served_model_name=served", "~target.api_endpoint.url"})),
       "target.api_endpoint.model_id must not be set when a deployment is configured"));
   auto deployed = Parse(kBase, {"deployment=vllm", "deployment.checkpoint_path=/c",
-                                "deployment.served_model_name=served",
-                                "~target.api_endpoint.url", "~target.api_endpoint.model_id"});
+                                "deployment.served_model_name=served", "~target.api_endpoint.url",
+                                "~target.api_endpoint.model_id"});
   REQUIRE(deployed.ok());
   CHECK(deployed->deployment_type == "vllm");
   CHECK(deployed->target.model_id == "served");
@@ -257,7 +258,8 @@ TEST_CASE("Validation rejects what the reference rejects") {
       ErrorOf(Parse(kBase, {"target.api_endpoint.api_key_name=nvapi-secret"})), "nvapi-secret"));
   CHECK(absl::StrContains(ErrorOf(Parse(kBase, {"evaluation.tasks[1].env_vars.HF_TOKEN=hf_abc-1"})),
                           "must be the name of a host environment variable"));
-  CHECK(ErrorOf(Parse(kBase, {"+evaluation.tasks[0].container=x", "evaluation.tasks[0].name=native_gsm8k"})) ==
+  CHECK(ErrorOf(Parse(kBase, {"+evaluation.tasks[0].container=x",
+                              "evaluation.tasks[0].name=native_gsm8k"})) ==
         "evaluation.tasks[0].container: 'native_gsm8k' is a native task run by evalrun; it takes "
         "no container");
   CHECK(ErrorOf(Parse(kBase, {"evaluation.tasks[2].endpoint_type=embeddings"})) ==
@@ -269,7 +271,8 @@ TEST_CASE("The default config needs an API key name and tasks") {
   req.primary_path = PackagedDir() + "/default.yaml";
   req.packaged_dir = PackagedDir();
   req.env = testing::GoldenEnv();
-  req.overrides = {"execution.output_dir=/o", "target.api_endpoint.url=http://h/v1/chat/completions",
+  req.overrides = {"execution.output_dir=/o",
+                   "target.api_endpoint.url=http://h/v1/chat/completions",
                    "target.api_endpoint.model_id=m"};
   auto composed = Compose(req);
   REQUIRE(composed.ok());
@@ -329,13 +332,14 @@ TEST_CASE("The task filter selects by name or by name and position") {
         "task filter 'mbpp' matches no task; tasks in the config: ifeval, gpqa_diamond");
   CHECK(ErrorOf(Parse(kBase, {}, {"ifeval.2"})) ==
         "task filter 'ifeval.2': the config has 2 tasks named 'ifeval' (ifeval.0 to ifeval.1)");
-  auto qualified = Parse(kBase, {"evaluation.tasks[0].name=simple_evals.mmlu"},
-                         {"simple_evals.mmlu"});
+  auto qualified =
+      Parse(kBase, {"evaluation.tasks[0].name=simple_evals.mmlu"}, {"simple_evals.mmlu"});
   REQUIRE(qualified.ok());
   REQUIRE(qualified->tasks.size() == 1);
   CHECK(qualified->tasks[0].def.harness == "simple_evals");
   // A filter only validates what it selects.
-  auto unknown_elsewhere = Parse(kBase, {"evaluation.tasks[0].name=no_such_task"}, {"gpqa_diamond"});
+  auto unknown_elsewhere =
+      Parse(kBase, {"evaluation.tasks[0].name=no_such_task"}, {"gpqa_diamond"});
   CHECK(unknown_elsewhere.ok());
 }
 

@@ -48,8 +48,8 @@ TEST_CASE("The packaged catalog holds the reference mapping and the native tasks
                                         "native_gpqa_diamond", "native_ifeval"});
 
   // Native names never collide with the reference catalog (a collision makes configs ambiguous).
-  auto reference = TaskCatalog::FromToml(
-      testing::ReadText(PackagedDir() + "/tasks/mapping.toml"), "mapping.toml");
+  auto reference = TaskCatalog::FromToml(testing::ReadText(PackagedDir() + "/tasks/mapping.toml"),
+                                         "mapping.toml");
   REQUIRE(reference.ok());
   for (const std::string& name : native) {
     CHECK(absl::StrContains(FindError(*reference, name), "does not exist"));
@@ -91,7 +91,8 @@ TEST_CASE("Lookup errors follow the reference with suggestions") {
   CHECK(FindError(c, "humaneval") ==
         "there are multiple tasks named 'humaneval' in the catalog, please select one of "
         "['bigcode-evaluation-harness.humaneval', 'simple_evals.humaneval']");
-  CHECK(FindError(c, "gsm8kk") == "task 'gsm8kk' does not exist in the catalog; did you mean 'gsm8k'?");
+  CHECK(FindError(c, "gsm8kk") ==
+        "task 'gsm8kk' does not exist in the catalog; did you mean 'gsm8k'?");
   CHECK(FindError(c, "foo.bar") == "harness.task 'foo.bar' does not exist in the catalog");
   CHECK(absl::StartsWith(FindError(c, "simple_evals.gpqa_diamon"),
                          "harness.task 'simple_evals.gpqa_diamon' does not exist in the catalog; "
@@ -111,8 +112,7 @@ TEST_CASE("Catalog files are checked like the reference checks its mapping") {
   auto twice = TaskCatalog::FromToml(
       "[h]\ncontainer = \"x\"\n[h.tasks.chat.t]\n[h.tasks.completions.t]\n", "dup.toml");
   REQUIRE_FALSE(twice.ok());
-  CHECK(twice.status().message() ==
-        "task 'h.t' is defined twice: at dup.toml:3 and at dup.toml:4");
+  CHECK(twice.status().message() == "task 'h.t' is defined twice: at dup.toml:3 and at dup.toml:4");
 
   auto reserved = TaskCatalog::FromToml("[h.tasks.chat.t]\ncontainer = \"y\"\n", "res.toml");
   REQUIRE_FALSE(reserved.ok());
@@ -126,7 +126,8 @@ TEST_CASE("Catalog files are checked like the reference checks its mapping") {
 
   auto not_table = TaskCatalog::FromToml("h = 1\n", "n.toml");
   REQUIRE_FALSE(not_table.ok());
-  CHECK(not_table.status().message() == "n.toml:1: top-level key 'h' must be a harness table ([h])");
+  CHECK(not_table.status().message() ==
+        "n.toml:1: top-level key 'h' must be a harness table ([h])");
 
   auto extras = TaskCatalog::FromToml(
       "[h]\ncontainer = \"img\"\n[h.tasks.completions.t]\nsize = 5\ntags = [\"a\"]\n"

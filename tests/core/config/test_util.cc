@@ -81,9 +81,9 @@ void Diff(const Value& got, const nlohmann::ordered_json& want, const std::strin
   };
   if (want.is_object() && want.size() == 1 && want.contains("$float")) {
     std::string f = want["$float"].get<std::string>();
-    bool ok = got.kind == Value::Kind::kFloat &&
-              ((f == "inf" && std::isinf(got.f) && got.f > 0) ||
-               (f == "-inf" && std::isinf(got.f) && got.f < 0) || (f == "nan" && std::isnan(got.f)));
+    bool ok = got.kind == Value::Kind::kFloat && ((f == "inf" && std::isinf(got.f) && got.f > 0) ||
+                                                  (f == "-inf" && std::isinf(got.f) && got.f < 0) ||
+                                                  (f == "nan" && std::isnan(got.f)));
     if (!ok) fail(absl::StrCat("want float ", f, ", got ", internal::PyRepr(got)));
     return;
   }

@@ -16,9 +16,9 @@
 
 namespace evald::config::testing {
 
-std::string SourcePath(const std::string& rel);       // <repo>/<rel>
-std::string PackagedDir();                            // <repo>/configs
-std::string PeerExamplesDir();                        // tests/fixtures/peer-examples
+std::string SourcePath(const std::string& rel);  // <repo>/<rel>
+std::string PackagedDir();                       // <repo>/configs
+std::string PeerExamplesDir();                   // tests/fixtures/peer-examples
 std::string ReadText(const std::string& path);
 nlohmann::ordered_json ReadJson(const std::string& path);
 
