@@ -106,8 +106,11 @@ void Emit(YAML::Emitter& out, const YAML::Node& node, int depth) {
     case YAML::NodeType::Map:
       out << YAML::BeginMap;
       for (auto it = node.begin(); it != node.end(); ++it) {
-        out << YAML::Key;
         std::string key = it->first.IsScalar() ? it->first.Scalar() : "null";
+        // YAML limits implicit keys to 1024 characters (escapes included); longer ones need the
+        // explicit "? key" form or they do not read back.
+        if (key.size() > 200) out << YAML::LongKey;
+        out << YAML::Key;
         EmitString(out, key, /*is_key=*/true);
         out << YAML::Value;
         Emit(out, it->second, depth + 1);
