@@ -24,8 +24,19 @@ Database::Database(std::string path, std::unique_ptr<SQLite::Database> db)
     : path_(std::move(path)), db_(std::move(db)) {}
 
 Database::~Database() {
+  sqlite3_wal_hook(db_->getHandle(), nullptr, nullptr);
+  checkpointer_.reset();
   // Finalize every statement before the connection closes (sqlite3_close refuses otherwise).
   statements_.clear();
+}
+
+int Database::WalHook(void* self, sqlite3* db, const char* name, int wal_pages) {
+  auto* database = static_cast<Database*>(self);
+  if (database->checkpointer_ != nullptr) database->checkpointer_->Notify(wal_pages);
+  if (wal_pages >= kInlineCheckpointPages) {
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  }
+  return SQLITE_OK;
 }
 
 absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path,
@@ -68,6 +79,9 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path
   EVALD_RETURN_IF_ERROR(db->CheckIsEvaldDatabase());
   EVALD_RETURN_IF_ERROR(db->Configure(busy_timeout_ms));
   EVALD_RETURN_IF_ERROR(db->Migrate());
+  EVALD_ASSIGN_OR_RETURN(db->checkpointer_, Checkpointer::Start(path));
+  // Replaces SQLite's automatic checkpoint (which would run inside a commit).
+  sqlite3_wal_hook(db->db_->getHandle(), &Database::WalHook, db.get());
   return db;
 }
 

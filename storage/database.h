@@ -2,7 +2,8 @@
 //
 // One SQLite connection to evald's database file, opened the way evald needs it: folder created,
 // journal_mode=WAL (verified), synchronous=NORMAL, foreign_keys=ON, secure_delete=ON, a busy
-// timeout, and the schema migrated to the latest version (migrations.h). Also the helpers every
+// timeout, the schema migrated to the latest version (migrations.h), and WAL checkpoints moved to
+// a background thread (checkpointer.h). Also the helpers every
 // repository uses: cached prepared statements and Run/InTransaction, which turn exceptions into
 // absl::Status (sqlite_status.h).
 //
@@ -30,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "storage/checkpointer.h"
 #include "storage/sqlite_status.h"
 
 namespace evald::storage {
@@ -72,6 +74,11 @@ class Database {
   const std::string& path() const { return path_; }
   int schema_version() const { return schema_version_; }
   SQLite::Database& sqlite() { return *db_; }
+  const Checkpointer& checkpointer() const { return *checkpointer_; }
+
+  // WAL size (pages) at which a commit checkpoints inline, in case the background checkpointer
+  // cannot keep up or keeps failing: the WAL stays bounded.
+  static constexpr int kInlineCheckpointPages = 16000;
 
   // A cached prepared statement for `sql` (prepared on first use). May throw SQLite::Exception,
   // so call it inside Run/InTransaction. Bind every parameter on each use.
@@ -102,6 +109,7 @@ class Database {
   absl::Status Configure(int busy_timeout_ms);
   absl::Status CheckIsEvaldDatabase();
   absl::Status Migrate();
+  static int WalHook(void* self, sqlite3* db, const char* name, int wal_pages);
 
   // After a failed COMMIT or ROLLBACK the connection can stay inside a transaction; end it so the
   // next operation can begin a new one.
@@ -130,6 +138,8 @@ class Database {
   // Declared before the cache: statements must be finalized before the connection closes.
   std::unique_ptr<SQLite::Database> db_;
   absl::flat_hash_map<std::string, std::unique_ptr<CachedStatement>> statements_;
+  // Declared last: stopped first, before the statements and the connection go.
+  std::unique_ptr<Checkpointer> checkpointer_;
 };
 
 }  // namespace evald::storage

@@ -389,5 +389,29 @@ TEST_CASE("A failed transaction rolls back everything it wrote") {
   REQUIRE_OK((*db)->InTransaction("again", [&]() -> absl::Status { return absl::OkStatus(); }));
 }
 
+TEST_CASE("WAL checkpoints run on the background thread") {
+  TempDir dir;
+  const std::string path = dir / "evald.db";
+  auto db = Database::Open(path, 5000);
+  REQUIRE_OK(db);
+  const auto before = std::filesystem::file_size(path);
+  REQUIRE((*db)->checkpointer().completed() == 0);
+  // About 1500 pages of events, in several commits: past the background threshold.
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE_OK((*db)->InTransaction("fill", [&]() -> absl::Status {
+      (*db)->sqlite().exec(
+          "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) "
+          "INSERT INTO events (time_ms, invocation_id, job_id, kind, from_state, to_state, "
+          "message) SELECT i, '', '', 'fill', '', '', hex(randomblob(2000)) FROM n");
+      return absl::OkStatus();
+    }));
+  }
+  // Not a timing assertion: the generous deadline only keeps a broken build from hanging.
+  REQUIRE((*db)->checkpointer().WaitForCompletedForTest(1, absl::Seconds(120)));
+  // The checkpoint copied the WAL's pages into the database file.
+  REQUIRE(std::filesystem::file_size(path) > before + 1000 * 4096);
+  REQUIRE(testing::CountRows(path, "events") == 1500);
+}
+
 }  // namespace
 }  // namespace evald::storage
