@@ -15,6 +15,17 @@ namespace evald::config::internal {
 namespace {
 
 constexpr int kMaxDepth = 256;
+// References that copy each other can grow exponentially ("b: [${a}, ${a}]", "c: [${b}, ${b}]",
+// ...); these caps turn that into an error instead of exhausting memory.
+constexpr size_t kMaxCopiedValues = 1000000;
+constexpr size_t kMaxStringBytes = 1 << 20;
+
+size_t CountValues(const Value& v) {
+  size_t n = 1;
+  for (const Value& item : v.items) n += CountValues(item);
+  for (const MapEntry& e : v.entries) n += CountValues(e.value);
+  return n;
+}
 constexpr char kPortPlaceholder[] = "${EVALD_PORT}";
 
 bool IdStart(char c) { return absl::ascii_isalpha(static_cast<unsigned char>(c)) || c == '_'; }
@@ -169,7 +180,12 @@ class Resolver {
     if (missing) return Value::String("???");
     if (parts.size() == 1 && parts[0].interp) return std::move(parts[0].v);
     std::string out;
-    for (const Part& part : parts) out += part.interp ? PyStr(part.v) : part.text;
+    for (const Part& part : parts) {
+      out += part.interp ? PyStr(part.v) : part.text;
+      if (out.size() > kMaxStringBytes) {
+        return Err(ctx, absl::StrCat("the result is longer than ", kMaxStringBytes, " bytes"));
+      }
+    }
     return Value::String(std::move(out));
   }
 
@@ -218,6 +234,7 @@ class Resolver {
         auto v = ParseInterpolation(c, inner);
         if (!v.ok()) return v.status();
         key += PyStr(*v);
+        if (key.size() > kMaxStringBytes) return Err(ctx, "key too long");
         continue;
       }
       if (c.peek() == '{' || c.peek() == '\'' || c.peek() == '"') {
@@ -251,6 +268,7 @@ class Resolver {
           auto v = ParseInterpolation(c, inner);
           if (!v.ok()) return v.status();
           out += PyStr(*v);
+          if (out.size() > kMaxStringBytes) return Err(ctx, "argument too long");
           continue;
         }
         out += c.s[c.p++];
@@ -360,7 +378,10 @@ class Resolver {
     }
     if (kept.size() == 1) return std::move(kept[0].second);
     std::string out;
-    for (const auto& piece : kept) out += piece.first ? PyStr(piece.second) : piece.second.s;
+    for (const auto& piece : kept) {
+      out += piece.first ? PyStr(piece.second) : piece.second.s;
+      if (out.size() > kMaxStringBytes) return Err(ctx, "argument too long");
+    }
     return Value::String(std::move(out));
   }
 
@@ -470,6 +491,13 @@ class Resolver {
           absl::StrCat("missing mandatory value at '", Where(walked), "' (needed by '", ctx.text,
                        "' at '", Where(ctx.where), "'); set it in the config or with -o"));
     }
+    if (cur->is_container()) {
+      copied_values_ += CountValues(*cur);
+      if (copied_values_ > kMaxCopiedValues) {
+        return Err(ctx, absl::StrCat("references copy more than ", kMaxCopiedValues,
+                                     " values; do they reference each other over and over?"));
+      }
+    }
     Value out = *cur;
     return out;
   }
@@ -483,6 +511,7 @@ class Resolver {
   const EnvLookup& env_;
   bool allow_missing_;
   int missing_seen_ = 0;
+  size_t copied_values_ = 0;
   std::unordered_set<const Value*> done_;
   std::unordered_set<const Value*> in_progress_;
   std::vector<std::pair<const Value*, std::string>> stack_;

@@ -163,6 +163,21 @@ TEST_CASE("Interpolation error messages name the key path and the cause") {
   CHECK(absl::StrContains(ErrorOf(syntax), "interpolation '${b' at 'a': missing '}'"));
 }
 
+TEST_CASE("References that grow exponentially are refused") {
+  std::string lists = "a0: [x, x]\n";
+  std::string strings = "s0: xxxxxxxxxxxxxxxx\n";
+  for (int k = 1; k <= 40; ++k) {
+    lists += absl::StrCat("a", k, ":\n  - ${a", k - 1, "}\n  - ${a", k - 1, "}\n");
+    strings += absl::StrCat("s", k, ": ${s", k - 1, "}${s", k - 1, "}\n");
+  }
+  auto l = ComposeText(lists);
+  REQUIRE_FALSE(l.ok());
+  CHECK(absl::StrContains(ErrorOf(l), "references copy more than 1000000 values"));
+  auto s = ComposeText(strings);
+  REQUIRE_FALSE(s.ok());
+  CHECK(absl::StrContains(ErrorOf(s), "the result is longer than 1048576 bytes"));
+}
+
 TEST_CASE("A value referring to a missing value stays missing when missing values are allowed") {
   ComposeRequest req;
   req.primary_yaml = "a: ???\nb: x${a}\nc: ${oc.select:a,dflt}\n";
