@@ -13,6 +13,7 @@
 #include "core/config/compose.h"
 #include "core/config/job_plan.h"
 #include "core/config/run_config.h"
+#include "core/deployment/deployment_spec.h"
 #include "core/ids.h"
 #include "core/status_macros.h"
 #include "daemon/log_tail.h"
@@ -105,6 +106,17 @@ void ServerCore::FillInvocation(const storage::InvocationView& view, bool includ
   if (include_config) out->set_config_yaml(view.invocation.config_yaml);
 }
 
+namespace {
+
+// Everything Submit stores for one invocation id.
+struct SubmitRecords {
+  InvocationRecord invocation;
+  std::vector<JobRecord> jobs;
+  std::vector<DeploymentRecord> deployments;
+};
+
+}  // namespace
+
 absl::Status ServerCore::Submit(const v1::SubmitRequest& request, v1::SubmitResponse* response) {
   if (request.config_yaml().empty()) return absl::InvalidArgumentError("config_yaml is empty");
   std::string working_dir = request.working_dir();
@@ -130,11 +142,21 @@ absl::Status ServerCore::Submit(const v1::SubmitRequest& request, v1::SubmitResp
   if (!executor.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("execution.type: ", executor.status().message()));
   }
+  std::optional<deployment::DeploymentSpec> deploy;
   if (rc.deployment_type != "none") {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "deployment.type '", rc.deployment_type,
-        "' is not supported by this evald yet; point target.api_endpoint.url at a running server "
-        "and use deployment: none"));
+    absl::StatusOr<deployment::DeploymentSpec> spec =
+        deployment::ParseDeploymentSpec(rc.deployment, rc.execution);
+    if (!spec.ok()) return spec.status();
+    EVALD_RETURN_IF_ERROR((*executor)->ValidateDeployment(*spec));
+    deploy = std::move(*spec);
+    // Secret environment of the server ($host:NAME values) travels like the jobs' secrets.
+    for (const auto& [server_var, host_var] : deploy->secret_env_vars) {
+      if (std::find(rc.secret_names.begin(), rc.secret_names.end(), host_var) ==
+          rc.secret_names.end()) {
+        rc.secret_names.push_back(host_var);
+      }
+    }
+    std::sort(rc.secret_names.begin(), rc.secret_names.end());
   }
   std::vector<std::string> missing;
   std::map<std::string, std::string> secrets;
@@ -154,92 +176,115 @@ absl::Status ServerCore::Submit(const v1::SubmitRequest& request, v1::SubmitResp
 
   absl::Time created = absl::Now();
   int64_t created_ms = absl::ToUnixMillis(created);
-  std::string invocation_id = NewInvocationId();
-  std::string run_dir =
-      absl::StrCat(rc.output_dir, "/", JobPlanner::RunDirName(created, invocation_id));
   std::vector<std::string> dir_names = JobPlanner::TaskDirNames(rc);
+  std::string config_yaml = config::ToYaml(composed);
+  auto build = [&](const std::string& invocation_id) {
+    SubmitRecords r;
+    std::string run_dir =
+        absl::StrCat(rc.output_dir, "/", JobPlanner::RunDirName(created, invocation_id));
+    InvocationRecord& inv = r.invocation;
+    inv.id = invocation_id;
+    inv.executor = rc.executor;
+    inv.config_yaml = config_yaml;
+    inv.run_dir = run_dir;
+    inv.mode = rc.mode;
+    inv.task_filter = filter;
+    inv.secret_names = rc.secret_names;
+    inv.client = request.client();
+    inv.created_ms = created_ms;
+    inv.updated_ms = created_ms;
+    for (size_t i = 0; i < rc.tasks.size(); ++i) {
+      const config::TaskSpec& task = rc.tasks[i];
+      JobRecord job;
+      job.invocation_id = invocation_id;
+      job.id = JobId(invocation_id, task.index);
+      job.index = task.index;
+      job.task = task.name;
+      job.harness = task.def.harness;
+      job.endpoint_type = task.endpoint_type;
+      job.container = task.container;
+      job.output_dir = absl::StrCat(run_dir, "/", dir_names[i]);
+      job.created_ms = created_ms;
+      inv.tasks.push_back(task.name);
+      r.jobs.push_back(std::move(job));
+    }
+    if (deploy) {
+      auto add = [&](int index, const std::string& job_id, const std::string& log_path) {
+        DeploymentRecord d;
+        d.id = DeploymentId(invocation_id, index);
+        d.invocation_id = invocation_id;
+        d.job_id = job_id;
+        d.type = rc.deployment_type;
+        d.spec_yaml = config::ToYaml(rc.deployment);
+        d.command = deployment::ReferenceCommand(*deploy);
+        d.port = deploy->port_auto ? 0 : deploy->port;
+        d.log_path = log_path;
+        d.created_ms = created_ms;
+        r.deployments.push_back(std::move(d));
+      };
+      if (deploy->shared) {
+        add(0, "", run_dir + "/deployment/server.log");
+      } else {
+        for (const JobRecord& job : r.jobs) {
+          add(job.index, job.id, job.output_dir + "/logs/server.log");
+        }
+      }
+    }
+    return r;
+  };
 
-  InvocationRecord inv;
-  inv.executor = rc.executor;
-  inv.config_yaml = config::ToYaml(composed);
-  inv.run_dir = run_dir;
-  inv.mode = rc.mode;
-  inv.task_filter = filter;
-  inv.secret_names = rc.secret_names;
-  inv.client = request.client();
-  inv.created_ms = created_ms;
-  inv.updated_ms = created_ms;
-  std::vector<JobRecord> jobs;
+  SubmitRecords records = build(NewInvocationId());
+  // Every job must be runnable here; dry runs also render what would run.
   for (size_t i = 0; i < rc.tasks.size(); ++i) {
-    const config::TaskSpec& task = rc.tasks[i];
-    JobRecord job;
-    job.invocation_id = invocation_id;
-    job.id = JobId(invocation_id, task.index);
-    job.index = task.index;
-    job.task = task.name;
-    job.harness = task.def.harness;
-    job.endpoint_type = task.endpoint_type;
-    job.container = task.container;
-    job.output_dir = absl::StrCat(run_dir, "/", dir_names[i]);
-    job.created_ms = created_ms;
-    job.attempt = 1;  // the attempt Render and Validate see; storage keeps its own count
-    EVALD_ASSIGN_OR_RETURN(config::EndpointSpec endpoint, config::EndpointForTask(rc, task));
+    JobRecord probe = records.jobs[i];
+    probe.attempt = 1;
+    EVALD_ASSIGN_OR_RETURN(config::EndpointSpec endpoint, config::EndpointForTask(rc, rc.tasks[i]));
     EVALD_ASSIGN_OR_RETURN(executors::JobSpec spec,
-                           planner_->BuildSpec(rc, task, job, endpoint));
+                           planner_->BuildSpec(rc, rc.tasks[i], probe, endpoint));
     EVALD_RETURN_IF_ERROR((*executor)->Validate(spec));
+    if (request.dry_run()) {
+      EVALD_ASSIGN_OR_RETURN(executors::RenderedJob rendered, (*executor)->Render(spec));
+      v1::JobRef* ref = response->add_jobs();
+      ref->set_job_id(probe.id);
+      ref->set_task(probe.task);
+      ref->set_output_dir(probe.output_dir);
+      ref->set_script(rendered.script);
+      ref->set_plan(rendered.plan);
+    }
+  }
+  if (deploy) response->set_deployment_command(deployment::ReferenceCommand(*deploy));
+  response->set_dry_run(request.dry_run());
+  if (request.dry_run()) {
+    // Nothing is stored or started; the id shows what the run would be called.
+    response->set_invocation_id(records.invocation.id);
+    response->set_run_dir(records.invocation.run_dir);
+    response->set_config_yaml(config_yaml);
+    return absl::OkStatus();
+  }
+
+  absl::Status created_status;
+  for (int tries = 0; tries < 5; ++tries) {
+    std::vector<EventRecord> events;
+    created_status = store_->CreateInvocation(records.invocation, records.jobs,
+                                              records.deployments, secrets, created_ms, &events);
+    // An id collision (1 in 4 billion per pair): draw another id.
+    if (created_status.code() != absl::StatusCode::kAlreadyExists) break;
+    records = build(NewInvocationId());
+  }
+  EVALD_RETURN_IF_ERROR(created_status);
+  const std::string& invocation_id = records.invocation.id;
+  spdlog::info("invocation {} submitted by {}: {} job(s) on {}{}", invocation_id,
+               request.client().empty() ? "unknown client" : request.client(),
+               records.jobs.size(), rc.executor,
+               deploy ? absl::StrCat(" with a ", rc.deployment_type, " deployment") : "");
+  response->set_invocation_id(invocation_id);
+  response->set_run_dir(records.invocation.run_dir);
+  for (const JobRecord& job : records.jobs) {
     v1::JobRef* ref = response->add_jobs();
     ref->set_job_id(job.id);
     ref->set_task(job.task);
     ref->set_output_dir(job.output_dir);
-    if (request.dry_run()) {
-      EVALD_ASSIGN_OR_RETURN(executors::RenderedJob rendered, (*executor)->Render(spec));
-      ref->set_script(rendered.script);
-      ref->set_plan(rendered.plan);
-    }
-    job.attempt = 0;
-    inv.tasks.push_back(task.name);
-    jobs.push_back(std::move(job));
   }
-  response->set_run_dir(run_dir);
-  response->set_dry_run(request.dry_run());
-  if (request.dry_run()) {
-    // Nothing is stored or started; the id shows what the run would be called.
-    response->set_invocation_id(invocation_id);
-    response->set_config_yaml(inv.config_yaml);
-    return absl::OkStatus();
-  }
-
-  std::vector<EventRecord> events;
-  absl::Status created_status;
-  for (int tries = 0; tries < 5; ++tries) {
-    inv.id = invocation_id;
-    created_status = store_->CreateInvocation(inv, jobs, {}, secrets, created_ms, &events);
-    if (created_status.code() != absl::StatusCode::kAlreadyExists) break;
-    // An id collision (1 in 4 billion): pick another and rename the jobs.
-    std::string fresh = NewInvocationId();
-    for (JobRecord& job : jobs) {
-      job.invocation_id = fresh;
-      job.id = JobId(fresh, job.index);
-      job.output_dir = absl::StrCat(rc.output_dir, "/", JobPlanner::RunDirName(created, fresh),
-                                    job.output_dir.substr(run_dir.size()));
-    }
-    run_dir = absl::StrCat(rc.output_dir, "/", JobPlanner::RunDirName(created, fresh));
-    inv.run_dir = run_dir;
-    invocation_id = fresh;
-    response->clear_jobs();
-    for (const JobRecord& job : jobs) {
-      v1::JobRef* ref = response->add_jobs();
-      ref->set_job_id(job.id);
-      ref->set_task(job.task);
-      ref->set_output_dir(job.output_dir);
-    }
-    response->set_run_dir(run_dir);
-  }
-  EVALD_RETURN_IF_ERROR(created_status);
-  spdlog::info("invocation {} submitted by {}: {} job(s) on {}", invocation_id,
-               request.client().empty() ? "unknown client" : request.client(), jobs.size(),
-               rc.executor);
-  response->set_invocation_id(invocation_id);
   hub_.NotifyChanged();
   supervisor_->Wake();
   return absl::OkStatus();
@@ -436,6 +481,18 @@ absl::Status ServerCore::Resume(const v1::ResumeRequest& request, v1::ResumeResp
         " again (secrets are deleted when an invocation ends); export it and resume again"));
   }
   EVALD_RETURN_IF_ERROR(store_->PutSecrets(request.invocation_id(), secrets));
+  // The model servers of resumed jobs come up again.
+  for (const DeploymentRecord& d : view.deployments) {
+    if (!IsTerminal(d.state)) continue;
+    bool needed = false;
+    for (const JobRecord* job : targets) needed |= d.job_id.empty() || d.job_id == job->id;
+    if (!needed) continue;
+    absl::StatusOr<std::vector<EventRecord>> reset = store_->TransitionDeployment(
+        {.deployment_id = d.id, .from = d.state, .to = DeploymentState::kPending,
+         .message = "resumed on request"},
+        NowMs());
+    if (!reset.ok()) return reset.status();
+  }
   for (JobRecord* job : targets) {
     absl::StatusOr<std::vector<EventRecord>> events = store_->TransitionJob(
         {.job_id = job->id,
@@ -473,14 +530,31 @@ absl::Status ServerCore::StreamLogs(const v1::StreamLogsRequest& request,
     FileTailer tailer;
   };
   std::vector<Stream> streams;
+  std::set<std::string> seen_paths;  // a shared server log is streamed once
   for (const JobRecord& job : view.jobs) {
     if (!job_filter.empty() && job.id != job_filter) continue;
     for (const std::string& s : sources) {
-      streams.push_back({job.id, s, FileTailer(absl::StrCat(job.output_dir, "/logs/", s, ".log"))});
+      std::string path = absl::StrCat(job.output_dir, "/logs/", s, ".log");
+      if (s == "server") {
+        // The model server's log: the job's own deployment, or the invocation's shared one.
+        path.clear();
+        for (const DeploymentRecord& d : view.deployments) {
+          if (d.job_id.empty() || d.job_id == job.id) path = d.log_path;
+        }
+        if (path.empty()) continue;
+      }
+      if (!seen_paths.insert(path).second) continue;
+      streams.push_back({job.id, s, FileTailer(path)});
       streams.back().tailer.StartAtLastLines(request.tail_lines());
     }
   }
-  if (streams.empty()) return absl::NotFoundError(absl::StrCat("no job ", request.job_id()));
+  if (streams.empty()) {
+    if (source == "server") {
+      return absl::NotFoundError(
+          absl::StrCat(request.job_id(), " has no deployment, so no server log"));
+    }
+    return absl::NotFoundError(absl::StrCat("no job ", request.job_id()));
+  }
 
   uint64_t seen = hub_.generation();
   while (true) {

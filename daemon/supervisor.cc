@@ -3,6 +3,8 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "core/deployment/deployment_spec.h"
 #include "core/status_macros.h"
 #include "daemon/results_reader.h"
 #include "daemon/fmt_absl.h"
@@ -53,7 +55,10 @@ void Supervisor::Stop() {
     absl::MutexLock lock(&mu_);
     stop_ = true;
   }
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable()) {
+    thread_.join();
+    StopDeploymentsForShutdown();
+  }
 }
 
 void Supervisor::Wake() {
@@ -80,7 +85,212 @@ void Supervisor::ReconcileOnce() {
   }
   ObserveStarted(*jobs);
   StopRequested(*jobs);
-  StartPending(*jobs);
+  std::map<std::string, DeploymentRecord> deployments = ReconcileDeployments(*jobs);
+  StartPending(*jobs, deployments);
+}
+
+namespace {
+
+absl::StatusOr<deployment::DeploymentSpec> SpecOf(const config::RunConfig& rc) {
+  return deployment::ParseDeploymentSpec(rc.deployment, rc.execution);
+}
+
+bool Serves(const DeploymentRecord& d, const JobRecord& job) {
+  return d.invocation_id == job.invocation_id && (d.job_id.empty() || d.job_id == job.id);
+}
+
+}  // namespace
+
+bool Supervisor::TransitionDeployment(DeploymentRecord& d, DeploymentTransition t) {
+  t.deployment_id = d.id;
+  t.from = d.state;
+  absl::StatusOr<std::vector<EventRecord>> events = store_->TransitionDeployment(t, NowMs());
+  if (!events.ok()) {
+    if (events.status().code() != absl::StatusCode::kAborted) {
+      spdlog::error("deployment {}: cannot record {} -> {}: {}", d.id, ToString(t.from),
+                    ToString(t.to), events.status().message());
+    }
+    return false;
+  }
+  spdlog::info("deployment {}: {} -> {}{}{}", d.id, ToString(t.from), ToString(t.to),
+               t.message.empty() ? "" : ": ", t.message);
+  d.state = t.to;
+  if (t.handle) d.handle = *t.handle;
+  if (t.port) d.port = *t.port;
+  if (t.url) d.url = *t.url;
+  if (t.health_url) d.health_url = *t.health_url;
+  hub_->NotifyChanged();
+  return true;
+}
+
+void Supervisor::FailServedJobs(const DeploymentRecord& d, std::vector<JobRecord>& jobs) {
+  for (JobRecord& job : jobs) {
+    if (!Serves(d, job) || job.state != JobState::kPending) continue;
+    Transition(job, {.to = JobState::kFailed,
+                     .reason = ExitReason::kEndpointUnhealthy,
+                     .message = absl::StrCat("deployment ", d.id, " failed: ", d.message)});
+  }
+}
+
+std::map<std::string, DeploymentRecord> Supervisor::ReconcileDeployments(
+    std::vector<JobRecord>& jobs) {
+  std::map<std::string, DeploymentRecord> active;
+  absl::StatusOr<std::vector<DeploymentRecord>> deployments = store_->ListActiveDeployments();
+  if (!deployments.ok()) {
+    spdlog::warn("supervisor: cannot list deployments: {}", deployments.status().message());
+    return active;
+  }
+  for (DeploymentRecord& d : *deployments) {
+    absl::StatusOr<storage::InvocationView> view = store_->GetInvocation(d.invocation_id);
+    if (!view.ok()) continue;
+    ReconcileDeployment(d, *view, jobs);
+    active.emplace(d.id, d);
+  }
+  return active;
+}
+
+void Supervisor::ReconcileDeployment(DeploymentRecord& d, const storage::InvocationView& view,
+                                     std::vector<JobRecord>& jobs) {
+  // Jobs served: the invocation's (terminal ones too), with this pass's states where known.
+  bool all_done = true;
+  for (const JobRecord& stored : view.jobs) {
+    if (!Serves(d, stored)) continue;
+    JobState state = stored.state;
+    for (const JobRecord& live : jobs) {
+      if (live.id == stored.id) state = live.state;
+    }
+    all_done &= IsTerminal(state);
+  }
+  bool want_stop = d.desired == DesiredState::kStop || all_done;
+  absl::StatusOr<executors::Executor*> ex = registry_->Get(view.invocation.executor);
+  absl::StatusOr<std::shared_ptr<const config::RunConfig>> rc =
+      planner_->RunConfigFor(view.invocation);
+  absl::StatusOr<deployment::DeploymentSpec> spec =
+      rc.ok() ? SpecOf(**rc) : absl::StatusOr<deployment::DeploymentSpec>(rc.status());
+  if (!ex.ok() || !spec.ok()) {
+    const absl::Status& s = !ex.ok() ? ex.status() : spec.status();
+    if (TransitionDeployment(d, {.to = DeploymentState::kFailed,
+                                 .message = std::string(s.message())})) {
+      d.message = std::string(s.message());
+      FailServedJobs(d, jobs);
+    }
+    return;
+  }
+  using Kind = executors::DeploymentObservation::Kind;
+  switch (d.state) {
+    case DeploymentState::kPending: {
+      if (want_stop) {
+        TransitionDeployment(d, {.to = DeploymentState::kStopped,
+                                 .message = all_done ? "no task needs it any more"
+                                                     : "stopped before it started"});
+        return;
+      }
+      absl::StatusOr<std::optional<executors::DeploymentStarted>> found =
+          (*ex)->RecoverDeployment(d, *spec);
+      if (found.ok() && found->has_value()) {
+        const executors::DeploymentStarted& s = **found;
+        TransitionDeployment(d, {.to = DeploymentState::kStarting,
+                                 .message = "re-attached after an evald restart",
+                                 .handle = s.handle, .port = s.port, .url = s.url,
+                                 .health_url = s.health_url, .command = s.command});
+        return;
+      }
+      std::map<std::string, std::string> secret_env;
+      if (!spec->secret_env_vars.empty()) {
+        absl::StatusOr<std::map<std::string, std::string>> secrets =
+            store_->GetSecrets(d.invocation_id);
+        if (secrets.ok()) {
+          for (const auto& [server_var, host_var] : spec->secret_env_vars) {
+            auto it = secrets->find(host_var);
+            if (it != secrets->end()) secret_env[server_var] = it->second;
+          }
+        }
+      }
+      absl::StatusOr<executors::DeploymentStarted> started =
+          (*ex)->StartDeployment(d, *spec, secret_env);
+      if (!started.ok()) {
+        std::string why(started.status().message());
+        if (TransitionDeployment(d, {.to = DeploymentState::kFailed, .message = why})) {
+          d.message = why;
+          FailServedJobs(d, jobs);
+        }
+        return;
+      }
+      TransitionDeployment(d, {.to = DeploymentState::kStarting,
+                               .message = absl::StrCat("started on port ", started->port),
+                               .handle = started->handle, .port = started->port,
+                               .url = started->url, .health_url = started->health_url,
+                               .command = started->command});
+      return;
+    }
+    case DeploymentState::kStarting:
+    case DeploymentState::kHealthy: {
+      if (want_stop) {
+        absl::Status s = (*ex)->StopDeployment(d, *spec);
+        if (!s.ok()) spdlog::warn("deployment {}: stop failed: {}", d.id, s.message());
+        TransitionDeployment(d, {.to = DeploymentState::kStopping,
+                                 .message = d.desired == DesiredState::kStop
+                                                ? "stop requested"
+                                                : "every task it served has ended"});
+        return;
+      }
+      executors::DeploymentObservation obs = (*ex)->PollDeployment(d, *spec);
+      if (obs.kind == Kind::kHealthy && d.state == DeploymentState::kStarting) {
+        TransitionDeployment(d, {.to = DeploymentState::kHealthy, .message = obs.message});
+      } else if (obs.kind == Kind::kFailed) {
+        if (TransitionDeployment(d, {.to = DeploymentState::kFailed, .message = obs.message})) {
+          d.message = obs.message;
+          FailServedJobs(d, jobs);
+        }
+      }
+      return;
+    }
+    case DeploymentState::kStopping: {
+      executors::DeploymentObservation obs = (*ex)->PollDeployment(d, *spec);
+      if (obs.kind == Kind::kStopped || obs.kind == Kind::kFailed) {
+        TransitionDeployment(d, {.to = DeploymentState::kStopped, .message = obs.message});
+      }
+      return;
+    }
+    case DeploymentState::kFailed:
+    case DeploymentState::kStopped:
+      return;
+  }
+}
+
+void Supervisor::StopDeploymentsForShutdown() {
+  absl::StatusOr<std::vector<DeploymentRecord>> deployments = store_->ListActiveDeployments();
+  if (!deployments.ok()) return;
+  for (DeploymentRecord& d : *deployments) {
+    if (d.state != DeploymentState::kStarting && d.state != DeploymentState::kHealthy &&
+        d.state != DeploymentState::kStopping) {
+      continue;
+    }
+    absl::StatusOr<storage::InvocationView> view = store_->GetInvocation(d.invocation_id);
+    if (!view.ok()) continue;
+    absl::StatusOr<std::shared_ptr<const config::RunConfig>> rc =
+        planner_->RunConfigFor(view->invocation);
+    if (!rc.ok()) continue;
+    absl::StatusOr<deployment::DeploymentSpec> spec = SpecOf(**rc);
+    absl::StatusOr<executors::Executor*> ex = registry_->Get(view->invocation.executor);
+    if (!spec.ok() || !ex.ok() || !spec->stop_on_evald_shutdown) continue;
+    // Shutdown must stay quick: a few seconds of grace at most, then SIGKILL.
+    deployment::DeploymentSpec quick = *spec;
+    quick.stop_grace_s = std::min(quick.stop_grace_s, 3.0);
+    if (d.state != DeploymentState::kStopping) {
+      (*ex)->StopDeployment(d, quick).IgnoreError();
+      TransitionDeployment(d, {.to = DeploymentState::kStopping, .message = "evald is shutting down"});
+    }
+    absl::Time give_up = absl::Now() + absl::Seconds(quick.stop_grace_s + 2);
+    while (absl::Now() < give_up) {
+      executors::DeploymentObservation obs = (*ex)->PollDeployment(d, quick);
+      if (obs.kind == executors::DeploymentObservation::Kind::kStopped) {
+        TransitionDeployment(d, {.to = DeploymentState::kStopped, .message = "evald shut down"});
+        break;
+      }
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+  }
 }
 
 bool Supervisor::Transition(JobRecord& job, JobTransition t) {
@@ -242,7 +452,8 @@ void Supervisor::StopRequested(std::vector<JobRecord>& jobs) {
   }
 }
 
-void Supervisor::StartPending(std::vector<JobRecord>& jobs) {
+void Supervisor::StartPending(std::vector<JobRecord>& jobs,
+                              const std::map<std::string, DeploymentRecord>& deployments) {
   int started = 0;
   for (const JobRecord& job : jobs) {
     started += job.state == JobState::kSubmitted || job.state == JobState::kRunning;
@@ -271,7 +482,16 @@ void Supervisor::StartPending(std::vector<JobRecord>& jobs) {
         sequential = view->invocation.mode == "sequential";
       }
       if (*sequential && busy) break;
-      StartJob(*job);
+      const DeploymentRecord* serving = nullptr;
+      for (const auto& [id, d] : deployments) {
+        if (Serves(d, *job)) serving = &d;
+      }
+      // A job with a model server waits until the server is healthy.
+      if (serving != nullptr && serving->state != DeploymentState::kHealthy) {
+        if (*sequential) break;
+        continue;
+      }
+      StartJob(*job, serving);
       bool now_started = job->state == JobState::kSubmitted || job->state == JobState::kRunning;
       started += now_started;
       busy |= now_started;
@@ -280,7 +500,7 @@ void Supervisor::StartPending(std::vector<JobRecord>& jobs) {
   }
 }
 
-void Supervisor::StartJob(JobRecord& job) {
+void Supervisor::StartJob(JobRecord& job, const DeploymentRecord* deployment) {
   absl::StatusOr<storage::InvocationView> view = store_->GetInvocation(job.invocation_id);
   if (!view.ok()) return;
   const InvocationRecord& inv = view->invocation;
@@ -312,6 +532,11 @@ void Supervisor::StartJob(JobRecord& job) {
   if (!task.ok()) return fail(task.status());
   absl::StatusOr<config::EndpointSpec> endpoint = config::EndpointForTask(**rc, **task);
   if (!endpoint.ok()) return fail(endpoint.status());
+  if (deployment != nullptr) {
+    // `port: auto` is only known now that the server runs.
+    endpoint->url = absl::StrReplaceAll(endpoint->url,
+                                        {{"${EVALD_PORT}", absl::StrCat(deployment->port)}});
+  }
   absl::StatusOr<std::map<std::string, std::string>> secrets = store_->GetSecrets(inv.id);
   if (!secrets.ok()) return fail(secrets.status());
   absl::StatusOr<std::map<std::string, std::string>> env =

@@ -16,6 +16,7 @@
 //   sup.Start();  ...  sup.Wake();  ...  sup.Stop();
 #pragma once
 
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -44,7 +45,9 @@ class Supervisor {
   ~Supervisor();
 
   void Start();
-  // Finishes the pass in progress and joins the thread. Running jobs are not touched.
+  // Finishes the pass in progress and joins the thread. Running jobs are not touched, nor are
+  // deployments, except those configured with `stop_on_evald_shutdown`, which are stopped here
+  // (SIGTERM, SIGKILL after at most a few seconds).
   void Stop();
   void Wake();
 
@@ -57,8 +60,17 @@ class Supervisor {
   void ApplyObservation(JobRecord& job, const executors::Observation& obs,
                         std::vector<storage::ProgressUpdate>& progress);
   void StopRequested(std::vector<JobRecord>& jobs);
-  void StartPending(std::vector<JobRecord>& jobs);
-  void StartJob(JobRecord& job);
+  void StartPending(std::vector<JobRecord>& jobs,
+                    const std::map<std::string, DeploymentRecord>& deployments);
+  void StartJob(JobRecord& job, const DeploymentRecord* deployment);
+  // Starts, observes and stops model servers; returns the active deployments by id.
+  std::map<std::string, DeploymentRecord> ReconcileDeployments(std::vector<JobRecord>& jobs);
+  void ReconcileDeployment(DeploymentRecord& d, const storage::InvocationView& view,
+                           std::vector<JobRecord>& jobs);
+  bool TransitionDeployment(DeploymentRecord& d, DeploymentTransition t);
+  // Fails the pending jobs a failed deployment was to serve.
+  void FailServedJobs(const DeploymentRecord& d, std::vector<JobRecord>& jobs);
+  void StopDeploymentsForShutdown();
   // Applies a transition, publishes its events, updates `job` on success. False if refused.
   bool Transition(JobRecord& job, JobTransition t);
   void ImportResults(const JobRecord& job);

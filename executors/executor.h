@@ -26,6 +26,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/deployment/deployment_spec.h"
 #include "core/model.h"
 
 namespace evald::executors {
@@ -67,6 +68,21 @@ struct Observation {
   double progress_rate = 0;
 };
 
+// A model server the executor started (for the deployment's record).
+struct DeploymentStarted {
+  JobHandle handle;
+  int port = 0;
+  std::string url;         // base URL, http://127.0.0.1:<port>
+  std::string health_url;  // "" when health checks are off
+  std::string command;     // what runs (never with secret values)
+};
+
+// One look at one deployment.
+struct DeploymentObservation {
+  enum class Kind { kStarting, kHealthy, kFailed, kStopping, kStopped } kind = Kind::kStarting;
+  std::string message;  // why it failed or stopped, or the last health answer while starting
+};
+
 class Executor {
  public:
   virtual ~Executor() = default;
@@ -97,6 +113,31 @@ class Executor {
   // stored): the handle of this attempt's job if it got going (running or finished), or nullopt
   // when this attempt never started. A previous attempt's leftovers never count.
   virtual absl::StatusOr<std::optional<JobHandle>> Recover(const JobRecord& job) = 0;
+
+  // Model servers (deployments). Executors that cannot deploy keep these defaults, and Submit
+  // refuses a config with a deployment for them.
+  //
+  // Checks without side effects that the server could be started here (binary or container
+  // runtime present). Called at Submit.
+  virtual absl::Status ValidateDeployment(const deployment::DeploymentSpec& spec) const;
+  // Picks the port (`auto`) or checks the fixed one is free, starts the server as its own process
+  // group, and returns its handle. `log_path` receives its stdout and stderr; `secret_env` holds
+  // the values of the spec's secret_env_vars by server variable name.
+  virtual absl::StatusOr<DeploymentStarted> StartDeployment(
+      const DeploymentRecord& record, const deployment::DeploymentSpec& spec,
+      const std::map<std::string, std::string>& secret_env);
+  // Observes a started deployment: while starting, probes its health URL (readiness timeout and
+  // interval from the spec); once healthy, checks it stays alive; while stopping, escalates to
+  // SIGKILL after the grace period and reports kStopped once the server is gone.
+  virtual DeploymentObservation PollDeployment(const DeploymentRecord& record,
+                                               const deployment::DeploymentSpec& spec);
+  // Asks the server to stop (graceful, then forced after spec.stop_grace_s on later polls).
+  virtual absl::Status StopDeployment(const DeploymentRecord& record,
+                                      const deployment::DeploymentSpec& spec);
+  // A deployment left pending by an evald that died between starting the server and recording
+  // it: the handle of the server it finds alive, or nullopt.
+  virtual absl::StatusOr<std::optional<DeploymentStarted>> RecoverDeployment(
+      const DeploymentRecord& record, const deployment::DeploymentSpec& spec);
 };
 
 }  // namespace evald::executors

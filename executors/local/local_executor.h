@@ -13,6 +13,8 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "core/deployment/local_launch.h"
+#include "core/deployment/readiness.h"
 #include "executors/executor.h"
 #include "executors/registry.h"
 
@@ -31,13 +33,29 @@ class LocalExecutor : public Executor {
   absl::Status Stop(const JobRecord& job, absl::Duration grace) override;
   absl::StatusOr<std::optional<JobHandle>> Recover(const JobRecord& job) override;
 
+  absl::Status ValidateDeployment(const deployment::DeploymentSpec& spec) const override;
+  absl::StatusOr<DeploymentStarted> StartDeployment(
+      const DeploymentRecord& record, const deployment::DeploymentSpec& spec,
+      const std::map<std::string, std::string>& secret_env) override;
+  DeploymentObservation PollDeployment(const DeploymentRecord& record,
+                                       const deployment::DeploymentSpec& spec) override;
+  absl::Status StopDeployment(const DeploymentRecord& record,
+                              const deployment::DeploymentSpec& spec) override;
+  absl::StatusOr<std::optional<DeploymentStarted>> RecoverDeployment(
+      const DeploymentRecord& record, const deployment::DeploymentSpec& spec) override;
+
   // docker or podman, whichever the context names or PATH has first; "" when neither.
   std::string ContainerRuntime() const;
 
  private:
   ExecutorContext context_;
-  // Jobs asked to stop, with the time after which the whole process group gets SIGKILL.
+  deployment::LaunchEnvironment LaunchEnvironment() const;
+
+  // Jobs and deployments asked to stop, with the time after which the whole process group gets
+  // SIGKILL (and a container is removed).
   std::map<std::string, absl::Time> kill_deadlines_;
+  // Readiness of deployments being started, by deployment id.
+  std::map<std::string, deployment::HealthWaiter> waiters_;
 };
 
 // Exposed for tests: single-quotes `s` for bash.
