@@ -124,8 +124,7 @@ TEST_CASE("Pagination walks every invocation once with no gaps") {
     }
     REQUIRE(seen.size() == created.size());
     REQUIRE(std::set<std::string>(seen.begin(), seen.end()) == created);
-    REQUIRE(pages == (23 + limit - 1) / limit + (23 % limit == 0 && limit < 23 ? 1 : 0) -
-                         (23 % limit == 0 && limit < 23 ? 1 : 0));
+    REQUIRE(pages == (23 + limit - 1) / limit);  // no extra empty page at the end
   }
 
   // Pagination with a filter.
