@@ -15,9 +15,8 @@
 #include "cli/config_compose.h"
 #include "core/paths.h"
 
+namespace evald::cli {
 namespace {
-
-using namespace evald::cli;  // NOLINT: main's only job is to call into this namespace
 
 constexpr char kFooter[] =
     R"(Server address: --server ADDR, else $EVALD_ADDR, else the default socket
@@ -49,7 +48,7 @@ int TerminalWidth() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   CLI::App app{"evalctl: submit, follow and inspect LLM evaluations run by evald", "evalctl"};
   app.footer(kFooter);
   app.set_version_flag("--version", std::string("evalctl ") + EvalctlVersion());
@@ -169,7 +168,7 @@ int main(int argc, char** argv) {
 
   absl::StatusOr<ServerAddress> address =
       ResolveAddress(server_opt->count() > 0 ? std::optional<std::string>(server) : std::nullopt,
-                     std::getenv("EVALD_ADDR"), evald::DefaultStateDir());
+                     std::getenv("EVALD_ADDR"), DefaultStateDir());
   if (!address.ok()) {
     std::cerr << "evalctl: " << address.status().message() << "\n";
     return kExitBadInput;
@@ -206,3 +205,7 @@ int main(int argc, char** argv) {
   std::cout << app.help();
   return kExitOk;
 }
+
+}  // namespace evald::cli
+
+int main(int argc, char** argv) { return evald::cli::Main(argc, argv); }
