@@ -210,7 +210,7 @@ absl::Status Store::CreateInvocation(const InvocationRecord& invocation,
     if (d.created_ms == 0) d.created_ms = now_ms;
   }
 
-  absl::MutexLock lock(&mu_);
+  FifoLock lock(&mu_);
   std::vector<EventRecord> appended;
   absl::Status s =
       db_->InTransaction(absl::StrCat("create invocation ", id), [&]() -> absl::Status {
@@ -245,7 +245,7 @@ absl::StatusOr<std::vector<EventRecord>> Store::TransitionJob(const JobTransitio
                                                               int64_t now_ms) {
   // An illegal edge is a bug in the caller, whatever the row says.
   EVALD_RETURN_IF_ERROR(ValidateTransition(t.from, t.to));
-  absl::MutexLock lock(&mu_);
+  FifoLock lock(&mu_);
   return db_->InTransaction(
       absl::StrCat("transition job ", t.job_id), [&]() -> absl::StatusOr<std::vector<EventRecord>> {
         JobRepository jobs(*db_);
@@ -271,7 +271,7 @@ absl::StatusOr<std::vector<EventRecord>> Store::TransitionJob(const JobTransitio
 absl::StatusOr<std::vector<EventRecord>> Store::TransitionDeployment(const DeploymentTransition& t,
                                                                      int64_t now_ms) {
   EVALD_RETURN_IF_ERROR(ValidateTransition(t.from, t.to));
-  absl::MutexLock lock(&mu_);
+  FifoLock lock(&mu_);
   return db_->InTransaction(
       absl::StrCat("transition deployment ", t.deployment_id),
       [&]() -> absl::StatusOr<std::vector<EventRecord>> {
@@ -295,7 +295,7 @@ absl::StatusOr<std::vector<EventRecord>> Store::TransitionDeployment(const Deplo
 
 absl::StatusOr<std::vector<std::string>> Store::RequestStop(const std::string& id, int64_t now_ms,
                                                             std::vector<EventRecord>* events) {
-  absl::MutexLock lock(&mu_);
+  FifoLock lock(&mu_);
   std::vector<EventRecord> appended;
   absl::StatusOr<std::vector<std::string>> result = db_->InTransaction(
       absl::StrCat("request stop of ", id), [&]() -> absl::StatusOr<std::vector<std::string>> {
@@ -354,7 +354,7 @@ absl::StatusOr<std::vector<std::string>> Store::RequestStop(const std::string& i
 }
 
 absl::Status Store::MarkStarting(const std::string& job_id, int64_t now_ms) {
-  absl::MutexLock lock(&mu_);
+  FifoLock lock(&mu_);
   return db_->InTransaction(absl::StrCat("mark job ", job_id, " starting"), [&]() -> absl::Status {
     JobRepository jobs(*db_);
     EVALD_ASSIGN_OR_RETURN(JobRecord job, jobs.Get(job_id));
@@ -375,7 +375,7 @@ absl::Status Store::MarkStarting(const std::string& job_id, int64_t now_ms) {
 
 absl::StatusOr<std::map<std::string, std::string>> Store::GetSecrets(
     const std::string& invocation_id) {
-  absl::MutexLock lock(&mu_);
+  FifoLock lock(&mu_);
   return db_->InReadTransaction(
       absl::StrCat("read secrets of ", invocation_id),
       [&]() -> absl::StatusOr<std::map<std::string, std::string>> {
@@ -387,7 +387,7 @@ absl::StatusOr<std::map<std::string, std::string>> Store::GetSecrets(
 
 absl::Status Store::PutSecrets(const std::string& invocation_id,
                                const std::map<std::string, std::string>& secrets) {
-  absl::MutexLock lock(&mu_);
+  FifoLock lock(&mu_);
   return db_->InTransaction(
       absl::StrCat("store secrets of ", invocation_id), [&]() -> absl::Status {
         EVALD_ASSIGN_OR_RETURN(bool exists, InvocationRepository(*db_).Exists(invocation_id));
@@ -399,7 +399,7 @@ absl::Status Store::PutSecrets(const std::string& invocation_id,
 }
 
 absl::StatusOr<InvocationView> Store::GetInvocation(const std::string& invocation_id) {
-  absl::MutexLock lock(&mu_);
+  FifoLock lock(&mu_);
   return db_->InReadTransaction(
       absl::StrCat("read invocation ", invocation_id), [&]() -> absl::StatusOr<InvocationView> {
         InvocationView view;
@@ -413,33 +413,33 @@ absl::StatusOr<InvocationView> Store::GetInvocation(const std::string& invocatio
 }
 
 absl::StatusOr<JobRecord> Store::GetJob(const std::string& job_id) {
-  absl::MutexLock lock(&mu_);
+  FifoLock lock(&mu_);
   return JobRepository(*db_).Get(job_id);
 }
 
 absl::StatusOr<InvocationPage> Store::ListInvocations(const InvocationFilter& filter) {
-  absl::MutexLock lock(&mu_);
+  FifoLock lock(&mu_);
   return InvocationRepository(*db_).List(filter);
 }
 
 absl::StatusOr<int64_t> Store::CountInvocations() {
-  absl::MutexLock lock(&mu_);
+  FifoLock lock(&mu_);
   return InvocationRepository(*db_).Count();
 }
 
 absl::StatusOr<std::vector<JobRecord>> Store::ListActiveJobs() {
-  absl::MutexLock lock(&mu_);
+  FifoLock lock(&mu_);
   return JobRepository(*db_).ListActive();
 }
 
 absl::StatusOr<std::vector<DeploymentRecord>> Store::ListActiveDeployments() {
-  absl::MutexLock lock(&mu_);
+  FifoLock lock(&mu_);
   return DeploymentRepository(*db_).ListActive();
 }
 
 absl::Status Store::UpdateProgress(const std::vector<ProgressUpdate>& updates) {
   if (updates.empty()) return absl::OkStatus();
-  absl::MutexLock lock(&mu_);
+  FifoLock lock(&mu_);
   std::vector<std::string> unknown;
   EVALD_RETURN_IF_ERROR(db_->InTransaction("update progress", [&]() -> absl::Status {
     unknown.clear();
@@ -459,7 +459,7 @@ absl::Status Store::UpdateProgress(const std::vector<ProgressUpdate>& updates) {
 
 absl::Status Store::PutResults(const std::string& job_id,
                                const std::vector<ResultRecord>& results) {
-  absl::MutexLock lock(&mu_);
+  FifoLock lock(&mu_);
   return db_->InTransaction(absl::StrCat("put results of ", job_id), [&]() -> absl::Status {
     EVALD_ASSIGN_OR_RETURN(JobRecord job, JobRepository(*db_).Get(job_id));
     for (const ResultRecord& r : results) {
@@ -476,7 +476,7 @@ absl::Status Store::PutResults(const std::string& job_id,
 
 absl::StatusOr<std::vector<ResultRecord>> Store::GetResults(
     const std::string& invocation_or_job_id) {
-  absl::MutexLock lock(&mu_);
+  FifoLock lock(&mu_);
   const std::string& id = invocation_or_job_id;
   return db_->InReadTransaction(
       absl::StrCat("read results of ", id), [&]() -> absl::StatusOr<std::vector<ResultRecord>> {
@@ -493,7 +493,7 @@ absl::StatusOr<std::vector<ResultRecord>> Store::GetResults(
 absl::StatusOr<EventRecord> Store::AppendEvent(EventRecord event) {
   if (event.kind.empty()) return absl::InvalidArgumentError("event kind is empty");
   event.seq = 0;
-  absl::MutexLock lock(&mu_);
+  FifoLock lock(&mu_);
   return db_->InTransaction(
       absl::StrCat("append event ", event.kind), [&]() -> absl::StatusOr<EventRecord> {
         if (!event.invocation_id.empty()) {
@@ -513,7 +513,7 @@ absl::StatusOr<std::vector<EventRecord>> Store::ListEvents(const std::string& in
                                                            int64_t after_seq, int limit) {
   if (limit <= 0) limit = kDefaultEventLimit;
   limit = std::min(limit, kMaxEventLimit);
-  absl::MutexLock lock(&mu_);
+  FifoLock lock(&mu_);
   return db_->InReadTransaction("list events", [&]() -> absl::StatusOr<std::vector<EventRecord>> {
     if (!invocation_id.empty()) {
       EVALD_ASSIGN_OR_RETURN(bool exists, InvocationRepository(*db_).Exists(invocation_id));

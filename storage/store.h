@@ -34,8 +34,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "core/model.h"
+#include "storage/fifo_mutex.h"
 
 namespace evald::storage {
 
@@ -169,9 +169,10 @@ class Store {
  private:
   Store(std::unique_ptr<Database> db, std::unique_ptr<SecretBox> box);
 
-  // One connection serialized by one mutex: the daemon's load is small transactions, and SQLite
-  // allows one writer at a time anyway (see docs/design/storage.md, Concurrency).
-  absl::Mutex mu_;
+  // One connection serialized by one mutex, granted in arrival order (fifo_mutex.h): the daemon's
+  // load is small transactions, and SQLite allows one writer at a time anyway (see
+  // docs/design/storage.md, Concurrency).
+  FifoMutex mu_;
   const std::string path_;
   const int schema_version_;
   std::unique_ptr<Database> db_ ABSL_GUARDED_BY(mu_);
