@@ -63,7 +63,7 @@ TEST_CASE("local times are ISO without fractions") {
   CHECK(FormatLocalTime(0) == "-");
 }
 
-TEST_CASE("--since accepts dates, date-times and relative days or hours") {
+TEST_CASE("since: accepts dates, date-times and relative days or hours") {
   UtcZone utc;
   CHECK(ParseSince("2026-01-01", kNow).value() == kNow);
   CHECK(ParseSince("2025-12-31T23:00:00", kNow).value() == kNow - 3600000);
@@ -73,7 +73,7 @@ TEST_CASE("--since accepts dates, date-times and relative days or hours") {
   CHECK(ParseSince("0h", kNow).value() == kNow);
 }
 
-TEST_CASE("--since rejects anything else with the reference's message") {
+TEST_CASE("since: rejects anything else with the reference's message") {
   for (const char* bad :
        {"", "yesterday", "5x", "d", "-1d", "1.5d", "2025-13-01", "2025-02-29", "2025-04-31",
         "2025-1-01", "2025-01-01 10:00:00", "2025-01-01T24:00:00", "2025-01-01T10:60:00",
