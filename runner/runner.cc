@@ -42,9 +42,12 @@ std::string Getenv(const std::string& name) {
   return v != nullptr ? v : "";
 }
 
-nlohmann::json PromptJson(const nlohmann::json& body) {
-  if (body.contains("messages")) return body["messages"];
-  if (body.contains("prompt")) return body["prompt"];
+// What samples.jsonl shows as the prompt: the messages or the prompt text, moved out of the body.
+nlohmann::json TakePrompt(nlohmann::json& body) {
+  for (const char* key : {"messages", "prompt"}) {
+    auto it = body.find(key);
+    if (it != body.end()) return std::move(*it);
+  }
   return nullptr;
 }
 
@@ -101,8 +104,9 @@ class EvaluationLoop {
   // Answers from the cache when it can, else sends. `retry`: skip the cache lookup.
   void Start(uint64_t work, bool retry);
   void HandleCompletion(HttpClient::Completion& c);
-  void OnAnswer(uint64_t work, ParsedResponse r, double latency_s, long status, bool cached);
-  void OnFailure(uint64_t work, FailureKind kind, const std::string& error);
+  void OnAnswer(uint64_t work, ParsedResponse r, double latency_s, long status, bool cached,
+                nlohmann::json prompt);
+  void OnFailure(uint64_t work, FailureKind kind, const std::string& error, nlohmann::json prompt);
   void Periodic(bool force);
   void MaybePostProgress(bool final_post);
   absl::Status Finish(const absl::Status& run_status);
@@ -133,7 +137,8 @@ class EvaluationLoop {
 
   struct InFlight {
     std::string key;
-    std::string request;  // kept only when the cache saves requests
+    nlohmann::json prompt;  // for samples.jsonl
+    std::string request;    // kept only when the cache saves requests
   };
   std::unordered_map<uint64_t, InFlight> in_flight_;
   std::vector<uint8_t> attempts_;
@@ -154,6 +159,7 @@ class EvaluationLoop {
 
   int64_t progress_posted_ = 0;
   bool progress_post_in_flight_ = false;
+  int64_t progress_post_failures_ = 0;
   Clock::time_point start_ = Clock::now();
   std::chrono::system_clock::time_point wall_start_ = std::chrono::system_clock::now();
   Clock::time_point next_flush_ = Clock::now();
@@ -246,7 +252,7 @@ void EvaluationLoop::Start(uint64_t work, bool retry) {
       auto parsed = ParseOpenAIResponse(*hit, type_);
       if (parsed.ok()) {
         ++cached_;
-        OnAnswer(work, *std::move(parsed), 0.0, 200, /*cached=*/true);
+        OnAnswer(work, *std::move(parsed), 0.0, 200, /*cached=*/true, TakePrompt(body));
         return;
       }
     }
@@ -259,6 +265,7 @@ void EvaluationLoop::Start(uint64_t work, bool retry) {
   }
   InFlight f;
   f.key = std::move(key);
+  f.prompt = TakePrompt(body);
   if (cache_ && plan_.adapter.caching.save_requests) f.request = canonical;
   in_flight_[work] = std::move(f);
   ++sent_;
@@ -269,8 +276,10 @@ void EvaluationLoop::HandleCompletion(HttpClient::Completion& c) {
   if (c.tag & kProgressTag) {
     progress_post_in_flight_ = false;
     if (c.curl_code != 0 || c.status >= 400) {
-      spdlog::debug("progress POST to {} failed: {}", plan_.adapter.progress.url,
-                    c.curl_code != 0 ? c.curl_error : absl::StrCat("HTTP ", c.status));
+      // Progress reporting is best effort: say it once, then only at debug level.
+      auto level = progress_post_failures_++ == 0 ? spdlog::level::warn : spdlog::level::debug;
+      spdlog::log(level, "progress POST to {} failed: {}", plan_.adapter.progress.url,
+                  c.curl_code != 0 ? c.curl_error : absl::StrCat("HTTP ", c.status));
     }
     return;
   }
@@ -295,7 +304,8 @@ void EvaluationLoop::HandleCompletion(HttpClient::Completion& c) {
                              {"latency_ms", c.elapsed_s * 1000},
                              {"body", logged}});
       }
-      OnAnswer(work, *std::move(parsed), c.elapsed_s, c.status, /*cached=*/false);
+      OnAnswer(work, *std::move(parsed), c.elapsed_s, c.status, /*cached=*/false,
+               std::move(f.prompt));
       return;
     }
     kind = FailureKind::kMalformed;
@@ -331,11 +341,11 @@ void EvaluationLoop::HandleCompletion(HttpClient::Completion& c) {
     ++retried_;
     return;
   }
-  OnFailure(work, kind, error);
+  OnFailure(work, kind, error, std::move(f.prompt));
 }
 
 void EvaluationLoop::OnAnswer(uint64_t work, ParsedResponse r, double latency_s, long status,
-                              bool cached) {
+                              bool cached, nlohmann::json prompt) {
   if (reasoning_) reasoning_->Apply(r);
   if (plan_.adapter.stats.enabled) stats_.AddResponse(r, latency_s, status, cached);
   const size_t sample = SampleOf(work);
@@ -344,7 +354,7 @@ void EvaluationLoop::OnAnswer(uint64_t work, ParsedResponse r, double latency_s,
   nlohmann::json line = {
       {"sample", sample},
       {"repeat", RepeatOf(work)},
-      {"prompt", PromptJson(BuildBody(work))},
+      {"prompt", std::move(prompt)},
       {"response", std::move(r.content)},
       {"extracted", e.extracted ? nlohmann::json(*e.extracted) : nlohmann::json(nullptr)},
       {"gold", std::move(e.gold)},
@@ -358,7 +368,8 @@ void EvaluationLoop::OnAnswer(uint64_t work, ParsedResponse r, double latency_s,
   ++done_;
 }
 
-void EvaluationLoop::OnFailure(uint64_t work, FailureKind kind, const std::string& error) {
+void EvaluationLoop::OnFailure(uint64_t work, FailureKind kind, const std::string& error,
+                               nlohmann::json prompt) {
   ++errored_;
   ++errored_by_kind_[FailureKindName(kind)];
   const size_t sample = SampleOf(work);
@@ -366,7 +377,7 @@ void EvaluationLoop::OnFailure(uint64_t work, FailureKind kind, const std::strin
   book_->Add(sample, e);
   samples_.Write({{"sample", sample},
                   {"repeat", RepeatOf(work)},
-                  {"prompt", PromptJson(BuildBody(work))},
+                  {"prompt", std::move(prompt)},
                   {"response", nullptr},
                   {"extracted", nullptr},
                   {"gold", std::move(e.gold)},
@@ -376,8 +387,12 @@ void EvaluationLoop::OnFailure(uint64_t work, FailureKind kind, const std::strin
                   {"error_kind", FailureKindName(kind)},
                   {"attempts", attempts_[work]}});
   ++done_;
-  spdlog::warn("sample {} repeat {} failed after {} attempt(s): {}", sample, RepeatOf(work),
-               attempts_[work], error);
+  // The first failures in full, then a sample of them: 10,000 identical lines help nobody.
+  if (errored_ <= 20 || errored_ % 1000 == 0) {
+    spdlog::warn("sample {} repeat {} failed after {} attempt(s): {}{}", sample, RepeatOf(work),
+                 attempts_[work], error,
+                 errored_ == 20 ? " (further failures: every 1000th is logged)" : "");
+  }
   if (IsTransport(kind)) {
     ++transport_failed_;
     const double allowed = plan_.params.max_failed_fraction * static_cast<double>(total_);
@@ -424,8 +439,11 @@ void EvaluationLoop::Periodic(bool force) {
 
 absl::Status EvaluationLoop::Finish(const absl::Status& run_status) {
   const bool partial = done_ < static_cast<int64_t>(total_);
-  client_->CancelAll();
-  progress_post_in_flight_ = false;
+  // Requests still in flight mean an early stop: drop them (and a progress POST with them).
+  if (!in_flight_.empty()) {
+    client_->CancelAll();
+    progress_post_in_flight_ = false;
+  }
   Periodic(/*force=*/true);
   absl::Status write_status = samples_.Close();
 
@@ -468,12 +486,16 @@ absl::Status EvaluationLoop::Finish(const absl::Status& run_status) {
   s = WriteMetricsJson((fs::path(out) / "eval_factory_metrics.json").string(), updates);
   if (write_status.ok()) write_status = s;
 
-  // A last progress POST, briefly waited for (not after a stop signal: exit fast).
+  // The final count reaches the progress URL (one POST at a time, so first wait out the one in
+  // flight); bounded, and skipped after a stop signal, where exiting fast matters more.
   if (plan_.adapter.progress.enabled && signal_ == 0) {
-    MaybePostProgress(/*final_post=*/true);
-    const auto deadline = Clock::now() + std::chrono::seconds(1);
+    const auto deadline = Clock::now() + std::chrono::seconds(2);
     std::vector<HttpClient::Completion> done;
-    while (progress_post_in_flight_ && Clock::now() < deadline) {
+    while (Clock::now() < deadline) {
+      if (!progress_post_in_flight_) {
+        if (progress_posted_ == done_) break;
+        MaybePostProgress(/*final_post=*/true);
+      }
       done.clear();
       if (!client_->Poll(50, &done).ok()) break;
       for (auto& c : done) HandleCompletion(c);

@@ -103,6 +103,12 @@ TEST_CASE("http client: status, body and Retry-After of error answers") {
     res.set_header("Retry-After", "3");
     res.set_content("{\"error\":{\"message\":\"slow down\"}}", "application/json");
   });
+  ts.server().Post("/limited-ms", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 429;
+    res.set_header("Retry-After", "1");
+    res.set_header("retry-after-ms", "250");
+    res.set_content("{}", "application/json");
+  });
   ts.server().Post("/bad", [](const httplib::Request&, httplib::Response& res) {
     res.status = 400;
     res.set_content("{\"error\":{\"message\":\"bad request\"}}", "application/json");
@@ -112,12 +118,15 @@ TEST_CASE("http client: status, body and Retry-After of error answers") {
   REQUIRE(client.ok());
   (*client)->Post(1, "{}");
   (*client)->Post(2, "{}", base + "/bad");
-  auto done = RunAll(**client, 2);
+  (*client)->Post(3, "{}", base + "/limited-ms");
+  auto done = RunAll(**client, 3);
   for (const auto& c : done) {
     if (c.tag == 1) {
       CHECK(c.status == 429);
       CHECK(c.retry_after_s == 3.0);
       CHECK(ClassifyHttp(c.curl_code, c.status) == FailureKind::kThrottled);
+    } else if (c.tag == 3) {
+      CHECK(c.retry_after_s == 0.25);  // OpenAI's retry-after-ms is finer than Retry-After
     } else {
       CHECK(c.status == 400);
       CHECK(c.retry_after_s < 0);
