@@ -394,7 +394,12 @@ class Resolver {
       std::string var = PyStr(args[0]);
       std::optional<std::string> value;
       if (env_) value = env_(var);
-      if (value.has_value()) return Value::String(*value);
+      if (value.has_value()) {
+        if (!IsValidUtf8(*value)) {
+          return Err(ctx, absl::StrCat("environment variable '", var, "' is not valid UTF-8"));
+        }
+        return Value::String(*value);
+      }
       if (args.size() == 2) {
         if (args[1].is_null()) return Value::Null();
         return Value::String(PyStr(args[1]));

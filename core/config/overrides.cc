@@ -347,6 +347,9 @@ absl::StatusOr<Path> ParseKeyPath(absl::string_view key) {
 }
 
 absl::StatusOr<Override> ParseOverride(const std::string& text) {
+  if (!IsValidUtf8(text)) {
+    return absl::InvalidArgumentError("invalid override: it is not valid UTF-8");
+  }
   Override o;
   o.text = text;
   absl::string_view rest = text;

@@ -779,6 +779,45 @@ std::string FormatPath(const Path& path) {
   return out;
 }
 
+bool IsValidUtf8(absl::string_view s, size_t* bad_offset) {
+  size_t i = 0;
+  auto fail = [&](size_t at) {
+    if (bad_offset != nullptr) *bad_offset = at;
+    return false;
+  };
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return fail(i);
+    }
+    if (i + len > s.size()) return fail(i);
+    for (size_t k = 1; k < len; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return fail(i);
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return fail(i);
+    i += len;
+  }
+  return true;
+}
+
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path, size_t max_bytes) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {

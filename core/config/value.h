@@ -115,6 +115,10 @@ using Path = std::vector<PathElem>;
 // "a.b[2].c"
 std::string FormatPath(const Path& path);
 
+// Whether `s` is well-formed UTF-8; otherwise `*bad_offset` is the first bad byte. YAML text
+// must be Unicode, and yaml-cpp would silently turn bad bytes into U+FFFD when printing.
+bool IsValidUtf8(absl::string_view s, size_t* bad_offset = nullptr);
+
 // Reads a whole regular file (at most `max_bytes`); errors name the path.
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path, size_t max_bytes = 16 << 20);
 

@@ -1,5 +1,7 @@
 // ParseYaml and ToYaml (declared in compose.h): yaml-cpp with its exceptions stopped here, and an
 // emitter that writes scalars so they read back with the same type.
+#include <algorithm>
+#include <cstdio>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +13,16 @@ namespace evald::config {
 using internal::Value;
 
 absl::StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& source_name) {
+  size_t bad = 0;
+  if (!internal::IsValidUtf8(text, &bad)) {
+    size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + bad, '\n'));
+    size_t line_start = bad == 0 ? std::string::npos : text.rfind('\n', bad - 1);
+    size_t column = line_start == std::string::npos ? bad + 1 : bad - line_start;
+    char byte[8];
+    std::snprintf(byte, sizeof(byte), "0x%02x", static_cast<unsigned char>(text[bad]));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_name, ":", line, ":", column, ": invalid UTF-8 (byte ", byte, ")"));
+  }
   YAML::Node node;
   try {
     node = YAML::Load(text);

@@ -730,6 +730,14 @@ TEST_CASE("ParseYaml rejects duplicate keys and unknown tags with positions") {
   auto tag = ParseYaml("a: !custom 1\n", "x.yaml");
   REQUIRE_FALSE(tag.ok());
   CHECK(absl::StartsWith(tag.status().message(), "x.yaml:1:4: unsupported tag '!custom'"));
+  auto utf8 = ParseYaml("a: 1\nb: ok \xff\n", "x.yaml");
+  REQUIRE_FALSE(utf8.ok());
+  CHECK(utf8.status().message() == "x.yaml:2:7: invalid UTF-8 (byte 0xff)");
+  CHECK_FALSE(ParseYaml("a: \xc0\xaf\n", "overlong.yaml").ok());
+  CHECK(ParseYaml("a: \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\n", "ok.yaml").ok());
+  auto override_utf8 = ComposeText("a: 1\n", {"a=\xfe"});
+  REQUIRE_FALSE(override_utf8.ok());
+  CHECK(override_utf8.status().message() == "invalid override: it is not valid UTF-8");
   auto bad_int = ParseYaml("a: !!int abc\n", "x.yaml");
   REQUIRE_FALSE(bad_int.ok());
   CHECK(bad_int.status().message() == "x.yaml:1:4: 'abc' is not a valid int");
