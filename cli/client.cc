@@ -13,6 +13,7 @@
 #include <ostream>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -237,14 +238,22 @@ std::string UnreachableMessage(const ServerAddress& address, absl::string_view d
                       "); start it with: ", hint);
 }
 
-int ExitCodeFor(absl::StatusCode code) {
-  switch (code) {
+bool IsRequestTooLarge(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kResourceExhausted) return false;
+  std::string msg = absl::AsciiStrToLower(status.message());
+  return absl::StrContains(msg, "larger than max") || absl::StrContains(msg, "too large") ||
+         absl::StrContains(msg, "message size");
+}
+
+int ExitCodeFor(const absl::Status& status) {
+  switch (status.code()) {
     case absl::StatusCode::kOk:
       return kExitOk;
     case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kResourceExhausted:
     case absl::StatusCode::kOutOfRange:
       return kExitBadInput;
+    case absl::StatusCode::kResourceExhausted:
+      return IsRequestTooLarge(status) ? kExitBadInput : kExitFailed;
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kDeadlineExceeded:
       return kExitUnreachable;
@@ -271,7 +280,8 @@ std::string FailureMessage(const absl::Status& status, const ServerAddress& addr
       if (!id.empty()) return absl::StrCat("no invocation or job with id ", id);
       return msg;
     case absl::StatusCode::kResourceExhausted:
-      return absl::StrCat("request too large: ", msg);
+      if (IsRequestTooLarge(status)) return absl::StrCat("request too large: ", msg);
+      return absl::StrCat("evald is out of resources: ", msg);
     case absl::StatusCode::kCancelled:
       return "interrupted";
     case absl::StatusCode::kInvalidArgument:
@@ -288,7 +298,7 @@ std::string FailureMessage(const absl::Status& status, const ServerAddress& addr
 int ReportFailure(const absl::Status& status, const ServerAddress& address, std::ostream& err,
                   absl::string_view id) {
   err << "evalctl: " << FailureMessage(status, address, id) << "\n";
-  return ExitCodeFor(status.code());
+  return ExitCodeFor(status);
 }
 
 void InstallInterruptHandler() {

@@ -59,16 +59,20 @@ absl::StatusOr<ServerAddress> ResolveAddress(const std::optional<std::string>& f
 // `detail` is gRPC's message, used when the socket itself looks fine (or for TCP).
 std::string UnreachableMessage(const ServerAddress& address, absl::string_view detail);
 
-// Status -> exit code: Ok 0, InvalidArgument/ResourceExhausted/OutOfRange 2,
-// Unavailable/DeadlineExceeded 3, NotFound 4, FailedPrecondition 5, Cancelled 130, else 1.
-int ExitCodeFor(absl::StatusCode code);
+// Status -> exit code: Ok 0, InvalidArgument/OutOfRange 2, Unavailable/DeadlineExceeded 3,
+// NotFound 4, FailedPrecondition 5, Cancelled 130, else 1. ResourceExhausted is 2 when the
+// request was over evald's message limit (IsRequestTooLarge) and 1 otherwise (evald out of disk
+// or memory).
+int ExitCodeFor(const absl::Status& status);
+// gRPC's rejection of an over-large message ("Received message larger than max (N vs. M)").
+bool IsRequestTooLarge(const absl::Status& status);
 
 // The error line (without "evalctl: ") for a failed call. `id`, when not empty, is what the user
 // asked about (used for NotFound: "no invocation or job with id X").
 std::string FailureMessage(const absl::Status& status, const ServerAddress& address,
                            absl::string_view id = "");
 
-// Prints "evalctl: <FailureMessage>" on one line to `err` and returns ExitCodeFor().
+// Prints "evalctl: <FailureMessage>" on one line to `err` and returns ExitCodeFor(status).
 int ReportFailure(const absl::Status& status, const ServerAddress& address, std::ostream& err,
                   absl::string_view id = "");
 

@@ -41,7 +41,7 @@ int RunResume(Context& ctx, const ResumeOptions& options) {
       }
     }
     *ctx.err << "evalctl: " << msg << "\n";
-    return ExitCodeFor(s.code());
+    return ExitCodeFor(s);
   }
 
   std::ostream& out = *ctx.out;

@@ -75,12 +75,12 @@ int RunSubmit(Context& ctx, const SubmitOptions& options, const ComposeFn& compo
   v1::SubmitResponse resp;
   absl::Status s = ctx.api->Submit(req, &resp);
   if (!s.ok()) {
-    if (s.code() == absl::StatusCode::kResourceExhausted) {
+    if (IsRequestTooLarge(s)) {
       err << "evalctl: config too large: " << redact(s.message()) << "\n";
       return kExitBadInput;
     }
     err << "evalctl: " << redact(FailureMessage(s, ctx.address)) << "\n";
-    return ExitCodeFor(s.code());
+    return ExitCodeFor(s);
   }
   RedactResponse(redact, &resp);
   // A dry run is always reported as one, whatever the server set.

@@ -66,19 +66,27 @@ TEST_CASE("address forms: unix:///abs, unix:rel, /abs, host:port") {
 
 TEST_CASE("status codes map to the documented exit codes") {
   using C = absl::StatusCode;
-  CHECK(ExitCodeFor(C::kOk) == 0);
-  CHECK(ExitCodeFor(C::kInvalidArgument) == 2);
-  CHECK(ExitCodeFor(C::kResourceExhausted) == 2);
-  CHECK(ExitCodeFor(C::kOutOfRange) == 2);
-  CHECK(ExitCodeFor(C::kUnavailable) == 3);
-  CHECK(ExitCodeFor(C::kDeadlineExceeded) == 3);
-  CHECK(ExitCodeFor(C::kNotFound) == 4);
-  CHECK(ExitCodeFor(C::kFailedPrecondition) == 5);
-  CHECK(ExitCodeFor(C::kCancelled) == 130);
+  auto code = [](C c, const char* msg = "x") { return ExitCodeFor(absl::Status(c, msg)); };
+  CHECK(ExitCodeFor(absl::OkStatus()) == 0);
+  CHECK(code(C::kInvalidArgument) == 2);
+  CHECK(code(C::kOutOfRange) == 2);
+  CHECK(code(C::kUnavailable) == 3);
+  CHECK(code(C::kDeadlineExceeded) == 3);
+  CHECK(code(C::kNotFound) == 4);
+  CHECK(code(C::kFailedPrecondition) == 5);
+  CHECK(code(C::kCancelled) == 130);
   for (C c : {C::kInternal, C::kUnknown, C::kAborted, C::kAlreadyExists, C::kPermissionDenied,
               C::kUnauthenticated, C::kUnimplemented, C::kDataLoss}) {
-    CHECK(ExitCodeFor(c) == 1);
+    CHECK(code(c) == 1);
   }
+  // Too large a request is the user's input; a full disk on evald's side is not.
+  CHECK(code(C::kResourceExhausted, "Received message larger than max (9000000 vs. 4194304)") == 2);
+  CHECK(code(C::kResourceExhausted, "disk full while writing /s/evald.db") == 1);
+  ServerAddress addr;
+  CHECK(FailureMessage(absl::ResourceExhaustedError("disk full while writing x"), addr) ==
+        "evald is out of resources: disk full while writing x");
+  CHECK(FailureMessage(absl::ResourceExhaustedError("Received message larger than max (1 vs. 0)"),
+                       addr) == "request too large: Received message larger than max (1 vs. 0)");
 }
 
 TEST_CASE("not found names the id the user gave") {

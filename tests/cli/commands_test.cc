@@ -152,9 +152,15 @@ TEST_CASE("submit: server rejections") {
   }
   SECTION("too large -> 2, 'config too large'") {
     api.submit_status =
-        absl::ResourceExhaustedError("message larger than max (9000000 vs. 4194304)");
+        absl::ResourceExhaustedError("Received message larger than max (9000000 vs. 4194304)");
     CHECK(RunSubmit(h.ctx, o, FakeCompose()) == kExitBadInput);
-    CHECK(absl::StartsWith(h.err.str(), "evalctl: config too large: message larger"));
+    CHECK(absl::StartsWith(h.err.str(), "evalctl: config too large: Received message larger"));
+  }
+  SECTION("evald out of disk -> 1, said as it is") {
+    api.submit_status = absl::ResourceExhaustedError("disk full while writing /s/evald.db");
+    CHECK(RunSubmit(h.ctx, o, FakeCompose()) == kExitFailed);
+    CHECK(h.err.str() ==
+          "evalctl: evald is out of resources: disk full while writing /s/evald.db\n");
   }
   SECTION("daemon down -> 3, one line") {
     api.submit_status = absl::UnavailableError("failed to connect to all addresses");
