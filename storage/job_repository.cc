@@ -15,7 +15,7 @@ constexpr char kColumns[] =
 
 // Must match the WHERE of index jobs_active (migrations.cc) so SQLite can use it.
 constexpr char kActiveWhere[] =
-    "state IN ('pending', 'submitted', 'running') OR (desired = 'run' AND attempt = 0)";
+    "state IN ('pending', 'submitted', 'running')";
 
 }  // namespace
 

@@ -35,7 +35,7 @@ class JobRepository {
   // Ordered by index.
   absl::StatusOr<std::vector<JobRecord>> ListByInvocation(const std::string& invocation_id);
   absl::StatusOr<std::vector<JobState>> ListStates(const std::string& invocation_id);
-  // Not terminal, or terminal with desired = run and attempt = 0; by invocation, then index.
+  // Not terminal; by invocation, then index.
   absl::StatusOr<std::vector<JobRecord>> ListActive();
 
   // Writes every mutable field of r (state, desired, exit, message, output dir, handle, attempt,

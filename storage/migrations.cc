@@ -58,7 +58,7 @@ CREATE TABLE jobs (
 );
 -- The supervisor's work list; the WHERE must match JobRepository::ListActive word for word.
 CREATE INDEX jobs_active ON jobs(invocation_id, idx)
-  WHERE state IN ('pending', 'submitted', 'running') OR (desired = 'run' AND attempt = 0);
+  WHERE state IN ('pending', 'submitted', 'running');
 
 CREATE TABLE deployments (
   id              TEXT PRIMARY KEY NOT NULL,

@@ -142,9 +142,9 @@ class Store {
   absl::StatusOr<InvocationPage> ListInvocations(const InvocationFilter& filter);
   absl::StatusOr<int64_t> CountInvocations();
 
-  // Every job not in a terminal state, plus terminal jobs with desired = run that were never
-  // started (attempt 0; should not happen). Every deployment not in a terminal state. The
-  // supervisor's work list, ordered by invocation id, then job index / creation order.
+  // Every job and every deployment not in a terminal state: the supervisor's work list, ordered
+  // by invocation id, then job index / creation order. (A job that failed before it could start
+  // is terminal and drops out; nothing else could start it.)
   absl::StatusOr<std::vector<JobRecord>> ListActiveJobs();
   absl::StatusOr<std::vector<DeploymentRecord>> ListActiveDeployments();
 
