@@ -1,6 +1,11 @@
 #include "runner/http_client.h"
 
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include "absl/strings/match.h"
@@ -61,11 +66,35 @@ absl::StatusOr<std::unique_ptr<HttpClient>> HttpClient::Create(const Options& op
   std::unique_ptr<HttpClient> c(new HttpClient(options));
   c->multi_ = curl_multi_init();
   if (c->multi_ == nullptr) return absl::InternalError("curl_multi_init failed");
+  c->epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (c->epoll_fd_ < 0) {
+    return absl::InternalError(absl::StrCat("epoll_create1: ", std::strerror(errno)));
+  }
+  if (options.wake_fd >= 0) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = options.wake_fd;
+    if (::epoll_ctl(c->epoll_fd_, EPOLL_CTL_ADD, options.wake_fd, &ev) != 0) {
+      return absl::InternalError(absl::StrCat("epoll_ctl(wake fd): ", std::strerror(errno)));
+    }
+  }
+  curl_multi_setopt(c->multi_, CURLMOPT_SOCKETFUNCTION, &HttpClient::OnSocket);
+  curl_multi_setopt(c->multi_, CURLMOPT_SOCKETDATA, c.get());
+  curl_multi_setopt(c->multi_, CURLMOPT_TIMERFUNCTION, &HttpClient::OnTimer);
+  curl_multi_setopt(c->multi_, CURLMOPT_TIMERDATA, c.get());
   const long conns = std::max(1, options.max_connections);
   curl_multi_setopt(c->multi_, CURLMOPT_MAX_HOST_CONNECTIONS, conns);
   curl_multi_setopt(c->multi_, CURLMOPT_MAXCONNECTS, conns + 4);
   curl_multi_setopt(c->multi_, CURLMOPT_PIPELINING, static_cast<long>(CURLPIPE_MULTIPLEX));
   c->https_ = absl::StartsWithIgnoreCase(options.url, "https://");
+  // With no proxy configured, say so once: otherwise curl reads the proxy variables of the
+  // environment again for every transfer.
+  c->no_proxy_env_ = true;
+  for (const char* name :
+       {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
+    const char* v = std::getenv(name);
+    if (v != nullptr && *v != '\0') c->no_proxy_env_ = false;
+  }
 
   // "Expect:" turns off curl's 100-continue wait for bodies over 1 kB (a full RTT, or 1 s with
   // servers that ignore it).
@@ -85,6 +114,7 @@ HttpClient::~HttpClient() {
   CancelAll();
   for (auto& t : all_) curl_easy_cleanup(t->easy);
   if (multi_ != nullptr) curl_multi_cleanup(multi_);
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
   curl_slist_free_all(headers_auth_);
   curl_slist_free_all(headers_plain_);
 }
@@ -104,6 +134,8 @@ HttpClient::Transfer* HttpClient::Acquire() {
   curl_easy_setopt(e, CURLOPT_HEADERDATA, &t->retry_after_ms);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &HttpClient::OnCloseSocket);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, this);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -115,6 +147,7 @@ HttpClient::Transfer* HttpClient::Acquire() {
   // Over TLS, wait for a connection that may multiplex (HTTP/2) instead of opening one per
   // request; plain http is HTTP/1.1, one request per connection, and must not wait.
   if (https_) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  if (no_proxy_env_) curl_easy_setopt(e, CURLOPT_PROXY, "");
   Transfer* raw = t.get();
   all_.push_back(std::move(t));
   return raw;
@@ -180,30 +213,105 @@ void HttpClient::Collect(std::vector<Completion>* done) {
   }
 }
 
+// Registrations are kept while a connection idles between transfers: curl asks to remove the
+// socket after every answer and to add it again for the next request on the same keep-alive
+// connection, which would be two epoll_ctl() calls per request. OnCloseSocket() and events on
+// idle sockets drop a registration for good.
+int HttpClient::OnSocket(CURL*, curl_socket_t fd, int what, void* client, void*) {
+  auto* self = static_cast<HttpClient*>(client);
+  if (fd < 0) return 0;
+  if (static_cast<size_t>(fd) >= self->fds_.size()) self->fds_.resize(fd + 64);
+  FdState& st = self->fds_[fd];
+  if (what == CURL_POLL_REMOVE) {
+    st.wanted = 0;
+    return 0;
+  }
+  const uint32_t events = ((what & CURL_POLL_IN) ? uint32_t{EPOLLIN} : 0u) |
+                          ((what & CURL_POLL_OUT) ? uint32_t{EPOLLOUT} : 0u);
+  st.wanted = events | kWanted;
+  if (st.registered && st.events == events) return 0;
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  int rc = ::epoll_ctl(self->epoll_fd_, st.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+  if (rc != 0 && errno == ENOENT) rc = ::epoll_ctl(self->epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+  if (rc != 0 && errno == EEXIST) rc = ::epoll_ctl(self->epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
+  st.registered = rc == 0;
+  st.events = events;
+  return 0;
+}
+
+int HttpClient::OnCloseSocket(void* client, curl_socket_t fd) {
+  auto* self = static_cast<HttpClient*>(client);
+  if (fd >= 0 && static_cast<size_t>(fd) < self->fds_.size()) {
+    FdState& st = self->fds_[fd];
+    if (st.registered) ::epoll_ctl(self->epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    st = FdState{};
+  }
+  return ::close(fd);
+}
+
+int HttpClient::OnTimer(CURLM*, long timeout_ms, void* client) {
+  auto* self = static_cast<HttpClient*>(client);
+  self->timer_due_ = timeout_ms < 0
+                         ? std::chrono::steady_clock::time_point::max()
+                         : std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  return 0;
+}
+
+absl::Status HttpClient::Action(curl_socket_t fd, int events) {
+  int running = 0;
+  CURLMcode mc = curl_multi_socket_action(multi_, fd, events, &running);
+  if (mc != CURLM_OK) {
+    return absl::InternalError(absl::StrCat("curl_multi_socket_action: ", curl_multi_strerror(mc)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status HttpClient::Kick() {
+  if (timer_due_ > std::chrono::steady_clock::now()) return absl::OkStatus();
+  timer_due_ = std::chrono::steady_clock::time_point::max();
+  return Action(CURL_SOCKET_TIMEOUT, 0);
+}
+
 absl::Status HttpClient::Poll(int timeout_ms, std::vector<Completion>* done) {
   const size_t before = done->size();
-  int running = 0;
-  CURLMcode mc = curl_multi_perform(multi_, &running);
-  if (mc != CURLM_OK) {
-    return absl::InternalError(absl::StrCat("curl_multi_perform: ", curl_multi_strerror(mc)));
+  auto now = std::chrono::steady_clock::now();
+  // Curl's own timers first: they start newly added transfers and expire timeouts.
+  if (timer_due_ <= now) {
+    timer_due_ = std::chrono::steady_clock::time_point::max();
+    if (absl::Status s = Action(CURL_SOCKET_TIMEOUT, 0); !s.ok()) return s;
   }
   Collect(done);
-  if (done->size() > before || timeout_ms <= 0) return absl::OkStatus();
-  curl_waitfd extra[1];
-  unsigned int nextra = 0;
-  if (options_.wake_fd >= 0) {
-    extra[0].fd = options_.wake_fd;
-    extra[0].events = CURL_WAIT_POLLIN;
-    extra[0].revents = 0;
-    nextra = 1;
+  int wait_ms = done->size() > before ? 0 : std::max(0, timeout_ms);
+  if (timer_due_ != std::chrono::steady_clock::time_point::max()) {
+    auto until = std::chrono::duration_cast<std::chrono::milliseconds>(timer_due_ - now).count();
+    wait_ms = std::min<int64_t>(wait_ms, std::max<int64_t>(0, until + (until > 0 ? 1 : 0)));
   }
-  mc = curl_multi_poll(multi_, extra, nextra, timeout_ms, nullptr);
-  if (mc != CURLM_OK) {
-    return absl::InternalError(absl::StrCat("curl_multi_poll: ", curl_multi_strerror(mc)));
+  epoll_event events[256];
+  int n = ::epoll_wait(epoll_fd_, events, 256, wait_ms);
+  if (n < 0 && errno != EINTR) {
+    return absl::InternalError(absl::StrCat("epoll_wait: ", std::strerror(errno)));
   }
-  mc = curl_multi_perform(multi_, &running);
-  if (mc != CURLM_OK) {
-    return absl::InternalError(absl::StrCat("curl_multi_perform: ", curl_multi_strerror(mc)));
+  for (int i = 0; i < n; ++i) {
+    const int fd = events[i].data.fd;
+    if (fd == options_.wake_fd) continue;  // the caller looks at why it was woken
+    if (static_cast<size_t>(fd) < fds_.size() && fds_[fd].wanted == 0) {
+      // An idle keep-alive socket (the server closed it, say): curl finds out when it next
+      // looks at the connection; stop hearing about it until then.
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+      fds_[fd].registered = false;
+      continue;
+    }
+    int mask = 0;
+    if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) mask |= CURL_CSELECT_IN;
+    if (events[i].events & EPOLLOUT) mask |= CURL_CSELECT_OUT;
+    if (events[i].events & EPOLLERR) mask |= CURL_CSELECT_ERR;
+    if (absl::Status s = Action(fd, mask); !s.ok()) return s;
+  }
+  if (timer_due_ <= std::chrono::steady_clock::now()) {
+    timer_due_ = std::chrono::steady_clock::time_point::max();
+    if (absl::Status s = Action(CURL_SOCKET_TIMEOUT, 0); !s.ok()) return s;
   }
   Collect(done);
   return absl::OkStatus();

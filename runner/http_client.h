@@ -1,10 +1,13 @@
 // File: http_client.h
 //
-// An event-driven HTTP client on libcurl's multi interface, driven from one thread (the runner's
-// loop): many POSTs in flight over a pool of keep-alive connections, HTTP/2 multiplexing when an
-// https server offers it (ALPN), a per-request timeout, and a wake-up fd so a signal handler can
-// interrupt a wait. It does no retries itself: every outcome comes back as a Completion and the
-// runner applies the retry policy. Not thread-safe; all calls from the loop thread.
+// An event-driven HTTP client on libcurl's multi-socket interface and epoll, driven from one
+// thread (the runner's loop): many POSTs in flight over a pool of keep-alive connections, HTTP/2
+// multiplexing when an https server offers it (ALPN), a per-request timeout, and a wake-up fd so a
+// signal handler can interrupt a wait. curl_multi_socket_action() only touches the transfers whose
+// sockets are ready, so the cost per answer does not grow with the number in flight (plain
+// curl_multi_perform() polls every transfer's socket on each call). It does no retries itself:
+// every outcome comes back as a Completion and the runner applies the retry policy. Not
+// thread-safe; all calls from the loop thread.
 //
 //   EVALD_ASSIGN_OR_RETURN(auto client, HttpClient::Create({.url = url, .max_connections = 64}));
 //   client->Post(/*tag=*/7, body);
@@ -57,6 +60,10 @@ class HttpClient {
   // finished transfers to `done`.
   absl::Status Poll(int timeout_ms, std::vector<Completion>* done);
 
+  // Hands transfers posted since the last Poll() to the network now (it runs curl's due timers),
+  // instead of at the next Poll().
+  absl::Status Kick();
+
   // Aborts every transfer in flight (they produce no Completion).
   void CancelAll();
 
@@ -70,9 +77,25 @@ class HttpClient {
   Transfer* Acquire();
   void Release(Transfer* t);
   void Collect(std::vector<Completion>* done);
+  absl::Status Action(curl_socket_t fd, int events);
+  static int OnSocket(CURL* easy, curl_socket_t fd, int what, void* client, void* socket_data);
+  static int OnTimer(CURLM* multi, long timeout_ms, void* client);
+  static int OnCloseSocket(void* client, curl_socket_t fd);
+
+  // Per-fd epoll bookkeeping (see OnSocket).
+  static constexpr uint32_t kWanted = 1u << 31;
+  struct FdState {
+    uint32_t wanted = 0;  // kWanted | EPOLLIN/EPOLLOUT while curl watches it, else 0
+    uint32_t events = 0;  // what the epoll registration asks for
+    bool registered = false;
+  };
+  std::vector<FdState> fds_;
 
   Options options_;
   CURLM* multi_ = nullptr;
+  int epoll_fd_ = -1;
+  // When curl wants socket_action(CURL_SOCKET_TIMEOUT) next; max() when it set no timer.
+  std::chrono::steady_clock::time_point timer_due_ = std::chrono::steady_clock::time_point::max();
   curl_slist* headers_auth_ = nullptr;
   curl_slist* headers_plain_ = nullptr;
   std::vector<std::unique_ptr<Transfer>> all_;
@@ -80,6 +103,7 @@ class HttpClient {
   size_t active_ = 0;
   int64_t connects_ = 0;
   bool https_ = false;
+  bool no_proxy_env_ = false;
 };
 
 }  // namespace evald::runner

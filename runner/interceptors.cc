@@ -30,12 +30,6 @@ void DeepMerge(nlohmann::json& target, const nlohmann::json& patch) {
   }
 }
 
-int64_t IntField(const nlohmann::json& obj, const char* key) {
-  auto it = obj.find(key);
-  if (it == obj.end() || !it->is_number()) return 0;
-  return it->get<int64_t>();
-}
-
 }  // namespace
 
 void ApplySystemMessage(nlohmann::json& body, const std::string& message) {
@@ -63,57 +57,222 @@ void ApplyPayloadModifier(nlohmann::json& body, const AdapterConfig::PayloadModi
   if (modifier.params_to_add.is_object()) DeepMerge(body, modifier.params_to_add);
 }
 
+namespace {
+
+// Keys the response parser cares about; everything else is kOther.
+enum class Key : uint8_t {
+  kNone,
+  kOther,
+  kChoices,
+  kUsage,
+  kError,
+  kMessage,
+  kText,
+  kFinishReason,
+  kContent,
+  kReasoningContent,
+  kPromptTokens,
+  kCompletionTokens,
+  kTotalTokens
+};
+
+Key KeyOf(const std::string& k) {
+  switch (k.size()) {
+    case 4:
+      return k == "text" ? Key::kText : Key::kOther;
+    case 5:
+      if (k == "usage") return Key::kUsage;
+      return k == "error" ? Key::kError : Key::kOther;
+    case 7:
+      if (k == "choices") return Key::kChoices;
+      if (k == "message") return Key::kMessage;
+      return k == "content" ? Key::kContent : Key::kOther;
+    case 12:
+      return k == "total_tokens" ? Key::kTotalTokens : Key::kOther;
+    case 13:
+      if (k == "finish_reason") return Key::kFinishReason;
+      return k == "prompt_tokens" ? Key::kPromptTokens : Key::kOther;
+    case 17:
+      if (k == "reasoning_content") return Key::kReasoningContent;
+      return k == "completion_tokens" ? Key::kCompletionTokens : Key::kOther;
+    default:
+      return Key::kOther;
+  }
+}
+
+// SAX handler that picks the few fields evalrun needs out of an OpenAI response without
+// building a DOM (a tree of allocations per answer).
+class ResponseSax {
+ public:
+  using json = nlohmann::json;
+  explicit ResponseSax(ParsedResponse* out) : out_(out) {}
+
+  bool null() {
+    Value();
+    return true;
+  }
+  bool boolean(bool) {
+    Value();
+    if (At() == Where::kMessageField && Top().key == Key::kContent) bad_content_ = true;
+    return true;
+  }
+  bool number_integer(json::number_integer_t v) { return Number(static_cast<int64_t>(v)); }
+  bool number_unsigned(json::number_unsigned_t v) { return Number(static_cast<int64_t>(v)); }
+  bool number_float(json::number_float_t v, const json::string_t&) {
+    return Number(static_cast<int64_t>(v));
+  }
+  bool string(json::string_t& v) {
+    Value();
+    const Where w = At();
+    if (w == Where::kMessageField) {
+      if (Top().key == Key::kContent) out_->content = std::move(v);
+      if (Top().key == Key::kReasoningContent) out_->reasoning = std::move(v);
+    } else if (w == Where::kChoiceField) {
+      if (Top().key == Key::kText) {
+        out_->content = std::move(v);
+        text_ = true;
+      }
+      if (Top().key == Key::kFinishReason) out_->finish_reason = std::move(v);
+    }
+    return true;
+  }
+  bool binary(json::binary_t&) { return true; }
+  bool start_object(std::size_t) {
+    Value();
+    const Where w = At();
+    if (w == Where::kChoice0) choice0_ = true;
+    if (w == Where::kChoiceField && Top().key == Key::kMessage) message_ = true;
+    if (w == Where::kTop && Top().key == Key::kUsage) out_->has_usage = true;
+    if (w == Where::kMessageField && Top().key == Key::kContent) bad_content_ = true;
+    stack_.push_back({false, -1, Key::kNone});
+    return true;
+  }
+  bool key(json::string_t& k) {
+    Top().key = KeyOf(k);
+    return true;
+  }
+  bool end_object() {
+    stack_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) {
+    Value();
+    if (At() == Where::kTop && Top().key == Key::kChoices) choices_ = true;
+    if (At() == Where::kMessageField && Top().key == Key::kContent) bad_content_ = true;
+    stack_.push_back({true, -1, Key::kNone});
+    return true;
+  }
+  bool end_array() {
+    stack_.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+    return false;
+  }
+
+  bool root_object() const { return root_object_; }
+  bool has_error() const { return error_; }
+  bool choices() const { return choices_; }
+  bool choice0() const { return choice0_; }
+  bool message() const { return message_; }
+  bool text() const { return text_; }
+  bool bad_content() const { return bad_content_; }
+
+ private:
+  struct Frame {
+    bool array;
+    int64_t index;  // arrays: index of the current element
+    Key key;        // objects: the current key
+  };
+  enum class Where { kOther, kTop, kChoice0, kChoiceField, kMessageField, kUsageField };
+
+  Frame& Top() { return stack_.back(); }
+
+  // Where the value now starting sits.
+  Where At() const {
+    const size_t n = stack_.size();
+    if (n == 1 && !stack_[0].array) return Where::kTop;
+    if (n >= 2 && !stack_[0].array && stack_[0].key == Key::kChoices && stack_[1].array &&
+        stack_[1].index == 0) {
+      if (n == 2) return Where::kChoice0;
+      if (n == 3 && !stack_[2].array) return Where::kChoiceField;
+      if (n == 4 && stack_[2].key == Key::kMessage && !stack_[3].array) return Where::kMessageField;
+    }
+    if (n == 2 && !stack_[0].array && stack_[0].key == Key::kUsage && !stack_[1].array) {
+      return Where::kUsageField;
+    }
+    return Where::kOther;
+  }
+
+  void Value() {
+    if (stack_.empty()) {
+      root_started_ = true;
+      return;
+    }
+    if (Top().array) ++Top().index;
+    if (stack_.size() == 1 && !stack_[0].array && Top().key == Key::kError) error_ = true;
+  }
+
+  bool Number(int64_t v) {
+    Value();
+    const Where w = At();
+    if (w == Where::kUsageField) {
+      if (Top().key == Key::kPromptTokens) out_->prompt_tokens = v;
+      if (Top().key == Key::kCompletionTokens) out_->completion_tokens = v;
+      if (Top().key == Key::kTotalTokens) out_->total_tokens = v;
+    }
+    if (w == Where::kMessageField && Top().key == Key::kContent) bad_content_ = true;
+    if (stack_.empty()) root_object_ = false;
+    return true;
+  }
+
+ public:
+  // Called once before parsing: the first start_object at depth 0 marks an object root.
+  void MarkRootObject() { root_object_ = true; }
+
+ private:
+  ParsedResponse* out_;
+  std::vector<Frame> stack_;
+  bool root_started_ = false;
+  bool root_object_ = false;
+  bool error_ = false;
+  bool choices_ = false;
+  bool choice0_ = false;
+  bool message_ = false;
+  bool text_ = false;
+  bool bad_content_ = false;
+};
+
+}  // namespace
+
 absl::StatusOr<ParsedResponse> ParseOpenAIResponse(absl::string_view body, EndpointType type) {
-  nlohmann::json j = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
-  if (j.is_discarded()) {
+  ParsedResponse r;
+  ResponseSax sax(&r);
+  const size_t first = body.find_first_not_of(" \t\r\n");
+  if (first != absl::string_view::npos && body[first] == '{') sax.MarkRootObject();
+  const bool ok = nlohmann::json::sax_parse(body.begin(), body.end(), &sax);
+  if (!ok) {
     return absl::InvalidArgumentError(absl::StrCat("response is not valid JSON (", body.size(),
                                                    " bytes: '", body.substr(0, 80),
                                                    body.size() > 80 ? "...'" : "'", ")"));
   }
-  if (!j.is_object()) return absl::InvalidArgumentError("response is not a JSON object");
-  auto choices = j.find("choices");
-  if (choices == j.end() || !choices->is_array() || choices->empty() ||
-      !(*choices)[0].is_object()) {
-    if (j.contains("error")) {
+  if (!sax.root_object()) return absl::InvalidArgumentError("response is not a JSON object");
+  if (!sax.choices() || !sax.choice0()) {
+    if (sax.has_error()) {
       return absl::InvalidArgumentError(
           absl::StrCat("response carries an error: ", ErrorMessageFromBody(body)));
     }
     return absl::InvalidArgumentError("response has no choices");
   }
-  const nlohmann::json& choice = (*choices)[0];
-  ParsedResponse r;
   if (type == EndpointType::kChat) {
-    auto msg = choice.find("message");
-    if (msg == choice.end() || !msg->is_object()) {
-      return absl::InvalidArgumentError("response choice has no message");
-    }
-    auto content = msg->find("content");
-    if (content != msg->end() && content->is_string()) {
-      r.content = content->get<std::string>();
-    } else if (content != msg->end() && !content->is_null()) {
+    if (!sax.message()) return absl::InvalidArgumentError("response choice has no message");
+    if (sax.bad_content()) {
       return absl::InvalidArgumentError("response message content is not a string");
     }
-    auto reasoning = msg->find("reasoning_content");
-    if (reasoning != msg->end() && reasoning->is_string()) {
-      r.reasoning = reasoning->get<std::string>();
-    }
-  } else {
-    auto text = choice.find("text");
-    if (text == choice.end() || !text->is_string()) {
-      return absl::InvalidArgumentError("response choice has no text");
-    }
-    r.content = text->get<std::string>();
+  } else if (!sax.text()) {
+    return absl::InvalidArgumentError("response choice has no text");
   }
-  auto finish = choice.find("finish_reason");
-  if (finish != choice.end() && finish->is_string()) r.finish_reason = finish->get<std::string>();
-  auto usage = j.find("usage");
-  if (usage != j.end() && usage->is_object()) {
-    r.has_usage = true;
-    r.prompt_tokens = IntField(*usage, "prompt_tokens");
-    r.completion_tokens = IntField(*usage, "completion_tokens");
-    r.total_tokens = IntField(*usage, "total_tokens");
-    if (r.total_tokens == 0) r.total_tokens = r.prompt_tokens + r.completion_tokens;
-  }
+  if (r.has_usage && r.total_tokens == 0) r.total_tokens = r.prompt_tokens + r.completion_tokens;
   return r;
 }
 

@@ -41,6 +41,7 @@ class ResponseCache {
   static absl::StatusOr<std::unique_ptr<ResponseCache>> Open(const Options& options);
   ~ResponseCache();
 
+  // Misses at once when the cache was empty when opened (a first run).
   std::optional<std::string> Get(const std::string& key);
   void Put(const std::string& key, absl::string_view request, absl::string_view response);
   // Commits pending puts. Errors are returned once and the cache keeps working (a full disk
@@ -59,6 +60,7 @@ class ResponseCache {
   std::unique_ptr<SQLite::Statement> put_;
   std::unique_ptr<SQLite::Statement> put_request_;
   bool in_transaction_ = false;
+  bool empty_at_open_ = false;
   int64_t pending_ = 0;
   std::string last_error_;
 };

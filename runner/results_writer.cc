@@ -112,6 +112,14 @@ void SamplesWriter::Write(const nlohmann::json& sample) {
   if (std::fwrite(line.data(), 1, line.size(), file_) != line.size()) failed_ = true;
 }
 
+void SamplesWriter::WriteLine(const std::string& line) {
+  if (file_ == nullptr) return;
+  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() ||
+      std::fputc('\n', file_) == EOF) {
+    failed_ = true;
+  }
+}
+
 absl::Status SamplesWriter::Flush() {
   if (file_ == nullptr) return absl::OkStatus();
   if (std::fflush(file_) != 0) failed_ = true;

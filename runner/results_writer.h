@@ -71,6 +71,8 @@ class SamplesWriter {
   SamplesWriter& operator=(const SamplesWriter&) = delete;
   absl::Status Open(const std::string& path);
   void Write(const nlohmann::json& sample);
+  // `line` is one JSON object (no newline).
+  void WriteLine(const std::string& line);
   absl::Status Flush();
   absl::Status Close();
 

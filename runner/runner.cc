@@ -20,6 +20,7 @@
 #include "runner/hashing.h"
 #include "runner/http_client.h"
 #include "runner/interceptors.h"
+#include "runner/json_text.h"
 #include "runner/progress.h"
 #include "runner/response_cache.h"
 #include "runner/results_writer.h"
@@ -42,38 +43,99 @@ std::string Getenv(const std::string& name) {
   return v != nullptr ? v : "";
 }
 
-// What samples.jsonl shows as the prompt: the messages or the prompt text, moved out of the body.
-nlohmann::json TakePrompt(nlohmann::json& body) {
-  for (const char* key : {"messages", "prompt"}) {
-    auto it = body.find(key);
-    if (it != body.end()) return std::move(*it);
-  }
-  return nullptr;
-}
+// One request, as sent: the canonical body (keys sorted, so it is also what the cache hashes)
+// and its prompt part (the messages array or the prompt string) for samples.jsonl.
+struct BuiltRequest {
+  std::string body;
+  std::string prompt_json;
+};
 
 // The request of one sample x repeat, interceptors applied; shared by the run and --dry-run.
-nlohmann::json BuildRequestBody(const Plan& plan, const Task& task, EndpointType type,
-                                size_t sample, int repeat) {
+// The body is written as text directly; only the payload modifier, which can reshape anything,
+// goes through a JSON tree.
+BuiltRequest BuildRequest(const Plan& plan, const Task& task, EndpointType type, size_t sample,
+                          int repeat) {
   Prompt p = task.BuildPrompt(sample, type);
-  nlohmann::json body = nlohmann::json::object();
-  body["model"] = plan.endpoint.model_id;
-  if (type == EndpointType::kChat) {
-    nlohmann::json messages = nlohmann::json::array();
-    for (auto& m : p.messages) {
-      messages.push_back({{"role", std::move(m.role)}, {"content", std::move(m.content)}});
-    }
-    body["messages"] = std::move(messages);
-  } else {
-    body["prompt"] = std::move(p.text);
-  }
   const Params& params = plan.params;
-  if (params.temperature) body["temperature"] = *params.temperature;
-  if (params.top_p) body["top_p"] = *params.top_p;
-  if (params.max_new_tokens) body["max_tokens"] = *params.max_new_tokens;
-  if (params.seed) body["seed"] = *params.seed + repeat;
-  if (plan.adapter.system_message) ApplySystemMessage(body, *plan.adapter.system_message);
-  ApplyPayloadModifier(body, plan.adapter.payload);
-  return body;
+  BuiltRequest r;
+  if (plan.adapter.payload.enabled) {
+    nlohmann::json body = nlohmann::json::object();
+    body["model"] = plan.endpoint.model_id;
+    if (type == EndpointType::kChat) {
+      nlohmann::json messages = nlohmann::json::array();
+      for (auto& m : p.messages) {
+        messages.push_back({{"role", std::move(m.role)}, {"content", std::move(m.content)}});
+      }
+      body["messages"] = std::move(messages);
+    } else {
+      body["prompt"] = std::move(p.text);
+    }
+    if (params.temperature) body["temperature"] = *params.temperature;
+    if (params.top_p) body["top_p"] = *params.top_p;
+    if (params.max_new_tokens) body["max_tokens"] = *params.max_new_tokens;
+    if (params.seed) body["seed"] = *params.seed + repeat;
+    if (plan.adapter.system_message) ApplySystemMessage(body, *plan.adapter.system_message);
+    ApplyPayloadModifier(body, plan.adapter.payload);
+    r.body = DumpJson(body);
+    for (const char* key : {"messages", "prompt"}) {
+      if (body.contains(key)) r.prompt_json = DumpJson(body[key]);
+    }
+    if (r.prompt_json.empty()) r.prompt_json = "null";
+    return r;
+  }
+  if (type == EndpointType::kChat) {
+    r.prompt_json = "[";
+    auto add = [&](absl::string_view role, absl::string_view content) {
+      if (r.prompt_json.size() > 1) r.prompt_json += ',';
+      r.prompt_json += "{\"content\":";
+      AppendJsonString(&r.prompt_json, content);
+      r.prompt_json += ",\"role\":";
+      AppendJsonString(&r.prompt_json, role);
+      r.prompt_json += '}';
+    };
+    // The system_message interceptor replaces any system message and goes first.
+    if (plan.adapter.system_message) add("system", *plan.adapter.system_message);
+    for (const auto& m : p.messages) {
+      if (plan.adapter.system_message && m.role == "system") continue;
+      add(m.role, m.content);
+    }
+    r.prompt_json += ']';
+  } else {
+    AppendJsonString(&r.prompt_json, p.text);
+  }
+  std::string& b = r.body;
+  b.reserve(r.prompt_json.size() + 160);
+  b += '{';
+  if (params.max_new_tokens) {
+    b += "\"max_tokens\":";
+    AppendJsonInt(&b, *params.max_new_tokens);
+    b += ',';
+  }
+  if (type == EndpointType::kChat) {
+    b += "\"messages\":";
+    b += r.prompt_json;
+    b += ",\"model\":";
+    AppendJsonString(&b, plan.endpoint.model_id);
+  } else {
+    b += "\"model\":";
+    AppendJsonString(&b, plan.endpoint.model_id);
+    b += ",\"prompt\":";
+    b += r.prompt_json;
+  }
+  if (params.seed) {
+    b += ",\"seed\":";
+    AppendJsonInt(&b, *params.seed + repeat);
+  }
+  if (params.temperature) {
+    b += ",\"temperature\":";
+    AppendJsonDouble(&b, *params.temperature);
+  }
+  if (params.top_p) {
+    b += ",\"top_p\":";
+    AppendJsonDouble(&b, *params.top_p);
+  }
+  b += '}';
+  return r;
 }
 
 int64_t PeakRssBytes() {
@@ -99,15 +161,23 @@ class EvaluationLoop {
  private:
   absl::Status Setup();
   // The request body of a work item (sample x repeat), interceptors applied.
-  nlohmann::json BuildBody(uint64_t work) const;
+  BuiltRequest Build(uint64_t work) const;
   std::string CacheKey(const std::string& canonical, uint64_t work) const;
   // Answers from the cache when it can, else sends. `retry`: skip the cache lookup.
   void Start(uint64_t work, bool retry);
   void HandleCompletion(HttpClient::Completion& c);
   void OnAnswer(uint64_t work, ParsedResponse r, double latency_s, long status, bool cached,
-                nlohmann::json prompt);
-  void OnFailure(uint64_t work, FailureKind kind, const std::string& error, nlohmann::json prompt);
+                const std::string& prompt_json);
+  void OnFailure(uint64_t work, FailureKind kind, const std::string& error,
+                 const std::string& prompt_json);
   void Periodic(bool force);
+  // Starts the next new sample if a slot is free, and hands it to the network at once.
+  void RefillOne();
+  size_t Busy() const {
+    // Samples waiting for a retry keep their slot: `parallelism` bounds the samples being worked
+    // on, so a dead endpoint is not flooded with the whole dataset.
+    return client_->in_flight() - (progress_post_in_flight_ ? 1 : 0) + retries_.size();
+  }
   void MaybePostProgress(bool final_post);
   absl::Status Finish(const absl::Status& run_status);
   bool StopRequested() const {
@@ -131,14 +201,15 @@ class EvaluationLoop {
   std::unique_ptr<ProgressFiles> progress_;
   std::unique_ptr<ScoreBook> book_;
   SamplesWriter samples_;
+  std::string line_buffer_;  // reused for every samples.jsonl line
   BoundedLog request_log_;
   BoundedLog response_log_;
   std::string api_key_;
 
   struct InFlight {
     std::string key;
-    nlohmann::json prompt;  // for samples.jsonl
-    std::string request;    // kept only when the cache saves requests
+    std::string prompt_json;  // for samples.jsonl
+    std::string request;      // kept only when the cache saves requests
   };
   std::unordered_map<uint64_t, InFlight> in_flight_;
   std::vector<uint8_t> attempts_;
@@ -159,6 +230,7 @@ class EvaluationLoop {
 
   int64_t progress_posted_ = 0;
   bool progress_post_in_flight_ = false;
+  Clock::time_point last_kick_{};
   int64_t progress_post_failures_ = 0;
   Clock::time_point start_ = Clock::now();
   std::chrono::system_clock::time_point wall_start_ = std::chrono::system_clock::now();
@@ -231,8 +303,8 @@ absl::Status EvaluationLoop::Setup() {
   return absl::OkStatus();
 }
 
-nlohmann::json EvaluationLoop::BuildBody(uint64_t work) const {
-  return BuildRequestBody(plan_, *task_, type_, SampleOf(work), RepeatOf(work));
+BuiltRequest EvaluationLoop::Build(uint64_t work) const {
+  return BuildRequest(plan_, *task_, type_, SampleOf(work), RepeatOf(work));
 }
 
 std::string EvaluationLoop::CacheKey(const std::string& canonical, uint64_t work) const {
@@ -244,15 +316,14 @@ std::string EvaluationLoop::CacheKey(const std::string& canonical, uint64_t work
 }
 
 void EvaluationLoop::Start(uint64_t work, bool retry) {
-  nlohmann::json body = BuildBody(work);
-  std::string canonical = DumpJson(body);  // objects are key-sorted: a canonical form
-  std::string key = CacheKey(canonical, work);
+  BuiltRequest req = Build(work);
+  std::string key = CacheKey(req.body, work);
   if (cache_ && !retry) {
     if (auto hit = cache_->Get(key)) {
       auto parsed = ParseOpenAIResponse(*hit, type_);
       if (parsed.ok()) {
         ++cached_;
-        OnAnswer(work, *std::move(parsed), 0.0, 200, /*cached=*/true, TakePrompt(body));
+        OnAnswer(work, *std::move(parsed), 0.0, 200, /*cached=*/true, req.prompt_json);
         return;
       }
     }
@@ -261,15 +332,15 @@ void EvaluationLoop::Start(uint64_t work, bool retry) {
     request_log_.Write({{"sample", SampleOf(work)},
                         {"repeat", RepeatOf(work)},
                         {"url", plan_.endpoint.url},
-                        {"body", body}});
+                        {"body", nlohmann::json::parse(req.body, nullptr, false)}});
   }
   InFlight f;
   f.key = std::move(key);
-  f.prompt = TakePrompt(body);
-  if (cache_ && plan_.adapter.caching.save_requests) f.request = canonical;
+  f.prompt_json = std::move(req.prompt_json);
+  if (cache_ && plan_.adapter.caching.save_requests) f.request = req.body;
   in_flight_[work] = std::move(f);
   ++sent_;
-  client_->Post(work, std::move(canonical));
+  client_->Post(work, std::move(req.body));
 }
 
 void EvaluationLoop::HandleCompletion(HttpClient::Completion& c) {
@@ -295,6 +366,9 @@ void EvaluationLoop::HandleCompletion(HttpClient::Completion& c) {
   if (kind == FailureKind::kNone) {
     auto parsed = ParseOpenAIResponse(c.body, type_);
     if (parsed.ok()) {
+      // The slot is free: send the next request before scoring this answer, so the endpoint
+      // never waits for our bookkeeping.
+      RefillOne();
       if (cache_) cache_->Put(f.key, f.request, c.body);
       if (response_log_.wants_more()) {
         nlohmann::json logged = nlohmann::json::parse(c.body, nullptr, false);
@@ -304,8 +378,7 @@ void EvaluationLoop::HandleCompletion(HttpClient::Completion& c) {
                              {"latency_ms", c.elapsed_s * 1000},
                              {"body", logged}});
       }
-      OnAnswer(work, *std::move(parsed), c.elapsed_s, c.status, /*cached=*/false,
-               std::move(f.prompt));
+      OnAnswer(work, *std::move(parsed), c.elapsed_s, c.status, /*cached=*/false, f.prompt_json);
       return;
     }
     kind = FailureKind::kMalformed;
@@ -341,35 +414,58 @@ void EvaluationLoop::HandleCompletion(HttpClient::Completion& c) {
     ++retried_;
     return;
   }
-  OnFailure(work, kind, error, std::move(f.prompt));
+  OnFailure(work, kind, error, f.prompt_json);
 }
 
 void EvaluationLoop::OnAnswer(uint64_t work, ParsedResponse r, double latency_s, long status,
-                              bool cached, nlohmann::json prompt) {
+                              bool cached, const std::string& prompt_json) {
   if (reasoning_) reasoning_->Apply(r);
   if (plan_.adapter.stats.enabled) stats_.AddResponse(r, latency_s, status, cached);
   const size_t sample = SampleOf(work);
   Evaluation e = task_->Score(sample, r.content);
   book_->Add(sample, e);
-  nlohmann::json line = {
-      {"sample", sample},
-      {"repeat", RepeatOf(work)},
-      {"prompt", std::move(prompt)},
-      {"response", std::move(r.content)},
-      {"extracted", e.extracted ? nlohmann::json(*e.extracted) : nlohmann::json(nullptr)},
-      {"gold", std::move(e.gold)},
-      {"correct", e.correct},
-      {"cached", cached},
-      {"finish_reason", std::move(r.finish_reason)},
-  };
-  if (r.reasoning) line["reasoning_chars"] = r.reasoning->size();
-  if (!e.details.is_null()) line["details"] = std::move(e.details);
-  samples_.Write(line);
+  // One samples.jsonl line, written as text (see json_text.h).
+  std::string& line = line_buffer_;
+  line.clear();
+  line += "{\"sample\":";
+  AppendJsonInt(&line, static_cast<int64_t>(sample));
+  line += ",\"repeat\":";
+  AppendJsonInt(&line, RepeatOf(work));
+  line += ",\"prompt\":";
+  line += prompt_json;
+  line += ",\"response\":";
+  AppendJsonString(&line, r.content);
+  line += ",\"extracted\":";
+  if (e.extracted) {
+    AppendJsonString(&line, *e.extracted);
+  } else {
+    line += "null";
+  }
+  line += ",\"gold\":";
+  if (e.gold.is_string()) {
+    AppendJsonString(&line, e.gold.get_ref<const std::string&>());
+  } else {
+    line += DumpJson(e.gold);
+  }
+  line += e.correct ? ",\"correct\":true" : ",\"correct\":false";
+  line += cached ? ",\"cached\":true" : ",\"cached\":false";
+  line += ",\"finish_reason\":";
+  AppendJsonString(&line, r.finish_reason);
+  if (r.reasoning) {
+    line += ",\"reasoning_chars\":";
+    AppendJsonInt(&line, static_cast<int64_t>(r.reasoning->size()));
+  }
+  if (!e.details.is_null()) {
+    line += ",\"details\":";
+    line += DumpJson(e.details);
+  }
+  line += '}';
+  samples_.WriteLine(line);
   ++done_;
 }
 
 void EvaluationLoop::OnFailure(uint64_t work, FailureKind kind, const std::string& error,
-                               nlohmann::json prompt) {
+                               const std::string& prompt_json) {
   ++errored_;
   ++errored_by_kind_[FailureKindName(kind)];
   const size_t sample = SampleOf(work);
@@ -377,7 +473,7 @@ void EvaluationLoop::OnFailure(uint64_t work, FailureKind kind, const std::strin
   book_->Add(sample, e);
   samples_.Write({{"sample", sample},
                   {"repeat", RepeatOf(work)},
-                  {"prompt", std::move(prompt)},
+                  {"prompt", nlohmann::json::parse(prompt_json, nullptr, false)},
                   {"response", nullptr},
                   {"extracted", nullptr},
                   {"gold", std::move(e.gold)},
@@ -402,6 +498,22 @@ void EvaluationLoop::OnFailure(uint64_t work, FailureKind kind, const std::strin
           " sample(s) failed after ", attempts_[work],
           " attempt(s) (allowed: ", static_cast<int64_t>(allowed), "); last error: ", error));
     }
+  }
+}
+
+void EvaluationLoop::RefillOne() {
+  if (next_ >= total_ || Busy() >= static_cast<size_t>(plan_.params.parallelism) || !abort_.ok() ||
+      StopRequested()) {
+    return;
+  }
+  Start(next_++, /*retry=*/false);
+  // Handing each request to curl at once costs a curl_multi_socket_action() call per request;
+  // at most one per millisecond keeps the wait of a freed slot short for slow endpoints without
+  // slowing down fast ones (where Poll() sends the batch anyway).
+  const auto now = Clock::now();
+  if (now - last_kick_ >= std::chrono::milliseconds(1)) {
+    last_kick_ = now;
+    if (absl::Status s = client_->Kick(); !s.ok()) abort_ = s;
   }
 }
 
@@ -546,11 +658,7 @@ RunOutcome EvaluationLoop::Execute() {
         Start(w, /*retry=*/true);
         continue;
       }
-      // Samples waiting for a retry keep their slot: `parallelism` bounds the samples being
-      // worked on, so a dead endpoint is not flooded with the whole dataset.
-      const size_t busy =
-          client_->in_flight() - (progress_post_in_flight_ ? 1 : 0) + retries_.size();
-      if (next_ < total_ && busy < parallelism) {
+      if (next_ < total_ && Busy() < parallelism) {
         Start(next_++, /*retry=*/false);
         // Cached answers are handled inline; look at signals and the clock now and then.
         if (++inline_answers % 256 == 0) {
@@ -572,6 +680,7 @@ RunOutcome EvaluationLoop::Execute() {
     }
     completions.clear();
     absl::Status ps = client_->Poll(timeout_ms, &completions);
+    last_kick_ = Clock::now();  // Poll() handed everything posted so far to the network
     if (!ps.ok()) {
       abort_ = ps;
       break;
@@ -666,7 +775,7 @@ absl::Status DryRun(const Plan& plan, std::ostream& out) {
     return absl::OkStatus();
   }
   // The same body the run would send for sample 0 (no headers, so no key).
-  nlohmann::json body = BuildRequestBody(plan, *task, type, 0, 0);
+  nlohmann::json body = nlohmann::json::parse(BuildRequest(plan, *task, type, 0, 0).body);
   out << "first request body:\n" << DumpJson(body, 2) << "\n";
   return absl::OkStatus();
 }

@@ -254,8 +254,11 @@ TEST_CASE("evalrun: every fault type converges to the fault-free results") {
       INFO(r.err);
       REQUIRE(r.code == 0);
       CHECK(ep.Stats()["faults"][name].get<int64_t>() > 0);
+      // Faulted requests were sent again (by evalrun's retry policy, or by curl itself for a
+      // keep-alive connection that died before answering).
+      CHECK(ep.Requests() > 12);
       nlohmann::json m = Metrics(out);
-      CHECK(m["runner"]["retries"].get<int64_t>() > 0);
+      if (name != "drop") CHECK(m["runner"]["retries"].get<int64_t>() > 0);
       CHECK(m["runner"]["errored"] == 0);
       CHECK(Correctness(out) == baseline);
       CHECK(Score(out, "native_gsm8k", "numeric_match") == baseline_score);
