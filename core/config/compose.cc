@@ -332,7 +332,7 @@ class Composer {
     std::vector<std::string> close = internal::Suggest(e.option, options);
     if (!close.empty()) hint = absl::StrCat(" (did you mean '", close[0], "'?)");
     std::string prefix = absl::StartsWith(e.origin, "override") ? "" : e.origin + ": ";
-    return absl::InvalidArgumentError(absl::StrCat(
+    return absl::NotFoundError(absl::StrCat(
         prefix, "unknown option '", e.display, "' for group '", e.group, "'",
         absl::StartsWith(e.origin, "override") ? "" : " in the defaults list",
         "; available: ", options.empty() ? "none" : absl::StrJoin(options, ", "), hint));
@@ -592,7 +592,7 @@ class Composer {
   absl::Status ProcessGroup(Entry& e, const std::string& package, int depth) {
     if (!GroupExists(e.group)) {
       std::vector<std::string> groups = AvailableGroups();
-      return absl::InvalidArgumentError(
+      return absl::NotFoundError(
           absl::StrCat(e.origin, ": unknown config group '", e.group,
                        "' in the defaults list; available groups: ",
                        groups.empty() ? "none" : absl::StrJoin(groups, ", "),
@@ -645,7 +645,7 @@ class Composer {
     std::string file = FindConfigFile(e.group);
     if (file.empty()) {
       if (e.optional) return absl::OkStatus();
-      return absl::InvalidArgumentError(absl::StrCat(
+      return absl::NotFoundError(absl::StrCat(
           e.origin, ": config '", e.display, "' in the defaults list not found (looked for '",
           e.group, ".yaml' in ", absl::StrJoin(roots_, ", "), ")"));
     }

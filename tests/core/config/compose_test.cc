@@ -247,6 +247,7 @@ TEST_CASE("Malformed YAML reports the file line and column") {
 TEST_CASE("An unknown group option lists the available options") {
   auto r = ComposeText(kMinimal, {"execution=slurmm"});
   REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == absl::StatusCode::kNotFound);
   CHECK(ErrorOf(r) ==
         "unknown option 'execution=slurmm' for group 'execution'; available: lepton/default, "
         "local, slurm/default (did you mean 'slurm/default'?)");
