@@ -138,6 +138,7 @@ class ResponseSax {
   }
   bool binary(json::binary_t&) { return true; }
   bool start_object(std::size_t) {
+    if (stack_.empty()) root_object_ = true;
     Value();
     const Where w = At();
     if (w == Where::kChoice0) choice0_ = true;
@@ -204,11 +205,9 @@ class ResponseSax {
     return Where::kOther;
   }
 
+  // Bookkeeping before any value: array indexes, and whether the top-level "error" is set.
   void Value() {
-    if (stack_.empty()) {
-      root_started_ = true;
-      return;
-    }
+    if (stack_.empty()) return;
     if (Top().array) ++Top().index;
     if (stack_.size() == 1 && !stack_[0].array && Top().key == Key::kError) error_ = true;
   }
@@ -222,18 +221,11 @@ class ResponseSax {
       if (Top().key == Key::kTotalTokens) out_->total_tokens = v;
     }
     if (w == Where::kMessageField && Top().key == Key::kContent) bad_content_ = true;
-    if (stack_.empty()) root_object_ = false;
     return true;
   }
 
- public:
-  // Called once before parsing: the first start_object at depth 0 marks an object root.
-  void MarkRootObject() { root_object_ = true; }
-
- private:
   ParsedResponse* out_;
   std::vector<Frame> stack_;
-  bool root_started_ = false;
   bool root_object_ = false;
   bool error_ = false;
   bool choices_ = false;
@@ -248,8 +240,6 @@ class ResponseSax {
 absl::StatusOr<ParsedResponse> ParseOpenAIResponse(absl::string_view body, EndpointType type) {
   ParsedResponse r;
   ResponseSax sax(&r);
-  const size_t first = body.find_first_not_of(" \t\r\n");
-  if (first != absl::string_view::npos && body[first] == '{') sax.MarkRootObject();
   const bool ok = nlohmann::json::sax_parse(body.begin(), body.end(), &sax);
   if (!ok) {
     return absl::InvalidArgumentError(absl::StrCat("response is not valid JSON (", body.size(),

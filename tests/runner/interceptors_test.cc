@@ -72,6 +72,27 @@ TEST_CASE("response parsing: chat, completions and malformed bodies") {
   CHECK_FALSE(ParseOpenAIResponse(R"({"choices":[]})", EndpointType::kChat).ok());
   CHECK_FALSE(ParseOpenAIResponse(R"({"choices":[{"text":"t"}]})", EndpointType::kChat).ok());
   CHECK_FALSE(ParseOpenAIResponse(R"([1])", EndpointType::kChat).ok());
+  // Only choices[0] at the top level counts; other places with the same keys are ignored.
+  auto second = ParseOpenAIResponse(
+      R"({"meta":{"choices":[{"message":{"content":"decoy"}}]},"choices":[{"message":)"
+      R"({"content":"real","tool_calls":[{"message":{"content":"no"}}]}},{"message":)"
+      R"({"content":"other choice"}}],"usage":{"prompt_tokens":3,"completion_tokens":4}})",
+      EndpointType::kChat);
+  REQUIRE(second.ok());
+  CHECK(second->content == "real");
+  CHECK(second->total_tokens == 7);  // summed when the server leaves it out
+  CHECK_FALSE(
+      ParseOpenAIResponse(R"({"choices":[{"message":{"content":42}}]})", EndpointType::kChat).ok());
+  CHECK_FALSE(ParseOpenAIResponse(R"({"meta":{"choices":[{"message":{"content":"x"}}]}})",
+                                  EndpointType::kChat)
+                  .ok());
+  auto escaped = ParseOpenAIResponse(R"({"choices":[{"message":{"content":"a\"b\n\u00e9"}}]})",
+                                     EndpointType::kChat);
+  REQUIRE(escaped.ok());
+  CHECK(escaped->content == "a\"b\n\xc3\xa9");
+  auto err200 = ParseOpenAIResponse(R"({"error":{"message":"overloaded"}})", EndpointType::kChat);
+  REQUIRE_FALSE(err200.ok());
+  CHECK_THAT(std::string(err200.status().message()), Catch::Contains("overloaded"));
   CHECK(ErrorMessageFromBody(R"({"error":{"message":"Invalid API key","type":"x"}})") ==
         "Invalid API key");
   CHECK(ErrorMessageFromBody("  plain text  ") == "plain text");
