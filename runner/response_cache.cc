@@ -1,6 +1,7 @@
 #include "runner/response_cache.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
 
 #include <chrono>
 #include <filesystem>
@@ -22,7 +23,7 @@ absl::StatusOr<std::unique_ptr<ResponseCache>> ResponseCache::Open(const Options
   try {
     c->db_ =
         std::make_unique<SQLite::Database>(c->path_, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    c->db_->setBusyTimeout(5000);
+    c->db_->setBusyTimeout(options.busy_timeout_ms);
     // One evalrun owns a job's cache: exclusive locking spares a file lock per statement (and a
     // second evalrun on the same job gets "database is locked" instead of interleaving).
     c->db_->exec("PRAGMA locking_mode=EXCLUSIVE");
@@ -44,6 +45,11 @@ absl::StatusOr<std::unique_ptr<ResponseCache>> ResponseCache::Open(const Options
     c->empty_at_open_ =
         c->db_->execAndGet("SELECT NOT EXISTS (SELECT 1 FROM responses)").getInt() != 0;
   } catch (const SQLite::Exception& e) {
+    if (e.getErrorCode() == SQLITE_BUSY || e.getErrorCode() == SQLITE_LOCKED) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("response cache ", c->path_, ": in use by another process (", e.what(),
+                       "); is another evalrun running on this job?"));
+    }
     return absl::FailedPreconditionError(
         absl::StrCat("response cache ", c->path_, ": ", e.what(),
                      " (delete the cache folder to start without it, or set use_caching: false)"));

@@ -35,6 +35,7 @@ class ResponseCache {
     std::string dir;             // created if missing; the file is <dir>/cache.sqlite3
     bool reuse = true;           // false: Get() always misses (the cache is only filled)
     bool save_requests = false;  // also store the request bodies
+    int busy_timeout_ms = 5000;  // how long to wait for another process holding the cache
   };
 
   // FailedPrecondition when the folder cannot be created or the file is not an SQLite cache.

@@ -253,6 +253,17 @@ TEST_CASE("response cache: put, flush, reopen, reuse off") {
   CHECK_FALSE((*fill_only)->Get("k1").has_value());
 }
 
+TEST_CASE("response cache: one process at a time") {
+  TempDir dir;
+  auto first = ResponseCache::Open({.dir = dir / "cache"});
+  REQUIRE(first.ok());
+  (*first)->Put("k", "", "v");
+  REQUIRE((*first)->Flush().ok());
+  auto second = ResponseCache::Open({.dir = dir / "cache", .busy_timeout_ms = 50});
+  REQUIRE_FALSE(second.ok());
+  CHECK_THAT(std::string(second.status().message()), Catch::Contains("in use by another process"));
+}
+
 TEST_CASE("response cache: a file that is not SQLite is a clear error") {
   TempDir dir;
   WriteFile(dir / "cache/cache.sqlite3", std::string(4096, 'x'));
