@@ -284,7 +284,6 @@ std::vector<Observation> LocalExecutor::Poll(const std::vector<const JobRecord*>
     if (!h) continue;
     Observation obs;
     obs.job_id = job->id;
-    ReadProgress(h->task_dir, obs);
     ProcessState ps = Inspect({h->pid, h->start_ticks});
     if (ps.status == ProcessStatus::kAlive) {
       auto deadline = kill_deadlines_.find(job->id);
@@ -293,6 +292,7 @@ std::vector<Observation> LocalExecutor::Poll(const std::vector<const JobRecord*>
       }
       bool running = fs::exists(h->task_dir + "/logs/stage.running");
       obs.kind = running ? Observation::Kind::kRunning : Observation::Kind::kSubmitted;
+      ReadProgress(h->task_dir, obs);
       out.push_back(std::move(obs));
       continue;
     }
@@ -313,6 +313,8 @@ std::vector<Observation> LocalExecutor::Poll(const std::vector<const JobRecord*>
       obs.message = absl::StrCat("job process ", h->pid,
                                  " is gone and left no logs/stage.exit (killed outside evald?)");
     }
+    // Read after the exit was seen: the runner's last progress write precedes its exit.
+    ReadProgress(h->task_dir, obs);
     out.push_back(std::move(obs));
   }
   return out;

@@ -67,7 +67,7 @@ int ServerPid(const v1::Deployment& d) {
 // True once no process of this test's deployments is left (their command lines carry the
 // test's own --port-file path) and no job process either.
 bool NoServerLeft(const TempDir& dir) {
-  return Run({"pgrep", "-f", "--port-file " + dir.path() + "/server-port"}).exit_code == 1 &&
+  return Run({"pgrep", "-f", "port-file " + dir.path() + "/server-port"}).exit_code == 1 &&
          Run({"pgrep", "-f", dir.path() + "/out/"}).exit_code == 1;
 }
 

@@ -76,8 +76,11 @@ TEST_CASE("a failing job fails the invocation and watch says so with exit code 1
   TempDir dir;
   RefEndpoint model(dir, ArithModelFlags());
   Evald evald(dir);
-  // A task file that does not parse: evalrun exits 2 (bad input).
-  Spit(dir.path() + "/broken_task.yaml", "dataset: [unclosed\n");
+  // A task file that is valid YAML but names a dataset that does not exist: evalrun exits 2 (bad
+  // input). (A task file that does not parse is refused already at submit.)
+  Spit(dir.path() + "/broken_task.yaml",
+       "dataset: no-such-data.jsonl\nprompt: \"{{question}}\"\nanswer_field: answer\n"
+       "extractor:\n  regex: \"(\\\\d+)\"\nmetric: exact_match\n");
   std::string cfg = WriteConfig(
       dir, "run.yaml",
       absl::StrCat("defaults:\n  - execution: local\n  - deployment: none\n  - _self_\n"
