@@ -603,7 +603,7 @@ absl::Status EvaluationLoop::Finish(const absl::Status& run_status) {
   if (plan_.adapter.progress.enabled && signal_ == 0) {
     const auto deadline = Clock::now() + std::chrono::seconds(2);
     std::vector<HttpClient::Completion> done;
-    while (Clock::now() < deadline) {
+    while (Clock::now() < deadline && !StopRequested()) {
       if (!progress_post_in_flight_) {
         if (progress_posted_ == done_) break;
         MaybePostProgress(/*final_post=*/true);

@@ -186,5 +186,32 @@ TEST_CASE("http client: the wake fd interrupts a wait; CancelAll drops transfers
   ::close(fds[1]);
 }
 
+TEST_CASE("http client: a keep-alive connection the server closed while idle is replaced") {
+  TestServer ts;
+  ts.server().set_keep_alive_timeout(1);  // the server drops idle connections after 1 s
+  std::atomic<int> requests{0};
+  ts.server().Post("/v1", [&](const httplib::Request&, httplib::Response& res) {
+    ++requests;
+    res.set_content("{}", "application/json");
+  });
+  const std::string url = ts.Start() + "/v1";
+  auto client = HttpClient::Create({.url = url, .max_connections = 1});
+  REQUIRE(client.ok());
+  (*client)->Post(1, "{}");
+  auto first = RunAll(**client, 1);
+  REQUIRE(first[0].status == 200);
+  // Idle past the server's keep-alive timeout, polling meanwhile: the close of the idle socket
+  // must not keep waking the loop, and must not break the next request.
+  std::vector<HttpClient::Completion> none;
+  for (int i = 0; i < 30; ++i) REQUIRE((*client)->Poll(100, &none).ok());
+  CHECK(none.empty());
+  (*client)->Post(2, "{}");
+  auto second = RunAll(**client, 1);
+  CHECK(second[0].status == 200);
+  CHECK(second[0].curl_code == 0);
+  CHECK(requests == 2);
+  CHECK((*client)->connections_opened() == 2);
+}
+
 }  // namespace
 }  // namespace evald::runner
