@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 
@@ -32,18 +33,23 @@ absl::StatusOr<std::unique_ptr<ResponseCache>> ResponseCache::Open(const Options
     // Checkpoint (and fsync) every 16 MB of answers rather than every 4 MB.
     c->db_->exec("PRAGMA wal_autocheckpoint=4096");
     c->db_->exec(
-        "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response BLOB NOT NULL, "
-        "created_at REAL NOT NULL)");
+        "CREATE TABLE IF NOT EXISTS answers (id INTEGER PRIMARY KEY, key BLOB NOT NULL, "
+        "response BLOB NOT NULL, created_at REAL NOT NULL)");
     c->db_->exec(
-        "CREATE TABLE IF NOT EXISTS requests (key TEXT PRIMARY KEY, request BLOB NOT NULL)");
+        "CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY, key BLOB NOT NULL, "
+        "request BLOB NOT NULL)");
+    SQLite::Statement keys(*c->db_, "SELECT id, key FROM answers");
+    while (keys.executeStep()) {
+      const SQLite::Column key = keys.getColumn(1);
+      const std::string_view k(static_cast<const char*>(key.getBlob()), key.getBytes());
+      c->index_.emplace(std::hash<std::string_view>{}(k), keys.getColumn(0).getInt64());
+    }
     c->get_ = std::make_unique<SQLite::Statement>(*c->db_,
-                                                  "SELECT response FROM responses WHERE key = ?");
+                                                  "SELECT key, response FROM answers WHERE id = ?");
     c->put_ = std::make_unique<SQLite::Statement>(
-        *c->db_, "INSERT OR REPLACE INTO responses (key, response, created_at) VALUES (?, ?, ?)");
+        *c->db_, "INSERT INTO answers (key, response, created_at) VALUES (?, ?, ?)");
     c->put_request_ = std::make_unique<SQLite::Statement>(
-        *c->db_, "INSERT OR REPLACE INTO requests (key, request) VALUES (?, ?)");
-    c->empty_at_open_ =
-        c->db_->execAndGet("SELECT NOT EXISTS (SELECT 1 FROM responses)").getInt() != 0;
+        *c->db_, "INSERT INTO requests (key, request) VALUES (?, ?)");
   } catch (const SQLite::Exception& e) {
     if (e.getErrorCode() == SQLITE_BUSY || e.getErrorCode() == SQLITE_LOCKED) {
       return absl::FailedPreconditionError(
@@ -60,20 +66,29 @@ absl::StatusOr<std::unique_ptr<ResponseCache>> ResponseCache::Open(const Options
 ResponseCache::~ResponseCache() { (void)Flush(); }
 
 std::optional<std::string> ResponseCache::Get(const std::string& key) {
-  // A fresh cache holds nothing this run has not just put there itself.
-  if (!options_.reuse || empty_at_open_) return std::nullopt;
+  if (!options_.reuse || index_.empty()) return std::nullopt;
+  auto [begin, end] = index_.equal_range(std::hash<std::string_view>{}(key));
+  std::optional<std::string> found;
+  int64_t found_id = -1;
   try {
+    for (auto it = begin; it != end; ++it) {
+      // The newest answer wins when a key was stored twice.
+      if (it->second < found_id) continue;
+      get_->reset();
+      get_->bind(1, it->second);
+      if (!get_->executeStep()) continue;
+      const SQLite::Column k = get_->getColumn(0);
+      if (std::string_view(static_cast<const char*>(k.getBlob()), k.getBytes()) != key) continue;
+      const SQLite::Column col = get_->getColumn(1);
+      found.emplace(static_cast<const char*>(col.getBlob()), col.getBytes());
+      found_id = it->second;
+    }
     get_->reset();
-    get_->bind(1, key);
-    if (!get_->executeStep()) return std::nullopt;
-    const SQLite::Column col = get_->getColumn(0);
-    std::string out(static_cast<const char*>(col.getBlob()), col.getBytes());
-    get_->reset();
-    return out;
   } catch (const SQLite::Exception& e) {
     last_error_ = e.what();
     return std::nullopt;
   }
+  return found;
 }
 
 void ResponseCache::Put(const std::string& key, absl::string_view request,
@@ -86,13 +101,13 @@ void ResponseCache::Put(const std::string& key, absl::string_view request,
     const double now =
         std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     put_->reset();
-    put_->bind(1, key);
+    put_->bind(1, key.data(), static_cast<int>(key.size()));
     put_->bind(2, response.data(), static_cast<int>(response.size()));
     put_->bind(3, now);
     put_->exec();
     if (options_.save_requests) {
       put_request_->reset();
-      put_request_->bind(1, key);
+      put_request_->bind(1, key.data(), static_cast<int>(key.size()));
       put_request_->bind(2, request.data(), static_cast<int>(request.size()));
       put_request_->exec();
     }
@@ -126,7 +141,7 @@ absl::Status ResponseCache::Flush() {
 
 int64_t ResponseCache::Count() {
   try {
-    return db_->execAndGet("SELECT COUNT(*) FROM responses").getInt64();
+    return db_->execAndGet("SELECT COUNT(DISTINCT key) FROM answers").getInt64();
   } catch (const SQLite::Exception&) {
     return -1;
   }
