@@ -17,6 +17,10 @@
 #include "runner/runner.h"
 #include "runner/task.h"
 
+#ifdef EVALD_WITH_MIMALLOC
+#include <mimalloc.h>
+#endif
+
 namespace {
 
 std::atomic<int> g_signal{0};
@@ -76,7 +80,13 @@ int main(int argc, char** argv) {
                  "(e.g. -o config.params.limit_samples=10); repeatable");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off (stderr)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
-  app.set_version_flag("--version", "evalrun 0.1.0");
+#ifdef EVALD_WITH_MIMALLOC
+  // Also keeps the link to mimalloc (its malloc replaces glibc's for the whole process).
+  const std::string version = absl::StrCat("evalrun 0.1.0 (mimalloc ", mi_version(), ")");
+#else
+  const std::string version = "evalrun 0.1.0";
+#endif
+  app.set_version_flag("--version", version);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
