@@ -57,17 +57,51 @@ ProgressFiles::ProgressFiles(std::string dir, int64_t total, double min_interval
     : dir_(std::move(dir)),
       total_(total),
       min_interval_s_(min_interval_s),
-      start_(std::chrono::steady_clock::now()) {}
+      start_(std::chrono::steady_clock::now()),
+      thread_([this] { Run(); }) {}
+
+ProgressFiles::~ProgressFiles() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    stop_ = true;
+  }
+  stop_cv_.notify_all();
+  thread_.join();
+}
+
+void ProgressFiles::Run() {
+  const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(min_interval_s_));
+  std::unique_lock<std::mutex> lock(stop_mu_);
+  while (!stop_cv_.wait_for(lock, interval, [this] { return stop_; })) {
+    lock.unlock();
+    {
+      std::lock_guard<std::mutex> write_lock(write_mu_);
+      const int64_t done = done_.load();
+      const int64_t errors = errors_.load();
+      // Best effort: a failed write is retried at the next tick and reported by the final one.
+      if (first_done_.load() >= 0 && (done != written_done_ || errors != written_errors_)) {
+        (void)Write(done, errors);
+      }
+    }
+    lock.lock();
+  }
+}
 
 absl::Status ProgressFiles::Update(int64_t done, int64_t errors, bool force) {
-  const auto now = std::chrono::steady_clock::now();
-  if (first_done_ < 0) first_done_ = done;
-  if (!force && std::chrono::duration<double>(now - last_write_).count() < min_interval_s_) {
-    return absl::OkStatus();
-  }
-  last_write_ = now;
-  const double elapsed = std::chrono::duration<double>(now - start_).count();
-  double rate = elapsed > 0 ? static_cast<double>(done - first_done_) / elapsed : 0.0;
+  int64_t unset = -1;
+  first_done_.compare_exchange_strong(unset, done);
+  done_.store(done);
+  errors_.store(errors);
+  if (!force) return absl::OkStatus();
+  std::lock_guard<std::mutex> lock(write_mu_);
+  return Write(done, errors);
+}
+
+absl::Status ProgressFiles::Write(int64_t done, int64_t errors) {
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  double rate = elapsed > 0 ? static_cast<double>(done - first_done_.load()) / elapsed : 0.0;
   rate = std::round(rate * 10) / 10;
   nlohmann::json j = {{"done", done},
                       {"total", total_},
@@ -78,7 +112,10 @@ absl::Status ProgressFiles::Update(int64_t done, int64_t errors, bool force) {
                                        j.dump() + "\n");
   absl::Status s2 = WriteFileAtomically((std::filesystem::path(dir_) / "progress").string(),
                                         absl::StrCat(done, "\n"));
-  if (!force) return absl::OkStatus();
+  if (s.ok() && s2.ok()) {
+    written_done_ = done;
+    written_errors_ = errors;
+  }
   return s.ok() ? s2 : s;
 }
 
