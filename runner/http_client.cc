@@ -215,8 +215,8 @@ void HttpClient::Collect(std::vector<Completion>* done) {
 
 // Registrations are kept while a connection idles between transfers: curl asks to remove the
 // socket after every answer and to add it again for the next request on the same keep-alive
-// connection, which would be two epoll_ctl() calls per request. OnCloseSocket() and events on
-// idle sockets drop a registration for good.
+// connection; one EPOLL_CTL_MOD replaces the DEL + ADD pair. OnCloseSocket() and events on idle
+// sockets drop a registration for good.
 int HttpClient::OnSocket(CURL*, curl_socket_t fd, int what, void* client, void*) {
   auto* self = static_cast<HttpClient*>(client);
   if (fd < 0) return 0;
@@ -228,8 +228,13 @@ int HttpClient::OnSocket(CURL*, curl_socket_t fd, int what, void* client, void*)
   }
   const uint32_t events = ((what & CURL_POLL_IN) ? uint32_t{EPOLLIN} : 0u) |
                           ((what & CURL_POLL_OUT) ? uint32_t{EPOLLOUT} : 0u);
+  // Skip the syscall only while curl has watched the fd without a break: after a REMOVE, curl
+  // may have closed the fd without our close callback (the threaded resolver's socketpair) and
+  // the number may now name a new socket, so the registration is renewed (MOD, or ADD when the
+  // kernel dropped it with the old socket).
+  const bool watched = st.wanted != 0;
   st.wanted = events | kWanted;
-  if (st.registered && st.events == events) return 0;
+  if (watched && st.registered && st.events == events) return 0;
   epoll_event ev{};
   ev.events = events;
   ev.data.fd = fd;

@@ -213,5 +213,25 @@ TEST_CASE("http client: a keep-alive connection the server closed while idle is 
   CHECK((*client)->connections_opened() == 2);
 }
 
+TEST_CASE("http client: a server that closes every connection, reached by host name") {
+  TestServer ts;
+  ts.server().set_keep_alive_max_count(1);  // one request per connection: fds come and go
+  std::atomic<int> requests{0};
+  ts.server().Post("/v1", [&](const httplib::Request&, httplib::Response& res) {
+    ++requests;
+    res.set_content("{}", "application/json");
+  });
+  std::string url = ts.Start() + "/v1";
+  url.replace(url.find("127.0.0.1"), 9, "localhost");  // goes through curl's resolver
+  auto client = HttpClient::Create({.url = url, .max_connections = 4});
+  REQUIRE(client.ok());
+  for (uint64_t i = 0; i < 60; ++i) (*client)->Post(i, "{}");
+  auto done = RunAll(**client, 60);
+  int ok = 0;
+  for (const auto& c : done) ok += c.curl_code == 0 && c.status == 200;
+  CHECK(ok == 60);
+  CHECK(requests == 60);
+}
+
 }  // namespace
 }  // namespace evald::runner
