@@ -516,7 +516,7 @@ TEST_CASE("logs of an invocation prefix each line with its job id") {
   CHECK(Contains(h3.err.str(), "invalid --source 'journal'"));
 }
 
-TEST_CASE("kill prints the jobs it stops; an already finished one is exit 5") {
+TEST_CASE("kill prints the jobs it stops, an already finished one is exit 5") {
   FakeApi api;
   api.kill_response.add_job_ids("1a2b3c4d.0");
   api.kill_response.add_job_ids("1a2b3c4d.1");
@@ -620,7 +620,7 @@ TEST_CASE("ls runs: filters go to the server, pages are followed up to --limit")
   CHECK(Contains(h.out.str(), "99999999"));
 }
 
-TEST_CASE("ls runs: bad input is exit 2 before any call; --limit 0 prints the header only") {
+TEST_CASE("ls runs: bad input is exit 2 before any call, --limit 0 prints the header only") {
   FakeApi api;
   Harness h(&api);
   LsRunsOptions o;

@@ -150,7 +150,7 @@ TEST_CASE("evalctl: an unreachable daemon is one line on stderr and exit 3") {
   rmdir(dir.c_str());
 }
 
-TEST_CASE("evalctl: --server beats EVALD_ADDR; both reach the daemon") {
+TEST_CASE("evalctl: --server beats EVALD_ADDR, both reach the daemon") {
   Server s;
   Result r = Evalctl({"status", "1a2b3c4d", "--json"}, {{"EVALD_ADDR", s.address}});
   REQUIRE(r.code == 0);

@@ -263,7 +263,7 @@ v1::GetResultsResponse SampleResults() {
   return r;
 }
 
-TEST_CASE("results JSON: one object per metric; null stats when absent") {
+TEST_CASE("results JSON: one object per metric, null stats when absent") {
   Json j = ResultsJson(SampleResults());
   REQUIRE(j.is_array());
   REQUIRE(j.size() == 2);

@@ -167,7 +167,7 @@ TEST_CASE("a read-only database stops evald at start with a clear message") {
   ExpectRefused(r, 4, {db, "read-only"});
 }
 
-TEST_CASE("a full disk refuses writes with a clear error; evald keeps serving and loses nothing") {
+TEST_CASE("a full disk refuses writes with a clear error and evald keeps serving, losing nothing") {
   if (geteuid() != 0) {
     WARN("not root: cannot mount a small tmpfs; full-disk case not exercised");
     return;

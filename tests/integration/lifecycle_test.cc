@@ -102,7 +102,7 @@ TEST_CASE("a failing job fails the invocation and watch says so with exit code 1
   CHECK(got.jobs(0).exit_reason() == v1::EXIT_REASON_EXIT_CODE);
 }
 
-TEST_CASE("kill stops a running job and leaves no process behind; resume finishes it") {
+TEST_CASE("kill stops a running job and leaves no process behind, resume finishes it") {
   TempDir dir;
   RefEndpoint model(dir, ArithModelFlags({"--latency-ms", "300"}));
   Evald evald(dir);
@@ -185,6 +185,30 @@ TEST_CASE("dry run renders everything and stores nothing") {
   grpc::ClientContext ctx;
   REQUIRE(evald.Stub()->ListInvocations(&ctx, v1::ListInvocationsRequest(), &list).ok());
   CHECK(list.invocations_size() == 0);
+}
+
+}  // namespace
+}  // namespace evald::testing
+
+namespace evald::testing {
+namespace {
+
+TEST_CASE("an escaped interpolation reaches the stored config as a literal") {
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags());
+  Evald evald(dir);
+  std::string cfg = WriteConfig(
+      dir, "run.yaml",
+      ArithConfig(dir, model, {.extra_yaml = "notes: 'job \\${SLURM_JOB_ID} on ${oc.env:HOME}'\n"}));
+  CommandResult r = evald.Ctl({"submit", cfg, "--json"});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  std::string inv = InvocationIdFromJson(r.out);
+  CommandResult info = evald.Ctl({"info", inv});
+  INFO(info.out << info.err);
+  REQUIRE(info.exit_code == 0);
+  CHECK(absl::StrContains(info.out, "job ${SLURM_JOB_ID} on /"));
+  REQUIRE(evald.Ctl({"watch", inv}).exit_code == 0);
 }
 
 }  // namespace

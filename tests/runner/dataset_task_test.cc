@@ -17,7 +17,7 @@ using testing::WriteFile;
 
 std::string Message(const absl::Status& s) { return std::string(s.message()); }
 
-TEST_CASE("dataset: JSONL rows keep their line numbers; limit reads the first N") {
+TEST_CASE("dataset: JSONL rows keep their line numbers, limit reads the first N") {
   TempDir dir;
   WriteFile(dir / "d.jsonl", "{\"q\": 1}\n{\"q\": 2}\r\n{\"q\": 3}\n\n");
   auto ds = LoadDataset(dir / "d.jsonl", {});
@@ -234,7 +234,7 @@ TEST_CASE("tasks: row errors name the dataset file and line") {
   CHECK_THAT(Message(i.status()), Catch::Contains("i.jsonl:1: unknown IFEval instruction 'x:y'"));
 }
 
-TEST_CASE("tasks: built-ins without a public JSONL ask for a dataset; unknown names fail") {
+TEST_CASE("tasks: built-ins without a public JSONL ask for a dataset, unknown names fail") {
   auto mmlu = CreateTask(PlanFor("native_mmlu", ""), {});
   REQUIRE_FALSE(mmlu.ok());
   CHECK_THAT(Message(mmlu.status()), Catch::Contains("config.params.extra.dataset"));

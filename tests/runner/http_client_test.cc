@@ -159,7 +159,7 @@ TEST_CASE("http client: per-request timeout and refused connections are connecti
   }
 }
 
-TEST_CASE("http client: the wake fd interrupts a wait; CancelAll drops transfers") {
+TEST_CASE("http client: the wake fd interrupts a wait, CancelAll drops transfers") {
   TestServer ts;
   std::atomic<bool> release{false};
   ts.server().Post("/slow", [&](const httplib::Request&, httplib::Response& res) {

@@ -212,7 +212,7 @@ TEST_CASE("parallel sizes are integers >= 1", "[deployment_spec]") {
   CHECK(defaults->data_parallel_size == 1);
 }
 
-TEST_CASE("endpoints merge over the defaults; health null turns checks off", "[deployment_spec]") {
+TEST_CASE("endpoints merge over the defaults, health null turns checks off", "[deployment_spec]") {
   auto partial = Parse(With(kVllm, "endpoints", "{chat: /chat}"));
   REQUIRE(partial.ok());
   CHECK(partial->endpoints.at("chat") == "/chat");

@@ -79,7 +79,7 @@ served_model_name: ref
   CHECK(launch->env.size() == 1);
 }
 
-TEST_CASE("fixed port must be the configured one; ports and names are checked", "[local_launch]") {
+TEST_CASE("fixed port must be the configured one, ports and names are checked", "[local_launch]") {
   auto other = RenderLocalLaunch(Vllm(), 8001, Env({"vllm"}, ""), "d");
   CHECK(other.status().code() == absl::StatusCode::kInvalidArgument);
   CHECK(other.status().message() ==
@@ -112,7 +112,7 @@ TEST_CASE("docker run when the program is missing and an image is set", "[local_
   CHECK(launch->kill_command == "docker rm -f evald-ab12-d0");
 }
 
-TEST_CASE("podman uses CDI for GPUs; gpus can be off", "[local_launch]") {
+TEST_CASE("podman uses CDI for GPUs, gpus can be off", "[local_launch]") {
   auto podman = RenderLocalLaunch(Vllm(), 8000, Env({}, "podman"), "d1");
   REQUIRE(podman.ok());
   CHECK(absl::StartsWith(podman->shell_command,
@@ -267,7 +267,7 @@ command: mpirun --allow-run-as-root --oversubscribe trtllm-serve serve /checkpoi
                        "--port 8000'"));
 }
 
-TEST_CASE("compound commands run as written; builtins count as present", "[local_launch]") {
+TEST_CASE("compound commands run as written, builtins count as present", "[local_launch]") {
   DeploymentSpec spec = SpecOf(R"(
 type: command
 image: busybox
