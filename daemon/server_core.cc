@@ -127,14 +127,24 @@ absl::Status ServerCore::Submit(const v1::SubmitRequest& request, v1::SubmitResp
     return absl::InvalidArgumentError(
         absl::StrCat("working_dir must be an absolute path, got '", working_dir, "'"));
   }
-  config::ComposeRequest compose;
-  compose.primary_yaml = request.config_yaml();
-  compose.primary_name = "<submitted config>";
-  compose.packaged_dir = config_.configs_dir;
-  compose.overrides.assign(request.overrides().begin(), request.overrides().end());
-  compose.env = RequestEnv(request);
-  compose.working_dir = working_dir;
-  EVALD_ASSIGN_OR_RETURN(YAML::Node composed, config::Compose(compose));
+  YAML::Node composed;
+  if (request.composed()) {
+    if (request.overrides_size() > 0) {
+      return absl::InvalidArgumentError(
+          "overrides come with an uncomposed config; apply them when composing instead");
+    }
+    EVALD_ASSIGN_OR_RETURN(composed,
+                           config::ParseYaml(request.config_yaml(), "<submitted config>"));
+  } else {
+    config::ComposeRequest compose;
+    compose.primary_yaml = request.config_yaml();
+    compose.primary_name = "<submitted config>";
+    compose.packaged_dir = config_.configs_dir;
+    compose.overrides.assign(request.overrides().begin(), request.overrides().end());
+    compose.env = RequestEnv(request);
+    compose.working_dir = working_dir;
+    EVALD_ASSIGN_OR_RETURN(composed, config::Compose(compose));
+  }
   std::vector<std::string> filter(request.tasks().begin(), request.tasks().end());
   EVALD_ASSIGN_OR_RETURN(config::RunConfig rc, config::ParseRunConfig(composed, catalog_, filter));
 

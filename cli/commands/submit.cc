@@ -66,6 +66,7 @@ int RunSubmit(Context& ctx, const SubmitOptions& options, const ComposeFn& compo
 
   v1::SubmitRequest req;
   req.set_config_yaml(composed->yaml);
+  req.set_composed(true);
   for (const std::string& t : options.tasks) req.add_tasks(t);
   req.set_dry_run(options.dry_run);
   req.mutable_secrets()->insert(secrets->begin(), secrets->end());
