@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "core/deployment/local_launch.h"
 #include "core/status_macros.h"
 #include "executors/local/process.h"
 #include "nlohmann/json.hpp"
@@ -27,6 +28,7 @@ namespace evald::executors {
 namespace {
 
 namespace fs = std::filesystem;
+using deployment::ShellQuote;
 
 constexpr int kHandleVersion = 1;
 
@@ -125,18 +127,6 @@ constexpr char kNow[] = "$(date -u +%Y-%m-%dT%H:%M:%SZ)";
 
 }  // namespace
 
-std::string ShellQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  out += "'";
-  return out;
-}
 
 std::string FindOnPath(const std::string& name) {
   if (name.empty()) return "";
@@ -230,7 +220,7 @@ absl::StatusOr<RenderedJob> LocalExecutor::Render(const JobSpec& spec) const {
                     " >>\"$task_dir/logs/stdout.log\" 2>>\"$task_dir/logs/stderr.log\" &\n");
     stop_trap = absl::StrCat(runtime_name, " stop ", ShellQuote(name), " >/dev/null 2>&1");
   }
-  absl::StrAppend(&s, "child=$!\n", "trap '", stop_trap, "' TERM INT\n",
+  absl::StrAppend(&s, "child=$!\n", "trap ", ShellQuote(stop_trap), " TERM INT\n",
                   "wait \"$child\"; code=$?\n",
                   "# wait returns early when a trapped signal arrives: wait for the real code.\n",
                   "while kill -0 \"$child\" 2>/dev/null; do wait \"$child\"; code=$?; done\n",

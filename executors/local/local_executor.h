@@ -58,8 +58,6 @@ class LocalExecutor : public Executor {
   std::map<std::string, deployment::HealthWaiter> waiters_;
 };
 
-// Exposed for tests: single-quotes `s` for bash.
-std::string ShellQuote(const std::string& s);
 // First executable named `name` on PATH (or `name` itself when it contains a '/'); "" if none.
 std::string FindOnPath(const std::string& name);
 
