@@ -383,6 +383,21 @@ absl::Status ServerCore::Watch(const v1::WatchRequest& request,
     if (sink.cancelled()) return absl::OkStatus();
     if (hub_.shut_down()) return ShuttingDown();
     uint64_t now_gen = hub_.WaitForChange(seen, kStreamPoll);
+    // Progress first: the supervisor publishes a job's final count before its transition.
+    if (request.include_progress()) {
+      for (const auto& [job_id, p] : hub_.ProgressSince(invocation_id, seen)) {
+        if (!job_filter.empty() && job_id != job_filter) continue;
+        v1::WatchEvent msg;
+        v1::JobProgress* jp = msg.mutable_progress();
+        jp->set_job_id(job_id);
+        jp->mutable_progress()->set_done(p.done);
+        jp->mutable_progress()->set_total(p.total);
+        jp->mutable_progress()->set_errors(p.errors);
+        jp->mutable_progress()->set_rate(p.rate);
+        jp->mutable_progress()->set_updated_ms(p.updated_ms);
+        if (!sink.write(msg)) return absl::OkStatus();
+      }
+    }
     EVALD_ASSIGN_OR_RETURN(std::vector<EventRecord> events,
                            store_->ListEvents(invocation_id, last_seq, 500));
     for (const EventRecord& e : events) {
@@ -396,20 +411,6 @@ absl::Status ServerCore::Watch(const v1::WatchRequest& request,
       if (to && IsTerminal(*to)) {
         if (job_filter.empty() && e.kind == "invocation.state") done = true;
         if (!job_filter.empty() && e.kind == "job.state" && e.job_id == job_filter) done = true;
-      }
-    }
-    if (request.include_progress()) {
-      for (const auto& [job_id, p] : hub_.ProgressSince(invocation_id, seen)) {
-        if (!job_filter.empty() && job_id != job_filter) continue;
-        v1::WatchEvent msg;
-        v1::JobProgress* jp = msg.mutable_progress();
-        jp->set_job_id(job_id);
-        jp->mutable_progress()->set_done(p.done);
-        jp->mutable_progress()->set_total(p.total);
-        jp->mutable_progress()->set_errors(p.errors);
-        jp->mutable_progress()->set_rate(p.rate);
-        jp->mutable_progress()->set_updated_ms(p.updated_ms);
-        if (!sink.write(msg)) return absl::OkStatus();
       }
     }
     seen = now_gen;
