@@ -68,10 +68,13 @@ void Supervisor::Wake() {
 
 void Supervisor::Loop() {
   while (true) {
+    absl::Time pass_start = absl::Now();
     ReconcileOnce();
     absl::MutexLock lock(&mu_);
+    auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; };
+    mu_.AwaitWithDeadline(absl::Condition(&stopping), pass_start + options_.min_pass_interval);
     auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return wake_ || stop_; };
-    mu_.AwaitWithTimeout(absl::Condition(&woken), options_.tick);
+    mu_.AwaitWithDeadline(absl::Condition(&woken), pass_start + options_.tick);
     if (stop_) return;
     wake_ = false;
   }

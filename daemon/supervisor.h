@@ -38,6 +38,9 @@ class Supervisor {
     absl::Duration tick = absl::Seconds(1);
     absl::Duration stop_grace = absl::Seconds(30);
     int max_running_jobs = 0;  // 0 = no limit
+    // Shortest time between the starts of two passes: wakes that arrive sooner are served by one
+    // pass, so a burst of submits costs a few scans of the active jobs, not one scan each.
+    absl::Duration min_pass_interval = absl::Milliseconds(50);
   };
 
   Supervisor(storage::Store* store, executors::ExecutorRegistry* registry, JobPlanner* planner,
