@@ -1,5 +1,6 @@
 #include "daemon/supervisor.h"
 
+#include <algorithm>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -72,7 +73,8 @@ void Supervisor::Loop() {
     ReconcileOnce();
     absl::MutexLock lock(&mu_);
     auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; };
-    mu_.AwaitWithDeadline(absl::Condition(&stopping), pass_start + options_.min_pass_interval);
+    mu_.AwaitWithDeadline(absl::Condition(&stopping),
+                          pass_start + std::min(options_.min_pass_interval, options_.tick));
     auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return wake_ || stop_; };
     mu_.AwaitWithDeadline(absl::Condition(&woken), pass_start + options_.tick);
     if (stop_) return;
@@ -330,6 +332,7 @@ void Supervisor::ObserveStarted(std::vector<JobRecord>& jobs) {
     }
   }
   std::vector<storage::ProgressUpdate> progress;
+  std::vector<std::pair<JobRecord*, executors::Observation>> observed;
   for (auto& [name, list] : by_executor) {
     absl::StatusOr<executors::Executor*> executor = registry_->Get(name);
     if (!executor.ok()) {
@@ -343,19 +346,23 @@ void Supervisor::ObserveStarted(std::vector<JobRecord>& jobs) {
     std::vector<const JobRecord*> view(list.begin(), list.end());
     std::map<std::string, JobRecord*> by_id;
     for (JobRecord* job : list) by_id[job->id] = job;
-    for (const executors::Observation& obs : (*executor)->Poll(view)) {
+    for (executors::Observation& obs : (*executor)->Poll(view)) {
       auto it = by_id.find(obs.job_id);
-      if (it != by_id.end()) ApplyObservation(*it->second, obs, progress);
+      if (it == by_id.end()) continue;
+      RecordProgress(*it->second, obs, progress);
+      observed.emplace_back(it->second, std::move(obs));
     }
   }
+  // Progress is stored before any transition, so a job seen terminal has its final count.
   if (!progress.empty()) {
     absl::Status s = store_->UpdateProgress(progress);
     if (!s.ok()) spdlog::warn("supervisor: cannot store progress: {}", s.message());
   }
+  for (const auto& [job, obs] : observed) ApplyObservation(*job, obs);
 }
 
-void Supervisor::ApplyObservation(JobRecord& job, const executors::Observation& obs,
-                                  std::vector<storage::ProgressUpdate>& progress) {
+void Supervisor::RecordProgress(const JobRecord& job, const executors::Observation& obs,
+                                std::vector<storage::ProgressUpdate>& progress) {
   if (obs.has_progress &&
       (obs.progress_done != job.progress_done || obs.progress_total != job.progress_total ||
        obs.progress_errors != job.progress_errors)) {
@@ -365,6 +372,9 @@ void Supervisor::ApplyObservation(JobRecord& job, const executors::Observation& 
     hub_->PublishProgress(job.invocation_id, job.id,
                           {u.done, u.total, u.errors, u.rate, u.updated_ms, 0});
   }
+}
+
+void Supervisor::ApplyObservation(JobRecord& job, const executors::Observation& obs) {
   using Kind = executors::Observation::Kind;
   switch (obs.kind) {
     case Kind::kSubmitted:

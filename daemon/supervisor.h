@@ -60,8 +60,9 @@ class Supervisor {
  private:
   void Loop();
   void ObserveStarted(std::vector<JobRecord>& jobs);
-  void ApplyObservation(JobRecord& job, const executors::Observation& obs,
-                        std::vector<storage::ProgressUpdate>& progress);
+  void RecordProgress(const JobRecord& job, const executors::Observation& obs,
+                      std::vector<storage::ProgressUpdate>& progress);
+  void ApplyObservation(JobRecord& job, const executors::Observation& obs);
   void StopRequested(std::vector<JobRecord>& jobs);
   void StartPending(std::vector<JobRecord>& jobs,
                     const std::map<std::string, DeploymentRecord>& deployments);
