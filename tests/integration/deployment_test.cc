@@ -203,14 +203,9 @@ TEST_CASE("kill during evaluation stops jobs and server with no orphan") {
       evald, WriteConfig(dir, "d.yaml",
                          DeployConfig(dir, {.limit_samples = 30, .parallelism = 1,
                                             .server_latency_ms = "200"})));
-  v1::Invocation running;
-  REQUIRE(WaitFor(
-      [&] {
-        running = evald.Get(inv);
-        return running.jobs(0).state() == v1::JOB_STATE_RUNNING &&
-               running.jobs(0).progress().done() >= 1;
-      },
-      30));
+  std::optional<v1::Invocation> working = evald.WaitWorking(inv);
+  REQUIRE(working.has_value());
+  const v1::Invocation& running = *working;
   int server = ServerPid(running.deployments(0));
   REQUIRE(evald.Ctl({"kill", inv}).exit_code == 0);
   v1::Invocation done = evald.WaitTerminal(inv, 30);

@@ -220,6 +220,19 @@ v1::Invocation Evald::WaitTerminal(const std::string& id, double timeout_s) cons
   return inv;
 }
 
+std::optional<v1::Invocation> Evald::WaitWorking(const std::string& id, double timeout_s) const {
+  v1::Invocation inv;
+  bool working = WaitFor(
+      [&] {
+        inv = Get(id);
+        return inv.jobs_size() > 0 && inv.jobs(0).state() == v1::JOB_STATE_RUNNING &&
+               inv.jobs(0).progress().done() >= 1;
+      },
+      timeout_s);
+  if (!working) return std::nullopt;
+  return inv;
+}
+
 std::string WriteConfig(const TempDir& dir, const std::string& name, const std::string& body) {
   std::string path = dir.path() + "/" + name;
   Spit(path, body);

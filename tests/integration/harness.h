@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -100,6 +101,8 @@ class Evald {
   v1::Invocation Get(const std::string& id) const;
   // Polls until the invocation is terminal (or the timeout passes).
   v1::Invocation WaitTerminal(const std::string& id, double timeout_s = 120) const;
+  // Polls until the invocation's first job runs and has scored a sample; nullopt on timeout.
+  std::optional<v1::Invocation> WaitWorking(const std::string& id, double timeout_s = 30) const;
 
  private:
   std::string dir_;

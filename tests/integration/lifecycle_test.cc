@@ -113,14 +113,9 @@ TEST_CASE("kill stops a running job and leaves no process behind, resume finishe
   std::string inv = InvocationIdFromJson(r.out);
 
   // Wait until evalrun is really working (some samples done).
-  v1::Invocation running;
-  REQUIRE(WaitFor(
-      [&] {
-        running = evald.Get(inv);
-        return running.jobs(0).state() == v1::JOB_STATE_RUNNING &&
-               running.jobs(0).progress().done() >= 1;
-      },
-      30));
+  std::optional<v1::Invocation> working = evald.WaitWorking(inv);
+  REQUIRE(working.has_value());
+  const v1::Invocation& running = *working;
   int pid = 0;
   REQUIRE(absl::SimpleAtoi(absl::StripPrefix(running.jobs(0).backend_id(), "pid "), &pid));
   REQUIRE(PidAlive(pid));
