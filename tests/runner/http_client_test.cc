@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -62,10 +63,13 @@ int ClosedPort() {
 TEST_CASE("http client: many requests reuse a bounded pool of keep-alive connections") {
   TestServer ts;
   std::atomic<int> requests{0};
+  // The server answers on several threads at once.
+  std::mutex mu;
   std::string seen_auth, seen_type, seen_expect = "unset";
   ts.server().Post("/v1/chat/completions",
                    [&](const httplib::Request& req, httplib::Response& res) {
                      ++requests;
+                     std::lock_guard<std::mutex> lock(mu);
                      seen_auth = req.get_header_value("Authorization");
                      seen_type = req.get_header_value("Content-Type");
                      if (req.has_header("Expect")) seen_expect = req.get_header_value("Expect");
