@@ -1,7 +1,11 @@
 #include "cli/config_compose.h"
 
+#include <set>
+#include <utility>
+
 #include "core/config/compose.h"
 #include "core/config/run_config.h"
+#include "core/deployment/deployment_spec.h"
 #include "core/status_macros.h"
 
 namespace evald::cli {
@@ -17,7 +21,10 @@ absl::StatusOr<ComposedConfig> ComposeWithConfigLibrary(const ComposeInput& inpu
   EVALD_ASSIGN_OR_RETURN(YAML::Node composed, config::Compose(req));
   ComposedConfig out;
   out.yaml = config::ToYaml(composed);
-  out.secret_names = config::SecretNamesOf(composed);
+  std::set<std::string> names;
+  for (std::string& n : config::SecretNamesOf(composed)) names.insert(std::move(n));
+  for (std::string& n : deployment::HostSecretNames(composed)) names.insert(std::move(n));
+  out.secret_names.assign(names.begin(), names.end());
   out.secret_uses = SecretUses(composed);
   return out;
 }

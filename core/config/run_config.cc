@@ -220,16 +220,6 @@ std::vector<std::string> SecretNamesOf(const YAML::Node& composed) {
   if (tasks != nullptr && tasks->is_list()) {
     for (const Value& t : tasks->items) add_sources(Child(&t, "env_vars"));
   }
-  // A model server's secrets are named `$host:NAME` (core/deployment reads them).
-  const Value* server_env = Child(Child(&*root, "deployment"), "env_vars");
-  if (server_env != nullptr && server_env->is_map()) {
-    static constexpr char kHost[] = "$host:";
-    for (const MapEntry& e : server_env->entries) {
-      if (!e.value.is_string() || !absl::StartsWith(e.value.s, kHost)) continue;
-      std::string name = e.value.s.substr(sizeof(kHost) - 1);
-      if (IsEnvName(name)) names.insert(name);
-    }
-  }
   return {names.begin(), names.end()};
 }
 

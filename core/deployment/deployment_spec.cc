@@ -1,5 +1,6 @@
 #include "core/deployment/deployment_spec.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -352,6 +353,18 @@ absl::StatusOr<DeploymentSpec> Parse(const YAML::Node& d, const YAML::Node& exec
 }
 
 }  // namespace
+
+std::vector<std::string> HostSecretNames(const YAML::Node& config) {
+  if (!config.IsMap()) return {};
+  absl::StatusOr<DeploymentSpec> spec =
+      ParseDeploymentSpec(config["deployment"], config["execution"]);
+  if (!spec.ok()) return {};
+  std::vector<std::string> names;
+  for (const auto& [server_var, host_var] : spec->secret_env_vars) names.push_back(host_var);
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  return names;
+}
 
 std::string ToString(DeploymentType type) {
   switch (type) {

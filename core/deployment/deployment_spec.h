@@ -19,6 +19,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -86,6 +87,11 @@ struct DeploymentSpec {
 // '80000'", "deployment.type: unknown type 'vlm'; known: none, vllm, sglang, nim, trtllm, command".
 absl::StatusOr<DeploymentSpec> ParseDeploymentSpec(const YAML::Node& deployment,
                                                    const YAML::Node& execution);
+
+// The host variables a composed config's model server reads (its `$host:NAME` values, from
+// `deployment.env_vars` and `execution.env_vars.deployment`): what a client sends as secrets with
+// it. Empty when there is no deployment or its section does not parse (Submit reports that).
+std::vector<std::string> HostSecretNames(const YAML::Node& config);
 
 // http://127.0.0.1:<port>
 std::string BaseUrl(int port);

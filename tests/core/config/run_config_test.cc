@@ -131,13 +131,6 @@ TEST_CASE("Secret names come from api_key_name and env_vars sources") {
   CHECK(SecretNamesOf(YAML::Load("[1, 2]")).empty());
 }
 
-TEST_CASE("Secret names include a model server's $host: variables") {
-  YAML::Node composed = YAML::Load(
-      "deployment: {type: vllm, env_vars: {HF_TOKEN: $host:MY_HF_TOKEN, PLAIN: value, "
-      "BAD: '$host:9x'}}\n");
-  CHECK(SecretNamesOf(composed) == std::vector<std::string>{"MY_HF_TOKEN"});
-}
-
 TEST_CASE("Every peer example validates unless the reference rejects its tasks too") {
   std::vector<std::string> examples;
   for (const auto& e : std::filesystem::directory_iterator(PeerExamplesDir())) {

@@ -259,6 +259,21 @@ TEST_CASE("env_vars: literal values, $host: secrets by name, bad names rejected"
         "deployment.env_vars.EVALD_PORT: EVALD_PORT is set by evald (the server's port)");
 }
 
+TEST_CASE("HostSecretNames lists the $host: variables of both places, once each",
+          "[deployment_spec]") {
+  YAML::Node cfg = YAML::Load(
+      "deployment: {type: vllm, command: vllm serve m, served_model_name: m, port: 8000,\n"
+      "  env_vars: {HF_TOKEN: '$host:MY_HF', PLAIN: v, RAW: '$lit:$host:X'}}\n"
+      "execution: {env_vars: {deployment: {NGC: '$host:MY_NGC', AGAIN: '$host:MY_HF'}}}\n");
+  auto spec = ParseDeploymentSpec(cfg["deployment"], cfg["execution"]);
+  INFO(spec.status().message());
+  REQUIRE(spec.ok());
+  CHECK(HostSecretNames(cfg) == std::vector<std::string>{"MY_HF", "MY_NGC"});
+  CHECK(HostSecretNames(YAML::Load("deployment: {type: none}")).empty());
+  CHECK(HostSecretNames(YAML::Load("deployment: {type: vllm, port: bad}")).empty());
+  CHECK(HostSecretNames(YAML::Load("[1, 2]")).empty());
+}
+
 TEST_CASE("execution.env_vars.deployment and mounts.deployment join the spec",
           "[deployment_spec]") {
   auto spec = Parse(With(kVllm, "env_vars", "{A: from_deployment, B: b}"),
