@@ -72,7 +72,9 @@ void ApplyJobTransition(const JobTransition& t, int64_t now_ms, JobRecord* job) 
     // A job that ran and ended between two observations never showed kRunning; it started
     // no earlier than its submission, so that is its start time.
     bool ran = t.to == JobState::kSucceeded || t.exit_code.has_value();
-    if (ran && job->started_ms == 0) job->started_ms = job->submitted_ms > 0 ? job->submitted_ms : now_ms;
+    if (ran && job->started_ms == 0) {
+      job->started_ms = job->submitted_ms > 0 ? job->submitted_ms : now_ms;
+    }
   }
 }
 

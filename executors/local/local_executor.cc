@@ -127,7 +127,6 @@ constexpr char kNow[] = "$(date -u +%Y-%m-%dT%H:%M:%SZ)";
 
 }  // namespace
 
-
 std::string FindOnPath(const std::string& name) {
   if (name.empty()) return "";
   if (name.find('/') != std::string::npos) return access(name.c_str(), X_OK) == 0 ? name : "";
