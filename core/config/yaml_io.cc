@@ -12,16 +12,35 @@ namespace evald::config {
 
 using internal::Value;
 
+namespace {
+
+// "name:line:column: <what> (byte 0x..)" for the byte at `offset` of `text`.
+absl::Status ByteError(const std::string& text, size_t offset, const std::string& source_name,
+                       const std::string& what) {
+  size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + offset, '\n'));
+  size_t line_start = offset == 0 ? std::string::npos : text.rfind('\n', offset - 1);
+  size_t column = line_start == std::string::npos ? offset + 1 : offset - line_start;
+  char byte[8];
+  std::snprintf(byte, sizeof(byte), "0x%02x", static_cast<unsigned char>(text[offset]));
+  return absl::InvalidArgumentError(
+      absl::StrCat(source_name, ":", line, ":", column, ": ", what, " (byte ", byte, ")"));
+}
+
+}  // namespace
+
 absl::StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& source_name) {
   size_t bad = 0;
   if (!internal::IsValidUtf8(text, &bad)) {
-    size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + bad, '\n'));
-    size_t line_start = bad == 0 ? std::string::npos : text.rfind('\n', bad - 1);
-    size_t column = line_start == std::string::npos ? bad + 1 : bad - line_start;
-    char byte[8];
-    std::snprintf(byte, sizeof(byte), "0x%02x", static_cast<unsigned char>(text[bad]));
-    return absl::InvalidArgumentError(
-        absl::StrCat(source_name, ":", line, ":", column, ": invalid UTF-8 (byte ", byte, ")"));
+    return ByteError(text, bad, source_name, "invalid UTF-8");
+  }
+  // YAML allows no C0 control character but tab, LF and CR, and no DEL. yaml-cpp does not
+  // enforce that: a NUL makes it guess a UTF-16/32 encoding and return bytes that are not UTF-8.
+  for (size_t i = 0; i < text.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if ((c >= 0x20 && c != 0x7f) || c == '\t' || c == '\n' || c == '\r') continue;
+    return ByteError(text, i, source_name,
+                     "control character not allowed in YAML (write it as an escape in a "
+                     "double-quoted string)");
   }
   YAML::Node node;
   try {

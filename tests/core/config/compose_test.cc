@@ -739,6 +739,20 @@ TEST_CASE("ParseYaml rejects duplicate keys and unknown tags with positions") {
   auto override_utf8 = ComposeText("a: 1\n", {"a=\xfe"});
   REQUIRE_FALSE(override_utf8.ok());
   CHECK(override_utf8.status().message() == "invalid override: it is not valid UTF-8");
+  // A raw NUL once made yaml-cpp guess UTF-16 and hand back bytes that printed as invalid YAML.
+  auto nul = ParseYaml(std::string("a: 1\n: \0_\n", 10), "x.yaml");
+  REQUIRE_FALSE(nul.ok());
+  CHECK(nul.status().message() ==
+        "x.yaml:2:3: control character not allowed in YAML (write it as an escape in a "
+        "double-quoted string) (byte 0x00)");
+  CHECK_FALSE(ParseYaml("a: x\x1by\n", "x.yaml").ok());
+  CHECK_FALSE(ParseYaml("a: \x7f\n", "x.yaml").ok());
+  auto escaped = ParseYaml("a: \"x\\0y\\x1b\"\r\nb:\tz\n", "x.yaml");
+  REQUIRE(escaped.ok());
+  CHECK((*escaped)["a"].as<std::string>() == std::string("x\0y\x1b", 4));
+  auto reread = ParseYaml(ToYaml(*escaped), "printed");
+  REQUIRE(reread.ok());
+  CHECK(ToYaml(*reread) == ToYaml(*escaped));
   auto bad_int = ParseYaml("a: !!int abc\n", "x.yaml");
   REQUIRE_FALSE(bad_int.ok());
   CHECK(bad_int.status().message() == "x.yaml:1:4: 'abc' is not a valid int");
