@@ -33,11 +33,12 @@ absl::StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string&
   if (!internal::IsValidUtf8(text, &bad)) {
     return ByteError(text, bad, source_name, "invalid UTF-8");
   }
-  // YAML allows no C0 control character but tab, LF and CR, and no DEL. yaml-cpp does not
-  // enforce that: a NUL makes it guess a UTF-16/32 encoding and return bytes that are not UTF-8.
+  // YAML allows no C0 control character but tab, LF and CR. yaml-cpp does not enforce that: a
+  // NUL makes it guess a UTF-16/32 encoding and return bytes that are not UTF-8. (DEL stays
+  // allowed: yaml-cpp's emitter writes it unescaped, so refusing it would break read-back.)
   for (size_t i = 0; i < text.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(text[i]);
-    if ((c >= 0x20 && c != 0x7f) || c == '\t' || c == '\n' || c == '\r') continue;
+    if (c >= 0x20 || c == '\t' || c == '\n' || c == '\r') continue;
     return ByteError(text, i, source_name,
                      "control character not allowed in YAML (write it as an escape in a "
                      "double-quoted string)");
