@@ -165,6 +165,11 @@ class EvaluationLoop {
   std::string CacheKey(const std::string& canonical, uint64_t work) const;
   // Answers from the cache when it can, else sends. `retry`: skip the cache lookup.
   void Start(uint64_t work, bool retry);
+  // Handles one Poll()'s batch in two passes: every answer's slot is refilled and the new
+  // requests handed to the network first, then the answers are cached, logged and scored. With
+  // 64 answers landing together, scoring them before sending would delay the last slot's next
+  // request by the whole batch's bookkeeping.
+  void HandleCompletions(std::vector<HttpClient::Completion>& batch);
   void HandleCompletion(HttpClient::Completion& c);
   void OnAnswer(uint64_t work, ParsedResponse r, double latency_s, long status, bool cached,
                 const std::string& prompt_json);
@@ -212,6 +217,15 @@ class EvaluationLoop {
     std::string request;      // kept only when the cache saves requests
   };
   std::unordered_map<uint64_t, InFlight> in_flight_;
+  void Record(uint64_t work, ParsedResponse parsed, InFlight f, HttpClient::Completion& c);
+  // Answers parsed in the first pass of HandleCompletions, recorded in the second.
+  struct Answered {
+    uint64_t work;
+    ParsedResponse parsed;
+    InFlight f;
+    HttpClient::Completion* c;
+  };
+  std::vector<Answered> answered_;
   std::vector<uint8_t> attempts_;
   using Timed = std::pair<Clock::time_point, uint64_t>;
   std::priority_queue<Timed, std::vector<Timed>, std::greater<Timed>> retries_;
@@ -366,19 +380,9 @@ void EvaluationLoop::HandleCompletion(HttpClient::Completion& c) {
   if (kind == FailureKind::kNone) {
     auto parsed = ParseOpenAIResponse(c.body, type_);
     if (parsed.ok()) {
-      // The slot is free: send the next request before scoring this answer, so the endpoint
-      // never waits for our bookkeeping.
+      // The slot is free: its next request goes out before this answer is recorded.
       RefillOne();
-      if (cache_) cache_->Put(f.key, f.request, c.body);
-      if (response_log_.wants_more()) {
-        nlohmann::json logged = nlohmann::json::parse(c.body, nullptr, false);
-        response_log_.Write({{"sample", SampleOf(work)},
-                             {"repeat", RepeatOf(work)},
-                             {"status", c.status},
-                             {"latency_ms", c.elapsed_s * 1000},
-                             {"body", logged}});
-      }
-      OnAnswer(work, *std::move(parsed), c.elapsed_s, c.status, /*cached=*/false, f.prompt_json);
+      answered_.push_back({work, *std::move(parsed), std::move(f), &c});
       return;
     }
     kind = FailureKind::kMalformed;
@@ -415,6 +419,30 @@ void EvaluationLoop::HandleCompletion(HttpClient::Completion& c) {
     return;
   }
   OnFailure(work, kind, error, f.prompt_json);
+}
+
+void EvaluationLoop::HandleCompletions(std::vector<HttpClient::Completion>& batch) {
+  answered_.clear();
+  for (auto& c : batch) HandleCompletion(c);
+  if (answered_.empty()) return;
+  if (absl::Status s = client_->Kick(); !s.ok() && abort_.ok()) abort_ = s;
+  last_kick_ = Clock::now();
+  for (Answered& a : answered_) Record(a.work, std::move(a.parsed), std::move(a.f), *a.c);
+  answered_.clear();
+}
+
+void EvaluationLoop::Record(uint64_t work, ParsedResponse parsed, InFlight f,
+                            HttpClient::Completion& c) {
+  if (cache_) cache_->Put(f.key, f.request, c.body);
+  if (response_log_.wants_more()) {
+    nlohmann::json logged = nlohmann::json::parse(c.body, nullptr, false);
+    response_log_.Write({{"sample", SampleOf(work)},
+                         {"repeat", RepeatOf(work)},
+                         {"status", c.status},
+                         {"latency_ms", c.elapsed_s * 1000},
+                         {"body", logged}});
+  }
+  OnAnswer(work, std::move(parsed), c.elapsed_s, c.status, /*cached=*/false, f.prompt_json);
 }
 
 void EvaluationLoop::OnAnswer(uint64_t work, ParsedResponse r, double latency_s, long status,
@@ -610,7 +638,7 @@ absl::Status EvaluationLoop::Finish(const absl::Status& run_status) {
       }
       done.clear();
       if (!client_->Poll(50, &done).ok()) break;
-      for (auto& c : done) HandleCompletion(c);
+      HandleCompletions(done);
     }
   }
 
@@ -685,7 +713,7 @@ RunOutcome EvaluationLoop::Execute() {
       abort_ = ps;
       break;
     }
-    for (auto& c : completions) HandleCompletion(c);
+    HandleCompletions(completions);
     Periodic(false);
   }
 
