@@ -159,6 +159,13 @@ class EvaluationLoop {
   RunOutcome Execute();
 
  private:
+  // A request on the wire, and what recording its answer needs.
+  struct InFlight {
+    std::string key;
+    std::string prompt_json;  // for samples.jsonl
+    std::string request;      // kept only when the cache saves requests
+  };
+
   absl::Status Setup();
   // The request body of a work item (sample x repeat), interceptors applied.
   BuiltRequest Build(uint64_t work) const;
@@ -171,6 +178,8 @@ class EvaluationLoop {
   // request by the whole batch's bookkeeping.
   void HandleCompletions(std::vector<HttpClient::Completion>& batch);
   void HandleCompletion(HttpClient::Completion& c);
+  // The second pass for one answer: cache, response log, score, samples.jsonl.
+  void Record(uint64_t work, ParsedResponse parsed, InFlight f, HttpClient::Completion& c);
   void OnAnswer(uint64_t work, ParsedResponse r, double latency_s, long status, bool cached,
                 const std::string& prompt_json);
   void OnFailure(uint64_t work, FailureKind kind, const std::string& error,
@@ -211,13 +220,7 @@ class EvaluationLoop {
   BoundedLog response_log_;
   std::string api_key_;
 
-  struct InFlight {
-    std::string key;
-    std::string prompt_json;  // for samples.jsonl
-    std::string request;      // kept only when the cache saves requests
-  };
   std::unordered_map<uint64_t, InFlight> in_flight_;
-  void Record(uint64_t work, ParsedResponse parsed, InFlight f, HttpClient::Completion& c);
   // Answers parsed in the first pass of HandleCompletions, recorded in the second.
   struct Answered {
     uint64_t work;

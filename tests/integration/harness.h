@@ -14,8 +14,8 @@
 #include <sys/types.h>
 
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 

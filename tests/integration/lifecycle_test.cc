@@ -182,12 +182,6 @@ TEST_CASE("dry run renders everything and stores nothing") {
   CHECK(list.invocations_size() == 0);
 }
 
-}  // namespace
-}  // namespace evald::testing
-
-namespace evald::testing {
-namespace {
-
 TEST_CASE("an escaped interpolation reaches the stored config as a literal") {
   TempDir dir;
   RefEndpoint model(dir, ArithModelFlags());

@@ -109,33 +109,30 @@ TEST_CASE("Running and ending a job set started_ms ended_ms exit code and reason
   REQUIRE(view->invocation.ended_ms == 4000);
 }
 
-TEST_CASE("A job that ran between two observations starts at its submission") {
+// A job submitted at 2000 and seen next at 2500 already in `to`, never having shown kRunning.
+JobRecord SubmittedThenSeen(JobState to) {
   TempDir dir;
   auto store = OpenStore(dir);
   CreateSimple(*store, "10000003", 1000, "local", 1);
   REQUIRE_OK(
       store->TransitionJob(Move("10000003.0", JobState::kPending, JobState::kSubmitted), 2000));
-  REQUIRE_OK(
-      store->TransitionJob(Move("10000003.0", JobState::kSubmitted, JobState::kSucceeded), 2500));
+  REQUIRE_OK(store->TransitionJob(Move("10000003.0", JobState::kSubmitted, to), 2500));
   auto job = store->GetJob("10000003.0");
   REQUIRE_OK(job);
-  REQUIRE(job->started_ms == 2000);
-  REQUIRE(job->submitted_ms == 2000);
-  REQUIRE(job->ended_ms == 2500);
+  return *job;
+}
+
+TEST_CASE("A job that ran between two observations starts at its submission") {
+  JobRecord job = SubmittedThenSeen(JobState::kSucceeded);
+  REQUIRE(job.started_ms == 2000);
+  REQUIRE(job.submitted_ms == 2000);
+  REQUIRE(job.ended_ms == 2500);
 }
 
 TEST_CASE("A job killed before it ran keeps started_ms at 0") {
-  TempDir dir;
-  auto store = OpenStore(dir);
-  CreateSimple(*store, "10000005", 1000, "local", 1);
-  REQUIRE_OK(
-      store->TransitionJob(Move("10000005.0", JobState::kPending, JobState::kSubmitted), 2000));
-  REQUIRE_OK(
-      store->TransitionJob(Move("10000005.0", JobState::kSubmitted, JobState::kKilled), 2500));
-  auto job = store->GetJob("10000005.0");
-  REQUIRE_OK(job);
-  REQUIRE(job->started_ms == 0);
-  REQUIRE(job->ended_ms == 2500);
+  JobRecord job = SubmittedThenSeen(JobState::kKilled);
+  REQUIRE(job.started_ms == 0);
+  REQUIRE(job.ended_ms == 2500);
 }
 
 TEST_CASE("Pending straight to running also sets submitted_ms") {
