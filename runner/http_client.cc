@@ -8,7 +8,9 @@
 #include <cstring>
 #include <mutex>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace evald::runner {
@@ -17,18 +19,27 @@ namespace {
 // A response larger than this is not an OpenAI answer; the transfer is aborted.
 constexpr size_t kMaxBodyBytes = 64 << 20;
 
-// Picks `retry-after-ms` out of the response headers; Retry-After itself comes from
-// CURLINFO_RETRY_AFTER.
+// The retry hints of one answer: `retry-after-ms` (OpenAI's) and a delta-seconds `Retry-After`.
+// curl's CURLINFO_RETRY_AFTER reports both "absent" and "0" as 0, so a server asking for an
+// immediate retry would be taken as giving no hint; the HTTP-date form is still left to curl.
+struct RetryHints {
+  double ms = -1;
+  double seconds = -1;
+};
+
+// Picks the retry hints out of the response headers.
 size_t ReadHeader(char* data, size_t size, size_t nitems, void* user) {
   const size_t n = size * nitems;
-  constexpr char kName[] = "retry-after-ms:";
-  constexpr size_t kLen = sizeof(kName) - 1;
-  if (n > kLen && absl::StartsWithIgnoreCase(absl::string_view(data, kLen), kName)) {
-    std::string value(data + kLen, n - kLen);
-    char* end = nullptr;
-    double ms = std::strtod(value.c_str(), &end);
-    if (end != value.c_str() && ms >= 0) *static_cast<double*>(user) = ms;
-  }
+  auto* hints = static_cast<RetryHints*>(user);
+  auto value_of = [&](absl::string_view name, double* out) {
+    if (n <= name.size() || !absl::StartsWithIgnoreCase(absl::string_view(data, n), name)) return;
+    std::string value(absl::StripAsciiWhitespace(absl::string_view(data + name.size(),
+                                                                   n - name.size())));
+    double v = 0;
+    if (absl::SimpleAtod(value, &v) && v >= 0) *out = v;
+  };
+  value_of("retry-after-ms:", &hints->ms);
+  value_of("retry-after:", &hints->seconds);
   return n;
 }
 
@@ -43,7 +54,7 @@ size_t WriteBody(char* data, size_t size, size_t nmemb, void* user) {
 }  // namespace
 
 struct HttpClient::Transfer {
-  double retry_after_ms = -1;  // from a `retry-after-ms` header (OpenAI's, finer than seconds)
+  RetryHints retry_after;
   CURL* easy = nullptr;
   uint64_t tag = 0;
   bool in_use = false;
@@ -131,7 +142,7 @@ HttpClient::Transfer* HttpClient::Acquire() {
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &WriteBody);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &t->response);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &ReadHeader);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, &t->retry_after_ms);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, &t->retry_after);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &HttpClient::OnCloseSocket);
@@ -168,7 +179,7 @@ void HttpClient::Post(uint64_t tag, std::string body, const std::string& url, bo
   t->in_use = true;
   t->request = std::move(body);
   t->errbuf[0] = '\0';
-  t->retry_after_ms = -1;
+  t->retry_after = {};
   t->start = std::chrono::steady_clock::now();
   CURL* e = t->easy;
   curl_easy_setopt(e, CURLOPT_URL, url.empty() ? options_.url.c_str() : url.c_str());
@@ -194,8 +205,10 @@ void HttpClient::Collect(std::vector<Completion>* done) {
       c.curl_error = t->errbuf[0] != '\0' ? t->errbuf : curl_easy_strerror(msg->data.result);
     }
     curl_off_t retry_after = 0;
-    if (t->retry_after_ms >= 0) {
-      c.retry_after_s = t->retry_after_ms / 1000.0;
+    if (t->retry_after.ms >= 0) {
+      c.retry_after_s = t->retry_after.ms / 1000.0;
+    } else if (t->retry_after.seconds >= 0) {
+      c.retry_after_s = t->retry_after.seconds;
     } else if (curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
                retry_after > 0) {
       c.retry_after_s = static_cast<double>(retry_after);

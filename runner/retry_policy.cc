@@ -54,14 +54,16 @@ FailureKind ClassifyHttp(int curl_code, long status) {
 }
 
 double RetryPolicy::Delay(int attempts, double retry_after_s) {
+  if (retry_after_s >= 0) {
+    // The server said when; a little spread keeps the clients it throttled together apart.
+    std::uniform_real_distribution<double> spread(0.0, kRetryAfterJitterS);
+    return std::min(retry_after_s, options_.max_retry_after_s) + spread(rng_);
+  }
   const int exponent = std::clamp(attempts - 1, 0, 62);
   double backoff =
       std::min(options_.max_delay_s, options_.base_delay_s * std::ldexp(1.0, exponent));
   std::uniform_real_distribution<double> jitter(0.5, 1.0);
-  backoff *= jitter(rng_);
-  if (retry_after_s >= 0)
-    backoff = std::max(backoff, std::min(retry_after_s, options_.max_retry_after_s));
-  return backoff;
+  return backoff * jitter(rng_);
 }
 
 }  // namespace evald::runner

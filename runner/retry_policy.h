@@ -1,10 +1,11 @@
 // File: retry_policy.h
 //
-// What the runner does with each HTTP outcome: accept it, retry it after a delay (exponential
-// backoff with jitter, at least the server's Retry-After), fail the sample, or stop the run
-// because the endpoint refused the credentials. Retryable: connection errors and timeouts,
-// 408, 429, 5xx, and 200 answers that are not a complete OpenAI JSON body (malformed, truncated,
-// dropped). Other 4xx fail the sample with the server's message; 401/403 stop the run.
+// What the runner does with each HTTP outcome: accept it, retry it after a delay (the server's
+// Retry-After plus a little jitter when it gives one, else exponential backoff with jitter), fail
+// the sample, or stop the run because the endpoint refused the credentials. Retryable: connection
+// errors and timeouts, 408, 429, 5xx, and 200 answers that are not a complete OpenAI JSON body
+// (malformed, truncated, dropped). Other 4xx fail the sample with the server's message; 401/403
+// stop the run.
 //
 //   RetryPolicy policy({.max_retries = 5, .base_delay_s = 0.5, .max_delay_s = 30}, /*seed=*/1);
 //   FailureKind k = ClassifyHttp(curl_code, status);
@@ -52,9 +53,12 @@ class RetryPolicy {
   // `attempts` = attempts made so far (1 after the first failure).
   bool ShouldRetry(int attempts) const { return attempts <= options_.max_retries; }
 
-  // Delay before retry number `attempts` (1-based): min(max, base * 2^(attempts-1)) times a
-  // jitter factor in [0.5, 1], and never less than `retry_after_s` (when >= 0, capped).
+  // Delay before retry number `attempts` (1-based). With a server hint (`retry_after_s` >= 0):
+  // that hint, capped, plus 0 to kRetryAfterJitterS, so `Retry-After: 0` retries at once. Without
+  // one: min(max, base * 2^(attempts-1)) times a jitter factor in [0.5, 1].
   double Delay(int attempts, double retry_after_s);
+
+  static constexpr double kRetryAfterJitterS = 0.05;
 
   const Options& options() const { return options_; }
 

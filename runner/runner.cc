@@ -592,6 +592,13 @@ absl::Status EvaluationLoop::Finish(const absl::Status& run_status) {
 
   const std::string out = plan_.output_dir;
   nlohmann::json results = BuildResults(plan_.task, *book_, plan_, options_.command);
+  if (partial) {
+    // Scores of a run that stopped early must not pass for final ones; readers of the
+    // reference's format look only under `results`, so extra top-level keys are safe.
+    results["partial"] = true;
+    results["samples_scored"] = done_;
+    results["samples_total"] = total_;
+  }
   absl::Status s = WriteFileAtomically((fs::path(out) / "results.yml").string(), EmitYaml(results));
   if (write_status.ok()) write_status = s;
 

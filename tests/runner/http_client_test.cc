@@ -113,6 +113,11 @@ TEST_CASE("http client: status, body and Retry-After of error answers") {
     res.set_header("retry-after-ms", "250");
     res.set_content("{}", "application/json");
   });
+  ts.server().Post("/now", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 503;
+    res.set_header("Retry-After", "0");
+    res.set_content("{}", "application/json");
+  });
   ts.server().Post("/bad", [](const httplib::Request&, httplib::Response& res) {
     res.status = 400;
     res.set_content("{\"error\":{\"message\":\"bad request\"}}", "application/json");
@@ -123,7 +128,8 @@ TEST_CASE("http client: status, body and Retry-After of error answers") {
   (*client)->Post(1, "{}");
   (*client)->Post(2, "{}", base + "/bad");
   (*client)->Post(3, "{}", base + "/limited-ms");
-  auto done = RunAll(**client, 3);
+  (*client)->Post(4, "{}", base + "/now");
+  auto done = RunAll(**client, 4);
   for (const auto& c : done) {
     if (c.tag == 1) {
       CHECK(c.status == 429);
@@ -131,6 +137,9 @@ TEST_CASE("http client: status, body and Retry-After of error answers") {
       CHECK(ClassifyHttp(c.curl_code, c.status) == FailureKind::kThrottled);
     } else if (c.tag == 3) {
       CHECK(c.retry_after_s == 0.25);  // OpenAI's retry-after-ms is finer than Retry-After
+    } else if (c.tag == 4) {
+      CHECK(c.status == 503);
+      CHECK(c.retry_after_s == 0.0);  // "retry now", not "no hint"
     } else {
       CHECK(c.status == 400);
       CHECK(c.retry_after_s < 0);

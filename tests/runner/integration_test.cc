@@ -266,6 +266,66 @@ TEST_CASE("evalrun: every fault type converges to the fault-free results") {
   }
 }
 
+TEST_CASE("evalrun: Retry-After 0 is retried at once, not after the backoff") {
+  TempDir dir;
+  // Every first attempt is a 429 saying "retry now"; the backoff would wait a minute.
+  RefEndpoint ep(dir, "ep",
+                 {"--keys", DataDir() + "/gsm8k_keys.jsonl", "--fault-429-rate", "1",
+                  "--fault-attempts", "1", "--retry-after", "0"});
+  const std::string out = dir / "out";
+  nlohmann::json p = BasePlan(out, "native_gsm8k", DataDir() + "/gsm8k_tiny.jsonl", ep.url());
+  p["config"]["params"]["extra"]["retry_base_delay"] = 60;
+  p["config"]["params"]["extra"]["retry_max_delay"] = 60;
+  // Finishing at all within the limit is the check: the old policy waited >= 30 s per retry.
+  Run r = Evalrun(dir, WritePlan(dir, "plan", p), "run", {}, {}, /*timeout_s=*/20);
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(ep.Stats()["faults"]["429"].get<int64_t>() == 12);
+  nlohmann::json m = Metrics(out);
+  CHECK(m["runner"]["retries"] == 12);
+  CHECK(m["runner"]["errored"] == 0);
+}
+
+TEST_CASE("evalrun: a run the endpoint fails part-way marks results.yml partial") {
+  TempDir dir;
+  // Every attempt of some bodies fails with 500, and no failure is allowed: the run stops at the
+  // first such sample, after scoring the ones before it (parallelism 1 keeps the order).
+  RefEndpoint ep(dir, "ep",
+                 {"--keys", DataDir() + "/gsm8k_keys.jsonl", "--fault-500-rate", "0.3",
+                  "--fault-attempts", "0", "--seed", "1"});
+  const std::string out = dir / "out";
+  nlohmann::json p = BasePlan(out, "native_gsm8k", DataDir() + "/gsm8k_tiny.jsonl", ep.url());
+  p["config"]["params"]["parallelism"] = 1;
+  p["config"]["params"]["max_retries"] = 0;
+  Run r = Evalrun(dir, WritePlan(dir, "plan", p), "run");
+  INFO(r.err);
+  REQUIRE(r.code == 3);
+  nlohmann::json m = Metrics(out);
+  const int64_t done = m["runner"]["done"].get<int64_t>();
+  REQUIRE(done > 1);  // the seed puts the first faulted body after a few good ones
+  REQUIRE(done < 12);
+  YAML::Node results = Results(out);
+  REQUIRE(results["partial"]);
+  CHECK(results["partial"].as<bool>());
+  CHECK(results["samples_scored"].as<int64_t>() == done);
+  CHECK(results["samples_total"].as<int64_t>() == 12);
+  // The scores are still where readers look for them.
+  CHECK(results["results"]["tasks"]["native_gsm8k"]["metrics"]);
+
+  // A complete run carries no marker: the reference's format, unchanged.
+  RefEndpoint clean(dir, "clean", {"--keys", DataDir() + "/gsm8k_keys.jsonl"});
+  const std::string out2 = dir / "out2";
+  Run ok = Evalrun(
+      dir,
+      WritePlan(dir, "plan2",
+                BasePlan(out2, "native_gsm8k", DataDir() + "/gsm8k_tiny.jsonl", clean.url())),
+      "run2");
+  REQUIRE(ok.code == 0);
+  YAML::Node full = Results(out2);
+  CHECK_FALSE(full["partial"]);
+  CHECK_FALSE(full["samples_scored"]);
+}
+
 TEST_CASE("evalrun: answers still bad after the retries are errored, counted, not fatal") {
   TempDir dir;
   RefEndpoint ep(dir, "ep",

@@ -216,14 +216,33 @@ TEST_CASE("retry policy: exponential backoff with jitter, capped, honouring Retr
     CHECK(d9 >= 2.5);  // capped at 5 s, jittered down to half
     CHECK(d9 <= 5.0);
   }
-  CHECK(policy.Delay(1, 7.0) >= 7.0);         // Retry-After wins when longer
-  CHECK(policy.Delay(1, 100000.0) <= 600.0);  // but is capped
+  CHECK(policy.Delay(1, 7.0) >= 7.0);          // Retry-After wins when longer
+  CHECK(policy.Delay(1, 100000.0) <= 600.05);  // but is capped
   // Jitter actually varies.
   std::set<double> seen;
   for (int i = 0; i < 20; ++i) seen.insert(policy.Delay(2, -1));
   CHECK(seen.size() > 10);
   RetryPolicy none({.max_retries = 0}, 1);
   CHECK_FALSE(none.ShouldRetry(1));
+}
+
+TEST_CASE("retry policy: Retry-After 0 retries at once, with a little jitter") {
+  // A base delay far above any hint: a server's hint replaces the backoff, shorter or longer.
+  RetryPolicy policy({.max_retries = 5, .base_delay_s = 10.0, .max_delay_s = 30.0}, 7);
+  std::set<double> seen;
+  for (int attempt = 1; attempt <= 5; ++attempt) {
+    for (int trial = 0; trial < 50; ++trial) {
+      double now = policy.Delay(attempt, 0.0);
+      CHECK(now >= 0.0);
+      CHECK(now <= RetryPolicy::kRetryAfterJitterS);
+      seen.insert(now);
+      double later = policy.Delay(attempt, 2.0);
+      CHECK(later >= 2.0);
+      CHECK(later <= 2.0 + RetryPolicy::kRetryAfterJitterS);
+    }
+  }
+  CHECK(seen.size() > 10);  // jittered, not all at the same instant
+  CHECK(policy.Delay(1, -1) >= 5.0);  // no hint: the backoff as before
 }
 
 TEST_CASE("response cache: put, flush, reopen, reuse off") {
