@@ -49,12 +49,22 @@ void Supervisor::Start() {
     stop_ = false;
   }
   thread_ = std::thread([this] { Loop(); });
+  // A job's exit wakes the loop at once instead of at the next tick.
+  for (const std::string& name : registry_->Names()) {
+    absl::StatusOr<executors::Executor*> ex = registry_->Get(name);
+    if (ex.ok()) (*ex)->SetWakeCallback([this] { Wake(); });
+  }
 }
 
 void Supervisor::Stop() {
   {
     absl::MutexLock lock(&mu_);
     stop_ = true;
+  }
+  // Not under mu_: an executor's callback in progress holds its own lock and waits for mu_.
+  for (const std::string& name : registry_->Names()) {
+    absl::StatusOr<executors::Executor*> ex = registry_->Get(name);
+    if (ex.ok()) (*ex)->SetWakeCallback(nullptr);
   }
   if (thread_.joinable()) {
     thread_.join();

@@ -8,7 +8,8 @@
 //   - stops jobs whose desired state is stop (SIGTERM, then SIGKILL after the grace period);
 //   - starts pending jobs (all at once, or one at a time in sequential mode), re-attaching to a job
 //     an earlier evald started but did not get to record.
-// It runs on its own thread, every `tick` and whenever Wake() is called (submit, kill, resume).
+// It runs on its own thread, every `tick` and whenever Wake() is called (submit, kill, resume,
+// and an executor seeing a job end: Start hands each executor Wake as its wake callback).
 // It is the only caller of Executor::Start/Poll/Stop/Recover. Everything it knows is in the
 // database, so a restarted evald continues exactly where the previous one stopped.
 //

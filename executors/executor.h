@@ -16,6 +16,7 @@
 //   store.TransitionJob({.job_id = spec.job_id, .from = kPending, .to = kSubmitted, .handle = h}, now);
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -113,6 +114,12 @@ class Executor {
   // stored): the handle of this attempt's job if it got going (running or finished), or nullopt
   // when this attempt never started. A previous attempt's leftovers never count.
   virtual absl::StatusOr<std::optional<JobHandle>> Recover(const JobRecord& job) = 0;
+
+  // Optional: `wake` is to be called (from any thread) when a started job may have ended, so
+  // the Supervisor polls now rather than at its next tick. The Supervisor sets it when it starts
+  // and clears it (empty function) when it stops; once this returns with an empty function, the
+  // old one must not be called again. Executors that cannot tell keep this no-op.
+  virtual void SetWakeCallback(std::function<void()> wake) { (void)wake; }
 
   // Model servers (deployments). Executors that cannot deploy keep these defaults, and Submit
   // refuses a config with a deployment for them.

@@ -143,7 +143,12 @@ std::string FindOnPath(const std::string& name) {
   return "";
 }
 
-LocalExecutor::LocalExecutor(ExecutorContext context) : context_(std::move(context)) {}
+LocalExecutor::LocalExecutor(ExecutorContext context)
+    : context_(std::move(context)), exits_(std::make_unique<ExitWatcher>()) {}
+
+void LocalExecutor::SetWakeCallback(std::function<void()> wake) {
+  exits_->SetCallback(std::move(wake));
+}
 
 std::string LocalExecutor::ContainerRuntime() const {
   if (!context_.container_runtime.empty()) return FindOnPath(context_.container_runtime);
@@ -261,6 +266,7 @@ absl::StatusOr<JobHandle> LocalExecutor::Start(const JobSpec& spec,
   options.pid_file = spec.task_dir + "/logs/pid";
   EVALD_ASSIGN_OR_RETURN(ProcessId pid, SpawnDetached(options));
   kill_deadlines_.erase(spec.job_id);
+  exits_->Watch(pid).IgnoreError();  // best effort: Poll sees the exit anyway
   return JobHandle{kHandleVersion, "local",
                    EncodeHandle({pid.pid, pid.start_ticks, spec.task_dir})};
 }
@@ -275,6 +281,8 @@ std::vector<Observation> LocalExecutor::Poll(const std::vector<const JobRecord*>
     obs.job_id = job->id;
     ProcessState ps = Inspect({h->pid, h->start_ticks});
     if (ps.status == ProcessStatus::kAlive) {
+      // Jobs found again after an evald restart get watched too (a no-op for watched ones).
+      exits_->Watch({h->pid, h->start_ticks}).IgnoreError();
       auto deadline = kill_deadlines_.find(job->id);
       if (deadline != kill_deadlines_.end() && now >= deadline->second) {
         SignalGroup(h->pid, SIGKILL).IgnoreError();

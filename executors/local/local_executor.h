@@ -9,13 +9,16 @@
 // Called by the Supervisor's thread (Start/Poll/Stop/Recover) and by Submit (Validate/Render).
 #pragma once
 
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "absl/time/time.h"
 #include "core/deployment/local_launch.h"
 #include "core/deployment/readiness.h"
 #include "executors/executor.h"
+#include "executors/local/exit_watcher.h"
 #include "executors/registry.h"
 
 namespace evald::executors {
@@ -32,6 +35,8 @@ class LocalExecutor : public Executor {
   std::vector<Observation> Poll(const std::vector<const JobRecord*>& jobs) override;
   absl::Status Stop(const JobRecord& job, absl::Duration grace) override;
   absl::StatusOr<std::optional<JobHandle>> Recover(const JobRecord& job) override;
+  // Called when a job's process exits (a pidfd per started or observed live job).
+  void SetWakeCallback(std::function<void()> wake) override;
 
   absl::Status ValidateDeployment(const deployment::DeploymentSpec& spec) const override;
   absl::StatusOr<DeploymentStarted> StartDeployment(
@@ -56,6 +61,8 @@ class LocalExecutor : public Executor {
   std::map<std::string, absl::Time> kill_deadlines_;
   // Readiness of deployments being started, by deployment id.
   std::map<std::string, deployment::HealthWaiter> waiters_;
+  // Watches the job processes, so an exit wakes the Supervisor at once.
+  std::unique_ptr<ExitWatcher> exits_;
 };
 
 // First executable named `name` on PATH (or `name` itself when it contains a '/'); "" if none.

@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include <atomic>
+
 #include <catch2/catch.hpp>
 
 #include "tests/executors/local/test_util.h"
@@ -134,6 +136,28 @@ TEST_CASE("a job runs to its exit code, with secrets only in its environment") {
   CHECK(Slurp(spec.task_dir + "/logs/stderr.log") == "to-stderr\n");
   CHECK(Slurp(spec.task_dir + "/logs/stage.exit").find(" 7\n") != std::string::npos);
   CHECK(Slurp(spec.task_dir + "/logs/attempt") == "1\n");
+}
+
+TEST_CASE("a job's exit calls the wake callback without any Poll") {
+  TempDir dir;
+  std::string runner =
+      MakeRunner(dir, "while [ ! -e \"$art/go\" ]; do sleep 0.01; done\nexit 3\n");
+  LocalExecutor ex({.runner_path = runner});
+  std::atomic<int> wakes{0};
+  ex.SetWakeCallback([&] { ++wakes; });
+  JobSpec spec = NativeSpec(dir);
+  absl::StatusOr<JobHandle> h = ex.Start(spec, {});
+  REQUIRE(h.ok());
+  CHECK(wakes == 0);
+  Spit(spec.task_dir + "/artifacts/go", "");
+  REQUIRE(WaitFor([&] { return wakes.load() == 1; }));
+  // By then the exit file is there: one Poll sees the end.
+  JobRecord rec = RecordFor(spec, *h);
+  std::vector<Observation> obs = ex.Poll({&rec});
+  REQUIRE(obs.size() == 1);
+  CHECK(obs[0].kind == Observation::Kind::kExited);
+  CHECK(obs[0].exit_code == 3);
+  ex.SetWakeCallback(nullptr);
 }
 
 TEST_CASE("stop sends SIGTERM and escalates to SIGKILL after the grace period") {
