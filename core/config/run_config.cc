@@ -272,6 +272,10 @@ absl::StatusOr<RunConfig> ParseRunConfig(const YAML::Node& composed, const TaskC
     rc.mode = *m;
   }
   const Value* output_dir = execution->Get("output_dir");
+  if (output_dir != nullptr && !output_dir->is_null() && !output_dir->is_string()) {
+    return Invalid(absl::StrCat("execution.output_dir must be an absolute path (a string), not ",
+                                internal::KindName(*output_dir)));
+  }
   if (output_dir == nullptr || !output_dir->is_string() || output_dir->s.empty()) {
     return Invalid("execution.output_dir is not set; give the folder for the results");
   }
@@ -337,7 +341,12 @@ absl::StatusOr<RunConfig> ParseRunConfig(const YAML::Node& composed, const TaskC
     }
     rc.target.model_id = *served;
   } else {
-    rc.target.url = ScalarText(Child(api, "url")).value_or("");
+    const Value* url = Child(api, "url");
+    if (url != nullptr && !url->is_null() && !url->is_string()) {
+      return Invalid(absl::StrCat("target.api_endpoint.url must be a URL (a string), not ",
+                                  internal::KindName(*url)));
+    }
+    rc.target.url = url != nullptr && url->is_string() ? url->s : "";
     auto model = ScalarText(Child(api, "model_id"));
     if (!model.has_value() || model->empty()) {
       return Invalid(

@@ -6,7 +6,8 @@
 // `???` left (path, list elements as `a.b[2]`), url/model_id under target.api_endpoint while a
 // deployment is configured, unknown/ambiguous task (with suggestions), a task's required env var
 // not mapped in its env_vars, an unknown execution.type or execution.mode, a user task_file that
-// does not exist.
+// does not exist. Unknown keys and the types and limits of every key are schema.h's
+// (CheckConfigSchema), which Submit runs first; this keeps only what decoding needs.
 //
 // Callers: evald (Submit) and evalctl (early errors, secret names).
 //

@@ -241,6 +241,11 @@ TEST_CASE("Validation rejects what the reference rejects") {
   CHECK(deployed->target.model_id == "served");
   CHECK(deployed->target.url.empty());
 
+  // Wrong types are named as such, not as "not set" (schema.h reports them first, at submit).
+  CHECK(ErrorOf(Parse(kBase, {"execution.output_dir=[1,2]"})) ==
+        "execution.output_dir must be an absolute path (a string), not a list");
+  CHECK(ErrorOf(Parse(kBase, {"target.api_endpoint.url=12345"})) ==
+        "target.api_endpoint.url must be a URL (a string), not an integer");
   CHECK(ErrorOf(Parse(kBase, {"~target.api_endpoint.url"})) ==
         "target.api_endpoint.url is not set; give the full URL of the endpoint (e.g. "
         "https://integrate.api.nvidia.com/v1/chat/completions)");
