@@ -5,6 +5,7 @@
 
 #include "core/config/compose.h"
 #include "core/config/run_config.h"
+#include "core/config/schema.h"
 #include "core/deployment/deployment_spec.h"
 #include "core/status_macros.h"
 
@@ -18,6 +19,13 @@ absl::StatusOr<ComposedConfig> ComposeWithConfigLibrary(const ComposeInput& inpu
   req.overrides = input.overrides;
   req.env = input.env ? config::EnvLookup(input.env) : config::ProcessEnv();
   req.working_dir = input.working_dir;
+  // The schema first (evald checks it too; here the message names the user's file), with `???`
+  // left in place: a misspelt key usually leaves the value it meant to set missing, and "did you
+  // mean 'output_dir'" says more than "missing mandatory value".
+  req.allow_missing = true;
+  EVALD_ASSIGN_OR_RETURN(YAML::Node unchecked, config::Compose(req));
+  EVALD_RETURN_IF_ERROR(config::CheckConfigSchema(unchecked, input.primary_path));
+  req.allow_missing = false;
   EVALD_ASSIGN_OR_RETURN(YAML::Node composed, config::Compose(req));
   ComposedConfig out;
   out.yaml = config::ToYaml(composed);

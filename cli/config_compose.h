@@ -16,7 +16,8 @@
 
 namespace evald::cli {
 
-// Compose (defaults list, overrides, interpolation, `???` check) + ToYaml + SecretNamesOf +
+// Compose (defaults list, overrides, interpolation, `???` check) + the schema check
+// (CheckConfigSchema, errors naming the primary file) + ToYaml + SecretNamesOf +
 // where each secret is used.
 absl::StatusOr<ComposedConfig> ComposeWithConfigLibrary(const ComposeInput& input);
 

@@ -13,6 +13,7 @@
 #include "core/config/compose.h"
 #include "core/config/job_plan.h"
 #include "core/config/run_config.h"
+#include "core/config/schema.h"
 #include "core/deployment/deployment_spec.h"
 #include "core/ids.h"
 #include "core/status_macros.h"
@@ -146,6 +147,8 @@ absl::Status ServerCore::Submit(const v1::SubmitRequest& request, v1::SubmitResp
     EVALD_ASSIGN_OR_RETURN(composed, config::Compose(compose));
   }
   std::vector<std::string> filter(request.tasks().begin(), request.tasks().end());
+  // Every key, type and limit first, all problems at once; then the decoding checks.
+  EVALD_RETURN_IF_ERROR(config::CheckConfigSchema(composed, "<submitted config>"));
   EVALD_ASSIGN_OR_RETURN(config::RunConfig rc, config::ParseRunConfig(composed, catalog_, filter));
 
   absl::StatusOr<executors::Executor*> executor = registry_.Get(rc.executor);

@@ -87,6 +87,32 @@ TEST_CASE("config mistakes are refused before anything is stored") {
         evald.Ctl({"run", "--config-dir", dir.path() + "/no-such-dir", "--config-name", "x"}), 2,
         {"no-such-dir"});
   }
+  SECTION("a misspelt key is named with its file and a suggestion, here and at the server") {
+    std::string text = absl::StrCat(
+        "defaults:\n  - execution: local\n  - deployment: none\n  - _self_\n",
+        "execution:\n  outptu_dir: ", dir.path(), "/out\n",
+        "target:\n  api_endpoint:\n    url: ", url, "\n    model_id: m\n    api_key_name: null\n",
+        tasks);
+    std::string cfg = WriteConfig(dir, "typo.yaml", text);
+    ExpectRefused(evald.Ctl({"submit", cfg}), 2,
+                  {cfg + ": execution.outptu_dir: unknown key in execution (execution type local)"
+                         "; did you mean 'output_dir'?"});
+    ExpectRefused(evald.Ctl({"submit", cfg, "--dry-run"}), 2, {"did you mean 'output_dir'?"});
+    // A client that composes by itself meets the same check in evald.
+    v1::SubmitRequest req;
+    req.set_config_yaml(absl::StrCat(
+        "execution:\n  type: local\n  output_dir: ", dir.path(), "/out\n",
+        "target:\n  api_endpoint:\n    url: ", url, "\n    model_id: m\n    api_key_name: null\n",
+        tasks, "  overides:\n    config.params.limit_samples: 3\n"));
+    req.set_composed(true);
+    v1::SubmitResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status s = evald.Stub()->Submit(&ctx, req, &resp);
+    CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(s.error_message() ==
+          "<submitted config>: evaluation.overides: unknown key in evaluation; did you mean "
+          "'overrides'?");
+  }
   v1::ListInvocationsResponse list;
   grpc::ClientContext ctx;
   REQUIRE(evald.Stub()->ListInvocations(&ctx, v1::ListInvocationsRequest(), &list).ok());
