@@ -388,6 +388,15 @@ std::string RenderTasksTable(const v1::ListTasksResponse& response) {
   return out;
 }
 
+std::string PartialNote(const v1::JobResult& jr) {
+  std::string note = jr.samples_total() > 0
+                         ? absl::StrCat("partial (", jr.samples_scored(), " of ",
+                                        jr.samples_total(), " samples)")
+                         : "partial";
+  if (jr.state() != v1::JOB_STATE_SUCCEEDED) absl::StrAppend(&note, ", job ", StateName(jr.state()));
+  return note;
+}
+
 std::string RenderResultsTable(const v1::GetResultsResponse& results) {
   Table t({"job_id", "task", "metric", "score", "value", "± stderr", "n"});
   std::vector<std::string> without;
@@ -406,6 +415,14 @@ std::string RenderResultsTable(const v1::GetResultsResponse& results) {
   }
   std::string out;
   if (!t.empty()) out = t.Render();
+  // Scores of a run that stopped early are not the task's result: say so under the table.
+  bool first_partial = true;
+  for (const v1::JobResult& jr : results.jobs()) {
+    if (!jr.partial() || jr.metrics_size() == 0) continue;
+    if (first_partial) out += "\n";
+    first_partial = false;
+    absl::StrAppend(&out, jr.job_id(), ": ", PartialNote(jr), "\n");
+  }
   if (!without.empty()) {
     if (!out.empty()) out += "\n";
     absl::StrAppend(&out, "no results yet: ", absl::StrJoin(without, ", "), "\n");
@@ -640,6 +657,11 @@ Json ResultsJson(const v1::GetResultsResponse& results) {
       o["value"] = m.value();
       o["stderr"] = m.has_stats() ? Json(m.stats().stderr()) : Json();
       o["count"] = m.has_stats() ? Json(m.stats().count()) : Json();
+      if (jr.partial()) {
+        o["partial"] = true;
+        o["samples_scored"] = jr.samples_scored();
+        o["samples_total"] = jr.samples_total();
+      }
       arr.push_back(std::move(o));
     }
   }
@@ -672,7 +694,7 @@ std::string CsvField(absl::string_view field) {
 }
 
 std::string ResultsCsv(const v1::GetResultsResponse& results) {
-  std::string out = "job_id,task,metric,score,value,stderr,count\n";
+  std::string out = "job_id,task,metric,score,value,stderr,count,partial\n";
   for (const v1::JobResult& jr : results.jobs()) {
     for (const v1::Metric& m : jr.metrics()) {
       std::vector<std::string> row = {CsvField(jr.job_id()),
@@ -681,7 +703,8 @@ std::string ResultsCsv(const v1::GetResultsResponse& results) {
                                       CsvField(m.score()),
                                       ExactNumber(m.value()),
                                       m.has_stats() ? ExactNumber(m.stats().stderr()) : "",
-                                      m.has_stats() ? absl::StrCat(m.stats().count()) : ""};
+                                      m.has_stats() ? absl::StrCat(m.stats().count()) : "",
+                                      jr.partial() ? "true" : ""};
       absl::StrAppend(&out, absl::StrJoin(row, ","), "\n");
     }
   }

@@ -89,8 +89,12 @@ std::string RenderRunsTable(const std::vector<v1::Invocation>& invocations);
 // when empty.
 std::string RenderTasksTable(const v1::ListTasksResponse& tasks);
 
-// `results`: job_id, task, metric, score, value, ± stderr, n; then the jobs without results.
+// `results`: job_id, task, metric, score, value, ± stderr, n; then one line per job whose scores
+// are partial ("1a2b3c4d.0: partial (3 of 10 samples), job failed"); then the jobs without
+// results.
 std::string RenderResultsTable(const v1::GetResultsResponse& results);
+// "partial (N of M samples)[, job <state>]" for a job whose scores cover part of its samples.
+std::string PartialNote(const v1::JobResult& jr);
 
 // `info`: everything known about an invocation, for humans.
 std::string RenderInfo(const v1::Invocation& inv, int64_t now_ms);
@@ -111,8 +115,9 @@ Json InvocationStatusJson(const v1::Invocation& inv);
 // {"invocation_id", "dry_run", "run_dir", "jobs": [{"job_id", "task", "output_dir"[, "script"]}]
 //  [, "config", "deployment_command"]}
 Json SubmitJson(const v1::SubmitResponse& response);
-// [{"job_id", "task", "metric", "score", "value", "stderr", "count"}, ...]; stderr and count are
-// null when results.yml gave only a value.
+// [{"job_id", "task", "metric", "score", "value", "stderr", "count"[, "partial": true,
+// "samples_scored", "samples_total"]}, ...]; stderr and count are null when results.yml gave only
+// a value; the partial keys only for the scores of a job that did not score every sample.
 Json ResultsJson(const v1::GetResultsResponse& results);
 // `info --json`: the invocation with every job's paths and backend id, its deployments and
 // "config" (the resolved YAML, or null).
@@ -122,7 +127,8 @@ Json TasksJson(const v1::ListTasksResponse& tasks);
 
 // One RFC 4180 field: quoted when it holds a comma, a quote, CR or LF; quotes doubled.
 std::string CsvField(absl::string_view field);
-// Header job_id,task,metric,score,value,stderr,count then one row per metric ("\n" line ends).
+// Header job_id,task,metric,score,value,stderr,count,partial then one row per metric ("\n" line
+// ends); partial is "true" for the scores of a job that did not score every sample, else empty.
 std::string ResultsCsv(const v1::GetResultsResponse& results);
 
 }  // namespace evald::cli

@@ -1,15 +1,11 @@
 #include "cli/secrets.h"
 
-#include <algorithm>
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 
 namespace evald::cli {
 namespace {
-
-constexpr size_t kMinRedactedLength = 4;
 
 // A scalar's text, or "" for anything else (yaml-cpp throws on as<> of a non-scalar).
 std::string ScalarText(const YAML::Node& node) {
@@ -102,25 +98,6 @@ std::map<std::string, std::string> CollectPresentSecrets(const std::vector<std::
     }
   }
   return values;
-}
-
-Redactor::Redactor(const std::map<std::string, std::string>& secrets) {
-  for (const auto& [name, value] : secrets) {
-    if (value.size() >= kMinRedactedLength) {
-      replacements_.emplace_back(value, absl::StrCat("<secret:", name, ">"));
-    }
-  }
-  // Longest first, so a value that contains another one is replaced whole.
-  std::sort(replacements_.begin(), replacements_.end(),
-            [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
-}
-
-std::string Redactor::operator()(absl::string_view text) const {
-  std::string out(text);
-  for (const auto& [value, marker] : replacements_) {
-    out = absl::StrReplaceAll(out, {{value, marker}});
-  }
-  return out;
 }
 
 }  // namespace evald::cli

@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/redact.h"
 #include "yaml-cpp/yaml.h"
 
 namespace evald::cli {
@@ -48,16 +49,8 @@ std::map<std::string, std::string> CollectPresentSecrets(const std::vector<std::
                                                          const EnvLookup& env,
                                                          std::vector<std::string>* missing);
 
-// Replaces every secret value (4 characters or longer) in a text with `<secret:NAME>`. Values
-// shorter than that are not treated as secret text (they would mangle ordinary output).
-class Redactor {
- public:
-  Redactor() = default;
-  explicit Redactor(const std::map<std::string, std::string>& secrets);
-  std::string operator()(absl::string_view text) const;
-
- private:
-  std::vector<std::pair<std::string, std::string>> replacements_;  // value -> marker
-};
+// Replaces every secret value (4 characters or longer) in a text with `<secret:NAME>`: evald's
+// masking (core/redact.h), so what evalctl prints matches what evald stores and returns.
+using Redactor = ::evald::Redactor;
 
 }  // namespace evald::cli

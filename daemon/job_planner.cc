@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "core/config/compose.h"
+#include "core/redact.h"
 #include "core/status_macros.h"
 
 namespace evald::daemon {
@@ -39,12 +40,17 @@ absl::StatusOr<std::shared_ptr<const config::RunConfig>> JobPlanner::RunConfigFo
     auto it = cache_.find(invocation.id);
     if (it != cache_.end()) return it->second;
   }
-  EVALD_ASSIGN_OR_RETURN(
-      YAML::Node root,
-      config::ParseYaml(invocation.config_yaml, absl::StrCat("invocation ", invocation.id)));
+  std::string text = invocation.config_yaml;
+  if (secrets_ && HasRedactions(text)) {
+    absl::StatusOr<std::map<std::string, std::string>> values = secrets_(invocation.id);
+    if (values.ok()) text = Unredact(text, *values);
+  }
+  EVALD_ASSIGN_OR_RETURN(YAML::Node root,
+                         config::ParseYaml(text, absl::StrCat("invocation ", invocation.id)));
   EVALD_ASSIGN_OR_RETURN(config::RunConfig rc,
                          config::ParseRunConfig(root, *catalog_, invocation.task_filter));
   auto shared = std::make_shared<const config::RunConfig>(std::move(rc));
+  if (HasRedactions(text)) return shared;
   absl::MutexLock lock(&mu_);
   cache_[invocation.id] = shared;
   return shared;

@@ -12,6 +12,7 @@
 //   EVALD_ASSIGN_OR_RETURN(JobSpec spec, planner.BuildSpec(*rc, rc->tasks[0], job, endpoint));
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -38,7 +39,15 @@ class JobPlanner {
   // repeated name.
   static std::vector<std::string> TaskDirNames(const config::RunConfig& rc);
 
-  // The parsed config of a stored invocation (cached by id).
+  // Where RunConfigFor gets an invocation's secret values: the stored config has them masked
+  // (`<secret:NAME>`, core/redact.h). Set once, before any RunConfigFor.
+  using SecretSource = std::function<absl::StatusOr<std::map<std::string, std::string>>(
+      const std::string& invocation_id)>;
+  void SetSecretSource(SecretSource source) { secrets_ = std::move(source); }
+
+  // The parsed config of a stored invocation, masked secret values put back (cached by id; not
+  // cached while a masked value cannot be put back, e.g. after the invocation's secrets were
+  // deleted).
   absl::StatusOr<std::shared_ptr<const config::RunConfig>> RunConfigFor(
       const InvocationRecord& invocation);
   void Forget(const std::string& invocation_id);
@@ -61,6 +70,7 @@ class JobPlanner {
  private:
   const config::TaskCatalog* catalog_;
   std::string eval_binary_;
+  SecretSource secrets_;
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<const config::RunConfig>> cache_ ABSL_GUARDED_BY(mu_);
 };

@@ -85,6 +85,32 @@ absl::StatusOr<std::vector<ResultRecord>> ParseResults(const std::string& yaml_t
   return out;
 }
 
+PartialMarker ParsePartialMarker(const std::string& yaml_text) {
+  PartialMarker m;
+  try {
+    YAML::Node root = YAML::Load(yaml_text);
+    if (!root.IsMap()) return m;
+    bool partial = false;
+    if (!root["partial"] || !YAML::convert<bool>::decode(root["partial"], partial) || !partial) {
+      return m;
+    }
+    m.partial = true;
+    double v = 0;
+    if (AsDouble(root["samples_scored"], &v)) m.samples_scored = static_cast<int64_t>(v);
+    if (AsDouble(root["samples_total"], &v)) m.samples_total = static_cast<int64_t>(v);
+  } catch (const YAML::Exception&) {
+  }
+  return m;
+}
+
+PartialMarker ReadPartialMarker(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return {};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParsePartialMarker(ss.str());
+}
+
 absl::StatusOr<std::vector<ResultRecord>> ReadResultsFile(const std::string& path,
                                                           const JobRecord& job) {
   std::ifstream in(path);

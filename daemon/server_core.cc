@@ -16,9 +16,11 @@
 #include "core/config/schema.h"
 #include "core/deployment/deployment_spec.h"
 #include "core/ids.h"
+#include "core/redact.h"
 #include "core/status_macros.h"
 #include "daemon/log_tail.h"
 #include "daemon/proto_convert.h"
+#include "daemon/results_reader.h"
 #include "daemon/fmt_absl.h"
 #include "spdlog/spdlog.h"
 
@@ -81,6 +83,8 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(const ServerConfi
        .eval_binary = config.eval_binary},
       core->registry_));
   core->planner_ = std::make_unique<JobPlanner>(&core->catalog_, config.eval_binary);
+  core->planner_->SetSecretSource(
+      [store = core->store_.get()](const std::string& id) { return store->GetSecrets(id); });
   core->supervisor_ = std::make_unique<Supervisor>(
       core->store_.get(), &core->registry_, core->planner_.get(), &core->hub_,
       Supervisor::Options{.tick = config.tick,
@@ -191,6 +195,9 @@ absl::Status ServerCore::Submit(const v1::SubmitRequest& request, v1::SubmitResp
   int64_t created_ms = absl::ToUnixMillis(created);
   std::vector<std::string> dir_names = JobPlanner::TaskDirNames(rc);
   std::string config_yaml = config::ToYaml(composed);
+  // Stored and returned with secret values masked (a `${oc.env:...}` of a secret variable puts
+  // one in the config); the job planner puts them back from the encrypted secrets.
+  const std::string stored_yaml = Redactor(secrets)(config_yaml);
   auto build = [&](const std::string& invocation_id) {
     SubmitRecords r;
     std::string run_dir =
@@ -198,7 +205,7 @@ absl::Status ServerCore::Submit(const v1::SubmitRequest& request, v1::SubmitResp
     InvocationRecord& inv = r.invocation;
     inv.id = invocation_id;
     inv.executor = rc.executor;
-    inv.config_yaml = config_yaml;
+    inv.config_yaml = stored_yaml;
     inv.run_dir = run_dir;
     inv.mode = rc.mode;
     inv.task_filter = filter;
@@ -271,7 +278,7 @@ absl::Status ServerCore::Submit(const v1::SubmitRequest& request, v1::SubmitResp
     // Nothing is stored or started; the id shows what the run would be called.
     response->set_invocation_id(records.invocation.id);
     response->set_run_dir(records.invocation.run_dir);
-    response->set_config_yaml(config_yaml);
+    response->set_config_yaml(stored_yaml);
     return absl::OkStatus();
   }
 
@@ -634,6 +641,16 @@ absl::Status ServerCore::GetResults(const v1::GetResultsRequest& request,
     jr->set_results_path(job.output_dir + "/artifacts/results.yml");
     for (const ResultRecord& r : rows) {
       if (r.job_id == job.id) ToProto(r, jr->add_metrics());
+    }
+    if (jr->metrics_size() > 0) {
+      // Scores of a job that did not succeed are partial whatever its results.yml says.
+      PartialMarker marker = ReadPartialMarker(jr->results_path());
+      if (job.state != JobState::kSucceeded || marker.partial) {
+        jr->set_partial(true);
+        bool counted = marker.samples_total > 0;
+        jr->set_samples_scored(counted ? marker.samples_scored : job.progress_done);
+        jr->set_samples_total(counted ? marker.samples_total : job.progress_total);
+      }
     }
   }
   if (!job_filter.empty() && response->jobs_size() == 0) {

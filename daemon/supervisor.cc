@@ -396,6 +396,11 @@ void Supervisor::ApplyObservation(JobRecord& job, const executors::Observation& 
       int code = obs.exit_code.value_or(1);
       std::string message = DescribeExitCode(code);
       if (!obs.message.empty()) absl::StrAppend(&message, "; ", obs.message);
+      // A run that failed or was stopped may have scored part of its samples: keep those too
+      // (GetResults marks them partial).
+      if (code != 0 && ReadResultsFile(job.output_dir + "/artifacts/results.yml", job).ok()) {
+        ImportResults(job);
+      }
       if (code == 0) {
         ImportResults(job);
         Transition(job, {.to = JobState::kSucceeded,

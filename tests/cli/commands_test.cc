@@ -589,8 +589,8 @@ TEST_CASE("results: table, JSON and CSV") {
   o.csv = true;
   REQUIRE(RunResults(csv.ctx, o) == 0);
   CHECK(csv.out.str() ==
-        "job_id,task,metric,score,value,stderr,count\n"
-        "1a2b3c4d.0,gsm8k,exact_match,,0.5,,\n");
+        "job_id,task,metric,score,value,stderr,count,partial\n"
+        "1a2b3c4d.0,gsm8k,exact_match,,0.5,,,\n");
 }
 
 // ---- ls / info / version -----------------------------------------------------------------------

@@ -283,9 +283,28 @@ TEST_CASE("CSV fields follow RFC 4180 quoting") {
   CHECK(CsvField("two\nlines") == "\"two\nlines\"");
   CHECK(CsvField("cr\r") == "\"cr\r\"");
   CHECK(ResultsCsv(SampleResults()) ==
-        "job_id,task,metric,score,value,stderr,count\n"
-        "1a2b3c4d.0,gsm8k,exact_match,\"strict, match\",0.85,0.0123,1319\n"
-        "1a2b3c4d.0,gsm8k,\"say \"\"hi\"\"\",,12.5,,\n");
+        "job_id,task,metric,score,value,stderr,count,partial\n"
+        "1a2b3c4d.0,gsm8k,exact_match,\"strict, match\",0.85,0.0123,1319,\n"
+        "1a2b3c4d.0,gsm8k,\"say \"\"hi\"\"\",,12.5,,,\n");
+}
+
+TEST_CASE("results of a job that stopped early are marked partial in every format") {
+  v1::GetResultsResponse r = SampleResults();
+  v1::JobResult* jr = r.mutable_jobs(0);
+  jr->set_state(v1::JOB_STATE_FAILED);
+  jr->set_partial(true);
+  jr->set_samples_scored(3);
+  jr->set_samples_total(10);
+  std::string table = RenderResultsTable(r);
+  CHECK(absl::StrContains(table, "1a2b3c4d.0: partial (3 of 10 samples), job failed\n"));
+  Json j = ResultsJson(r);
+  CHECK(j[0]["partial"] == true);
+  CHECK(j[0]["samples_scored"] == 3);
+  CHECK(j[0]["samples_total"] == 10);
+  CHECK(absl::StrContains(ResultsCsv(r), ",1319,true\n"));
+  // Complete results carry no note.
+  CHECK_FALSE(absl::StrContains(RenderResultsTable(SampleResults()), "partial"));
+  CHECK_FALSE(ResultsJson(SampleResults())[0].contains("partial"));
 }
 
 TEST_CASE("results table lists metrics, then jobs without results") {

@@ -65,5 +65,21 @@ TEST_CASE("broken results files are errors that name the place") {
         absl::StatusCode::kNotFound);
 }
 
+TEST_CASE("the partial marker of results.yml is read; its absence means complete") {
+  PartialMarker m = ParsePartialMarker(
+      "command: x\npartial: true\nresults:\n  tasks: {}\nsamples_scored: 4\nsamples_total: 12\n");
+  CHECK(m.partial);
+  CHECK(m.samples_scored == 4);
+  CHECK(m.samples_total == 12);
+  CHECK_FALSE(ParsePartialMarker("results:\n  tasks: {}\n").partial);
+  CHECK_FALSE(ParsePartialMarker("partial: false\nresults: {}\n").partial);
+  CHECK_FALSE(ParsePartialMarker("partial: [broken").partial);
+  CHECK_FALSE(ReadPartialMarker("/nonexistent/results.yml").partial);
+  // The scores themselves read as before.
+  CHECK(ParseResults("partial: true\nresults:\n  tasks:\n    t:\n      metrics:\n        m: 0.5\n",
+                     "r.yml", Job())
+            ->size() == 1);
+}
+
 }  // namespace
 }  // namespace evald::daemon

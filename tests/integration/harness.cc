@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
@@ -161,8 +162,12 @@ Evald::~Evald() {
 }
 
 void Evald::Start() {
-  std::vector<std::string> argv = {BinDir() + "/evald", "--state-dir", state_dir_, "--tick-ms",
-                                   "100", "--log-level", "debug"};
+  std::vector<std::string> argv = {BinDir() + "/evald", "--state-dir", state_dir_, "--log-level",
+                                   "debug"};
+  // A test may set its own tick (the flag may be given once).
+  if (std::find(extra_flags_.begin(), extra_flags_.end(), "--tick-ms") == extra_flags_.end()) {
+    argv.insert(argv.end(), {"--tick-ms", "100"});
+  }
   argv.insert(argv.end(), extra_flags_.begin(), extra_flags_.end());
   process_ = std::make_unique<Process>(argv, env_, absl::StrCat(dir_, "/evald-", Counter()));
   bool ready = WaitFor(
