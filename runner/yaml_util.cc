@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "core/yaml_budget.h"
 
 namespace evald::runner {
 namespace {
@@ -130,6 +131,9 @@ absl::StatusOr<YamlDoc> YamlDoc::Load(const std::string& path) {
 }
 
 absl::StatusOr<YamlDoc> YamlDoc::Parse(const std::string& text, const std::string& name) {
+  // Aliases expand when the tree is walked (YamlToJson); bound that before building it.
+  auto size = MeasureYaml(text, name);
+  if (!size.ok()) return size.status();
   try {
     YAML::Node root = YAML::Load(text);
     return YamlDoc(root, name);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "core/config/overrides.h"
 #include "core/config/suggest.h"
+#include "core/yaml_budget.h"
 
 namespace evald::config::internal {
 
@@ -16,9 +17,20 @@ namespace {
 
 constexpr int kMaxDepth = 256;
 // References that copy each other can grow exponentially ("b: [${a}, ${a}]", "c: [${b}, ${b}]",
-// ...); these caps turn that into an error instead of exhausting memory.
-constexpr size_t kMaxCopiedValues = 1000000;
+// ...), and a list of "${s}" copies a long s once per item; these caps turn that into an error
+// instead of exhausting memory. The totals are those a parsed YAML text may have after alias
+// expansion (core/yaml_budget.h).
+constexpr size_t kMaxCopiedValues = YamlLimits{}.max_nodes;
+constexpr size_t kMaxProducedBytes = YamlLimits{}.max_scalar_bytes;
 constexpr size_t kMaxStringBytes = 1 << 20;
+
+// The text a value holds: its strings and its mappings' keys.
+size_t TextBytes(const Value& v) {
+  size_t n = v.s.size();
+  for (const Value& item : v.items) n += TextBytes(item);
+  for (const MapEntry& e : v.entries) n += e.key.size() + TextBytes(e.value);
+  return n;
+}
 
 size_t CountValues(const Value& v) {
   size_t n = 1;
@@ -101,7 +113,12 @@ class Resolver {
     if (node->HasInterpolation()) {
       std::string text = node->s;
       auto v = EvalString(text, path, depth + 1);
-      if (v.ok()) {
+      if (v.ok()) produced_bytes_ += TextBytes(*v);
+      if (v.ok() && produced_bytes_ > kMaxProducedBytes) {
+        st = absl::InvalidArgumentError(absl::StrCat(
+            "interpolation '", text, "' at '", Where(path), "': interpolations produce more than ",
+            kMaxProducedBytes, " bytes of text in all; do they copy a long string over and over?"));
+      } else if (v.ok()) {
         Mark mark = node->mark;
         *node = std::move(*v);
         node->mark = std::move(mark);
@@ -517,6 +534,7 @@ class Resolver {
   bool allow_missing_;
   int missing_seen_ = 0;
   size_t copied_values_ = 0;
+  size_t produced_bytes_ = 0;
   std::unordered_set<const Value*> done_;
   std::unordered_set<const Value*> in_progress_;
   std::vector<std::pair<const Value*, std::string>> stack_;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/config/compose.h"
 #include "core/config/value.h"
+#include "core/yaml_budget.h"
 
 namespace evald::config {
 
@@ -43,6 +44,10 @@ absl::StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string&
                      "control character not allowed in YAML (write it as an escape in a "
                      "double-quoted string)");
   }
+  // yaml-cpp builds an alias as a shared node; the expansion happens later, in whoever walks the
+  // tree, so the expanded size is bounded here, before anything is built.
+  auto size = MeasureYaml(text, source_name);
+  if (!size.ok()) return size.status();
   YAML::Node node;
   try {
     node = YAML::Load(text);

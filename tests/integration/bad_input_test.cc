@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <thread>
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
@@ -137,6 +138,56 @@ TEST_CASE("unknown ids, finished invocations and oversized requests get their co
   grpc::ClientContext ctx2;
   v1::ServerInfo info;
   CHECK(evald.Stub()->GetServerInfo(&ctx2, v1::GetServerInfoRequest(), &info).ok());
+}
+
+TEST_CASE("an alias bomb sent straight to Submit is refused, in parallel too, and evald serves on") {
+  TempDir dir;
+  Evald evald(dir);
+  // 294 bytes that expand to 123 million nodes: yaml-cpp shares the aliased lists, and whoever
+  // walked the tree expanded them (about 200 MB and 3 s a request before it was measured first).
+  std::string bomb;
+  for (char name = 'a'; name <= 'h'; ++name) {
+    bomb += std::string(1, name) + ": &" + std::string(1, name) + " [";
+    for (int k = 0; k < 10; ++k) {
+      bomb += k > 0 ? "," : "";
+      bomb += name == 'a' ? std::string("x") : "*" + std::string(1, static_cast<char>(name - 1));
+    }
+    bomb += "]\n";
+  }
+  for (bool composed : {true, false}) {
+    std::vector<grpc::Status> results(8);
+    std::vector<std::thread> clients;
+    for (grpc::Status& result : results) {
+      clients.emplace_back([&evald, &bomb, &result, composed] {
+        v1::SubmitRequest req;
+        req.set_config_yaml(bomb);
+        req.set_composed(composed);
+        v1::SubmitResponse resp;
+        grpc::ClientContext ctx;
+        result = evald.Stub()->Submit(&ctx, req, &resp);
+      });
+    }
+    for (std::thread& t : clients) t.join();
+    for (const grpc::Status& s : results) {
+      INFO(s.error_message());
+      CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+      CHECK(s.error_message() ==
+            "<submitted config>:5:8: e[0]: too many nodes after alias expansion (limit 20000)");
+    }
+  }
+  CHECK(evald.process().Alive());
+  grpc::ClientContext ctx;
+  v1::ServerInfo info;
+  CHECK(evald.Stub()->GetServerInfo(&ctx, v1::GetServerInfoRequest(), &info).ok());
+  // A config nested 10,000 levels deep gets a message, not yaml-cpp's "bad file".
+  v1::SubmitRequest deep;
+  deep.set_config_yaml(std::string(10000, '[') + std::string(10000, ']'));
+  deep.set_composed(true);
+  v1::SubmitResponse resp;
+  grpc::ClientContext deep_ctx;
+  grpc::Status s = evald.Stub()->Submit(&deep_ctx, deep, &resp);
+  CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(absl::StrContains(s.error_message(), ": nested deeper than 200 levels"));
 }
 
 TEST_CASE("evalctl says where it looked when evald is not there") {

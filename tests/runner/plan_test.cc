@@ -185,5 +185,24 @@ TEST_CASE("yaml: EmitYaml quotes strings that would read back as other types") {
   CHECK(text.find("g:") < text.find("h:"));
 }
 
+TEST_CASE("plan: an alias bomb is refused before it is built or converted to JSON") {
+  // 6 levels of 10 aliases: 1,234,566 nodes under config.params.extra once expanded.
+  std::string text = "config:\n  type: native_gsm8k\n  output_dir: out\n  params:\n    extra:\n";
+  for (int level = 0; level < 6; ++level) {
+    std::string name(1, static_cast<char>('a' + level));
+    text += "      " + name + ": &" + name + " [";
+    for (int k = 0; k < 10; ++k) {
+      text += k > 0 ? "," : "";
+      text += level == 0 ? "x" : "*" + std::string(1, static_cast<char>('a' + level - 1));
+    }
+    text += "]\n";
+  }
+  text += "target:\n  api_endpoint:\n    url: http://127.0.0.1:9/v1/chat/completions\n";
+  std::string error = ErrorOf(text);
+  CHECK(error.rfind("plan.yaml:", 0) == 0);
+  CHECK(error.find(": config.params.extra.e[") != std::string::npos);
+  CHECK(error.find("too many nodes after alias expansion (limit 20000)") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace evald::runner

@@ -172,7 +172,7 @@ TEST_CASE("References that grow exponentially are refused") {
   }
   auto l = ComposeText(lists);
   REQUIRE_FALSE(l.ok());
-  CHECK(absl::StrContains(ErrorOf(l), "references copy more than 1000000 values"));
+  CHECK(absl::StrContains(ErrorOf(l), "references copy more than 20000 values"));
   auto s = ComposeText(strings);
   REQUIRE_FALSE(s.ok());
   CHECK(absl::StrContains(ErrorOf(s), "the result is longer than 1048576 bytes"));
@@ -764,7 +764,8 @@ TEST_CASE("ParseYaml rejects duplicate keys and unknown tags with positions") {
       "*e]\n",
       "laughs.yaml");
   REQUIRE_FALSE(laughs.ok());
-  CHECK(absl::StrContains(laughs.status().message(), "refusing to continue"));
+  CHECK(absl::StrContains(laughs.status().message(),
+                          "too many nodes after alias expansion (limit 20000)"));
 }
 
 }  // namespace
