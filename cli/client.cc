@@ -226,11 +226,14 @@ std::string UnreachableMessage(const ServerAddress& address, absl::string_view d
       why = "connection refused: no evald is listening";
     }
   }
-  // evald's default socket is <state dir>/evald.sock; anything else needs --listen.
+  // evald's default socket is <state dir>/evald.sock; anything else needs --listen, and TCP
+  // also --insecure-tcp (evald refuses it otherwise).
   std::string hint;
   const std::string& path = address.unix_path;
   if (!path.empty() && (path == "evald.sock" || absl::EndsWith(path, "/evald.sock"))) {
     hint = absl::StrCat("evald --state-dir ", DirName(path));
+  } else if (path.empty()) {
+    hint = absl::StrCat("evald --listen ", address.target, " --insecure-tcp");
   } else {
     hint = absl::StrCat("evald --listen ", address.target);
   }

@@ -1,8 +1,9 @@
 // evald: the evaluation daemon. Runs in the foreground (systemd or a terminal), serves
 // evald.v1.EvalService over gRPC, and supervises every job it was given until it ends.
 //
-// Exit codes: 0 clean shutdown (SIGTERM/SIGINT), 2 bad flags or server config, 3 another evald
-// holds the state dir, 4 the state dir, database or listen address is unusable.
+// Exit codes: 0 clean shutdown (SIGTERM/SIGINT), 2 bad flags or server config (including a TCP
+// listen address without --insecure-tcp), 3 another evald holds the state dir, 4 the state dir,
+// database or listen address is unusable (including a lost database, see state_dir_check.h).
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -30,6 +31,7 @@
 #include "daemon/server_config.h"
 #include "daemon/server_core.h"
 #include "daemon/services/eval_service_impl.h"
+#include "daemon/state_dir_check.h"
 #include "spdlog/spdlog.h"
 
 #ifndef EVALD_VERSION
@@ -81,6 +83,8 @@ int main(int argc, char** argv) {
   int tick_ms = 0;
   std::string runner_path;
   bool version = false;
+  bool insecure_tcp = false;
+  bool initialize_db = false;
   app.add_option("--config", config_file, "YAML server config (see configs/evald.example.yaml)")
       ->check(CLI::ExistingFile);
   app.add_option("--state-dir", state_dir,
@@ -92,6 +96,12 @@ int main(int argc, char** argv) {
   app.add_option("--log-format", log_format, "text or json (one JSON object per line)");
   app.add_option("--tick-ms", tick_ms, "supervisor period in milliseconds (default 1000)");
   app.add_option("--runner", runner_path, "evalrun binary (default: next to evald)");
+  app.add_flag("--insecure-tcp", insecure_tcp,
+               "allow host:port listen addresses; they have no authentication or TLS, so anyone "
+               "who can connect can run commands as evald's user (docs/operations.md)");
+  app.add_flag("--initialize-db", initialize_db,
+               "start a new empty database even though the state dir holds an earlier evald's "
+               "files (secrets.key, evald.db-wal) and evald.db is missing or empty");
   app.add_flag("--version", version, "print the version and exit");
   try {
     app.parse(argc, argv);
@@ -112,6 +122,7 @@ int main(int argc, char** argv) {
   }
   if (!state_dir.empty()) config.state_dir = state_dir;
   if (!listen.empty()) config.listen = listen;
+  if (insecure_tcp) config.insecure_tcp = true;
   if (!log_level.empty()) config.log_level = log_level;
   if (!log_format.empty()) config.log_format = log_format;
   if (tick_ms > 0) config.tick = absl::Milliseconds(tick_ms);
@@ -128,8 +139,12 @@ int main(int argc, char** argv) {
   if (ec) return Fail(kExitUnusable, "cannot create state dir " + config.state_dir + ": " + ec.message());
   chmod(config.state_dir.c_str(), 0700);
   absl::StatusOr<evald::daemon::ProcessLock> lock =
-      evald::daemon::ProcessLock::Acquire(config.state_dir + "/evald.pid");
+      evald::daemon::ProcessLock::Acquire(config.state_dir);
   if (!lock.ok()) return Fail(kExitLocked, std::string(lock.status().message()));
+  if (absl::Status s = evald::daemon::CheckDatabaseNotLost(config.state_dir, initialize_db);
+      !s.ok()) {
+    return Fail(kExitUnusable, std::string(s.message()));
+  }
 
   // Blocked before any thread starts, so every gRPC and supervisor thread inherits the mask and
   // the signals reach sigwait() below.
@@ -140,9 +155,13 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  evald::daemon::ProcessLock* held = &*lock;
   absl::StatusOr<std::unique_ptr<evald::daemon::ServerCore>> core =
-      evald::daemon::ServerCore::Create(config);
+      evald::daemon::ServerCore::Create(config, [held] { return held->CheckHeld(); });
   if (!core.ok()) return Fail(kExitUnusable, std::string(core.status().message()));
+  if (absl::Status s = lock->Pin(config.state_dir + "/evald.db"); !s.ok()) {
+    return Fail(kExitUnusable, std::string(s.message()));
+  }
 
   for (const std::string& addr : config.listen) {
     std::string path = UnixPath(addr);
@@ -159,10 +178,12 @@ int main(int argc, char** argv) {
   grpc::ServerBuilder builder;
   std::vector<std::unique_ptr<int>> ports;
   for (const std::string& addr : config.listen) {
-    if (UnixPath(addr).empty() && !absl::StartsWith(addr, "127.") &&
-        !absl::StartsWith(addr, "localhost:") && !absl::StartsWith(addr, "[::1]")) {
-      spdlog::warn("listening on {} without TLS: anyone who can reach it can submit and kill jobs",
-                   addr);
+    if (UnixPath(addr).empty()) {
+      spdlog::warn(
+          "--insecure-tcp: listening on {} without authentication or TLS: anyone who can connect "
+          "(any local user, even on loopback) can submit jobs and deployments and so run commands "
+          "as evald's user (uid {})",
+          addr, getuid());
     }
     ports.push_back(std::make_unique<int>(0));
     builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), ports.back().get());

@@ -52,7 +52,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
   static const std::set<std::string> kKeys = {
       "state_dir", "listen",       "log_level",         "log_format", "supervisor_tick_ms",
       "stop_grace_seconds", "runner_path", "container_runtime", "eval_binary", "configs_dir",
-      "max_request_bytes", "max_running_jobs"};
+      "max_request_bytes", "max_running_jobs", "insecure_tcp"};
   try {
     for (const auto& kv : root) {
       std::string key = kv.first.as<std::string>();
@@ -87,6 +87,10 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
         return absl::OkStatus();
       };
       int64_t n = 0;
+      if (key == "insecure_tcp") {
+        bool ok = v.IsScalar() && YAML::convert<bool>::decode(v, cfg.insecure_tcp);
+        EVALD_RETURN_IF_ERROR(Expect(ok, path, v, key, "true or false"));
+      }
       if (key == "state_dir") EVALD_RETURN_IF_ERROR(scalar(&cfg.state_dir));
       if (key == "listen") EVALD_RETURN_IF_ERROR(list(&cfg.listen));
       if (key == "log_level") EVALD_RETURN_IF_ERROR(scalar(&cfg.log_level));
@@ -143,6 +147,14 @@ absl::Status FinalizeServerConfig(ServerConfig& cfg) {
     } else if (addr.find(':') == std::string::npos) {
       return absl::InvalidArgumentError(absl::StrCat(
           "listen address '", addr, "' is neither unix:///abs/path.sock nor host:port"));
+    } else if (!cfg.insecure_tcp) {
+      // Loopback is no protection on a machine with several users: any of them could connect.
+      return absl::InvalidArgumentError(absl::StrCat(
+          "listen address '", addr,
+          "' is not a unix socket, and evald's API has no authentication or TLS yet: anyone who "
+          "can connect (any local user, even on 127.0.0.1) could run commands as evald's user. "
+          "Use unix:///abs/path.sock (mode 0600), or accept that with --insecure-tcp (server "
+          "config: insecure_tcp: true)"));
     }
   }
   if (cfg.runner_path.empty()) cfg.runner_path = SelfDir() + "/evalrun";

@@ -17,6 +17,9 @@ namespace evald::daemon {
 struct ServerConfig {
   std::string state_dir;            // database, pidfile, secrets key, default socket
   std::vector<std::string> listen;  // unix:///abs/path.sock or host:port; default the socket
+  // TCP has no authentication or TLS yet: a TCP listen address is refused unless this is set
+  // (--insecure-tcp or `insecure_tcp: true`), and evald warns at every start when it is used.
+  bool insecure_tcp = false;
   std::string log_level = "info";   // trace, debug, info, warn, error
   std::string log_format = "text";  // text | json
   absl::Duration tick = absl::Seconds(1);  // supervisor period (it also wakes on submit/kill)
@@ -36,7 +39,8 @@ struct ServerConfig {
 absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path);
 
 // Fills defaults that depend on the environment (state dir, socket, runner path) and checks the
-// result: the socket path must fit the 107-byte limit, listen addresses must parse.
+// result: the socket path must fit the 107-byte limit, listen addresses must parse, and any
+// address that is not a unix socket needs `insecure_tcp`.
 absl::Status FinalizeServerConfig(ServerConfig& config);
 
 }  // namespace evald::daemon

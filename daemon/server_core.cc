@@ -68,7 +68,8 @@ config::EnvLookup RequestEnv(const v1::SubmitRequest& request) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(const ServerConfig& config) {
+absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
+    const ServerConfig& config, std::function<absl::Status()> may_start_jobs) {
   std::unique_ptr<ServerCore> core(new ServerCore());
   core->config_ = config;
   core->started_ms_ = NowMs();
@@ -89,7 +90,8 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(const ServerConfi
       core->store_.get(), &core->registry_, core->planner_.get(), &core->hub_,
       Supervisor::Options{.tick = config.tick,
                           .stop_grace = config.stop_grace,
-                          .max_running_jobs = config.max_running_jobs});
+                          .max_running_jobs = config.max_running_jobs,
+                          .may_start = std::move(may_start_jobs)});
   return core;
 }
 

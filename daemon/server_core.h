@@ -42,7 +42,10 @@ struct StreamSink {
 
 class ServerCore {
  public:
-  static absl::StatusOr<std::unique_ptr<ServerCore>> Create(const ServerConfig& config);
+  // `may_start_jobs` (optional) is asked before each job or model server start; main() passes
+  // the state dir lock's check (process_lock.h), so an evald that lost it starts nothing.
+  static absl::StatusOr<std::unique_ptr<ServerCore>> Create(
+      const ServerConfig& config, std::function<absl::Status()> may_start_jobs = nullptr);
   ~ServerCore();
 
   void StartSupervisor();

@@ -210,6 +210,7 @@ void Supervisor::ReconcileDeployment(DeploymentRecord& d, const storage::Invocat
                                  .health_url = s.health_url, .command = s.command});
         return;
       }
+      if (!MayStart(absl::StrCat("deployment ", d.id))) return;
       std::map<std::string, std::string> secret_env;
       if (!spec->secret_env_vars.empty()) {
         absl::StatusOr<std::map<std::string, std::string>> secrets =
@@ -434,6 +435,24 @@ void Supervisor::ApplyObservation(JobRecord& job, const executors::Observation& 
   }
 }
 
+bool Supervisor::MayStart(const std::string& what) {
+  if (!options_.may_start) return true;
+  absl::Status s = options_.may_start();
+  if (s.ok()) {
+    refused_why_.clear();
+    return true;
+  }
+  if (refused_why_ != s.message()) {
+    refused_why_ = std::string(s.message());
+    spdlog::error(
+        "supervisor: not starting {} nor any other job or model server: {}. Stop this evald "
+        "(its running jobs keep running) and start one on the right state dir",
+        what, s.message());
+  }
+  spdlog::debug("supervisor: not starting {}: {}", what, s.message());
+  return false;
+}
+
 void Supervisor::ImportResults(const JobRecord& job) {
   std::string path = job.output_dir + "/artifacts/results.yml";
   absl::StatusOr<std::vector<ResultRecord>> rows = ReadResultsFile(path, job);
@@ -570,6 +589,7 @@ void Supervisor::StartJob(JobRecord& job, const DeploymentRecord* deployment) {
   absl::StatusOr<std::map<std::string, std::string>> env =
       JobPlanner::JobEnvironment(**task, *secrets);
   if (!env.ok()) return fail(env.status());
+  if (!MayStart(absl::StrCat("job ", job.id))) return;
   absl::Status marked = store_->MarkStarting(job.id, NowMs());
   if (!marked.ok()) {
     spdlog::warn("job {}: cannot mark starting: {}", job.id, marked.message());

@@ -17,6 +17,7 @@
 //   sup.Start();  ...  sup.Wake();  ...  sup.Stop();
 #pragma once
 
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -42,6 +43,9 @@ class Supervisor {
     // Shortest time between the starts of two passes: wakes that arrive sooner are served by one
     // pass, so a burst of submits costs a few scans of the active jobs, not one scan each.
     absl::Duration min_pass_interval = absl::Milliseconds(50);
+    // Asked right before each job or model server start; an error refuses the start (logged, the
+    // job stays pending). main() checks that this evald still holds its state dir lock.
+    std::function<absl::Status()> may_start;
   };
 
   Supervisor(storage::Store* store, executors::ExecutorRegistry* registry, JobPlanner* planner,
@@ -79,6 +83,8 @@ class Supervisor {
   // Applies a transition, publishes its events, updates `job` on success. False if refused.
   bool Transition(JobRecord& job, JobTransition t);
   void ImportResults(const JobRecord& job);
+  // options_.may_start, logging a refusal at error level once per distinct reason.
+  bool MayStart(const std::string& what);
 
   storage::Store* store_;
   executors::ExecutorRegistry* registry_;
@@ -92,6 +98,7 @@ class Supervisor {
   std::thread thread_;
   // Only the loop thread touches these.
   std::set<std::string> stop_sent_;
+  std::string refused_why_;
 };
 
 // What an evalrun exit code means, for event messages (docs/design/job-contract.md).

@@ -134,7 +134,7 @@ TEST_CASE("unreachable: one line saying where evalctl looked and how to start ev
   tcp.target = "10.1.2.3:7443";
   msg = FailureMessage(absl::UnavailableError("failed to connect to all addresses"), tcp);
   CHECK(absl::StartsWith(msg, "cannot reach evald at 10.1.2.3:7443 ("));
-  CHECK(absl::EndsWith(msg, "; start it with: evald --listen 10.1.2.3:7443"));
+  CHECK(absl::EndsWith(msg, "; start it with: evald --listen 10.1.2.3:7443 --insecure-tcp"));
 
   ServerAddress custom;
   custom.target = "unix:///run/eval/custom.sock";

@@ -20,7 +20,7 @@ TEST_CASE("a server config file sets every documented key") {
        "listen: [unix:///run/evald.sock, 127.0.0.1:7070]\n"
        "log_level: debug\nlog_format: json\nsupervisor_tick_ms: 250\nstop_grace_seconds: 5\n"
        "runner_path: /opt/evalrun\ncontainer_runtime: podman\neval_binary: eval-factory\n"
-       "max_request_bytes: 65536\nmax_running_jobs: 4\n");
+       "max_request_bytes: 65536\nmax_running_jobs: 4\ninsecure_tcp: true\n");
   absl::StatusOr<ServerConfig> cfg = LoadServerConfig(path);
   REQUIRE(cfg.ok());
   CHECK(cfg->state_dir == "/var/lib/evald");
@@ -32,6 +32,7 @@ TEST_CASE("a server config file sets every documented key") {
   CHECK(cfg->eval_binary == "eval-factory");
   CHECK(cfg->max_request_bytes == 65536);
   CHECK(cfg->max_running_jobs == 4);
+  CHECK(cfg->insecure_tcp);
 }
 
 TEST_CASE("server config mistakes name the file, the line and the key") {
@@ -73,6 +74,42 @@ TEST_CASE("finalizing fills the default socket and refuses over-long socket path
   bad.listen = {"nonsense"};
   CHECK(FinalizeServerConfig(bad).message().find("neither unix:///abs/path.sock nor host:port") !=
         std::string::npos);
+}
+
+// TCP has no authentication: on a shared machine any local user could run commands as evald's
+// user through a loopback port, so it takes an explicit opt-in.
+TEST_CASE("a TCP listen address is refused unless insecure_tcp is set") {
+  TempDir dir;
+  std::string path = dir.path() + "/evald.yaml";
+  Spit(path, "listen: [unix:///tmp/e.sock, 127.0.0.1:7070]\n");
+  absl::StatusOr<ServerConfig> cfg = LoadServerConfig(path);
+  REQUIRE(cfg.ok());
+  CHECK_FALSE(cfg->insecure_tcp);
+  cfg->state_dir = "/tmp/x";
+  absl::Status s = FinalizeServerConfig(*cfg);
+  CHECK(s.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(s.message().find("listen address '127.0.0.1:7070' is not a unix socket") !=
+        std::string::npos);
+  CHECK(s.message().find("--insecure-tcp (server config: insecure_tcp: true)") !=
+        std::string::npos);
+
+  cfg->insecure_tcp = true;
+  CHECK(FinalizeServerConfig(*cfg).ok());
+
+  Spit(path, "listen: [0.0.0.0:7070]\ninsecure_tcp: true\n");
+  cfg = LoadServerConfig(path);
+  REQUIRE(cfg.ok());
+  cfg->state_dir = "/tmp/x";
+  CHECK(FinalizeServerConfig(*cfg).ok());
+
+  Spit(path, "insecure_tcp: maybe\n");
+  CHECK(LoadServerConfig(path).status().message().find("'insecure_tcp' must be true or false") !=
+        std::string::npos);
+
+  ServerConfig unix_only;
+  unix_only.state_dir = "/tmp/x";
+  unix_only.listen = {"unix:///tmp/x/a.sock", "unix:rel.sock"};
+  CHECK(FinalizeServerConfig(unix_only).ok());
 }
 
 }  // namespace
