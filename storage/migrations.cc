@@ -134,8 +134,21 @@ CREATE TABLE secrets (
 ) WITHOUT ROWID;
 )sql";
 
+// Submit's idempotency keys (SubmitRequest.idempotency_key): the key names the invocation its
+// first Submit created; request_sha256 (hex) says what that Submit asked, so a reuse of the key
+// for another request is refused. Rows live as long as their invocation.
+constexpr const char kV2SubmitKeys[] = R"sql(
+CREATE TABLE submit_keys (
+  key            TEXT PRIMARY KEY NOT NULL,
+  invocation_id  TEXT NOT NULL UNIQUE REFERENCES invocations(id),
+  request_sha256 TEXT NOT NULL,
+  created_ms     INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema: invocations, jobs, deployments, events, results, secrets", kV1Initial},
+    {2, "submit idempotency keys", kV2SubmitKeys},
 };
 
 }  // namespace

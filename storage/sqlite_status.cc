@@ -6,21 +6,23 @@
 #include <exception>
 #include <new>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "storage/store.h"
 
 namespace evald::storage {
 namespace {
+
+constexpr char kStorageFailureUrl[] = "type.evald.dev/evald.storage.StorageFailure";
 
 std::string Context(absl::string_view what) {
   return what.empty() ? std::string() : absl::StrCat(" (", what, ")");
 }
 
-}  // namespace
-
-absl::Status SqliteCodeToStatus(int extended_code, absl::string_view sqlite_message,
-                                absl::string_view db_path, absl::string_view what) {
+// The status for an SQLite primary result code (see the mapping in sqlite_status.h).
+absl::Status Classified(int primary, int extended_code, absl::string_view sqlite_message,
+                        absl::string_view db_path, absl::string_view what) {
   const std::string ctx = Context(what);
-  const int primary = extended_code & 0xff;
   switch (primary) {
     case SQLITE_FULL:
       return absl::ResourceExhaustedError(
@@ -53,9 +55,10 @@ absl::Status SqliteCodeToStatus(int extended_code, absl::string_view sqlite_mess
           "; retry later, and make sure only one evald uses this database"));
     case SQLITE_IOERR:
     case SQLITE_PROTOCOL:
-      return absl::UnavailableError(absl::StrCat("I/O error on ", db_path, ctx, ": ",
-                                                 sqlite_message, " (extended code ", extended_code,
-                                                 ")"));
+      return absl::UnavailableError(absl::StrCat(
+          "I/O error on ", db_path, ctx, ": ", sqlite_message, " (extended code ", extended_code,
+          "); nothing was written: check that the file and its -wal are writable (not read-only "
+          "or immutable) and that the disk is healthy"));
     case SQLITE_CONSTRAINT:
       if (extended_code == SQLITE_CONSTRAINT_PRIMARYKEY ||
           extended_code == SQLITE_CONSTRAINT_UNIQUE) {
@@ -73,12 +76,32 @@ absl::Status SqliteCodeToStatus(int extended_code, absl::string_view sqlite_mess
   }
 }
 
+}  // namespace
+
+absl::Status MarkStorageFailure(absl::Status status) {
+  if (!status.ok()) status.SetPayload(kStorageFailureUrl, absl::Cord("1"));
+  return status;
+}
+
+bool IsStorageFailure(const absl::Status& status) {
+  return !status.ok() && status.GetPayload(kStorageFailureUrl).has_value();
+}
+
+absl::Status SqliteCodeToStatus(int extended_code, absl::string_view sqlite_message,
+                                absl::string_view db_path, absl::string_view what) {
+  const int primary = extended_code & 0xff;
+  absl::Status status = Classified(primary, extended_code, sqlite_message, db_path, what);
+  // A constraint or a too-large value is the request's fault; everything else is the database's.
+  if (primary == SQLITE_CONSTRAINT || primary == SQLITE_TOOBIG) return status;
+  return MarkStorageFailure(std::move(status));
+}
+
 absl::Status SqliteExceptionToStatus(const SQLite::Exception& e, absl::string_view db_path,
                                      absl::string_view what) {
   // SQLiteCpp uses code -1 for its own misuse errors (bad column index, double commit).
   if (e.getErrorCode() < 0) {
-    return absl::InternalError(
-        absl::StrCat("SQLiteCpp error on ", db_path, Context(what), ": ", e.what()));
+    return MarkStorageFailure(absl::InternalError(
+        absl::StrCat("SQLiteCpp error on ", db_path, Context(what), ": ", e.what())));
   }
   const int code = e.getExtendedErrorCode() >= 0 ? e.getExtendedErrorCode() : e.getErrorCode();
   return SqliteCodeToStatus(code, e.what(), db_path, what);
@@ -90,14 +113,14 @@ absl::Status CurrentExceptionToStatus(absl::string_view db_path, absl::string_vi
   } catch (const SQLite::Exception& e) {
     return SqliteExceptionToStatus(e, db_path, what);
   } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("out of memory while using ", db_path, Context(what)));
+    return MarkStorageFailure(absl::ResourceExhaustedError(
+        absl::StrCat("out of memory while using ", db_path, Context(what))));
   } catch (const std::exception& e) {
-    return absl::InternalError(
-        absl::StrCat("unexpected error on ", db_path, Context(what), ": ", e.what()));
+    return MarkStorageFailure(absl::InternalError(
+        absl::StrCat("unexpected error on ", db_path, Context(what), ": ", e.what())));
   } catch (...) {
-    return absl::InternalError(
-        absl::StrCat("unexpected non-standard exception on ", db_path, Context(what)));
+    return MarkStorageFailure(absl::InternalError(
+        absl::StrCat("unexpected non-standard exception on ", db_path, Context(what))));
   }
 }
 

@@ -18,6 +18,7 @@
 #include "storage/result_repository.h"
 #include "storage/secret_box.h"
 #include "storage/secret_repository.h"
+#include "storage/submit_key_repository.h"
 
 namespace evald::storage {
 namespace {
@@ -158,7 +159,8 @@ absl::Status Store::CreateInvocation(const InvocationRecord& invocation,
                                      const std::vector<JobRecord>& jobs,
                                      const std::vector<DeploymentRecord>& deployments,
                                      const std::map<std::string, std::string>& secrets,
-                                     int64_t now_ms, std::vector<EventRecord>* events) {
+                                     int64_t now_ms, std::vector<EventRecord>* events,
+                                     SubmitKey* key) {
   const std::string& id = invocation.id;
   if (!IsValidInvocationId(id)) {
     return absl::InvalidArgumentError(
@@ -218,6 +220,11 @@ absl::Status Store::CreateInvocation(const InvocationRecord& invocation,
     if (d.created_ms == 0) d.created_ms = now_ms;
   }
 
+  if (key != nullptr && key->key.empty()) {
+    return absl::InvalidArgumentError("an idempotency key, when given, must not be empty");
+  }
+  const std::string request_sha256 =
+      key != nullptr ? SubmitKeyRepository::Sha256Hex(key->request) : "";
   FifoLock lock(&mu_);
   std::vector<EventRecord> appended;
   absl::Status s =
@@ -228,11 +235,31 @@ absl::Status Store::CreateInvocation(const InvocationRecord& invocation,
         DeploymentRepository dep_repo(*db_);
         SecretRepository secret_repo(*db_, *box_);
         EventRepository event_repo(*db_);
+        if (key != nullptr) {
+          key->existing_invocation_id.clear();
+          SubmitKeyRepository keys(*db_);
+          EVALD_ASSIGN_OR_RETURN(std::optional<SubmitKeyRow> row, keys.Get(key->key));
+          if (row.has_value()) {
+            if (row->request_sha256 != request_sha256) {
+              return absl::FailedPreconditionError(absl::StrCat(
+                  "idempotency key '", key->key, "' was already used by invocation ",
+                  row->invocation_id,
+                  " for a different request (config, overrides, tasks, environment or working "
+                  "dir differ); use a new key for a new submission"));
+            }
+            key->existing_invocation_id = row->invocation_id;
+            return absl::OkStatus();
+          }
+        }
         if (absl::Status st = invocations.Insert(inv); !st.ok()) {
           if (absl::IsAlreadyExists(st)) {
             return absl::AlreadyExistsError(absl::StrCat("invocation ", id, " already exists"));
           }
           return st;
+        }
+        if (key != nullptr) {
+          EVALD_RETURN_IF_ERROR(
+              SubmitKeyRepository(*db_).Insert({key->key, id, request_sha256, now_ms}));
         }
         for (const JobRecord& j : job_rows) EVALD_RETURN_IF_ERROR(job_repo.Insert(j));
         for (const DeploymentRecord& d : dep_rows) EVALD_RETURN_IF_ERROR(dep_repo.Insert(d));

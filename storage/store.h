@@ -79,6 +79,21 @@ struct ProgressUpdate {
   int64_t updated_ms = 0;
 };
 
+// True for a status that says the database failed (I/O error, read-only or corrupt file, disk
+// full, busy beyond the timeout, an SQLite error), as opposed to a refusal of the request (unknown
+// id, lost race, invalid record). The daemon logs these at error level and reports them to clients
+// as evald's own failure.
+bool IsStorageFailure(const absl::Status& status);
+
+// Submit's idempotency key (SubmitRequest.idempotency_key), for CreateInvocation.
+struct SubmitKey {
+  std::string key;
+  // What the Submit asked, in a canonical form built by the caller; only its SHA-256 is stored.
+  std::string request;
+  // Out: set when the key already named an invocation created for the same request.
+  std::string existing_invocation_id;
+};
+
 class Store {
  public:
   static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
@@ -94,11 +109,15 @@ class Store {
   // null). The stored invocation state is derived from the jobs; created_ms 0 becomes now_ms.
   // InvalidArgument unless: the id is 8 hex digits, there is at least one job, job ids are
   // JobId(id, index), deployment ids start with "<id>.d", and every job/deployment is pending.
+  // With a `key`, the lookup and the insert are one transaction: a new key is stored with the
+  // invocation; a key already stored for the same request stores nothing, appends no event and
+  // sets key->existing_invocation_id; a key stored for another request is FailedPrecondition
+  // naming the invocation it belongs to.
   absl::Status CreateInvocation(const InvocationRecord& invocation,
                                 const std::vector<JobRecord>& jobs,
                                 const std::vector<DeploymentRecord>& deployments,
                                 const std::map<std::string, std::string>& secrets, int64_t now_ms,
-                                std::vector<EventRecord>* events);
+                                std::vector<EventRecord>* events, SubmitKey* key = nullptr);
 
   // THE way a job changes state. In one transaction: checks the job is in t.from (Aborted if not),
   // ValidateTransition(t.from, t.to) (Internal if illegal), writes state, reason, exit code,
