@@ -11,9 +11,11 @@
 #include <cstring>
 #include <mutex>
 #include <ostream>
+#include <random>
 #include <thread>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -32,6 +34,9 @@ constexpr auto kUnaryDeadline = std::chrono::seconds(10);
 constexpr auto kQuickDeadline = std::chrono::seconds(2);
 // Dry runs return every rendered script; allow more than gRPC's 4 MB default.
 constexpr int kMaxReceiveBytes = 64 << 20;
+// evald's mark on a failure of its own (daemon/grpc_status_util.h, kServerFailureMetadataKey).
+constexpr char kServerFailureMetadataKey[] = "evald-server-failure";
+constexpr char kServerFailurePayload[] = "type.evald.dev/evalctl.ServerFailure";
 
 std::atomic<bool> g_interrupted{false};
 
@@ -63,9 +68,12 @@ std::string DirName(const std::string& path) {
   return path.substr(0, slash);
 }
 
-absl::Status FromGrpc(const grpc::Status& s) {
+absl::Status FromGrpc(const grpc::Status& s, const grpc::ClientContext& ctx) {
   if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  absl::Status out(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  const auto& trailers = ctx.GetServerTrailingMetadata();
+  if (trailers.find(kServerFailureMetadataKey) != trailers.end()) return MarkServerFailure(out);
+  return out;
 }
 
 // Cancels a call when Ctrl-C arrives, from a helper thread (TryCancel is thread-safe; a signal
@@ -159,7 +167,8 @@ class GrpcEvalApi final : public EvalApi {
     grpc::ClientContext ctx;
     ctx.set_wait_for_ready(false);
     ctx.set_deadline(std::chrono::system_clock::now() + deadline);
-    return FromGrpc((stub()->*method)(&ctx, req, resp));
+    grpc::Status s = (stub()->*method)(&ctx, req, resp);
+    return FromGrpc(s, ctx);
   }
 
   template <typename Msg, typename Open, typename Callback>
@@ -181,7 +190,7 @@ class GrpcEvalApi final : public EvalApi {
     grpc::Status s = reader->Finish();
     if (stopped) return absl::OkStatus();
     if (g_interrupted.load()) return absl::CancelledError("interrupted");
-    return FromGrpc(s);
+    return FromGrpc(s, ctx);
   }
 
   ServerAddress address_;
@@ -248,7 +257,63 @@ bool IsRequestTooLarge(const absl::Status& status) {
          absl::StrContains(msg, "message size");
 }
 
+bool IsServerFailure(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return false;
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kUnknown:
+      return true;
+    default:
+      return status.GetPayload(kServerFailurePayload).has_value();
+  }
+}
+
+absl::Status MarkServerFailure(absl::Status status) {
+  if (!status.ok()) status.SetPayload(kServerFailurePayload, absl::Cord("1"));
+  return status;
+}
+
+bool IsConnectFailure(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kUnavailable || IsServerFailure(status)) return false;
+  const std::string msg = absl::AsciiStrToLower(status.message());
+  for (const char* needle : {"failed to connect", "connection refused", "no such file",
+                             "connect failed", "dns resolution failed", "name resolution"}) {
+    if (absl::StrContains(msg, needle)) return true;
+  }
+  return false;
+}
+
+bool IsAmbiguousFailure(const absl::Status& status) {
+  if (status.code() == absl::StatusCode::kDeadlineExceeded) return true;
+  return status.code() == absl::StatusCode::kUnavailable && !IsServerFailure(status) &&
+         !IsConnectFailure(status);
+}
+
+std::string WentAwayMessage(absl::string_view doing, absl::string_view detail,
+                            absl::string_view again) {
+  const std::string why = OneLine(detail);
+  return absl::StrCat("evald went away (connection lost", why.empty() ? "" : ": ", why,
+                      ") while ", doing, "; the jobs keep running; run `", again,
+                      "` once evald is back");
+}
+
+bool WentAway(const absl::Status& status, int64_t received) {
+  if (status.code() != absl::StatusCode::kUnavailable || IsServerFailure(status)) return false;
+  // With nothing received yet, only a connection that broke (not one never made) went away.
+  return received > 0 || !IsConnectFailure(status);
+}
+
+std::string NewIdempotencyKey() {
+  std::random_device random;
+  std::string key;
+  for (int i = 0; i < 4; ++i) absl::StrAppend(&key, absl::Hex(random(), absl::kZeroPad8));
+  return key;
+}
+
 int ExitCodeFor(const absl::Status& status) {
+  if (IsServerFailure(status)) return kExitServerError;
   switch (status.code()) {
     case absl::StatusCode::kOk:
       return kExitOk;
@@ -274,6 +339,9 @@ int ExitCodeFor(const absl::Status& status) {
 std::string FailureMessage(const absl::Status& status, const ServerAddress& address,
                            absl::string_view id) {
   std::string msg = OneLine(status.message());
+  if (IsServerFailure(status)) {
+    return absl::StrCat("evald failed: ", absl::StatusCodeToString(status.code()), ": ", msg);
+  }
   switch (status.code()) {
     case absl::StatusCode::kUnavailable:
       return UnreachableMessage(address, msg);

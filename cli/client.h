@@ -15,6 +15,7 @@
 //   if (!s.ok()) return ReportFailure(s, addr, std::cerr, id);
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <iosfwd>
 #include <memory>
@@ -36,6 +37,7 @@ enum ExitCode : int {
   kExitUnreachable = 3,  // evald not reachable (or went away while watching)
   kExitNotFound = 4,     // unknown invocation or job id
   kExitRefused = 5,      // refused in the current state (e.g. kill of a finished job)
+  kExitServerError = 6,  // evald failed on its side (database I/O error or corrupt, internal)
   kExitInterrupted = 130,
 };
 
@@ -59,11 +61,38 @@ absl::StatusOr<ServerAddress> ResolveAddress(const std::optional<std::string>& f
 // `detail` is gRPC's message, used when the socket itself looks fine (or for TCP).
 std::string UnreachableMessage(const ServerAddress& address, absl::string_view detail);
 
-// Status -> exit code: Ok 0, InvalidArgument/OutOfRange 2, Unavailable/DeadlineExceeded 3,
-// NotFound 4, FailedPrecondition 5, Cancelled 130, else 1. ResourceExhausted is 2 when the
-// request was over evald's message limit (IsRequestTooLarge) and 1 otherwise (evald out of disk
-// or memory).
+// Status -> exit code: a server failure (IsServerFailure) 6, whatever its code; else Ok 0,
+// InvalidArgument/OutOfRange 2, Unavailable/DeadlineExceeded 3, NotFound 4, FailedPrecondition 5,
+// Cancelled 130, else 1. ResourceExhausted is 2 when the request was over evald's message limit
+// (IsRequestTooLarge) and 1 otherwise (evald busy or out of resources).
 int ExitCodeFor(const absl::Status& status);
+
+// evald answered that it failed on its side: INTERNAL, DATA_LOSS, UNKNOWN, or any code that evald
+// marked as its own failure (trailing metadata `evald-server-failure`, e.g. UNAVAILABLE for a
+// database I/O error). Such a status never means "cannot reach evald".
+bool IsServerFailure(const absl::Status& status);
+// Tags `status` the way the gRPC client does when evald marked a failure as its own.
+absl::Status MarkServerFailure(absl::Status status);
+// UNAVAILABLE because no connection could be made (nothing was sent).
+bool IsConnectFailure(const absl::Status& status);
+// A call that may or may not have reached evald: DEADLINE_EXCEEDED, or UNAVAILABLE that is
+// neither a failed connect nor evald's own answer (the connection broke during the call).
+bool IsAmbiguousFailure(const absl::Status& status);
+
+// The one line (without "evalctl: ") for a stream that lost evald midway, e.g.
+//   "evald went away (connection lost: Socket closed) while watching 3f9a0c1e; the jobs keep
+//    running; run `evalctl watch 3f9a0c1e` once evald is back"
+// `doing` is "watching 3f9a0c1e" / "streaming the logs of 3f9a0c1e"; `again` the command to rerun.
+// Exit code: kExitUnreachable.
+std::string WentAwayMessage(absl::string_view doing, absl::string_view detail,
+                            absl::string_view again);
+// A stream that ended with `status` after `received` messages lost evald midway: UNAVAILABLE not
+// marked as evald's own failure, after a message arrived or with a connection that broke (not
+// one that was never made).
+bool WentAway(const absl::Status& status, int64_t received);
+
+// A fresh random idempotency key for Submit: 32 lower-case hex digits (128 bits).
+std::string NewIdempotencyKey();
 // gRPC's rejection of an over-large message ("Received message larger than max (N vs. M)").
 bool IsRequestTooLarge(const absl::Status& status);
 

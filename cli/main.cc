@@ -27,9 +27,10 @@ Exit codes:
   0    success
   1    the evaluation failed (watch, --wait) or evald reported an unexpected error
   2    bad input: usage, config, unset environment variable, invalid --since, config too large
-  3    evald is not reachable (or went away while watching)
+  3    evald is not reachable (or went away while watching or following logs)
   4    unknown invocation or job id
   5    refused in the current state (e.g. kill of a finished job)
+  6    evald failed on its side (database I/O error or corrupt, internal error); see its log
   130  interrupted (Ctrl-C); running jobs are not affected
 
 Docs: docs/cli.md)";
@@ -73,6 +74,9 @@ int Main(int argc, char** argv) {
                        "render the config and every job script; store and start nothing");
   submit_cmd->add_flag("--wait", submit.wait, "then follow it like `watch` and exit as it does");
   submit_cmd->add_flag("--json", submit.json, "print one JSON object");
+  submit_cmd->add_option("--idempotency-key", submit.idempotency_key,
+                         "the same key twice gives one invocation (CI: $CI_PIPELINE_ID-$CI_JOB_ID);"
+                         " default: a random key per submit");
 
   SubmitOptions run;
   std::string run_dir, run_name = "default";
@@ -86,6 +90,8 @@ int Main(int argc, char** argv) {
   run_cmd->add_flag("-n,--dry-run", run.dry_run, "render only; store and start nothing");
   run_cmd->add_flag("--wait", run.wait, "then follow it like `watch`");
   run_cmd->add_flag("--json", run.json, "print one JSON object");
+  run_cmd->add_option("--idempotency-key", run.idempotency_key,
+                      "the same key twice gives one invocation; default: random per run");
 
   // status / watch / logs
   StatusOptions status;

@@ -21,6 +21,7 @@
 #include "daemon/log_tail.h"
 #include "daemon/proto_convert.h"
 #include "daemon/results_reader.h"
+#include "daemon/submit_key.h"
 #include "daemon/fmt_absl.h"
 #include "spdlog/spdlog.h"
 
@@ -126,6 +127,7 @@ struct SubmitRecords {
 
 absl::Status ServerCore::Submit(const v1::SubmitRequest& request, v1::SubmitResponse* response) {
   if (request.config_yaml().empty()) return absl::InvalidArgumentError("config_yaml is empty");
+  EVALD_RETURN_IF_ERROR(CheckIdempotencyKey(request.idempotency_key()));
   std::string working_dir = request.working_dir();
   if (working_dir.empty()) {
     std::error_code ec;
@@ -284,16 +286,38 @@ absl::Status ServerCore::Submit(const v1::SubmitRequest& request, v1::SubmitResp
     return absl::OkStatus();
   }
 
+  std::optional<storage::SubmitKey> key;
+  if (!request.idempotency_key().empty()) {
+    key = storage::SubmitKey{request.idempotency_key(), CanonicalSubmitRequest(request), ""};
+  }
   absl::Status created_status;
   for (int tries = 0; tries < 5; ++tries) {
     std::vector<EventRecord> events;
-    created_status = store_->CreateInvocation(records.invocation, records.jobs,
-                                              records.deployments, secrets, created_ms, &events);
+    created_status =
+        store_->CreateInvocation(records.invocation, records.jobs, records.deployments, secrets,
+                                 created_ms, &events, key.has_value() ? &*key : nullptr);
     // An id collision (1 in 4 billion per pair): draw another id.
     if (created_status.code() != absl::StatusCode::kAlreadyExists) break;
     records = build(NewInvocationId());
   }
   EVALD_RETURN_IF_ERROR(created_status);
+  if (key.has_value() && !key->existing_invocation_id.empty()) {
+    // A retry of a stored Submit: answer as the first one was answered; nothing new is stored.
+    EVALD_ASSIGN_OR_RETURN(storage::InvocationView view,
+                           store_->GetInvocation(key->existing_invocation_id));
+    spdlog::info("invocation {} submitted again by {} with idempotency key {}: nothing stored",
+                 view.invocation.id, request.client().empty() ? "unknown client" : request.client(),
+                 key->key);
+    response->set_invocation_id(view.invocation.id);
+    response->set_run_dir(view.invocation.run_dir);
+    for (const JobRecord& job : view.jobs) {
+      v1::JobRef* ref = response->add_jobs();
+      ref->set_job_id(job.id);
+      ref->set_task(job.task);
+      ref->set_output_dir(job.output_dir);
+    }
+    return absl::OkStatus();
+  }
   const std::string& invocation_id = records.invocation.id;
   spdlog::info("invocation {} submitted by {}: {} job(s) on {}{}", invocation_id,
                request.client().empty() ? "unknown client" : request.client(),

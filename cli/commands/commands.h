@@ -37,9 +37,11 @@ struct Context {
   EnvLookup env;                    // defaults to the process environment when empty
   std::function<int64_t()> now_ms;  // defaults to the system clock when empty
   std::string working_dir;          // defaults to the current directory when empty
+  std::function<void(int64_t)> sleep_ms;  // defaults to a real sleep when empty
 };
 
 int64_t NowMs(const Context& ctx);
+void SleepMs(const Context& ctx, int64_t ms);
 EnvLookup Env(const Context& ctx);
 std::string WorkingDir(const Context& ctx);
 
@@ -74,7 +76,12 @@ struct SubmitOptions {
   bool dry_run = false;
   bool wait = false;
   bool json = false;
+  // --idempotency-key; empty: a fresh random key per submit (NewIdempotencyKey). A submit whose
+  // answer was lost (IsAmbiguousFailure) is sent once more with the same key, after
+  // kSubmitRetryDelayMs.
+  std::string idempotency_key;
 };
+inline constexpr int64_t kSubmitRetryDelayMs = 1000;
 int RunSubmit(Context& ctx, const SubmitOptions& options, const ComposeFn& compose);
 
 // `run --config-dir D --config-name N`: the primary config is D/N, or D/N.yaml when N has no

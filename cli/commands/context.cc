@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <climits>
+#include <thread>
 
 #include "cli/commands/commands.h"
 
@@ -12,6 +13,14 @@ int64_t NowMs(const Context& ctx) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+void SleepMs(const Context& ctx, int64_t ms) {
+  if (ctx.sleep_ms) {
+    ctx.sleep_ms(ms);
+    return;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 }
 
 EnvLookup Env(const Context& ctx) { return ctx.env ? ctx.env : ProcessEnvLookup(); }

@@ -42,8 +42,12 @@ int RunLogs(Context& ctx, const LogsOptions& options) {
   });
   out.flush();
   if (s.code() == absl::StatusCode::kCancelled && Interrupted()) return kExitInterrupted;
-  if (!s.ok() && received > 0 && s.code() == absl::StatusCode::kUnavailable) {
-    *ctx.err << "evalctl: evald went away while streaming the logs of " << options.id << "\n";
+  if (WentAway(s, received)) {
+    *ctx.err << "evalctl: "
+             << WentAwayMessage(absl::StrCat("streaming the logs of ", options.id), s.message(),
+                                absl::StrCat("evalctl logs ", options.follow ? "-f " : "",
+                                             options.id))
+             << "\n";
     return kExitUnreachable;
   }
   if (!s.ok()) return ReportFailure(s, ctx.address, *ctx.err, options.id);

@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "cli/commands/commands.h"
 #include "cli/format.h"
 
@@ -72,15 +73,38 @@ int RunSubmit(Context& ctx, const SubmitOptions& options, const ComposeFn& compo
   req.mutable_secrets()->insert(secrets->begin(), secrets->end());
   req.set_working_dir(input.working_dir);
   req.set_client(absl::StrCat("evalctl/", EvalctlVersion()));
+  // A dry run stores nothing, so it needs no key to be sent twice.
+  if (!options.dry_run) {
+    req.set_idempotency_key(options.idempotency_key.empty() ? NewIdempotencyKey()
+                                                            : options.idempotency_key);
+  }
 
   v1::SubmitResponse resp;
   absl::Status s = ctx.api->Submit(req, &resp);
+  bool retried = false;
+  if (IsAmbiguousFailure(s)) {
+    // evald may have stored the submission before the answer was lost; with the same key a
+    // second send returns that invocation instead of storing another.
+    err << "evalctl: no answer to submit ("
+        << absl::StrReplaceAll(redact(s.message()), {{"\n", " "}})
+        << "); sending it once more"
+        << (options.dry_run ? "" : " with the same idempotency key") << "\n";
+    SleepMs(ctx, kSubmitRetryDelayMs);
+    resp.Clear();
+    s = ctx.api->Submit(req, &resp);
+    retried = true;
+  }
   if (!s.ok()) {
     if (IsRequestTooLarge(s)) {
       err << "evalctl: config too large: " << redact(s.message()) << "\n";
       return kExitBadInput;
     }
     err << "evalctl: " << redact(FailureMessage(s, ctx.address)) << "\n";
+    if (retried && !options.dry_run && (IsAmbiguousFailure(s) || IsConnectFailure(s))) {
+      err << "evalctl: the submission may have been stored; once evald is back, run the same "
+             "command with --idempotency-key "
+          << req.idempotency_key() << " to get its invocation without submitting twice\n";
+    }
     return ExitCodeFor(s);
   }
   RedactResponse(redact, &resp);

@@ -150,9 +150,11 @@ int RunWatch(Context& ctx, const WatchOptions& options) {
   }
   if (!s.ok()) {
     printer.Finish();
-    if (received > 0 && s.code() == absl::StatusCode::kUnavailable) {
-      *ctx.err << "evalctl: evald went away while watching " << id << " (" << s.message()
-               << "); the jobs keep running; run evalctl watch " << id << " once evald is back\n";
+    if (WentAway(s, received)) {
+      *ctx.err << "evalctl: "
+               << WentAwayMessage(absl::StrCat("watching ", id), s.message(),
+                                  absl::StrCat("evalctl watch ", id))
+               << "\n";
       return kExitUnreachable;
     }
     return ReportFailure(s, ctx.address, *ctx.err, id);
@@ -172,12 +174,14 @@ int RunWatch(Context& ctx, const WatchOptions& options) {
   }
   printer.Finish();
   if (!model.has_snapshot() || !model.AllTerminal()) {
-    if (!gs.ok() && gs.code() != absl::StatusCode::kUnavailable) {
+    if (!gs.ok() && !WentAway(gs, received + 1)) {
       return ReportFailure(gs, ctx.address, *ctx.err, id);
     }
     if (!gs.ok()) {
-      *ctx.err << "evalctl: evald went away while watching " << id
-               << "; the jobs keep running; run evalctl watch " << id << " once evald is back\n";
+      *ctx.err << "evalctl: "
+               << WentAwayMessage(absl::StrCat("watching ", id), gs.message(),
+                                  absl::StrCat("evalctl watch ", id))
+               << "\n";
     } else {
       *ctx.err << "evalctl: evald closed the watch stream of " << id
                << " before it finished; the jobs keep running\n";

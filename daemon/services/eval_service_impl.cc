@@ -13,58 +13,58 @@ StreamSink<T> SinkFor(grpc::ServerContext* ctx, grpc::ServerWriter<T>* writer) {
 
 }  // namespace
 
-grpc::Status EvalServiceImpl::Submit(grpc::ServerContext*, const v1::SubmitRequest* req,
+grpc::Status EvalServiceImpl::Submit(grpc::ServerContext* ctx, const v1::SubmitRequest* req,
                                      v1::SubmitResponse* resp) {
-  return ToGrpcStatus(core_->Submit(*req, resp));
+  return FinishRpc(ctx, "Submit", core_->Submit(*req, resp));
 }
 
-grpc::Status EvalServiceImpl::GetInvocation(grpc::ServerContext*,
+grpc::Status EvalServiceImpl::GetInvocation(grpc::ServerContext* ctx,
                                             const v1::GetInvocationRequest* req,
                                             v1::Invocation* resp) {
-  return ToGrpcStatus(core_->GetInvocation(*req, resp));
+  return FinishRpc(ctx, "GetInvocation", core_->GetInvocation(*req, resp));
 }
 
-grpc::Status EvalServiceImpl::ListInvocations(grpc::ServerContext*,
+grpc::Status EvalServiceImpl::ListInvocations(grpc::ServerContext* ctx,
                                               const v1::ListInvocationsRequest* req,
                                               v1::ListInvocationsResponse* resp) {
-  return ToGrpcStatus(core_->ListInvocations(*req, resp));
+  return FinishRpc(ctx, "ListInvocations", core_->ListInvocations(*req, resp));
 }
 
 grpc::Status EvalServiceImpl::Watch(grpc::ServerContext* ctx, const v1::WatchRequest* req,
                                     grpc::ServerWriter<v1::WatchEvent>* writer) {
-  return ToGrpcStatus(core_->Watch(*req, SinkFor(ctx, writer)));
+  return FinishRpc(ctx, "Watch", core_->Watch(*req, SinkFor(ctx, writer)));
 }
 
-grpc::Status EvalServiceImpl::Kill(grpc::ServerContext*, const v1::KillRequest* req,
+grpc::Status EvalServiceImpl::Kill(grpc::ServerContext* ctx, const v1::KillRequest* req,
                                    v1::KillResponse* resp) {
-  return ToGrpcStatus(core_->Kill(*req, resp));
+  return FinishRpc(ctx, "Kill", core_->Kill(*req, resp));
 }
 
-grpc::Status EvalServiceImpl::Resume(grpc::ServerContext*, const v1::ResumeRequest* req,
+grpc::Status EvalServiceImpl::Resume(grpc::ServerContext* ctx, const v1::ResumeRequest* req,
                                      v1::ResumeResponse* resp) {
-  return ToGrpcStatus(core_->Resume(*req, resp));
+  return FinishRpc(ctx, "Resume", core_->Resume(*req, resp));
 }
 
 grpc::Status EvalServiceImpl::StreamLogs(grpc::ServerContext* ctx,
                                          const v1::StreamLogsRequest* req,
                                          grpc::ServerWriter<v1::LogChunk>* writer) {
-  return ToGrpcStatus(core_->StreamLogs(*req, SinkFor(ctx, writer)));
+  return FinishRpc(ctx, "StreamLogs", core_->StreamLogs(*req, SinkFor(ctx, writer)));
 }
 
-grpc::Status EvalServiceImpl::ListTasks(grpc::ServerContext*, const v1::ListTasksRequest* req,
+grpc::Status EvalServiceImpl::ListTasks(grpc::ServerContext* ctx, const v1::ListTasksRequest* req,
                                         v1::ListTasksResponse* resp) {
-  return ToGrpcStatus(core_->ListTasks(*req, resp));
+  return FinishRpc(ctx, "ListTasks", core_->ListTasks(*req, resp));
 }
 
-grpc::Status EvalServiceImpl::GetResults(grpc::ServerContext*, const v1::GetResultsRequest* req,
+grpc::Status EvalServiceImpl::GetResults(grpc::ServerContext* ctx, const v1::GetResultsRequest* req,
                                          v1::GetResultsResponse* resp) {
-  return ToGrpcStatus(core_->GetResults(*req, resp));
+  return FinishRpc(ctx, "GetResults", core_->GetResults(*req, resp));
 }
 
-grpc::Status EvalServiceImpl::GetServerInfo(grpc::ServerContext*,
+grpc::Status EvalServiceImpl::GetServerInfo(grpc::ServerContext* ctx,
                                             const v1::GetServerInfoRequest* req,
                                             v1::ServerInfo* resp) {
-  return ToGrpcStatus(core_->GetServerInfo(*req, resp));
+  return FinishRpc(ctx, "GetServerInfo", core_->GetServerInfo(*req, resp));
 }
 
 }  // namespace evald::daemon

@@ -75,10 +75,12 @@ TEST_CASE("status codes map to the documented exit codes") {
   CHECK(code(C::kNotFound) == 4);
   CHECK(code(C::kFailedPrecondition) == 5);
   CHECK(code(C::kCancelled) == 130);
-  for (C c : {C::kInternal, C::kUnknown, C::kAborted, C::kAlreadyExists, C::kPermissionDenied,
-              C::kUnauthenticated, C::kUnimplemented, C::kDataLoss}) {
+  for (C c : {C::kAborted, C::kAlreadyExists, C::kPermissionDenied, C::kUnauthenticated,
+              C::kUnimplemented}) {
     CHECK(code(c) == 1);
   }
+  // evald's own failures.
+  for (C c : {C::kInternal, C::kUnknown, C::kDataLoss}) CHECK(code(c) == 6);
   // Too large a request is the user's input; a full disk on evald's side is not.
   CHECK(code(C::kResourceExhausted, "Received message larger than max (9000000 vs. 4194304)") == 2);
   CHECK(code(C::kResourceExhausted, "disk full while writing /s/evald.db") == 1);
@@ -96,7 +98,7 @@ TEST_CASE("not found names the id the user gave") {
   CHECK(FailureMessage(absl::FailedPreconditionError("already finished"), addr, "abc") ==
         "already finished");
   CHECK(FailureMessage(absl::InternalError("boom\nsecond line"), addr) ==
-        "evald error (INTERNAL): boom second line");
+        "evald failed: INTERNAL: boom second line");
 }
 
 TEST_CASE("unreachable: one line saying where evalctl looked and how to start evald") {

@@ -405,7 +405,9 @@ TEST_CASE("watch: evald going away is exit 3 and says so") {
   WatchFixture f;
   f.api.watch_end = absl::UnavailableError("Socket closed");
   CHECK(f.Run() == kExitUnreachable);
-  CHECK(Contains(f.h.err.str(), "evald went away while watching 1a2b3c4d"));
+  CHECK(f.h.err.str() ==
+        "evalctl: evald went away (connection lost: Socket closed) while watching 1a2b3c4d; the "
+        "jobs keep running; run `evalctl watch 1a2b3c4d` once evald is back\n");
 
   WatchFixture never;
   never.api.watch_messages.clear();

@@ -22,8 +22,9 @@ namespace evald::cli::testing {
 
 class FakeApi : public EvalApi {
  public:
-  // Submit
+  // Submit: submit_statuses are answered first, one per call, then submit_status.
   absl::Status submit_status;
+  std::vector<absl::Status> submit_statuses;
   v1::SubmitResponse submit_response;
   std::vector<v1::SubmitRequest> submits;
   // GetInvocation: by invocation id; a job id finds its invocation.
@@ -61,7 +62,12 @@ class FakeApi : public EvalApi {
   absl::Status Submit(const v1::SubmitRequest& req, v1::SubmitResponse* resp) override {
     ++calls;
     submits.push_back(req);
-    if (!submit_status.ok()) return submit_status;
+    if (submits.size() <= submit_statuses.size()) {
+      const absl::Status& s = submit_statuses[submits.size() - 1];
+      if (!s.ok()) return s;
+    } else if (!submit_status.ok()) {
+      return submit_status;
+    }
     *resp = submit_response;
     return absl::OkStatus();
   }
@@ -154,6 +160,7 @@ struct Harness {
       return it->second;
     };
     ctx.working_dir = "/work/dir";
+    ctx.sleep_ms = [this](int64_t ms) { sleeps.push_back(ms); };
   }
   std::string all() const { return out.str() + err.str(); }
 
@@ -162,6 +169,7 @@ struct Harness {
   std::ostringstream err;
   int64_t now = 1767225600000;  // 2026-01-01T00:00:00Z
   std::map<std::string, std::string> env;
+  std::vector<int64_t> sleeps;  // what the command slept, never really slept
 };
 
 inline v1::Job MakeJob(const std::string& id, const std::string& task, v1::JobState state) {
