@@ -167,9 +167,8 @@ TEST_CASE("evald killed under watch and logs -f: both say it went away with exit
   TempDir dir;
   RefEndpoint model(dir, ArithModelFlags({"--latency-ms", "200"}));
   Evald evald(dir);
-  std::string cfg =
-      WriteConfig(dir, "run.yaml",
-                  ArithConfig(dir, model, {.limit_samples = 40, .parallelism = 1}));
+  std::string cfg = WriteConfig(dir, "run.yaml",
+                                ArithConfig(dir, model, {.limit_samples = 40, .parallelism = 1}));
   CommandResult submitted = evald.Ctl({"submit", cfg, "--json"});
   REQUIRE(submitted.exit_code == 0);
   const std::string inv = InvocationIdFromJson(submitted.out);
