@@ -136,6 +136,8 @@ absl::Status ServerCore::Submit(const v1::SubmitRequest& request, v1::SubmitResp
     return absl::InvalidArgumentError(
         absl::StrCat("working_dir must be an absolute path, got '", working_dir, "'"));
   }
+  // Parsing, composing and planning is where a Submit's memory goes: a few at a time.
+  EVALD_ASSIGN_OR_RETURN(RequestGate::Slot heavy, submit_gate_.Acquire());
   YAML::Node composed;
   if (request.composed()) {
     if (request.overrides_size() > 0) {
@@ -276,6 +278,7 @@ absl::Status ServerCore::Submit(const v1::SubmitRequest& request, v1::SubmitResp
       ref->set_plan(rendered.plan);
     }
   }
+  heavy.Release();  // what follows is small, and storing has the store's own lock
   if (deploy) response->set_deployment_command(deployment::ReferenceCommand(*deploy));
   response->set_dry_run(request.dry_run());
   if (request.dry_run()) {

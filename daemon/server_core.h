@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "core/config/task_catalog.h"
 #include "daemon/job_planner.h"
+#include "daemon/request_gate.h"
 #include "daemon/server_config.h"
 #include "daemon/supervisor.h"
 #include "daemon/watch_hub.h"
@@ -81,6 +82,8 @@ class ServerCore {
   std::unique_ptr<JobPlanner> planner_;
   WatchHub hub_;
   std::unique_ptr<Supervisor> supervisor_;
+  // At most 4 Submits parse and plan at once; more wait up to 2 s (docs/api.md, limits).
+  RequestGate submit_gate_{4, absl::Seconds(2)};
 };
 
 }  // namespace evald::daemon
