@@ -2,9 +2,8 @@
 //
 // Tells, without polling, when watched processes end: one thread waits (epoll) on a pidfd per
 // process and calls a callback each time one of them exits. The local executor uses it to wake
-// the Supervisor as soon as a job ends, instead of at the Supervisor's next tick. Needs Linux >= 5.3
-// (pidfd_open); where that is missing, Watch() fails and the caller's periodic polling still sees
-// the exit.
+// the Supervisor as soon as a job ends, instead of at the Supervisor's next tick. Needs pidfds
+// (Linux 5.3 and later); without them Watch() fails and the caller's polling still sees the exit.
 //
 // Thread-safe. The callback runs on the watcher's thread; SetCallback waits for a call in
 // progress, so after SetCallback(nullptr) returns the old callback is never called again.

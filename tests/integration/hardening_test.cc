@@ -43,9 +43,9 @@ TEST_CASE("a secret interpolated with oc.env is masked in info, status and the s
   // MY_KEY is a secret (api_key_name); the config also copies it into a task parameter.
   std::string yaml = absl::StrCat(
       "defaults:\n  - execution: local\n  - deployment: none\n  - _self_\n"
-      "execution:\n  output_dir: ", dir.path(), "/out\n",
-      "target:\n  api_endpoint:\n    url: ", model.chat_url(), "\n    model_id: ref-model\n",
-      "    api_key_name: MY_KEY\n",
+      "execution:\n  output_dir: ",
+      dir.path(), "/out\n", "target:\n  api_endpoint:\n    url: ", model.chat_url(),
+      "\n    model_id: ref-model\n", "    api_key_name: MY_KEY\n",
       "evaluation:\n  overrides:\n    config.params.limit_samples: 2\n",
       "    config.params.extra.key_copy: ${oc.env:MY_KEY}\n  tasks:\n",
       "    - name: arith\n      task_file: ", DataDir(), "/arith_task.yaml\n");
@@ -75,9 +75,10 @@ TEST_CASE("a secret interpolated with oc.env is masked in info, status and the s
   REQUIRE(stub->GetInvocation(&ctx, req, &got).ok());
   CHECK_FALSE(absl::StrContains(got.config_yaml(), secret));
   CHECK(absl::StrContains(got.config_yaml(), "key_copy: <secret:MY_KEY>"));
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"info", inv}, {"info", inv, "--json"}, {"info", inv + ".0"},
-        {"status", inv, "--json"}}) {
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"info", inv},
+                                               {"info", inv, "--json"},
+                                               {"info", inv + ".0"},
+                                               {"status", inv, "--json"}}) {
     CommandResult shown = evald.Ctl(args);
     INFO(absl::StrJoin(args, " ") << "\n" << shown.out << shown.err);
     CHECK(shown.exit_code == 0);
@@ -98,8 +99,8 @@ TEST_CASE("the scores of a job the endpoint failed part-way are shown as partial
   TempDir dir;
   // Every attempt of some bodies fails with 500 and none may fail: the job stops with exit 3
   // after scoring the samples before the first such body (parallelism 1 keeps the order).
-  RefEndpoint model(dir, ArithModelFlags({"--fault-500-rate", "0.3", "--fault-attempts", "0",
-                                          "--seed", "3"}));
+  RefEndpoint model(
+      dir, ArithModelFlags({"--fault-500-rate", "0.3", "--fault-attempts", "0", "--seed", "3"}));
   Evald evald(dir);
   ArithOptions o{.limit_samples = 10, .parallelism = 1};
   std::string yaml = ArithConfig(dir, model, o);
@@ -122,7 +123,7 @@ TEST_CASE("the scores of a job the endpoint failed part-way are shown as partial
   CommandResult table = evald.Ctl({"results", inv});
   INFO(table.out << table.err);
   REQUIRE(table.exit_code == 0);
-  CHECK(absl::StrContains(table.out, "exact_match"));  // the scores are shown ...
+  CHECK(absl::StrContains(table.out, "exact_match"));          // the scores are shown ...
   CHECK(absl::StrContains(table.out, inv + ".0: partial ("));  // ... as partial
   CHECK(absl::StrContains(table.out, " of 10 samples), job failed"));
   CommandResult json = evald.Ctl({"results", inv, "--json"});

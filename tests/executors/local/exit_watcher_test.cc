@@ -21,9 +21,9 @@ TEST_CASE("the exit watcher calls back once per watched process that exits") {
   exits.SetCallback([&] { ++calls; });
   // The process waits for a file, so the watch is in place before it exits.
   const std::string go = dir.path() + "/go";
-  absl::StatusOr<ProcessId> p = SpawnDetached(
-      {.argv = {"sh", "-c", "while [ ! -e \"$1\" ]; do sleep 0.01; done", "sh", go},
-       .cwd = dir.path()});
+  absl::StatusOr<ProcessId> p =
+      SpawnDetached({.argv = {"sh", "-c", "while [ ! -e \"$1\" ]; do sleep 0.01; done", "sh", go},
+                     .cwd = dir.path()});
   REQUIRE(p.ok());
   REQUIRE(exits.Watch(*p).ok());
   CHECK(exits.Watch(*p).ok());  // watching twice is one watch
