@@ -48,10 +48,9 @@ absl::StatusOr<ProcessLock> ProcessLock::Acquire(const std::string& state_dir) {
       return absl::FailedPreconditionError(
           absl::StrCat("cannot lock state dir ", state_dir, ": ", std::strerror(err)));
     }
-    return absl::FailedPreconditionError(
-        absl::StrCat("another evald (", PidfileHolder(state_dir),
-                     ") is already running with state dir ", state_dir,
-                     "; stop it first or use another --state-dir"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "another evald (", PidfileHolder(state_dir), ") is already running with state dir ",
+        state_dir, "; stop it first or use another --state-dir"));
   }
   ProcessLock lock(fd, state_dir);
   std::string pid = absl::StrCat(getpid(), "\n");
@@ -104,14 +103,15 @@ absl::Status ProcessLock::CheckHeld() const {
   }
   for (const Pinned& p : pinned_) {
     if (stat(p.path.c_str(), &now) != 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          p.path, " was removed while evald ran (", std::strerror(errno),
-          "); this evald's records no longer reach that path"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(p.path, " was removed while evald ran (", std::strerror(errno),
+                       "); this evald's records no longer reach that path"));
     }
     if (now.st_dev != p.dev || now.st_ino != p.ino) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          p.path, " was replaced by another file while evald ran; this evald's records no "
-                  "longer reach that path"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(p.path,
+                       " was replaced by another file while evald ran; this evald's records no "
+                       "longer reach that path"));
     }
   }
   return absl::OkStatus();

@@ -51,9 +51,8 @@ absl::Status CheckDatabaseNotLost(const std::string& state_dir, bool initialize_
     if (!fs::exists(fs::symlink_status(path, ec))) continue;
     fs::rename(path, path + suffix, ec);
     if (ec) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot move ", path, " aside before initialising ", db, ": ",
-                       ec.message()));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot move ", path, " aside before initialising ", db, ": ", ec.message()));
     }
   }
   spdlog::warn(

@@ -2,10 +2,10 @@
 // and 7): a TCP listener without --insecure-tcp, a second evald on a state dir whose evald.pid was
 // deleted, job starts by an evald whose state dir was swapped out, and a lost database next to an
 // earlier evald's files.
+#include <grpcpp/grpcpp.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -34,15 +34,16 @@ TEST_CASE("a TCP listener needs --insecure-tcp, and evald warns about it at ever
                 {"listen address '" + tcp + "' is not a unix socket", "--insecure-tcp"});
   const std::string server_cfg = dir.path() + "/evald.yaml";
   Spit(server_cfg, "listen: [" + tcp + "]\n");
-  ExpectRefused(Run({BinDir() + "/evald", "--state-dir", state, "--config", server_cfg}, {}, 20),
-                2, {"'" + tcp + "' is not a unix socket", "insecure_tcp: true"});
+  ExpectRefused(Run({BinDir() + "/evald", "--state-dir", state, "--config", server_cfg}, {}, 20), 2,
+                {"'" + tcp + "' is not a unix socket", "insecure_tcp: true"});
 
-  Evald evald(dir, {"--listen", "unix://" + state + "/evald.sock", "--listen", tcp,
-                    "--insecure-tcp"});
+  Evald evald(dir,
+              {"--listen", "unix://" + state + "/evald.sock", "--listen", tcp, "--insecure-tcp"});
   const std::string warning = "--insecure-tcp: listening on " + tcp +
                               " without authentication or TLS: anyone who can connect";
   CHECK(absl::StrContains(evald.process().Stderr(), warning));
-  auto stub = v1::EvalService::NewStub(grpc::CreateChannel(tcp, grpc::InsecureChannelCredentials()));
+  auto stub =
+      v1::EvalService::NewStub(grpc::CreateChannel(tcp, grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
   v1::ServerInfo info;
   CHECK(stub->GetServerInfo(&ctx, v1::GetServerInfoRequest(), &info).ok());
@@ -78,8 +79,8 @@ TEST_CASE("an evald whose state dir was swapped out starts no job until it is ba
   std::string inv = InvocationIdFromJson(r.out);
   REQUIRE(inv.size() == 8);
 
-  REQUIRE(WaitFor(
-      [&] { return absl::StrContains(evald.process().Stderr(), "nor any other job"); }, 30));
+  REQUIRE(WaitFor([&] { return absl::StrContains(evald.process().Stderr(), "nor any other job"); },
+                  30));
   CHECK(absl::StrContains(evald.process().Stderr(),
                           "state dir " + state + " is no longer the directory this evald locked"));
   auto stub =
