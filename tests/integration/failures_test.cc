@@ -176,8 +176,11 @@ TEST_CASE("evald killed under watch and logs -f: both say it went away with exit
 
   const std::map<std::string, std::string> env = {{"EVALD_ADDR", evald.address()}};
   Process watch({BinDir() + "/evalctl", "watch", inv}, env, dir.path() + "/watch");
-  Process logs({BinDir() + "/evalctl", "logs", "-f", inv + ".0"}, env, dir.path() + "/logs");
+  // evalrun logs to stderr from its start, so both streams are open once each printed a line.
+  Process logs({BinDir() + "/evalctl", "logs", "-f", inv + ".0", "--source", "stderr"}, env,
+               dir.path() + "/logs");
   REQUIRE(WaitFor([&] { return absl::StrContains(watch.Stdout(), "watching invocation"); }, 30));
+  REQUIRE(WaitFor([&] { return !logs.Stdout().empty(); }, 30));
   evald.Kill9();
 
   CHECK(watch.Wait(30) == 3);
