@@ -12,6 +12,7 @@
 #include "core/config/compose.h"
 #include "core/config/overrides.h"
 #include "core/config/value.h"
+#include "core/shell.h"
 
 namespace evald::config {
 
@@ -208,15 +209,20 @@ std::string BuildEvalFactoryCommand(const TaskSpec& task, const EndpointSpec& en
     if (v.is_string()) v.s = StripNewlines(v.s);
     overrides.push_back(absl::StrCat(key, "=", internal::PyStr(v)));
   }
-  std::string cmd =
-      absl::StrCat("echo \"", absl::Base64Escape(config_yaml),
-                   "\" | base64 -d > config_ef.yaml && cat config_ef.yaml && ",
-                   binary.empty() ? "nv_eval" : binary, " run_eval --model_id ", endpoint.model_id,
-                   " --model_type ", endpoint.type, " --eval_type ", task.def.name, " --model_url ",
-                   endpoint.url, " --api_key_name ",
-                   endpoint.api_key_name.empty() ? "API_KEY" : endpoint.api_key_name,
-                   " --output_dir /results --run_config config_ef.yaml");
-  if (!overrides.empty()) absl::StrAppend(&cmd, " --overrides ", absl::StrJoin(overrides, ","));
+  // Unlike the reference, every value is one quoted word (core/shell.h): a model id or an
+  // override must not run as shell text in the container. nv_eval reads quotes inside
+  // --overrides itself (commas inside them do not split), so `k="a b"` keeps its meaning.
+  std::string cmd = absl::StrCat(
+      "echo \"", absl::Base64Escape(config_yaml),
+      "\" | base64 -d > config_ef.yaml && cat config_ef.yaml && ",
+      ShellQuote(binary.empty() ? "nv_eval" : binary), " run_eval --model_id ",
+      ShellQuote(endpoint.model_id), " --model_type ", ShellQuote(endpoint.type), " --eval_type ",
+      ShellQuote(task.def.name), " --model_url ", ShellQuote(endpoint.url), " --api_key_name ",
+      ShellQuote(endpoint.api_key_name.empty() ? "API_KEY" : endpoint.api_key_name),
+      " --output_dir /results --run_config config_ef.yaml");
+  if (!overrides.empty()) {
+    absl::StrAppend(&cmd, " --overrides ", ShellQuote(absl::StrJoin(overrides, ",")));
+  }
   return cmd;
 }
 

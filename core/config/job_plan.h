@@ -42,7 +42,8 @@ absl::StatusOr<YAML::Node> BuildNativePlan(const RunConfig& rc, const TaskSpec& 
 //   <binary> run_eval --model_id M --model_type T --eval_type <task> --model_url U
 //     --api_key_name API_KEY --output_dir /results --run_config config_ef.yaml
 //     [--overrides k1=v1,k2=v2]
-// `binary` defaults to `nv_eval` (newer containers ship `eval-factory`).
+// `binary` defaults to `nv_eval` (newer containers ship `eval-factory`). Unlike the reference,
+// every value (M, T, task, U, the key name, the joined overrides) is ShellQuote'd (core/shell.h).
 std::string BuildEvalFactoryCommand(const TaskSpec& task, const EndpointSpec& endpoint,
                                     const std::string& binary = "nv_eval");
 

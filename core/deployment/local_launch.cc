@@ -11,16 +11,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "core/status_macros.h"
 
 namespace evald::deployment {
 namespace {
 
 constexpr absl::string_view kCheckpointDir = "/checkpoint";
-
-bool IsSafeShellChar(char c) {
-  return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-         absl::string_view("_-./:=@%+,").find(c) != absl::string_view::npos;
-}
 
 bool IsAssignment(absl::string_view word) {
   const size_t eq = word.find('=');
@@ -127,6 +123,33 @@ bool ValidContainerName(absl::string_view name) {
   return true;
 }
 
+// What reaches the command line or the environment: env names must be names (`-e NAME`, execve's
+// NAME=value) and no value may hold a NUL (a shell word and an environment entry end there).
+absl::Status CheckRenderable(const DeploymentSpec& spec) {
+  const std::pair<const char*, const std::string*> fields[] = {
+      {"deployment.image", &spec.image},
+      {"deployment.checkpoint_path", &spec.checkpoint_path},
+      {"deployment.cache_path", &spec.cache_path},
+      {"deployment.served_model_name", &spec.served_model_name},
+      {"deployment.hf_model_handle", &spec.hf_model_handle},
+      {"deployment.command", &spec.command}};
+  for (const auto& [field, value] : fields) EVALD_RETURN_IF_ERROR(CheckShellValue(*value, field));
+  for (const auto& [src, dst] : spec.mounts) {
+    EVALD_RETURN_IF_ERROR(CheckShellValue(src, "execution.mounts.deployment host path"));
+    EVALD_RETURN_IF_ERROR(CheckShellValue(dst, "execution.mounts.deployment container path"));
+  }
+  for (const auto& [name, value] : spec.env_vars) {
+    EVALD_RETURN_IF_ERROR(CheckEnvName(name, "deployment.env_vars"));
+    EVALD_RETURN_IF_ERROR(CheckShellValue(value, absl::StrCat("deployment.env_vars.", name)));
+  }
+  for (const auto& [name, host] : spec.secret_env_vars) {
+    EVALD_RETURN_IF_ERROR(CheckEnvName(name, "deployment.env_vars"));
+    EVALD_RETURN_IF_ERROR(
+        CheckEnvName(host, absl::StrCat("deployment.env_vars.", name, " $host:")));
+  }
+  return absl::OkStatus();
+}
+
 LocalLaunch RenderContainer(const DeploymentSpec& spec, int port,
                             const LaunchEnvironment& environment, const std::string& name,
                             LocalLaunch launch) {
@@ -191,22 +214,6 @@ LocalLaunch RenderContainer(const DeploymentSpec& spec, int port,
 
 }  // namespace
 
-std::string ShellQuote(absl::string_view word) {
-  bool safe = !word.empty();
-  for (char c : word) safe = safe && IsSafeShellChar(c);
-  if (safe) return std::string(word);
-  std::string out = "'";
-  for (char c : word) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  out += "'";
-  return out;
-}
-
 absl::StatusOr<LocalLaunch> RenderLocalLaunch(const DeploymentSpec& spec, int port,
                                               const LaunchEnvironment& environment,
                                               const std::string& name) {
@@ -226,6 +233,7 @@ absl::StatusOr<LocalLaunch> RenderLocalLaunch(const DeploymentSpec& spec, int po
     return absl::InvalidArgumentError(absl::StrCat(
         "deployment name '", name, "' is not a valid container name ([A-Za-z0-9][A-Za-z0-9_.-]*)"));
   }
+  EVALD_RETURN_IF_ERROR(CheckRenderable(spec));
   if (UsesCheckpoint(spec.command) && spec.checkpoint_path.empty()) {
     return absl::FailedPreconditionError(
         "deployment.command reads the model from /checkpoint but deployment.checkpoint_path is "

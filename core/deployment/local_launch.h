@@ -22,8 +22,10 @@
 //    launch, except for `python -m <module>` commands (the interpreter says nothing about the
 //    module) which prefer a container when one is possible.
 // Environment values (EVALD_PORT, the literal env_vars) travel in `env`, never on the command
-// line; containers get them by name (`-e NAME`). Secret values are never known here: `secret_env`
-// names what the executor must fill from the invocation's secrets.
+// line; containers get them by name (`-e NAME`). Every word of the rendered command is
+// ShellQuote'd (core/shell.h); env var names that are not [A-Za-z_][A-Za-z0-9_]* and NUL bytes
+// in any rendered field are refused with InvalidArgument. Secret values are never known here:
+// `secret_env` names what the executor must fill from the invocation's secrets.
 //
 // Caller: the local executor.
 //
@@ -41,6 +43,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/deployment/deployment_spec.h"
+#include "core/shell.h"
 
 namespace evald::deployment {
 
@@ -72,8 +75,7 @@ absl::StatusOr<LocalLaunch> RenderLocalLaunch(const DeploymentSpec& spec, int po
                                               const LaunchEnvironment& environment,
                                               const std::string& name);
 
-// POSIX shell quoting: `word` unchanged when it is made of safe characters only, else
-// single-quoted ('it'\''s').
-std::string ShellQuote(absl::string_view word);
+// Quoting lives in core/shell.h (the one quoting function of every generated script).
+using ::evald::ShellQuote;
 
 }  // namespace evald::deployment

@@ -21,14 +21,13 @@
 #include "core/deployment/local_launch.h"
 #include "core/status_macros.h"
 #include "executors/local/process.h"
+#include "executors/local/run_script.h"
 #include "nlohmann/json.hpp"
-#include "yaml-cpp/yaml.h"
 
 namespace evald::executors {
 namespace {
 
 namespace fs = std::filesystem;
-using deployment::ShellQuote;
 
 constexpr int kHandleVersion = 1;
 
@@ -103,28 +102,6 @@ void ReadProgress(const std::string& task_dir, Observation& obs) {
   obs.progress_rate = j.value("rate", 0.0);
 }
 
-std::string ContainerName(const JobSpec& spec) {
-  std::string name = absl::StrCat("evald-", spec.job_id, "-", spec.task);
-  for (char& c : name) {
-    if (!absl::ascii_isalnum(c) && c != '_' && c != '.' && c != '-') c = '-';
-  }
-  return name;
-}
-
-std::string ExtraDockerArgs(const std::string& execution_yaml) {
-  if (execution_yaml.empty()) return "";
-  try {
-    YAML::Node ex = YAML::Load(execution_yaml);
-    if (ex.IsMap() && ex["extra_docker_args"] && ex["extra_docker_args"].IsScalar()) {
-      return ex["extra_docker_args"].as<std::string>();
-    }
-  } catch (const YAML::Exception&) {
-  }
-  return "";
-}
-
-constexpr char kNow[] = "$(date -u +%Y-%m-%dT%H:%M:%SZ)";
-
 }  // namespace
 
 std::string FindOnPath(const std::string& name) {
@@ -178,61 +155,15 @@ absl::Status LocalExecutor::Validate(const JobSpec& spec) const {
 }
 
 absl::StatusOr<RenderedJob> LocalExecutor::Render(const JobSpec& spec) const {
-  RenderedJob out;
-  std::string q_dir = ShellQuote(spec.task_dir);
-  std::string s;
-  std::vector<std::string> names;
-  for (const auto& [dst, src] : spec.env_vars) names.push_back(dst);
-  absl::StrAppend(&s, "#!/usr/bin/env bash\n# evald job ", spec.job_id, " task ", spec.task, "\n",
-                  "# Rerun by hand: bash ", q_dir, "/run.sh",
-                  names.empty() ? "" : absl::StrCat(" (export ", absl::StrJoin(names, ", "), " first)"),
-                  "\n");
-  absl::StrAppend(&s, "set -u\ntask_dir=", q_dir, "\n",
-                  "mkdir -p \"$task_dir/logs\" \"$task_dir/artifacts\"\n",
-                  "rm -f \"$task_dir/logs/stage.exit\" \"$task_dir/logs/stage.running\"\n",
-                  "echo \"", kNow, "\" > \"$task_dir/logs/stage.pre-start\"\n");
-  std::string stop_trap;
-  if (spec.native) {
-    out.plan = spec.plan_yaml;
-    absl::StrAppend(&s, "echo \"", kNow, "\" > \"$task_dir/logs/stage.running\"\n",
-                    ShellQuote(context_.runner_path), " --plan \"$task_dir/plan.yaml\"",
-                    " >>\"$task_dir/logs/stdout.log\" 2>>\"$task_dir/logs/stderr.log\" &\n");
-    stop_trap = "kill -TERM \"$child\" 2>/dev/null";
-  } else {
+  RunScriptOptions options{.runner_path = context_.runner_path};
+  if (!spec.native) {
     std::string runtime = ContainerRuntime();
-    std::string runtime_name = runtime.empty() ? (context_.container_runtime.empty()
-                                                      ? "docker"
-                                                      : context_.container_runtime)
-                                               : fs::path(runtime).filename().string();
-    std::string name = ContainerName(spec);
-    absl::StrAppend(&s, "command -v ", runtime_name, " >/dev/null 2>&1 || { echo '", runtime_name,
-                    " not found' >&2; code=127; echo \"", kNow,
-                    " $code\" > \"$task_dir/logs/stage.exit\"; exit $code; }\n");
-    absl::StrAppend(&s, "echo \"", kNow, "\" > \"$task_dir/logs/stage.running\"\n");
-    std::string env_flags;
-    for (const auto& [dst, src] : spec.env_vars) absl::StrAppend(&env_flags, " -e ", dst);
-    std::string inner = absl::StrCat(
-        spec.container_command,
-        " ; exit_code=$?; chmod 777 -R /results; if [ \"$exit_code\" -ne 0 ]; then echo \"The "
-        "evaluation container failed with exit code $exit_code\" >&2; exit \"$exit_code\"; fi; "
-        "echo \"Container completed successfully\" >&2; exit 0;");
-    std::string extra = ExtraDockerArgs(spec.execution_yaml);
-    absl::StrAppend(&s, runtime_name, " run --rm --shm-size=100g --name ", ShellQuote(name),
-                    extra.empty() ? "" : " ", extra,
-                    " --volume \"$task_dir/artifacts\":/results", env_flags, " ",
-                    ShellQuote(spec.image), " bash -c ", ShellQuote(inner),
-                    " >>\"$task_dir/logs/stdout.log\" 2>>\"$task_dir/logs/stderr.log\" &\n");
-    stop_trap = absl::StrCat(runtime_name, " stop ", ShellQuote(name), " >/dev/null 2>&1");
+    options.runtime_name =
+        runtime.empty()
+            ? (context_.container_runtime.empty() ? "docker" : context_.container_runtime)
+            : fs::path(runtime).filename().string();
   }
-  absl::StrAppend(&s, "child=$!\n", "trap ", ShellQuote(stop_trap), " TERM INT\n",
-                  "wait \"$child\"; code=$?\n",
-                  "# wait returns early when a trapped signal arrives: wait for the real code.\n",
-                  "while kill -0 \"$child\" 2>/dev/null; do wait \"$child\"; code=$?; done\n",
-                  "echo \"", kNow, " $code\" > \"$task_dir/logs/stage.exit.tmp\"\n",
-                  "mv -f \"$task_dir/logs/stage.exit.tmp\" \"$task_dir/logs/stage.exit\"\n",
-                  "exit \"$code\"\n");
-  out.script = std::move(s);
-  return out;
+  return RenderRunScript(spec, options);
 }
 
 absl::StatusOr<JobHandle> LocalExecutor::Start(const JobSpec& spec,

@@ -66,11 +66,11 @@ TEST_CASE("The eval-factory command matches the reference rendering") {
         "--model_id meta/llama-3.1-8b-instruct --model_type chat --eval_type gpqa_diamond "
         "--model_url https://integrate.api.nvidia.com/v1/chat/completions --api_key_name API_KEY "
         "--output_dir /results --run_config config_ef.yaml --overrides "
-        "config.params.request_timeout=3600,target.api_endpoint.adapter_config.use_reasoning="
+        "'config.params.request_timeout=3600,target.api_endpoint.adapter_config.use_reasoning="
         "False,target.api_endpoint.adapter_config.use_system_prompt=True,target.api_endpoint."
         "adapter_config.custom_system_prompt=\"Think step by step.\",config.params.temperature="
         "0.6,config.params.top_p=0.95,config.params.max_new_tokens=8192,config.params."
-        "parallelism=32");
+        "parallelism=32'");
   // mbpp replaces the global system prompt in place.
   std::string mbpp = BuildEvalFactoryCommand(rc.tasks[2], *endpoint, "eval-factory");
   CHECK(absl::StrContains(mbpp, "&& eval-factory run_eval "));
@@ -252,6 +252,22 @@ TEST_CASE("User-defined native tasks put their task file in the plan") {
   CHECK((*plan)["config"]["type"].Scalar() == "my_task");
   CHECK((*plan)["config"]["task_file"].Scalar() == file);
   CHECK((*plan)["target"]["api_endpoint"]["type"].Scalar() == "completions");
+}
+
+TEST_CASE("The eval-factory command quotes every value it renders") {
+  TaskSpec task;
+  task.def.name = "mmlu\ntouch PWNED";
+  task.overrides.emplace_back("config.params.x", YAML::Node("it's $(touch PWNED)"));
+  EndpointSpec endpoint{.url = "http://h/v1?a=1&b=2",
+                        .model_id = "m`touch PWNED`",
+                        .type = "chat;touch PWNED",
+                        .api_key_name = "K $(touch PWNED)"};
+  CHECK(absl::StrContains(
+      BuildEvalFactoryCommand(task, endpoint),
+      "&& nv_eval run_eval --model_id 'm`touch PWNED`' --model_type 'chat;touch PWNED' "
+      "--eval_type $'mmlu\\ntouch PWNED' --model_url 'http://h/v1?a=1&b=2' --api_key_name "
+      "'K $(touch PWNED)' --output_dir /results --run_config config_ef.yaml --overrides "
+      "'config.params.x=it'\\''s $(touch PWNED)'"));
 }
 
 }  // namespace

@@ -1,0 +1,188 @@
+#include "executors/local/run_script.h"
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/shell.h"
+#include "core/status_macros.h"
+#include "yaml-cpp/yaml.h"
+
+namespace evald::executors {
+namespace {
+
+constexpr char kNow[] = "$(date -u +%Y-%m-%dT%H:%M:%SZ)";
+
+std::string ContainerName(const JobSpec& spec) {
+  std::string name = absl::StrCat("evald-", spec.job_id, "-", spec.task);
+  for (char& c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') {
+      c = '-';
+    }
+  }
+  return name;
+}
+
+std::string ExtraDockerArgs(const std::string& execution_yaml) {
+  if (execution_yaml.empty()) return "";
+  try {
+    YAML::Node ex = YAML::Load(execution_yaml);
+    if (ex.IsMap() && ex["extra_docker_args"] && ex["extra_docker_args"].IsScalar()) {
+      return ex["extra_docker_args"].as<std::string>();
+    }
+  } catch (const YAML::Exception&) {
+  }
+  return "";
+}
+
+absl::Status BadDockerArgs(absl::string_view text, absl::string_view why) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("execution.extra_docker_args: ", why, " in '", absl::CHexEscape(text),
+                   "'; run.sh passes these words to docker as plain arguments, without a shell"));
+}
+
+// Every value of the spec that run.sh shows, in the words of the error.
+absl::Status CheckSpec(const JobSpec& spec, const RunScriptOptions& options) {
+  const std::pair<const char*, const std::string*> fields[] = {
+      {"job id", &spec.job_id},
+      {"task name", &spec.task},
+      {"task directory", &spec.task_dir},
+      {"task image", &spec.image},
+      {"container command", &spec.container_command},
+      {"execution section", &spec.execution_yaml},
+      {"runner_path", &options.runner_path},
+      {"container runtime", &options.runtime_name}};
+  for (const auto& [what, value] : fields) {
+    EVALD_RETURN_IF_ERROR(CheckShellValue(*value, what));
+  }
+  for (const auto& [dst, src] : spec.env_vars) {
+    EVALD_RETURN_IF_ERROR(
+        CheckEnvName(dst, absl::StrCat("task '", absl::CHexEscape(spec.task), "': env_vars")));
+  }
+  // Run as a command: a builtin-looking or assignment-looking word would not run the runtime.
+  const std::string& runtime = options.runtime_name;
+  bool plain = !runtime.empty() && absl::ascii_isalnum(static_cast<unsigned char>(runtime[0]));
+  for (char c : runtime) {
+    plain = plain && (absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+                      absl::string_view("_.+-").find(c) != absl::string_view::npos);
+  }
+  if (!spec.native && !plain) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("container runtime '", absl::CHexEscape(runtime),
+                     "' is not a plain program name ([A-Za-z0-9][A-Za-z0-9_.+-]*)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::string>> SplitDockerArgs(absl::string_view text) {
+  EVALD_RETURN_IF_ERROR(CheckShellValue(text, "execution.extra_docker_args"));
+  std::vector<std::string> words;
+  std::string word;
+  bool in_word = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == ' ' || c == '\t' || c == '\n') {
+      if (in_word) words.push_back(std::move(word));
+      word.clear();
+      in_word = false;
+      continue;
+    }
+    in_word = true;
+    if (c == '\\') {
+      if (++i == text.size()) return BadDockerArgs(text, "a trailing backslash");
+      if (text[i] != '\n') word += text[i];  // backslash-newline joins lines, as in bash
+    } else if (c == '\'') {
+      const size_t end = text.find('\'', i + 1);
+      if (end == absl::string_view::npos) return BadDockerArgs(text, "an unterminated '");
+      absl::StrAppend(&word, text.substr(i + 1, end - i - 1));
+      i = end;
+    } else if (c == '"') {
+      for (++i;; ++i) {
+        if (i == text.size()) return BadDockerArgs(text, "an unterminated \"");
+        const char d = text[i];
+        if (d == '"') break;
+        if (d == '$' || d == '`') return BadDockerArgs(text, "an expansion ($ or `)");
+        if (d == '\\' && i + 1 < text.size() &&
+            absl::string_view("\"\\$`\n").find(text[i + 1]) != absl::string_view::npos) {
+          if (text[++i] != '\n') word += text[i];
+          continue;
+        }
+        word += d;
+      }
+    } else if (c == '$' || c == '`') {
+      return BadDockerArgs(text, "an expansion ($ or `)");
+    } else if (absl::string_view(";&|<>()").find(c) != absl::string_view::npos) {
+      return BadDockerArgs(text, absl::StrCat("an unquoted '", std::string(1, c), "'"));
+    } else {
+      word += c;
+    }
+  }
+  if (in_word) words.push_back(std::move(word));
+  return words;
+}
+
+absl::StatusOr<RenderedJob> RenderRunScript(const JobSpec& spec, const RunScriptOptions& options) {
+  EVALD_RETURN_IF_ERROR(CheckSpec(spec, options));
+  RenderedJob out;
+  std::string s;
+  std::vector<std::string> names;
+  for (const auto& [dst, src] : spec.env_vars) names.push_back(dst);
+  // Comments show quoted words too: a quoted word never holds a newline that would end them.
+  absl::StrAppend(
+      &s, "#!/usr/bin/env bash\n# evald job ", ShellQuote(spec.job_id), " task ",
+      ShellQuote(spec.task), "\n", "# Rerun by hand: bash ", ShellQuote(spec.task_dir + "/run.sh"),
+      names.empty() ? "" : absl::StrCat(" (export ", absl::StrJoin(names, ", "), " first)"), "\n");
+  absl::StrAppend(&s, "set -u\ntask_dir=", ShellQuote(spec.task_dir), "\n",
+                  "mkdir -p \"$task_dir/logs\" \"$task_dir/artifacts\"\n",
+                  "rm -f \"$task_dir/logs/stage.exit\" \"$task_dir/logs/stage.running\"\n",
+                  "echo \"", kNow, "\" > \"$task_dir/logs/stage.pre-start\"\n");
+  std::string stop_trap;
+  if (spec.native) {
+    out.plan = spec.plan_yaml;
+    absl::StrAppend(&s, "echo \"", kNow, "\" > \"$task_dir/logs/stage.running\"\n",
+                    ShellQuote(options.runner_path), " --plan \"$task_dir/plan.yaml\"",
+                    " >>\"$task_dir/logs/stdout.log\" 2>>\"$task_dir/logs/stderr.log\" &\n");
+    stop_trap = "kill -TERM \"$child\" 2>/dev/null";
+  } else {
+    const std::string runtime = ShellQuote(options.runtime_name);
+    const std::string name = ShellQuote(ContainerName(spec));
+    absl::StrAppend(&s, "command -v ", runtime, " >/dev/null 2>&1 || { echo ",
+                    ShellQuote(options.runtime_name + " not found"), " >&2; code=127; echo \"",
+                    kNow, " $code\" > \"$task_dir/logs/stage.exit\"; exit $code; }\n");
+    absl::StrAppend(&s, "echo \"", kNow, "\" > \"$task_dir/logs/stage.running\"\n");
+    std::string env_flags;
+    for (const auto& [dst, src] : spec.env_vars) absl::StrAppend(&env_flags, " -e ", dst);
+    // The container command is shell text for the container's bash, by design: one quoted word
+    // here, so nothing in it runs on this host.
+    std::string inner = absl::StrCat(
+        spec.container_command,
+        " ; exit_code=$?; chmod 777 -R /results; if [ \"$exit_code\" -ne 0 ]; then echo \"The "
+        "evaluation container failed with exit code $exit_code\" >&2; exit \"$exit_code\"; fi; "
+        "echo \"Container completed successfully\" >&2; exit 0;");
+    EVALD_ASSIGN_OR_RETURN(std::vector<std::string> extra,
+                           SplitDockerArgs(ExtraDockerArgs(spec.execution_yaml)));
+    std::string extra_words;
+    for (const std::string& word : extra) absl::StrAppend(&extra_words, " ", ShellQuote(word));
+    absl::StrAppend(&s, runtime, " run --rm --shm-size=100g --name ", name, extra_words,
+                    " --volume \"$task_dir/artifacts\":/results", env_flags, " ",
+                    ShellQuote(spec.image), " bash -c ", ShellQuote(inner),
+                    " >>\"$task_dir/logs/stdout.log\" 2>>\"$task_dir/logs/stderr.log\" &\n");
+    stop_trap = absl::StrCat(runtime, " stop ", name, " >/dev/null 2>&1");
+  }
+  absl::StrAppend(&s, "child=$!\n", "trap ", ShellQuote(stop_trap), " TERM INT\n",
+                  "wait \"$child\"; code=$?\n",
+                  "# wait returns early when a trapped signal arrives: wait for the real code.\n",
+                  "while kill -0 \"$child\" 2>/dev/null; do wait \"$child\"; code=$?; done\n",
+                  "echo \"", kNow, " $code\" > \"$task_dir/logs/stage.exit.tmp\"\n",
+                  "mv -f \"$task_dir/logs/stage.exit.tmp\" \"$task_dir/logs/stage.exit\"\n",
+                  "exit \"$code\"\n");
+  out.script = std::move(s);
+  return out;
+}
+
+}  // namespace evald::executors
