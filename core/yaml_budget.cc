@@ -184,4 +184,20 @@ absl::StatusOr<YamlSize> MeasureYaml(absl::string_view text, absl::string_view s
   return measurer.size();
 }
 
+absl::Status CheckYamlLimits(absl::string_view text, absl::string_view source_name,
+                             const YamlLimits& limits) {
+  // Without an alias nothing expands: no character of the text makes more than two nodes (a "?"
+  // is a null key and its null value) and none more than two bytes of scalar ("\L" is 3 bytes of
+  // UTF-8). Every level of nesting takes one of [ { - : ?, so fewer of those bound the depth.
+  if (text.find('*') == absl::string_view::npos && 2 * text.size() + 1 <= limits.max_nodes &&
+      2 * text.size() <= limits.max_scalar_bytes) {
+    int64_t indicators = 0;
+    for (char c : text) {
+      indicators += c == '[' || c == '{' || c == '-' || c == ':' || c == '?';
+    }
+    if (indicators <= limits.max_depth) return absl::OkStatus();
+  }
+  return MeasureYaml(text, source_name, limits).status();
+}
+
 }  // namespace evald

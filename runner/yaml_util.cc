@@ -132,8 +132,8 @@ absl::StatusOr<YamlDoc> YamlDoc::Load(const std::string& path) {
 
 absl::StatusOr<YamlDoc> YamlDoc::Parse(const std::string& text, const std::string& name) {
   // Aliases expand when the tree is walked (YamlToJson); bound that before building it.
-  auto size = MeasureYaml(text, name);
-  if (!size.ok()) return size.status();
+  absl::Status within = CheckYamlLimits(text, name);
+  if (!within.ok()) return within;
   try {
     YAML::Node root = YAML::Load(text);
     return YamlDoc(root, name);

@@ -46,8 +46,8 @@ absl::StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string&
   }
   // yaml-cpp builds an alias as a shared node; the expansion happens later, in whoever walks the
   // tree, so the expanded size is bounded here, before anything is built.
-  auto size = MeasureYaml(text, source_name);
-  if (!size.ok()) return size.status();
+  absl::Status within = CheckYamlLimits(text, source_name);
+  if (!within.ok()) return within;
   YAML::Node node;
   try {
     node = YAML::Load(text);

@@ -120,6 +120,19 @@ TEST_CASE("interpolations that copy a long string over and over are refused") {
   CHECK(two.ok());
 }
 
+TEST_CASE("CheckYamlLimits skips the parse only for text that cannot pass a limit") {
+  YamlLimits small{.max_nodes = 6, .max_scalar_bytes = 8, .max_depth = 2};
+  CHECK(CheckYamlLimits("a: 1", "x", small).ok());
+  // No alias, but more nodes, bytes or levels than the text length rules out: measured.
+  CHECK(CheckYamlLimits("[1, 2, 3, 4, 5, 6]", "x", small).message() ==
+        "x:1:17: [5]: too many nodes after alias expansion (limit 6)");
+  CHECK(CheckYamlLimits("\"\\L\\L\\L\"", "x", small).message() ==
+        "x:1:1: too much scalar text after alias expansion (limit 8 bytes)");
+  CHECK(CheckYamlLimits("[[[1]]]", "x", small).message() ==
+        "x:1:4: [0][0][0]: nested deeper than 2 levels");
+  CHECK(CheckYamlLimits("[[1]]", "x", small).ok());
+}
+
 TEST_CASE("ordinary aliases, merge keys and syntax errors are unchanged") {
   auto merged = ParseYaml("base: &b {x: 1, y: [2, 3]}\nc:\n  <<: *b\n  z: *b\n", "ok.yaml");
   REQUIRE(merged.ok());
