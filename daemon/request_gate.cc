@@ -1,5 +1,7 @@
 #include "daemon/request_gate.h"
 
+#include <malloc.h>
+
 #include "absl/strings/str_cat.h"
 
 namespace evald::daemon {
@@ -8,16 +10,25 @@ RequestGate::Slot& RequestGate::Slot::operator=(Slot&& other) noexcept {
   if (this != &other) {
     Release();
     gate_ = other.gate_;
+    trim_ = other.trim_;
     other.gate_ = nullptr;
+    other.trim_ = false;
   }
   return *this;
 }
 
 void RequestGate::Slot::Release() {
   if (gate_ == nullptr) return;
-  absl::MutexLock lock(&gate_->mu_);
-  --gate_->in_use_;
+  {
+    absl::MutexLock lock(&gate_->mu_);
+    --gate_->in_use_;
+  }
   gate_ = nullptr;
+}
+
+RequestGate::Slot::~Slot() {
+  Release();
+  if (trim_) malloc_trim(0);
 }
 
 absl::StatusOr<RequestGate::Slot> RequestGate::Acquire() {

@@ -37,6 +37,8 @@ namespace fs = std::filesystem;
 constexpr int kDefaultListLimit = 50;
 constexpr int kMaxListLimit = 1000;
 constexpr absl::Duration kStreamPoll = absl::Milliseconds(250);
+// Configs are a few KB; one over this leaves megabytes of free heap behind (request_gate.h).
+constexpr size_t kTrimAfterConfigBytes = 32 << 10;
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
@@ -138,6 +140,7 @@ absl::Status ServerCore::Submit(const v1::SubmitRequest& request, v1::SubmitResp
   }
   // Parsing, composing and planning is where a Submit's memory goes: a few at a time.
   EVALD_ASSIGN_OR_RETURN(RequestGate::Slot heavy, submit_gate_.Acquire());
+  if (request.config_yaml().size() > kTrimAfterConfigBytes) heavy.TrimAtEnd();
   YAML::Node composed;
   if (request.composed()) {
     if (request.overrides_size() > 0) {
