@@ -415,5 +415,54 @@ served_model_name: m
   CHECK(args == expected);
 }
 
+// Every deployment field that reaches the command line is data, whatever it holds: the fake
+// docker must receive it verbatim, and nothing in it may run (`touch PWNED` in the cwd).
+TEST_CASE("deployment fields with newlines, quotes and $() never run", "[local_launch]") {
+  char dir_template[] = "/tmp/evald_launch_test_XXXXXX";
+  const char* dir = mkdtemp(dir_template);
+  REQUIRE(dir != nullptr);
+  const std::string fake = absl::StrCat(dir, "/docker");
+  std::ofstream(fake) << "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n";
+  REQUIRE(chmod(fake.c_str(), 0755) == 0);
+
+  DeploymentSpec spec = Vllm();
+  spec.image = "img$(touch PWNED)`touch PWNED`";
+  spec.checkpoint_path = "/m\ntouch PWNED #";
+  spec.mounts = {{"/a b';touch PWNED;'", "/in"}};
+  spec.env_vars = {{"LEVEL", "x\n$(touch PWNED)"}};
+  auto launch = RenderLocalLaunch(spec, 8000, Env({}, "docker"), "evald-x");
+  REQUIRE(launch.ok());
+  CHECK(launch->shell_command.find('\n') == std::string::npos);
+  const std::string shell = absl::StrCat("cd ", dir, " && PATH=", dir, ":$PATH bash -c ",
+                                         ShellQuote(launch->shell_command));
+  FILE* pipe = popen(shell.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string output;
+  char buffer[512];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
+  CHECK(pclose(pipe) == 0);
+  const bool pwned = access(absl::StrCat(dir, "/PWNED").c_str(), F_OK) == 0;
+  unlink(absl::StrCat(dir, "/PWNED").c_str());
+  unlink(fake.c_str());
+  rmdir(dir);
+  CHECK_FALSE(pwned);
+  CHECK(absl::StrContains(output, "\n/m\ntouch PWNED #:/checkpoint:ro\n"));
+  CHECK(absl::StrContains(output, "\n/a b';touch PWNED;':/in\n"));
+  CHECK(absl::StrContains(output, "\nimg$(touch PWNED)`touch PWNED`\n"));
+
+  DeploymentSpec bad_name = Vllm();
+  bad_name.env_vars = {{"LEVEL;touch PWNED", "x"}};
+  auto refused = RenderLocalLaunch(bad_name, 8000, Env({}, "docker"), "evald-x");
+  CHECK(refused.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(refused.status().message() ==
+        "deployment.env_vars: 'LEVEL;touch PWNED' is not a valid environment variable name "
+        "([A-Za-z_][A-Za-z0-9_]*)");
+  DeploymentSpec nul = Vllm();
+  nul.image = std::string("img\0x", 5);
+  CHECK(RenderLocalLaunch(nul, 8000, Env({}, "docker"), "evald-x").status().message() ==
+        "deployment.image contains a NUL byte, which a shell script cannot carry");
+}
+
 }  // namespace
 }  // namespace evald::deployment
