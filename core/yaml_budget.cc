@@ -186,16 +186,18 @@ absl::StatusOr<YamlSize> MeasureYaml(absl::string_view text, absl::string_view s
 
 absl::Status CheckYamlLimits(absl::string_view text, absl::string_view source_name,
                              const YamlLimits& limits) {
-  // Without an alias nothing expands: no character of the text makes more than two nodes (a "?"
-  // is a null key and its null value) and none more than two bytes of scalar ("\L" is 3 bytes of
-  // UTF-8). Every level of nesting takes one of [ { - : ?, so fewer of those bound the depth.
-  if (text.find('*') == absl::string_view::npos && 2 * text.size() + 1 <= limits.max_nodes &&
-      2 * text.size() <= limits.max_scalar_bytes) {
+  // Without an alias nothing expands, and the text bounds what yaml-cpp makes of it, with margin:
+  // a character starts at most two nodes (a "?" is a null key and its null value; a "[" that
+  // turns out to be a mapping's key starts that mapping too) and at most 3 bytes of scalar ("\L",
+  // an invalid byte read as U+FFFD); a level of nesting takes one of [ { - : ?, at most two levels
+  // share one, and a scalar may start one more mapping. (Fuzzed against MeasureYaml.)
+  if (text.find('*') == absl::string_view::npos && 4 * text.size() + 1 <= limits.max_nodes &&
+      4 * text.size() <= limits.max_scalar_bytes) {
     int64_t indicators = 0;
     for (char c : text) {
       indicators += c == '[' || c == '{' || c == '-' || c == ':' || c == '?';
     }
-    if (indicators <= limits.max_depth) return absl::OkStatus();
+    if (2 * indicators + 1 <= limits.max_depth) return absl::OkStatus();
   }
   return MeasureYaml(text, source_name, limits).status();
 }
