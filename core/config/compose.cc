@@ -28,6 +28,7 @@
 #include "core/config/overrides.h"
 #include "core/config/suggest.h"
 #include "core/config/value.h"
+#include "core/yaml_budget.h"
 
 #ifndef EVALD_DEFAULT_CONFIGS_DIR
 #define EVALD_DEFAULT_CONFIGS_DIR ""
@@ -56,6 +57,22 @@ namespace fs = std::filesystem;
 
 constexpr int kMaxDefaultsDepth = 32;
 constexpr size_t kMaxListedOptions = 2000;
+
+// Nodes (keys included) and scalar bytes of `v` printed, as MeasureYaml counts them on read-back.
+void CountPrinted(const Value& v, uint64_t* nodes, uint64_t* bytes) {
+  ++*nodes;
+  if (v.is_string()) {
+    *bytes += v.s.size();
+  } else if (!v.is_container()) {
+    *bytes += internal::CanonicalScalar(v).size();
+  }
+  for (const Value& item : v.items) CountPrinted(item, nodes, bytes);
+  for (const internal::MapEntry& e : v.entries) {
+    ++*nodes;
+    *bytes += e.key.size();
+    CountPrinted(e.value, nodes, bytes);
+  }
+}
 
 bool IsDir(const std::string& p) {
   struct stat st;
@@ -269,6 +286,18 @@ class Composer {
       }
     }
     AbsolutizePaths();
+    // evald stores the composed config and reads it back to plan jobs: it must be within the
+    // limits of a YAML text, which files merged and interpolations copied may have passed.
+    uint64_t nodes = 0;
+    uint64_t bytes = 0;
+    CountPrinted(result_, &nodes, &bytes);
+    const YamlLimits limits;
+    if (nodes > limits.max_nodes || bytes > limits.max_scalar_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the composed config has ", nodes, " nodes and ", bytes,
+          " bytes of text; a config may have at most ", limits.max_nodes, " and ",
+          limits.max_scalar_bytes, " (it is stored and read back as YAML)"));
+    }
     return internal::ValueToYaml(result_);
   }
 

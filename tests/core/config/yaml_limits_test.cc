@@ -120,6 +120,25 @@ TEST_CASE("interpolations that copy a long string over and over are refused") {
   CHECK(two.ok());
 }
 
+TEST_CASE("a composed config over the limits is refused, since evald reads it back") {
+  // Each file alone is within the limits; together (here by interpolation copies) they are not.
+  ComposeRequest compose;
+  compose.primary_yaml = "a: [";
+  for (int k = 0; k < 4000; ++k) compose.primary_yaml += k > 0 ? ",0" : "0";
+  compose.primary_yaml += "]\nb:\n";
+  for (int k = 0; k < 4; ++k) compose.primary_yaml += "  - ${a}\n";
+  compose.primary_name = "merged.yaml";
+  auto composed = Compose(compose);
+  REQUIRE_FALSE(composed.ok());
+  CHECK(composed.status().message() ==
+        "the composed config has 20009 nodes and 20002 bytes of text; a config may have at most "
+        "20000 and 4194304 (it is stored and read back as YAML)");
+  compose.primary_yaml.resize(compose.primary_yaml.size() - std::string("  - ${a}\n").size());
+  auto fits = Compose(compose);
+  REQUIRE(fits.ok());
+  CHECK(ParseYaml(ToYaml(*fits), "read back").ok());
+}
+
 TEST_CASE("CheckYamlLimits skips the parse only for text that cannot pass a limit") {
   YamlLimits small{.max_nodes = 6, .max_scalar_bytes = 8, .max_depth = 2};
   CHECK(CheckYamlLimits("a: 1", "x", small).ok());
