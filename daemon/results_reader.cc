@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "core/yaml_budget.h"
 #include "yaml-cpp/yaml.h"
 
 namespace evald::daemon {
@@ -69,6 +70,11 @@ absl::StatusOr<std::vector<ResultRecord>> ParseResults(const std::string& yaml_t
                                                        const std::string& source,
                                                        const JobRecord& job) {
   std::vector<ResultRecord> out;
+  // A job writes this file, and ReadSection's walk would expand its aliases: bounded first, with
+  // more room than a config (a group of many tasks has many scores).
+  absl::Status within = CheckYamlLimits(
+      yaml_text, source, YamlLimits{.max_nodes = 200000, .max_scalar_bytes = 16 << 20});
+  if (!within.ok()) return within;
   try {
     YAML::Node root = YAML::Load(yaml_text);
     if (!root.IsMap() || !root["results"] || !root["results"].IsMap()) {

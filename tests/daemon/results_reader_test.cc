@@ -63,6 +63,20 @@ TEST_CASE("broken results files are errors that name the place") {
   CHECK(rows.status().message() == "b/results.yml: no 'results' mapping");
   CHECK(ReadResultsFile("/nonexistent/results.yml", Job()).status().code() ==
         absl::StatusCode::kNotFound);
+  // Aliased metrics and scores would be one row per task x metric x score: 10^8 here.
+  std::string bomb = "s: &s {";
+  for (int k = 0; k < 100; ++k) bomb += "s" + std::to_string(k) + ": {value: 1},";
+  bomb += "}\nm: &m {";
+  for (int k = 0; k < 100; ++k) bomb += "m" + std::to_string(k) + ": {scores: *s},";
+  bomb += "}\nresults:\n  tasks: {";
+  for (int k = 0; k < 10000; ++k) bomb += "t" + std::to_string(k) + ": {metrics: *m},";
+  bomb += "}\n";
+  rows = ParseResults(bomb, "c/results.yml", Job());
+  REQUIRE_FALSE(rows.ok());
+  // Each *m is 40,401 nodes: the 4th task passes the limit.
+  CHECK(rows.status().message() ==
+        "c/results.yml:4:79: results.tasks.t3.metrics: too many nodes after alias expansion "
+        "(limit 200000)");
 }
 
 TEST_CASE("the partial marker of results.yml is read; its absence means complete") {
