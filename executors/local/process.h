@@ -4,7 +4,8 @@
 // (process group id == pid, so a whole job tree can be signalled at once), find it again by pid
 // plus kernel start time (a recycled pid never passes for our job), reap our own children, and
 // signal a group. Used by LocalExecutor only; safe to call from a multi-threaded daemon (the child
-// runs only async-signal-safe calls between fork and exec).
+// runs only async-signal-safe calls between clone and exec, and shares the daemon's memory until
+// exec instead of copying it, so a busy daemon's other threads do not slow down).
 //
 //   EVALD_ASSIGN_OR_RETURN(ProcessId p, SpawnDetached({.argv = {"bash", "run.sh"}, ...}));
 //   if (Inspect(p).status == ProcessStatus::kAlive) SignalGroup(p.pid, SIGTERM);

@@ -35,6 +35,35 @@ TEST_CASE("a spawned process runs in its own session with the given environment"
   CHECK(from_file == p->pid);
 }
 
+TEST_CASE("a spawned process starts with no blocked signals and SIGPIPE at its default") {
+  // As in evald: SIGTERM/SIGINT blocked for sigwait, SIGPIPE ignored.
+  sigset_t term, old_mask;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  sigaddset(&term, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &term, &old_mask);
+  struct sigaction ignore {}, old_pipe {};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ignore, &old_pipe);
+  TempDir dir;
+  std::string out = dir.path() + "/out.log";
+  absl::StatusOr<ProcessId> p =
+      SpawnDetached({.argv = {"grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"},
+                     .stdout_path = out});
+  sigaction(SIGPIPE, &old_pipe, nullptr);
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  REQUIRE(p.ok());
+  REQUIRE(WaitFor([&] { return Inspect(*p).status == ProcessStatus::kExited; }));
+  std::string text = Slurp(out);
+  INFO(text);
+  CHECK(text.find("SigBlk:\t0000000000000000") != std::string::npos);
+  uint64_t ignored = 0;
+  size_t at = text.find("SigIgn:\t");
+  REQUIRE(at != std::string::npos);
+  REQUIRE(absl::SimpleHexAtoi(text.substr(at + 8, 16), &ignored));
+  CHECK((ignored & (uint64_t{1} << (SIGPIPE - 1))) == 0);
+}
+
 TEST_CASE("spawning a missing binary or into a missing folder is a clear error") {
   absl::StatusOr<ProcessId> p = SpawnDetached({.argv = {"evald-no-such-binary-xyz"}});
   REQUIRE_FALSE(p.ok());
