@@ -33,10 +33,14 @@ Checkpointer::~Checkpointer() {
   thread_.join();
 }
 
-void Checkpointer::Notify(int wal_pages) {
-  if (wal_pages < kBackgroundPages) return;
+bool Checkpointer::Notify(int wal_pages) {
   absl::MutexLock lock(&mu_);
+  // A smaller WAL than last time: it restarted from its beginning, which no checkpoint covers.
+  if (wal_pages < wal_pages_) covered_pages_ = 0;
+  wal_pages_ = wal_pages;
+  if (wal_pages - covered_pages_ < kBackgroundPages) return false;
   pending_ = true;
+  return true;
 }
 
 int64_t Checkpointer::completed() const {
@@ -58,9 +62,13 @@ void Checkpointer::Loop() {
       mu_.Await(absl::Condition(&wake));
       if (stop_) return;
       pending_ = false;
+      // Commits during the checkpoint count from what it will cover, so they do not ask for
+      // another one at once.
+      covered_pages_ = wal_pages_;
     }
-    // A failure (busy, disk full) leaves the WAL as it is: nothing is lost, the next commit over
-    // the threshold asks again, and Database checkpoints inline if the WAL grows far too large.
+    // A failure (busy, disk full) or a partial copy leaves the WAL as it is: nothing is lost,
+    // the commit kBackgroundPages pages later asks again, and Database checkpoints inline if the
+    // WAL grows far too large.
     sqlite3_wal_checkpoint_v2(db_->getHandle(), "main", SQLITE_CHECKPOINT_PASSIVE, nullptr,
                               nullptr);
     absl::MutexLock lock(&mu_);

@@ -24,6 +24,11 @@ std::string JobRepository::ListActiveSql() {
                       " ORDER BY invocation_id, idx");
 }
 
+std::string JobRepository::ListActiveAfterSql() {
+  return absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE ", kActiveWhere,
+                      " AND (invocation_id, idx) > (?, ?) ORDER BY invocation_id, idx LIMIT ?");
+}
+
 std::string JobRepository::ListByInvocationSql() {
   return absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE invocation_id = ? ORDER BY idx");
 }
@@ -148,6 +153,17 @@ absl::StatusOr<std::vector<JobState>> JobRepository::ListStates(const std::strin
 absl::StatusOr<std::vector<JobRecord>> JobRepository::ListActive() {
   return db_.Run("list active jobs", [&]() -> absl::StatusOr<std::vector<JobRecord>> {
     StatementRef s = db_.Prepare(ListActiveSql());
+    return ReadAll(*s);
+  });
+}
+
+absl::StatusOr<std::vector<JobRecord>> JobRepository::ListActiveAfter(
+    const std::string& after_invocation_id, int after_index, int limit) {
+  return db_.Run("list active jobs", [&]() -> absl::StatusOr<std::vector<JobRecord>> {
+    StatementRef s = db_.Prepare(ListActiveAfterSql());
+    s->bind(1, after_invocation_id);
+    s->bind(2, after_index);
+    s->bind(3, limit);
     return ReadAll(*s);
   });
 }

@@ -37,6 +37,9 @@ class JobRepository {
   absl::StatusOr<std::vector<JobState>> ListStates(const std::string& invocation_id);
   // Not terminal; by invocation, then index.
   absl::StatusOr<std::vector<JobRecord>> ListActive();
+  // The same list in pages: at most `limit` jobs after (after_invocation_id, after_index).
+  absl::StatusOr<std::vector<JobRecord>> ListActiveAfter(const std::string& after_invocation_id,
+                                                         int after_index, int limit);
 
   // Writes every mutable field of r (state, desired, exit, message, output dir, handle, attempt,
   // progress, timestamps) if the row is still in `expected_state`; Aborted otherwise.
@@ -45,8 +48,9 @@ class JobRepository {
   // False when the job does not exist.
   absl::StatusOr<bool> UpdateProgress(const ProgressUpdate& p);
 
-  // The SELECTs behind ListActive and ListByInvocation (tests check their query plans).
+  // The SELECTs behind ListActive(After) and ListByInvocation (tests check their query plans).
   static std::string ListActiveSql();
+  static std::string ListActiveAfterSql();
   static std::string ListByInvocationSql();
 
  private:

@@ -163,7 +163,9 @@ class Store {
 
   // Every job and every deployment not in a terminal state: the supervisor's work list, ordered
   // by invocation id, then job index / creation order. (A job that failed before it could start
-  // is terminal and drops out; nothing else could start it.)
+  // is terminal and drops out; nothing else could start it.) Jobs are read a page at a time, so
+  // the list is not one snapshot: a job changed meanwhile may show its old or its new state, and
+  // an invocation submitted meanwhile may be missing (the supervisor's next pass sees it).
   absl::StatusOr<std::vector<JobRecord>> ListActiveJobs();
   absl::StatusOr<std::vector<DeploymentRecord>> ListActiveDeployments();
 

@@ -236,6 +236,11 @@ TEST_CASE("The list and lookup queries use their indexes") {
   INFO(plan);
   CHECK(Contains(plan, "jobs_active"));
   CHECK_FALSE(Contains(plan, "TEMP B-TREE"));
+  // Each page starts where the last ended: a seek in the index, not a scan from its start.
+  plan = Plan(*raw, JobRepository::ListActiveAfterSql());
+  INFO(plan);
+  CHECK(Contains(plan, "jobs_active ((invocation_id,idx)>(?,?))"));
+  CHECK_FALSE(Contains(plan, "TEMP B-TREE"));
   plan = Plan(*raw, JobRepository::ListByInvocationSql());
   INFO(plan);
   CHECK(Contains(plan, "SEARCH jobs USING INDEX sqlite_autoindex_jobs_2 (invocation_id=?)"));
