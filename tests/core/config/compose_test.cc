@@ -379,6 +379,26 @@ TEST_CASE("The primary folder and user config dirs are searched before the packa
   CHECK(absl::StrContains(ErrorOf(r4), " mine, nim, none, "));
 }
 
+TEST_CASE("A config file changed on disk is read again, even at the same size") {
+  TempDir user;
+  user.Write("execution/local.yaml", "type: local\noutput_dir: /first\n");
+  TempDir other;
+  std::string primary = other.Write("cfg.yaml", "defaults:\n  - execution: local\n");
+  auto first = ComposeFile(primary, {}, false, {user.path()});
+  REQUIRE(first.ok());
+  CHECK(Str(At(*first, "execution.output_dir")) == "/first");
+  user.Write("execution/local.yaml", "type: local\noutput_dir: /other\n");
+  auto second = ComposeFile(primary, {}, false, {user.path()});
+  REQUIRE(second.ok());
+  CHECK(Str(At(*second, "execution.output_dir")) == "/other");
+  // The one composed before is not changed by the one composed after.
+  CHECK(Str(At(*first, "execution.output_dir")) == "/first");
+  user.Write("execution/local.yaml", "type: [local\n");
+  auto broken = ComposeFile(primary, {}, false, {user.path()});
+  REQUIRE_FALSE(broken.ok());
+  CHECK(absl::StrContains(ErrorOf(broken), "execution/local.yaml"));
+}
+
 TEST_CASE("Unreadable config dirs are reported") {
   auto missing = ComposeFile(PeerExamplesDir() + "/local_llama_3_1_8b_instruct.yaml", {}, false,
                              {"/nonexistent/evald-config-dir"});
