@@ -79,7 +79,7 @@ TEST_CASE("broken results files are errors that name the place") {
         "(limit 200000)");
 }
 
-TEST_CASE("the partial marker of results.yml is read; its absence means complete") {
+TEST_CASE("the partial marker of results.yml is read, and its absence means complete") {
   PartialMarker m = ParsePartialMarker(
       "command: x\npartial: true\nresults:\n  tasks: {}\nsamples_scored: 4\nsamples_total: 12\n");
   CHECK(m.partial);

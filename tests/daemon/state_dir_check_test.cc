@@ -56,7 +56,7 @@ TEST_CASE("an empty or missing database next to an earlier evald's files is refu
   }
 }
 
-TEST_CASE("--initialize-db accepts a lost database and moves its stale log aside") {
+TEST_CASE("a lost database is accepted with --initialize-db, which moves its stale log aside") {
   TempDir dir;
   const std::string db = dir.path() + "/evald.db";
   Spit(db, "");
