@@ -50,10 +50,7 @@ void Supervisor::Start() {
   }
   thread_ = std::thread([this] { Loop(); });
   // A job's exit wakes the loop at once instead of at the next tick.
-  for (const std::string& name : registry_->Names()) {
-    absl::StatusOr<executors::Executor*> ex = registry_->Get(name);
-    if (ex.ok()) (*ex)->SetWakeCallback([this] { Wake(); });
-  }
+  SetWakeCallbacks([this] { Wake(); });
 }
 
 void Supervisor::Stop() {
@@ -62,10 +59,7 @@ void Supervisor::Stop() {
     stop_ = true;
   }
   // Not under mu_: an executor's callback in progress holds its own lock and waits for mu_.
-  for (const std::string& name : registry_->Names()) {
-    absl::StatusOr<executors::Executor*> ex = registry_->Get(name);
-    if (ex.ok()) (*ex)->SetWakeCallback(nullptr);
-  }
+  SetWakeCallbacks(nullptr);
   if (thread_.joinable()) {
     thread_.join();
     StopDeploymentsForShutdown();
@@ -399,11 +393,8 @@ void Supervisor::ApplyObservation(JobRecord& job, const executors::Observation& 
       if (!obs.message.empty()) absl::StrAppend(&message, "; ", obs.message);
       // A run that failed or was stopped may have scored part of its samples: keep those too
       // (GetResults marks them partial).
-      if (code != 0 && ReadResultsFile(job.output_dir + "/artifacts/results.yml", job).ok()) {
-        ImportResults(job);
-      }
+      ImportResults(job, /*expected=*/code == 0);
       if (code == 0) {
-        ImportResults(job);
         Transition(job, {.to = JobState::kSucceeded,
                          .reason = ExitReason::kExitCode,
                          .exit_code = code,
@@ -435,6 +426,13 @@ void Supervisor::ApplyObservation(JobRecord& job, const executors::Observation& 
   }
 }
 
+void Supervisor::SetWakeCallbacks(const std::function<void()>& wake) {
+  for (const std::string& name : registry_->Names()) {
+    absl::StatusOr<executors::Executor*> ex = registry_->Get(name);
+    if (ex.ok()) (*ex)->SetWakeCallback(wake);
+  }
+}
+
 bool Supervisor::MayStart(const std::string& what) {
   if (!options_.may_start) return true;
   absl::Status s = options_.may_start();
@@ -453,11 +451,11 @@ bool Supervisor::MayStart(const std::string& what) {
   return false;
 }
 
-void Supervisor::ImportResults(const JobRecord& job) {
+void Supervisor::ImportResults(const JobRecord& job, bool expected) {
   std::string path = job.output_dir + "/artifacts/results.yml";
   absl::StatusOr<std::vector<ResultRecord>> rows = ReadResultsFile(path, job);
   if (!rows.ok()) {
-    spdlog::warn("job {}: no results imported: {}", job.id, rows.status().message());
+    if (expected) spdlog::warn("job {}: no results imported: {}", job.id, rows.status().message());
     return;
   }
   absl::Status s = store_->PutResults(job.id, *rows);

@@ -82,7 +82,12 @@ class Supervisor {
   void StopDeploymentsForShutdown();
   // Applies a transition, publishes its events, updates `job` on success. False if refused.
   bool Transition(JobRecord& job, JobTransition t);
-  void ImportResults(const JobRecord& job);
+  // Stores the job's results.yml; `expected` (a job that succeeded) logs a missing or bad file.
+  // A failed or stopped job may have scored part of its samples: those are kept too, silently
+  // absent otherwise (GetResults marks them partial).
+  void ImportResults(const JobRecord& job, bool expected);
+  // Sets (or with nullptr clears) every registered executor's wake hook.
+  void SetWakeCallbacks(const std::function<void()>& wake);
   // options_.may_start, logging a refusal at error level once per distinct reason.
   bool MayStart(const std::string& what);
 
