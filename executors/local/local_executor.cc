@@ -20,6 +20,7 @@
 #include "absl/strings/strip.h"
 #include "core/deployment/local_launch.h"
 #include "core/status_macros.h"
+#include "executors/local/container_runtime.h"
 #include "executors/local/process.h"
 #include "executors/local/run_script.h"
 #include "nlohmann/json.hpp"
@@ -128,12 +129,17 @@ void LocalExecutor::SetWakeCallback(std::function<void()> wake) {
 }
 
 std::string LocalExecutor::ContainerRuntime() const {
-  if (!context_.container_runtime.empty()) return FindOnPath(context_.container_runtime);
-  for (const char* runtime : {"docker", "podman"}) {
-    std::string found = FindOnPath(runtime);
-    if (!found.empty()) return found;
-  }
-  return "";
+  return PickContainerRuntime(context_.container_runtime);
+}
+
+absl::Status LocalExecutor::CheckContainerRuntime(const JobSpec& spec) const {
+  if (spec.native || !ContainerRuntime().empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "task '", spec.task, "' runs in the container ", spec.image, ", but ",
+      context_.container_runtime.empty()
+          ? "neither docker nor podman on PATH can run containers here (each must answer `info`)"
+          : absl::StrCat(context_.container_runtime, " (container_runtime) is not on PATH"),
+      "; install one, or pick a native task (evalctl ls tasks)"));
 }
 
 absl::Status LocalExecutor::Validate(const JobSpec& spec) const {
@@ -145,12 +151,8 @@ absl::Status LocalExecutor::Validate(const JobSpec& spec) const {
     }
     return absl::OkStatus();
   }
-  if (ContainerRuntime().empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "task '", spec.task, "' runs in the container ", spec.image, ", but neither ",
-        context_.container_runtime.empty() ? "docker nor podman" : context_.container_runtime,
-        " is installed on this machine; install one, or pick a native task (evalctl ls tasks)"));
-  }
+  // The container runtime is checked at Start, not here: a dry run renders container jobs on a
+  // host without one (the job may be meant for another machine), and shows `docker` then.
   return absl::OkStatus();
 }
 
@@ -169,6 +171,7 @@ absl::StatusOr<RenderedJob> LocalExecutor::Render(const JobSpec& spec) const {
 absl::StatusOr<JobHandle> LocalExecutor::Start(const JobSpec& spec,
                                                const std::map<std::string, std::string>& env) {
   EVALD_RETURN_IF_ERROR(Validate(spec));
+  EVALD_RETURN_IF_ERROR(CheckContainerRuntime(spec));
   EVALD_ASSIGN_OR_RETURN(RenderedJob rendered, Render(spec));
   std::error_code ec;
   fs::create_directories(spec.task_dir + "/logs", ec);

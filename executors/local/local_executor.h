@@ -49,8 +49,11 @@ class LocalExecutor : public Executor {
   absl::StatusOr<std::optional<DeploymentStarted>> RecoverDeployment(
       const DeploymentRecord& record, const deployment::DeploymentSpec& spec) override;
 
-  // docker or podman, whichever the context names or PATH has first; "" when neither.
+  // The configured runtime, else docker or podman, the first on PATH that answers `info`
+  // (container_runtime.h); "" when none.
   std::string ContainerRuntime() const;
+  // FailedPrecondition naming the task when it runs in a container and ContainerRuntime() is "".
+  absl::Status CheckContainerRuntime(const JobSpec& spec) const;
 
  private:
   ExecutorContext context_;

@@ -172,7 +172,10 @@ absl::StatusOr<RenderedJob> RenderRunScript(const JobSpec& spec, const RunScript
                     " --volume \"$task_dir/artifacts\":/results", env_flags, " ",
                     ShellQuote(spec.image), " bash -c ", ShellQuote(inner),
                     " >>\"$task_dir/logs/stdout.log\" 2>>\"$task_dir/logs/stderr.log\" &\n");
-    stop_trap = absl::StrCat(runtime, " stop ", name, " >/dev/null 2>&1");
+    // `stop` runs in a session of its own: evald SIGKILLs this script's process group when the
+    // grace period ends, which can be before the runtime's own stop timeout (10 s), and a killed
+    // `stop` (like a killed `run` client) would leave the container running.
+    stop_trap = absl::StrCat("setsid ", runtime, " stop ", name, " >/dev/null 2>&1");
   }
   absl::StrAppend(&s, "child=$!\n", "trap ", ShellQuote(stop_trap), " TERM INT\n",
                   "wait \"$child\"; code=$?\n",

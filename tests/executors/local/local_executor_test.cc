@@ -90,21 +90,28 @@ TEST_CASE("the container job script passes secrets by name and quotes the comman
                " --volume \"$task_dir/artifacts\":/results -e API_KEY "
                "nvcr.io/nvidia/eval-factory/simple-evals:25.08.1 bash -c "
                "'nv_eval run_eval --overrides '\\''a=b'\\'' ; exit_code=$?;") != std::string::npos);
-  CHECK(s.find("trap 'sh stop evald-0badf00d.0-native_gsm8k >/dev/null 2>&1' TERM INT") !=
+  CHECK(s.find("trap 'setsid sh stop evald-0badf00d.0-native_gsm8k >/dev/null 2>&1' TERM INT") !=
         std::string::npos);
   CHECK(r->plan.empty());
 }
 
-TEST_CASE("a container task without docker or podman is refused up front") {
+TEST_CASE("a container task without a runtime renders, and fails to start naming the runtime") {
   TempDir dir;
   JobSpec spec = NativeSpec(dir);
   spec.native = false;
   spec.image = "nvcr.io/nvidia/eval-factory/simple-evals:25.08.1";
   LocalExecutor ex({.runner_path = "/x/evalrun", .container_runtime = "evald-no-runtime-xyz"});
-  absl::Status s = ex.Validate(spec);
+  // A dry run needs no runtime on this host.
+  CHECK(ex.Validate(spec).ok());
+  absl::StatusOr<RenderedJob> r = ex.Render(spec);
+  REQUIRE(r.ok());
+  CHECK(r->script.find("evald-no-runtime-xyz run --rm") != std::string::npos);
+  absl::Status s = ex.Start(spec, {}).status();
   CHECK(s.code() == absl::StatusCode::kFailedPrecondition);
   CHECK(s.message().find("simple-evals:25.08.1") != std::string::npos);
-  CHECK(s.message().find("evald-no-runtime-xyz is installed") != std::string::npos);
+  CHECK(s.message().find("evald-no-runtime-xyz (container_runtime) is not on PATH") !=
+        std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(spec.task_dir + "/run.sh"));
 
   LocalExecutor no_runner({.runner_path = dir.path() + "/missing-evalrun"});
   CHECK(no_runner.Validate(NativeSpec(dir)).code() == absl::StatusCode::kFailedPrecondition);

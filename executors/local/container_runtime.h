@@ -1,0 +1,31 @@
+// File: container_runtime.h
+//
+// Which container runtime the local executor runs harness containers (and containerised model
+// servers) with. A configured runtime (`container_runtime` in the evald config) is used as named,
+// found on PATH. Otherwise the first of docker and podman on PATH that can run containers wins:
+// it must answer `<runtime> info` with exit 0 within a few seconds, so a docker client without
+// an engine (or a podman that cannot reach its storage) is passed over. The answer is kept for a
+// minute, so a Submit does not probe every time and a runtime installed later is still found.
+//
+// Callers: LocalExecutor::ContainerRuntime (Validate, Render, Start, deployments).
+//
+//   std::string runtime = PickContainerRuntime(context.container_runtime);  // "" = none usable
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "absl/time/time.h"
+
+namespace evald::executors {
+
+// The path of the runtime to call, or "" when none is configured and none answers `info`.
+std::string PickContainerRuntime(const std::string& configured);
+
+// The detection without the cache, with the probe as a parameter (tests).
+std::string DetectContainerRuntime(const std::function<bool(const std::string& path)>& answers);
+
+// Runs `<path> info` with its output discarded; true when it exits 0 before `timeout`.
+bool RuntimeAnswersInfo(const std::string& path, absl::Duration timeout = absl::Seconds(10));
+
+}  // namespace evald::executors
