@@ -8,6 +8,7 @@
 #include "core/config/schema.h"
 #include "core/deployment/deployment_spec.h"
 #include "core/status_macros.h"
+#include "executors/registry.h"
 
 namespace evald::cli {
 
@@ -24,7 +25,8 @@ absl::StatusOr<ComposedConfig> ComposeWithConfigLibrary(const ComposeInput& inpu
   // mean 'output_dir'" says more than "missing mandatory value".
   req.allow_missing = true;
   EVALD_ASSIGN_OR_RETURN(YAML::Node unchecked, config::Compose(req));
-  EVALD_RETURN_IF_ERROR(config::CheckConfigSchema(unchecked, input.primary_path));
+  EVALD_RETURN_IF_ERROR(
+      config::CheckConfigSchema(unchecked, input.primary_path, executors::BuiltinSchemas()));
   req.allow_missing = false;
   EVALD_ASSIGN_OR_RETURN(YAML::Node composed, config::Compose(req));
   ComposedConfig out;

@@ -61,17 +61,9 @@ std::string ExactNumber(double v) {
   return Json(v).dump();
 }
 
-std::string BackendLabel(absl::string_view executor, absl::string_view backend_id) {
-  if (backend_id.empty()) return "-";
-  // Only a bare number needs saying what it is; evald may label ids itself ("pid 123").
-  if (!std::all_of(backend_id.begin(), backend_id.end(),
-                   [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); })) {
-    return std::string(backend_id);
-  }
-  std::string e = absl::AsciiStrToLower(executor);
-  if (e == "local") return absl::StrCat("pid ", backend_id);
-  if (e == "slurm") return absl::StrCat("slurm job ", backend_id);
-  return std::string(backend_id);
+// The executor labels its ids itself (Executor::Describe: "pid 123", a SLURM job id, ...).
+std::string BackendLabel(absl::string_view backend_id) {
+  return backend_id.empty() ? "-" : std::string(backend_id);
 }
 
 }  // namespace
@@ -462,7 +454,7 @@ std::string RenderInfo(const v1::Invocation& inv, int64_t now_ms) {
     if (!j.container().empty()) kv("  ", "container", j.container());
     kv("  ", "output dir", OrDash(j.output_dir()));
     kv("  ", "backend id",
-       BackendLabel(j.executor().empty() ? inv.executor() : j.executor(), j.backend_id()));
+       BackendLabel(j.backend_id()));
     kv("  ", "started", FormatLocalTime(j.started_ms()));
     kv("  ", "ended",
        j.ended_ms() > 0 && j.started_ms() > 0
@@ -484,7 +476,7 @@ std::string RenderInfo(const v1::Invocation& inv, int64_t now_ms) {
     if (!d.job_id().empty()) kv("  ", "serves job", d.job_id());
     kv("  ", "url", OrDash(d.url()));
     if (!d.health_url().empty()) kv("  ", "health url", d.health_url());
-    kv("  ", "backend id", BackendLabel(inv.executor(), d.backend_id()));
+    kv("  ", "backend id", BackendLabel(d.backend_id()));
     if (d.time_to_healthy_ms() > 0)
       kv("  ", "time to healthy", FormatDuration(d.time_to_healthy_ms()));
     if (!d.message().empty()) kv("  ", "message", d.message());

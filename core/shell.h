@@ -6,7 +6,7 @@
 // CheckEnvName. A quoted word is always one line, so it is also safe inside a `# ...` comment.
 //
 // Callers: the local executor's run.sh (executors/local/run_script.cc), the deployment launch
-// rendering (core/deployment/local_launch.cc) and the eval-factory command
+// rendering (executors/local/local_launch.cc) and the eval-factory command
 // (core/config/job_plan.cc).
 //
 //   EVALD_RETURN_IF_ERROR(CheckShellValue(spec.task, "task name"));

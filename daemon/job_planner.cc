@@ -10,8 +10,11 @@
 
 namespace evald::daemon {
 
-JobPlanner::JobPlanner(const config::TaskCatalog* catalog, std::string eval_binary)
-    : catalog_(catalog), eval_binary_(std::move(eval_binary)) {}
+JobPlanner::JobPlanner(const config::TaskCatalog* catalog, std::string eval_binary,
+                       config::ExecutorJobEnv executor_env)
+    : catalog_(catalog),
+      eval_binary_(std::move(eval_binary)),
+      executor_env_(std::move(executor_env)) {}
 
 std::string JobPlanner::RunDirName(absl::Time created, const std::string& invocation_id) {
   return absl::StrCat(absl::FormatTime("%Y%m%d_%H%M%S", created, absl::LocalTimeZone()), "-",
@@ -48,7 +51,8 @@ absl::StatusOr<std::shared_ptr<const config::RunConfig>> JobPlanner::RunConfigFo
   EVALD_ASSIGN_OR_RETURN(YAML::Node root,
                          config::ParseYaml(text, absl::StrCat("invocation ", invocation.id)));
   EVALD_ASSIGN_OR_RETURN(config::RunConfig rc,
-                         config::ParseRunConfig(root, *catalog_, invocation.task_filter));
+                         config::ParseRunConfig(root, *catalog_, invocation.task_filter,
+                                                executor_env_));
   auto shared = std::make_shared<const config::RunConfig>(std::move(rc));
   if (HasRedactions(text)) return shared;
   absl::MutexLock lock(&mu_);

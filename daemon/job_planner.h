@@ -31,7 +31,8 @@ namespace evald::daemon {
 
 class JobPlanner {
  public:
-  JobPlanner(const config::TaskCatalog* catalog, std::string eval_binary);
+  JobPlanner(const config::TaskCatalog* catalog, std::string eval_binary,
+             config::ExecutorJobEnv executor_env = nullptr);
 
   // "<YYYYmmdd_HHMMSS>-<invocation>" in local time, as the reference names run dirs.
   static std::string RunDirName(absl::Time created, const std::string& invocation_id);
@@ -70,6 +71,7 @@ class JobPlanner {
  private:
   const config::TaskCatalog* catalog_;
   std::string eval_binary_;
+  config::ExecutorJobEnv executor_env_;
   SecretSource secrets_;
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<const config::RunConfig>> cache_ ABSL_GUARDED_BY(mu_);

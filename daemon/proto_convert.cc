@@ -62,19 +62,14 @@ v1::DeploymentState ToProto(DeploymentState s) {
   return v1::DEPLOYMENT_STATE_UNSPECIFIED;
 }
 
-std::string BackendId(const JobHandle& handle) {
-  if (handle.state.empty()) return "";
-  nlohmann::json j = nlohmann::json::parse(handle.state, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return "";
-  if (j.contains("pid") && j["pid"].is_number_integer()) {
-    int64_t pid = j["pid"].get<int64_t>();
-    return pid > 0 ? "pid " + std::to_string(pid) : "";
-  }
-  if (j.contains("backend_id") && j["backend_id"].is_string()) return j["backend_id"];
-  return "";
+std::string BackendId(const executors::ExecutorRegistry& registry, const JobHandle& handle) {
+  if (handle.executor.empty() || handle.state.empty()) return "";
+  absl::StatusOr<executors::Executor*> ex = registry.Get(handle.executor);
+  return ex.ok() ? (*ex)->Describe(handle).backend_id : "";
 }
 
-void ToProto(const JobRecord& job, const std::string& executor, v1::Job* out) {
+void ToProto(const JobRecord& job, const std::string& executor,
+             const executors::ExecutorRegistry& registry, v1::Job* out) {
   out->set_job_id(job.id);
   out->set_invocation_id(job.invocation_id);
   out->set_index(job.index);
@@ -93,7 +88,7 @@ void ToProto(const JobRecord& job, const std::string& executor, v1::Job* out) {
   p->set_updated_ms(job.progress_updated_ms);
   out->set_output_dir(job.output_dir);
   out->set_executor(executor);
-  out->set_backend_id(BackendId(job.handle));
+  out->set_backend_id(BackendId(registry, job.handle));
   out->set_attempt(job.attempt);
   out->set_created_ms(job.created_ms);
   out->set_started_ms(job.started_ms);
@@ -102,14 +97,15 @@ void ToProto(const JobRecord& job, const std::string& executor, v1::Job* out) {
   out->set_container(job.container);
 }
 
-void ToProto(const DeploymentRecord& d, v1::Deployment* out) {
+void ToProto(const DeploymentRecord& d, const executors::ExecutorRegistry& registry,
+             v1::Deployment* out) {
   out->set_deployment_id(d.id);
   out->set_invocation_id(d.invocation_id);
   out->set_type(d.type);
   out->set_state(ToProto(d.state));
   out->set_url(d.url);
   out->set_health_url(d.health_url);
-  out->set_backend_id(BackendId(d.handle));
+  out->set_backend_id(BackendId(registry, d.handle));
   out->set_started_ms(d.started_ms);
   out->set_healthy_ms(d.healthy_ms);
   if (d.healthy_ms > 0 && d.started_ms > 0) out->set_time_to_healthy_ms(d.healthy_ms - d.started_ms);

@@ -6,6 +6,7 @@
 
 #include "core/model.h"
 #include "evald/v1/evald.pb.h"
+#include "executors/registry.h"
 
 namespace evald::daemon {
 
@@ -15,13 +16,16 @@ v1::ExitReason ToProto(ExitReason r);
 v1::DeploymentState ToProto(DeploymentState s);
 std::optional<JobState> FromProto(v1::JobState s);
 
-void ToProto(const JobRecord& job, const std::string& executor, v1::Job* out);
-void ToProto(const DeploymentRecord& d, v1::Deployment* out);
+void ToProto(const JobRecord& job, const std::string& executor,
+             const executors::ExecutorRegistry& registry, v1::Job* out);
+void ToProto(const DeploymentRecord& d, const executors::ExecutorRegistry& registry,
+             v1::Deployment* out);
 void ToProto(const InvocationRecord& inv, v1::Invocation* out);  // without jobs
 void ToProto(const EventRecord& e, v1::Event* out);
 void ToProto(const ResultRecord& r, v1::Metric* out);
 
-// The backend id users see for a handle (pid, SLURM job id, ...), "" when not started.
-std::string BackendId(const JobHandle& handle);
+// The backend id users see for a handle ("pid 123", a SLURM job id, ...) as the executor that
+// wrote it describes it; "" when not started or the executor is not registered.
+std::string BackendId(const executors::ExecutorRegistry& registry, const JobHandle& handle);
 
 }  // namespace evald::daemon

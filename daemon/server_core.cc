@@ -86,7 +86,8 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
        .container_runtime = config.container_runtime,
        .eval_binary = config.eval_binary},
       core->registry_));
-  core->planner_ = std::make_unique<JobPlanner>(&core->catalog_, config.eval_binary);
+  core->planner_ = std::make_unique<JobPlanner>(&core->catalog_, config.eval_binary,
+                                               core->registry_.JobEnv());
   core->planner_->SetSecretSource(
       [store = core->store_.get()](const std::string& id) { return store->GetSecrets(id); });
   core->supervisor_ = std::make_unique<Supervisor>(
@@ -110,8 +111,8 @@ void ServerCore::Shutdown() {
 void ServerCore::FillInvocation(const storage::InvocationView& view, bool include_config,
                                 v1::Invocation* out) const {
   ToProto(view.invocation, out);
-  for (const JobRecord& job : view.jobs) ToProto(job, view.invocation.executor, out->add_jobs());
-  for (const DeploymentRecord& d : view.deployments) ToProto(d, out->add_deployments());
+  for (const JobRecord& job : view.jobs) ToProto(job, view.invocation.executor, registry_, out->add_jobs());
+  for (const DeploymentRecord& d : view.deployments) ToProto(d, registry_, out->add_deployments());
   out->set_job_count(static_cast<int32_t>(view.jobs.size()));
   if (include_config) out->set_config_yaml(view.invocation.config_yaml);
 }
@@ -161,8 +162,10 @@ absl::Status ServerCore::Submit(const v1::SubmitRequest& request, v1::SubmitResp
   }
   std::vector<std::string> filter(request.tasks().begin(), request.tasks().end());
   // Every key, type and limit first, all problems at once; then the decoding checks.
-  EVALD_RETURN_IF_ERROR(config::CheckConfigSchema(composed, "<submitted config>"));
-  EVALD_ASSIGN_OR_RETURN(config::RunConfig rc, config::ParseRunConfig(composed, catalog_, filter));
+  EVALD_RETURN_IF_ERROR(
+      config::CheckConfigSchema(composed, "<submitted config>", registry_.schemas()));
+  EVALD_ASSIGN_OR_RETURN(config::RunConfig rc,
+                         config::ParseRunConfig(composed, catalog_, filter, registry_.JobEnv()));
 
   absl::StatusOr<executors::Executor*> executor = registry_.Get(rc.executor);
   if (!executor.ok()) {
@@ -173,7 +176,13 @@ absl::Status ServerCore::Submit(const v1::SubmitRequest& request, v1::SubmitResp
     absl::StatusOr<deployment::DeploymentSpec> spec =
         deployment::ParseDeploymentSpec(rc.deployment, rc.execution);
     if (!spec.ok()) return spec.status();
-    EVALD_RETURN_IF_ERROR((*executor)->ValidateDeployment(*spec));
+    executors::DeploymentBackend* servers = (*executor)->deployments();
+    if (servers == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the ", rc.executor, " executor cannot deploy models in this evald; use ",
+                       "deployment: none with target.api_endpoint.url"));
+    }
+    EVALD_RETURN_IF_ERROR(servers->Validate(*spec));
     deploy = std::move(*spec);
     // Secret environment of the server ($host:NAME values) travels like the jobs' secrets.
     for (const auto& [server_var, host_var] : deploy->secret_env_vars) {

@@ -1,6 +1,7 @@
 #include "daemon/supervisor.h"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -39,7 +40,19 @@ std::string DescribeExitCode(int code) {
 
 Supervisor::Supervisor(storage::Store* store, executors::ExecutorRegistry* registry,
                        JobPlanner* planner, WatchHub* hub, Options options)
-    : store_(store), registry_(registry), planner_(planner), hub_(hub), options_(options) {}
+    : store_(store), registry_(registry), planner_(planner), hub_(hub), options_(options) {
+  for (const std::string& name : registry_->Names()) {
+    absl::StatusOr<executors::Executor*> ex = registry_->Get(name);
+    if (!ex.ok()) continue;
+    Backend& b = backends_[name];
+    auto configured = options_.poll_intervals.find(name);
+    b.poll_interval = configured != options_.poll_intervals.end() ? configured->second
+                                                                   : (*ex)->PollInterval();
+    if (b.poll_interval <= absl::ZeroDuration()) b.poll_interval = options_.tick;
+    // A finished call wakes the loop so its result is applied at once.
+    b.driver = std::make_unique<ExecutorDriver>(*ex, [this] { Wake(); });
+  }
+}
 
 Supervisor::~Supervisor() { Stop(); }
 
@@ -49,8 +62,7 @@ void Supervisor::Start() {
     stop_ = false;
   }
   thread_ = std::thread([this] { Loop(); });
-  // A job's exit wakes the loop at once instead of at the next tick.
-  SetWakeCallbacks([this] { Wake(); });
+  SetWakeCallbacks(true);
 }
 
 void Supervisor::Stop() {
@@ -59,15 +71,22 @@ void Supervisor::Stop() {
     stop_ = true;
   }
   // Not under mu_: an executor's callback in progress holds its own lock and waits for mu_.
-  SetWakeCallbacks(nullptr);
+  SetWakeCallbacks(false);
   if (thread_.joinable()) {
     thread_.join();
     StopDeploymentsForShutdown();
   }
+  for (auto& [name, b] : backends_) b.driver->Shutdown(absl::Seconds(5));
 }
 
 void Supervisor::Wake() {
   absl::MutexLock lock(&mu_);
+  wake_ = true;
+}
+
+void Supervisor::PollSoon(const std::string& executor) {
+  absl::MutexLock lock(&mu_);
+  poll_now_.insert(executor);
   wake_ = true;
 }
 
@@ -92,10 +111,72 @@ void Supervisor::ReconcileOnce() {
     spdlog::warn("supervisor: cannot list active jobs: {}", jobs.status().message());
     return;
   }
-  ObserveStarted(*jobs);
+  pass_jobs_ = &*jobs;
+  pass_index_.clear();
+  for (JobRecord& job : *jobs) pass_index_[job.id] = &job;
+  ApplyResults();
+  ReportStalls();
+  PollStarted(*jobs);
   StopRequested(*jobs);
   std::map<std::string, DeploymentRecord> deployments = ReconcileDeployments(*jobs);
   StartPending(*jobs, deployments);
+  pass_index_.clear();
+  pass_jobs_ = nullptr;
+}
+
+bool Supervisor::Settle(absl::Duration max) {
+  absl::Time give_up = absl::Now() + max;
+  while (true) {
+    ReconcileOnce();
+    bool busy = false;
+    for (auto& [name, b] : backends_) busy |= b.driver->Pending() > 0;
+    if (!busy) {
+      // One more pass applies what the last calls returned and may queue new ones.
+      ReconcileOnce();
+      busy = false;
+      for (auto& [name, b] : backends_) busy |= b.driver->Pending() > 0;
+      if (!busy) return true;
+    }
+    if (absl::Now() >= give_up) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+}
+
+Supervisor::Backend* Supervisor::BackendFor(const std::string& executor) {
+  auto it = backends_.find(executor);
+  return it == backends_.end() ? nullptr : &it->second;
+}
+
+JobRecord* Supervisor::PassJob(const std::string& job_id) {
+  auto it = pass_index_.find(job_id);
+  return it == pass_index_.end() ? nullptr : it->second;
+}
+
+void Supervisor::ApplyResults() {
+  for (auto& [name, b] : backends_) {
+    for (ExecutorDriver::Apply& apply : b.driver->TakeResults()) apply();
+  }
+}
+
+void Supervisor::ReportStalls() {
+  absl::Time now = absl::Now();
+  for (auto& [name, b] : backends_) {
+    std::optional<std::pair<std::string, absl::Time>> running = b.driver->Running();
+    if (!running) {
+      b.stall_reported.clear();
+      continue;
+    }
+    absl::Duration took = now - running->second;
+    std::string key = absl::StrCat(running->first, "@", absl::ToUnixNanos(running->second));
+    if (took > b.driver->executor().CallTimeout() && b.stall_reported != key) {
+      b.stall_reported = key;
+      spdlog::error(
+          "executor {}: {} has been running for {} (timeout {}); this executor's jobs are not "
+          "observed, started or stopped until it returns; other executors are not affected",
+          name, running->first, absl::FormatDuration(absl::Trunc(took, absl::Seconds(1))),
+          absl::FormatDuration(b.driver->executor().CallTimeout()));
+    }
+  }
 }
 
 namespace {
@@ -160,6 +241,7 @@ std::map<std::string, DeploymentRecord> Supervisor::ReconcileDeployments(
 
 void Supervisor::ReconcileDeployment(DeploymentRecord& d, const storage::InvocationView& view,
                                      std::vector<JobRecord>& jobs) {
+  if (deployment_busy_.count(d.id) > 0) return;  // a backend call for it is still out
   // Jobs served: the invocation's (terminal ones too), with this pass's states where known.
   bool all_done = true;
   for (const JobRecord& stored : view.jobs) {
@@ -171,37 +253,41 @@ void Supervisor::ReconcileDeployment(DeploymentRecord& d, const storage::Invocat
     all_done &= IsTerminal(state);
   }
   bool want_stop = d.desired == DesiredState::kStop || all_done;
-  absl::StatusOr<executors::Executor*> ex = registry_->Get(view.invocation.executor);
+  Backend* backend = BackendFor(view.invocation.executor);
+  executors::DeploymentBackend* servers =
+      backend != nullptr ? backend->driver->executor().deployments() : nullptr;
   absl::StatusOr<std::shared_ptr<const config::RunConfig>> rc =
       planner_->RunConfigFor(view.invocation);
   absl::StatusOr<deployment::DeploymentSpec> spec =
       rc.ok() ? SpecOf(**rc) : absl::StatusOr<deployment::DeploymentSpec>(rc.status());
-  if (!ex.ok() || !spec.ok()) {
-    const absl::Status& s = !ex.ok() ? ex.status() : spec.status();
-    if (TransitionDeployment(d, {.to = DeploymentState::kFailed,
-                                 .message = std::string(s.message())})) {
-      d.message = std::string(s.message());
+  if (servers == nullptr || !spec.ok()) {
+    std::string why = servers == nullptr
+                          ? absl::StrCat("executor '", view.invocation.executor,
+                                         "' cannot run model servers in this evald")
+                          : std::string(spec.status().message());
+    if (TransitionDeployment(d, {.to = DeploymentState::kFailed, .message = why})) {
+      d.message = why;
       FailServedJobs(d, jobs);
     }
     return;
   }
-  using Kind = executors::DeploymentObservation::Kind;
+  executors::DeploymentRef ref{.id = d.id,
+                               .invocation_id = d.invocation_id,
+                               .state = d.state,
+                               .handle = d.handle,
+                               .log_path = d.log_path,
+                               .health_url = d.health_url,
+                               .started_ms = d.started_ms};
+  auto queue = [&](std::string what, ExecutorDriver::Call call) {
+    deployment_busy_.insert(d.id);
+    backend->driver->Queue(absl::StrCat(what, " ", d.id), std::move(call));
+  };
   switch (d.state) {
     case DeploymentState::kPending: {
       if (want_stop) {
         TransitionDeployment(d, {.to = DeploymentState::kStopped,
                                  .message = all_done ? "no task needs it any more"
                                                      : "stopped before it started"});
-        return;
-      }
-      absl::StatusOr<std::optional<executors::DeploymentStarted>> found =
-          (*ex)->RecoverDeployment(d, *spec);
-      if (found.ok() && found->has_value()) {
-        const executors::DeploymentStarted& s = **found;
-        TransitionDeployment(d, {.to = DeploymentState::kStarting,
-                                 .message = "re-attached after an evald restart",
-                                 .handle = s.handle, .port = s.port, .url = s.url,
-                                 .health_url = s.health_url, .command = s.command});
         return;
       }
       if (!MayStart(absl::StrCat("deployment ", d.id))) return;
@@ -216,55 +302,92 @@ void Supervisor::ReconcileDeployment(DeploymentRecord& d, const storage::Invocat
           }
         }
       }
-      absl::StatusOr<executors::DeploymentStarted> started =
-          (*ex)->StartDeployment(d, *spec, secret_env);
-      if (!started.ok()) {
-        std::string why(started.status().message());
-        if (TransitionDeployment(d, {.to = DeploymentState::kFailed, .message = why})) {
-          d.message = why;
-          FailServedJobs(d, jobs);
+      // A server an earlier evald started but did not record is adopted, not started twice.
+      queue("start deployment", [this, d, ref, spec = *spec, secret_env](executors::Executor& ex)
+                                    -> ExecutorDriver::Apply {
+        executors::DeploymentBackend* backend_servers = ex.deployments();
+        absl::StatusOr<std::optional<executors::DeploymentStarted>> found =
+            backend_servers->Recover(ref, spec);
+        if (found.ok() && found->has_value()) {
+          return [this, d, found] { OnDeploymentStarted(d, found, /*recovered=*/true); };
         }
-        return;
-      }
-      TransitionDeployment(d, {.to = DeploymentState::kStarting,
-                               .message = absl::StrCat("started on port ", started->port),
-                               .handle = started->handle, .port = started->port,
-                               .url = started->url, .health_url = started->health_url,
-                               .command = started->command});
+        absl::StatusOr<executors::DeploymentStarted> started =
+            backend_servers->Start(ref, spec, secret_env);
+        absl::StatusOr<std::optional<executors::DeploymentStarted>> result =
+            started.ok() ? absl::StatusOr<std::optional<executors::DeploymentStarted>>(*started)
+                         : started.status();
+        return [this, d, result] { OnDeploymentStarted(d, result, /*recovered=*/false); };
+      });
       return;
     }
     case DeploymentState::kStarting:
     case DeploymentState::kHealthy: {
       if (want_stop) {
-        absl::Status s = (*ex)->StopDeployment(d, *spec);
-        if (!s.ok()) spdlog::warn("deployment {}: stop failed: {}", d.id, s.message());
-        TransitionDeployment(d, {.to = DeploymentState::kStopping,
-                                 .message = d.desired == DesiredState::kStop
-                                                ? "stop requested"
-                                                : "every task it served has ended"});
+        std::string why = d.desired == DesiredState::kStop ? "stop requested"
+                                                           : "every task it served has ended";
+        queue("stop deployment", [this, d, ref, spec = *spec,
+                                  why](executors::Executor& ex) -> ExecutorDriver::Apply {
+          absl::Status s = ex.deployments()->Stop(ref, spec);
+          return [this, d, s, why]() mutable {
+            deployment_busy_.erase(d.id);
+            if (!s.ok()) spdlog::warn("deployment {}: stop failed: {}", d.id, s.message());
+            TransitionDeployment(d, {.to = DeploymentState::kStopping, .message = why});
+          };
+        });
         return;
       }
-      executors::DeploymentObservation obs = (*ex)->PollDeployment(d, *spec);
-      if (obs.kind == Kind::kHealthy && d.state == DeploymentState::kStarting) {
-        TransitionDeployment(d, {.to = DeploymentState::kHealthy, .message = obs.message});
-      } else if (obs.kind == Kind::kFailed) {
-        if (TransitionDeployment(d, {.to = DeploymentState::kFailed, .message = obs.message})) {
-          d.message = obs.message;
-          FailServedJobs(d, jobs);
-        }
-      }
-      return;
+      [[fallthrough]];
     }
-    case DeploymentState::kStopping: {
-      executors::DeploymentObservation obs = (*ex)->PollDeployment(d, *spec);
-      if (obs.kind == Kind::kStopped || obs.kind == Kind::kFailed) {
-        TransitionDeployment(d, {.to = DeploymentState::kStopped, .message = obs.message});
-      }
+    case DeploymentState::kStopping:
+      queue("poll deployment",
+            [this, d, ref, spec = *spec](executors::Executor& ex) -> ExecutorDriver::Apply {
+              executors::DeploymentObservation obs = ex.deployments()->Poll(ref, spec);
+              return [this, d, obs] { OnDeploymentPolled(d, obs); };
+            });
       return;
-    }
     case DeploymentState::kFailed:
     case DeploymentState::kStopped:
       return;
+  }
+}
+
+void Supervisor::OnDeploymentStarted(
+    DeploymentRecord d, absl::StatusOr<std::optional<executors::DeploymentStarted>> started,
+    bool recovered) {
+  deployment_busy_.erase(d.id);
+  if (!started.ok() || !started->has_value()) {
+    std::string why = started.ok() ? "the server did not start"
+                                   : std::string(started.status().message());
+    if (TransitionDeployment(d, {.to = DeploymentState::kFailed, .message = why})) {
+      d.message = why;
+      if (pass_jobs_ != nullptr) FailServedJobs(d, *pass_jobs_);
+    }
+    return;
+  }
+  const executors::DeploymentStarted& s = **started;
+  TransitionDeployment(d, {.to = DeploymentState::kStarting,
+                           .message = recovered ? "re-attached after an evald restart"
+                                                : absl::StrCat("started on port ", s.port),
+                           .handle = s.handle, .port = s.port, .url = s.url,
+                           .health_url = s.health_url, .command = s.command});
+}
+
+void Supervisor::OnDeploymentPolled(DeploymentRecord d, executors::DeploymentObservation obs) {
+  using Kind = executors::DeploymentObservation::Kind;
+  deployment_busy_.erase(d.id);
+  if (d.state == DeploymentState::kStopping) {
+    if (obs.kind == Kind::kStopped || obs.kind == Kind::kFailed) {
+      TransitionDeployment(d, {.to = DeploymentState::kStopped, .message = obs.message});
+    }
+    return;
+  }
+  if (obs.kind == Kind::kHealthy && d.state == DeploymentState::kStarting) {
+    TransitionDeployment(d, {.to = DeploymentState::kHealthy, .message = obs.message});
+  } else if (obs.kind == Kind::kFailed) {
+    if (TransitionDeployment(d, {.to = DeploymentState::kFailed, .message = obs.message})) {
+      d.message = obs.message;
+      if (pass_jobs_ != nullptr) FailServedJobs(d, *pass_jobs_);
+    }
   }
 }
 
@@ -282,19 +405,42 @@ void Supervisor::StopDeploymentsForShutdown() {
         planner_->RunConfigFor(view->invocation);
     if (!rc.ok()) continue;
     absl::StatusOr<deployment::DeploymentSpec> spec = SpecOf(**rc);
-    absl::StatusOr<executors::Executor*> ex = registry_->Get(view->invocation.executor);
-    if (!spec.ok() || !ex.ok() || !spec->stop_on_evald_shutdown) continue;
+    Backend* backend = BackendFor(view->invocation.executor);
+    if (!spec.ok() || backend == nullptr || backend->driver->executor().deployments() == nullptr ||
+        !spec->stop_on_evald_shutdown) {
+      continue;
+    }
     // Shutdown must stay quick: a few seconds of grace at most, then SIGKILL.
     deployment::DeploymentSpec quick = *spec;
     quick.stop_grace_s = std::min(quick.stop_grace_s, 3.0);
+    absl::Duration call_wait = absl::Seconds(5);
     if (d.state != DeploymentState::kStopping) {
-      (*ex)->StopDeployment(d, quick).IgnoreError();
+      executors::DeploymentRef ref{.id = d.id, .invocation_id = d.invocation_id, .state = d.state,
+                                   .handle = d.handle, .log_path = d.log_path,
+                                   .health_url = d.health_url, .started_ms = d.started_ms};
+      backend->driver->RunAndWait(
+          "stop deployment",
+          [ref, quick](executors::Executor& ex) {
+            ex.deployments()->Stop(ref, quick).IgnoreError();
+          },
+          call_wait);
       TransitionDeployment(d, {.to = DeploymentState::kStopping, .message = "evald is shutting down"});
     }
+    executors::DeploymentRef ref{.id = d.id, .invocation_id = d.invocation_id, .state = d.state,
+                                 .handle = d.handle, .log_path = d.log_path,
+                                 .health_url = d.health_url, .started_ms = d.started_ms};
     absl::Time give_up = absl::Now() + absl::Seconds(quick.stop_grace_s + 2);
     while (absl::Now() < give_up) {
-      executors::DeploymentObservation obs = (*ex)->PollDeployment(d, quick);
-      if (obs.kind == executors::DeploymentObservation::Kind::kStopped) {
+      auto stopped = std::make_shared<std::atomic<bool>>(false);
+      bool answered = backend->driver->RunAndWait(
+          "poll deployment",
+          [ref, quick, stopped](executors::Executor& ex) {
+            *stopped = ex.deployments()->Poll(ref, quick).kind ==
+                       executors::DeploymentObservation::Kind::kStopped;
+          },
+          call_wait);
+      if (!answered) break;
+      if (*stopped) {
         TransitionDeployment(d, {.to = DeploymentState::kStopped, .message = "evald shut down"});
         break;
       }
@@ -328,7 +474,7 @@ bool Supervisor::Transition(JobRecord& job, JobTransition t) {
   return true;
 }
 
-void Supervisor::ObserveStarted(std::vector<JobRecord>& jobs) {
+void Supervisor::PollStarted(std::vector<JobRecord>& jobs) {
   std::map<std::string, std::vector<JobRecord*>> by_executor;
   for (JobRecord& job : jobs) {
     if ((job.state == JobState::kSubmitted || job.state == JobState::kRunning) &&
@@ -336,11 +482,15 @@ void Supervisor::ObserveStarted(std::vector<JobRecord>& jobs) {
       by_executor[job.handle.executor].push_back(&job);
     }
   }
-  std::vector<storage::ProgressUpdate> progress;
-  std::vector<std::pair<JobRecord*, executors::Observation>> observed;
+  std::set<std::string> now_asked;
+  {
+    absl::MutexLock lock(&mu_);
+    now_asked = poll_now_;
+  }
+  absl::Time now = absl::Now();
   for (auto& [name, list] : by_executor) {
-    absl::StatusOr<executors::Executor*> executor = registry_->Get(name);
-    if (!executor.ok()) {
+    Backend* b = BackendFor(name);
+    if (b == nullptr) {
       for (JobRecord* job : list) {
         Transition(*job, {.to = JobState::kLost,
                           .reason = ExitReason::kLost,
@@ -348,15 +498,46 @@ void Supervisor::ObserveStarted(std::vector<JobRecord>& jobs) {
       }
       continue;
     }
-    std::vector<const JobRecord*> view(list.begin(), list.end());
-    std::map<std::string, JobRecord*> by_id;
-    for (JobRecord* job : list) by_id[job->id] = job;
-    for (executors::Observation& obs : (*executor)->Poll(view)) {
-      auto it = by_id.find(obs.job_id);
-      if (it == by_id.end()) continue;
-      RecordProgress(*it->second, obs, progress);
-      observed.emplace_back(it->second, std::move(obs));
+    if (b->poll_in_flight || (now < b->next_poll && now_asked.count(name) == 0)) continue;
+    {
+      absl::MutexLock lock(&mu_);
+      poll_now_.erase(name);
     }
+    std::vector<executors::JobRef> refs;
+    std::map<std::string, std::string> handles;  // what was polled, to drop stale answers
+    for (JobRecord* job : list) {
+      refs.push_back({job->id, job->invocation_id, job->attempt, job->output_dir, job->handle});
+      handles[job->id] = job->handle.state;
+    }
+    b->poll_in_flight = true;
+    b->next_poll = now + b->poll_interval;
+    b->driver->Queue("Poll", [this, name = name, refs = std::move(refs),
+                              handles = std::move(handles)](
+                                 executors::Executor& ex) -> ExecutorDriver::Apply {
+      std::vector<executors::Observation> observed = ex.Poll(refs);
+      return [this, name, observed = std::move(observed), handles]() mutable {
+        OnPolled(name, std::move(observed), handles);
+      };
+    });
+  }
+}
+
+void Supervisor::OnPolled(const std::string& executor,
+                          std::vector<executors::Observation> observations,
+                          const std::map<std::string, std::string>& polled_handles) {
+  if (Backend* b = BackendFor(executor)) b->poll_in_flight = false;
+  std::vector<storage::ProgressUpdate> progress;
+  std::vector<std::pair<JobRecord*, executors::Observation>> observed;
+  for (executors::Observation& obs : observations) {
+    JobRecord* job = PassJob(obs.job_id);
+    auto polled = polled_handles.find(obs.job_id);
+    // Skip answers about a job that moved on meanwhile (ended, or resumed with a new handle).
+    if (job == nullptr || polled == polled_handles.end() || job->handle.state != polled->second ||
+        (job->state != JobState::kSubmitted && job->state != JobState::kRunning)) {
+      continue;
+    }
+    RecordProgress(*job, obs, progress);
+    observed.emplace_back(job, std::move(obs));
   }
   // Progress is stored before any transition, so a job seen terminal has its final count.
   if (!progress.empty()) {
@@ -426,10 +607,13 @@ void Supervisor::ApplyObservation(JobRecord& job, const executors::Observation& 
   }
 }
 
-void Supervisor::SetWakeCallbacks(const std::function<void()>& wake) {
-  for (const std::string& name : registry_->Names()) {
-    absl::StatusOr<executors::Executor*> ex = registry_->Get(name);
-    if (ex.ok()) (*ex)->SetWakeCallback(wake);
+void Supervisor::SetWakeCallbacks(bool set) {
+  for (auto& [name, b] : backends_) {
+    if (set) {
+      b.driver->executor().SetWakeCallback([this, name = name] { PollSoon(name); });
+    } else {
+      b.driver->executor().SetWakeCallback(nullptr);
+    }
   }
 }
 
@@ -462,47 +646,87 @@ void Supervisor::ImportResults(const JobRecord& job, bool expected) {
   if (!s.ok()) spdlog::warn("job {}: cannot store results: {}", job.id, s.message());
 }
 
+bool Supervisor::NeedsRecover(const JobRecord& job) const {
+  if (job.handle.executor.empty() || !job.handle.state.empty()) return false;
+  auto done = recover_done_.find(job.id);
+  return done == recover_done_.end() || done->second != job.attempt;
+}
+
+void Supervisor::QueueRecover(const JobRecord& job) {
+  Backend* b = BackendFor(job.handle.executor);
+  if (b == nullptr || starting_.count(job.id) > 0) return;
+  starting_.insert(job.id);
+  executors::JobRef ref{job.id, job.invocation_id, job.attempt, job.output_dir, job.handle};
+  b->driver->Queue(absl::StrCat("Recover ", job.id),
+                   [this, ref](executors::Executor& ex) -> ExecutorDriver::Apply {
+                     absl::StatusOr<std::optional<JobHandle>> found = ex.Recover(ref);
+                     return [this, ref, found] { OnRecovered(ref.job_id, ref.attempt, found); };
+                   });
+}
+
+void Supervisor::OnRecovered(const std::string& job_id, int attempt,
+                             absl::StatusOr<std::optional<JobHandle>> found) {
+  starting_.erase(job_id);
+  JobRecord* job = PassJob(job_id);
+  if (job == nullptr || job->state != JobState::kPending || job->attempt != attempt) return;
+  if (found.ok() && found->has_value()) {
+    Transition(*job, {.to = JobState::kSubmitted,
+                      .message = "re-attached after an evald restart",
+                      .handle = **found});
+    return;
+  }
+  if (!found.ok()) {
+    spdlog::warn("job {}: cannot tell whether attempt {} started: {}", job_id, attempt,
+                 found.status().message());
+    return;  // asked again at the next pass
+  }
+  recover_done_[job_id] = attempt;  // this attempt never started: start (or kill) it afresh
+  Wake();
+}
+
 void Supervisor::StopRequested(std::vector<JobRecord>& jobs) {
   for (JobRecord& job : jobs) {
     if (job.desired != DesiredState::kStop || IsTerminal(job.state)) continue;
+    if (starting_.count(job.id) > 0) continue;  // stopped once its start call returns
     if (job.state == JobState::kPending) {
       // A job caught between "starting" and "submitted" by a crash may be running: find it first.
-      if (!job.handle.executor.empty() && job.handle.state.empty()) {
-        absl::StatusOr<executors::Executor*> ex = registry_->Get(job.handle.executor);
-        if (ex.ok()) {
-          absl::StatusOr<std::optional<JobHandle>> found = (*ex)->Recover(job);
-          if (found.ok() && found->has_value()) {
-            Transition(job, {.to = JobState::kSubmitted,
-                             .message = "re-attached after an evald restart",
-                             .handle = **found});
-          }
-        }
-      }
-      if (job.state == JobState::kPending) {
-        Transition(job, {.to = JobState::kKilled,
-                         .reason = ExitReason::kKilledByUser,
-                         .message = "killed before it started"});
+      if (NeedsRecover(job)) {
+        QueueRecover(job);
         continue;
       }
+      Transition(job, {.to = JobState::kKilled,
+                       .reason = ExitReason::kKilledByUser,
+                       .message = "killed before it started"});
+      continue;
     }
     if (stop_sent_.count(job.id) > 0) continue;
-    absl::StatusOr<executors::Executor*> ex = registry_->Get(job.handle.executor);
-    if (!ex.ok()) continue;
-    absl::Status s = (*ex)->Stop(job, options_.stop_grace);
-    if (s.ok()) {
-      stop_sent_.insert(job.id);
-    } else {
-      spdlog::warn("job {}: stop failed: {}", job.id, s.message());
-    }
+    Backend* b = BackendFor(job.handle.executor);
+    if (b == nullptr) continue;
+    stop_sent_.insert(job.id);
+    executors::JobRef ref{job.id, job.invocation_id, job.attempt, job.output_dir, job.handle};
+    absl::Duration grace = options_.stop_grace;
+    b->driver->Queue(absl::StrCat("Stop ", job.id),
+                     [this, ref, grace](executors::Executor& ex) -> ExecutorDriver::Apply {
+                       absl::Status s = ex.Stop(ref, grace);
+                       if (s.ok()) return nullptr;
+                       return [this, ref, s] {
+                         spdlog::warn("job {}: stop failed: {}", ref.job_id, s.message());
+                         stop_sent_.erase(ref.job_id);  // tried again at the next pass
+                       };
+                     });
+    // Poll soon: a stopped local job ends within moments.
+    PollSoon(job.handle.executor);
   }
 }
 
 void Supervisor::StartPending(std::vector<JobRecord>& jobs,
                               const std::map<std::string, DeploymentRecord>& deployments) {
+  auto started_now = [this](const JobRecord& job) {
+    return job.state == JobState::kSubmitted || job.state == JobState::kRunning ||
+           starting_.count(job.id) > 0;
+  };
   int started = 0;
-  for (const JobRecord& job : jobs) {
-    started += job.state == JobState::kSubmitted || job.state == JobState::kRunning;
-  }
+  for (const JobRecord& job : jobs) started += started_now(job);
   auto at_capacity = [&] {
     return options_.max_running_jobs > 0 && started >= options_.max_running_jobs;
   };
@@ -511,12 +735,13 @@ void Supervisor::StartPending(std::vector<JobRecord>& jobs,
   for (JobRecord& job : jobs) by_invocation[job.invocation_id].push_back(&job);
   for (auto& [invocation_id, list] : by_invocation) {
     bool busy = false;
-    for (JobRecord* job : list) {
-      busy |= job->state == JobState::kSubmitted || job->state == JobState::kRunning;
-    }
+    for (JobRecord* job : list) busy |= started_now(*job);
     std::optional<bool> sequential;
     for (JobRecord* job : list) {
-      if (job->state != JobState::kPending || job->desired != DesiredState::kRun) continue;
+      if (job->state != JobState::kPending || job->desired != DesiredState::kRun ||
+          starting_.count(job->id) > 0) {
+        continue;
+      }
       if (at_capacity()) return;
       if (!sequential) {
         absl::StatusOr<storage::InvocationView> view = store_->GetInvocation(invocation_id);
@@ -537,7 +762,7 @@ void Supervisor::StartPending(std::vector<JobRecord>& jobs,
         continue;
       }
       StartJob(*job, serving);
-      bool now_started = job->state == JobState::kSubmitted || job->state == JobState::kRunning;
+      bool now_started = started_now(*job);
       started += now_started;
       busy |= now_started;
       if (*sequential && busy) break;
@@ -546,31 +771,23 @@ void Supervisor::StartPending(std::vector<JobRecord>& jobs,
 }
 
 void Supervisor::StartJob(JobRecord& job, const DeploymentRecord* deployment) {
+  // Marked starting by an earlier evald that died before recording the handle: adopt, not rerun.
+  if (NeedsRecover(job)) {
+    QueueRecover(job);
+    return;
+  }
   absl::StatusOr<storage::InvocationView> view = store_->GetInvocation(job.invocation_id);
   if (!view.ok()) return;
   const InvocationRecord& inv = view->invocation;
-  absl::StatusOr<executors::Executor*> ex = registry_->Get(inv.executor);
-  if (!ex.ok()) {
-    Transition(job, {.to = JobState::kFailed,
-                     .reason = ExitReason::kStartFailed,
-                     .message = std::string(ex.status().message())});
-    return;
-  }
-  // Marked starting by an earlier evald that died before recording the handle: adopt, not rerun.
-  if (!job.handle.executor.empty() && job.handle.state.empty()) {
-    absl::StatusOr<std::optional<JobHandle>> found = (*ex)->Recover(job);
-    if (found.ok() && found->has_value()) {
-      Transition(job, {.to = JobState::kSubmitted,
-                       .message = "re-attached after an evald restart",
-                       .handle = **found});
-      return;
-    }
-  }
+  Backend* backend = BackendFor(inv.executor);
   auto fail = [&](const absl::Status& s) {
     Transition(job, {.to = JobState::kFailed,
                      .reason = ExitReason::kStartFailed,
                      .message = std::string(s.message())});
   };
+  if (backend == nullptr) {
+    return fail(registry_->Get(inv.executor).status());
+  }
   absl::StatusOr<std::shared_ptr<const config::RunConfig>> rc = planner_->RunConfigFor(inv);
   if (!rc.ok()) return fail(rc.status());
   absl::StatusOr<const config::TaskSpec*> task = JobPlanner::TaskForJob(**rc, job.index);
@@ -594,13 +811,44 @@ void Supervisor::StartJob(JobRecord& job, const DeploymentRecord* deployment) {
     return;  // nothing started; the next pass retries
   }
   job.attempt += 1;
+  job.handle = JobHandle{};
+  job.handle.executor = inv.executor;
+  recover_done_.erase(job.id);
   absl::StatusOr<executors::JobSpec> spec = planner_->BuildSpec(**rc, **task, job, *endpoint);
   if (!spec.ok()) return fail(spec.status());
-  absl::StatusOr<JobHandle> handle = (*ex)->Start(*spec, *env);
-  if (!handle.ok()) return fail(handle.status());
-  Transition(job, {.to = JobState::kSubmitted,
-                   .message = absl::StrCat("started, attempt ", job.attempt),
-                   .handle = *handle});
+  starting_.insert(job.id);
+  int attempt = job.attempt;
+  backend->driver->Queue(
+      absl::StrCat("Start ", job.id),
+      [this, spec = *std::move(spec), env = *std::move(env),
+       attempt](executors::Executor& ex) -> ExecutorDriver::Apply {
+        absl::StatusOr<JobHandle> handle = ex.Start(spec, env);
+        return [this, job_id = spec.job_id, attempt, handle] {
+          OnStarted(job_id, attempt, handle);
+        };
+      });
+}
+
+void Supervisor::OnStarted(const std::string& job_id, int attempt,
+                           absl::StatusOr<JobHandle> handle) {
+  starting_.erase(job_id);
+  JobRecord* job = PassJob(job_id);
+  if (job == nullptr || job->state != JobState::kPending || job->attempt != attempt) {
+    // Only this thread moves a pending job on, and not while its start is out.
+    spdlog::error("job {}: start of attempt {} returned, but the job is no longer pending at it",
+                  job_id, attempt);
+    return;
+  }
+  if (!handle.ok()) {
+    Transition(*job, {.to = JobState::kFailed,
+                      .reason = ExitReason::kStartFailed,
+                      .message = std::string(handle.status().message())});
+    return;
+  }
+  Transition(*job, {.to = JobState::kSubmitted,
+                    .message = absl::StrCat("started, attempt ", attempt),
+                    .handle = *handle});
+  PollSoon(handle->executor);
 }
 
 }  // namespace evald::daemon

@@ -8,16 +8,21 @@
 //   - stops jobs whose desired state is stop (SIGTERM, then SIGKILL after the grace period);
 //   - starts pending jobs (all at once, or one at a time in sequential mode), re-attaching to a job
 //     an earlier evald started but did not get to record.
-// It runs on its own thread, every `tick` and whenever Wake() is called (submit, kill, resume,
-// and an executor seeing a job end: Start hands each executor Wake as its wake callback).
-// It is the only caller of Executor::Start/Poll/Stop/Recover. Everything it knows is in the
-// database, so a restarted evald continues exactly where the previous one stopped.
+// It runs on its own thread, every `tick` and whenever Wake() is called (submit, kill, resume, a
+// backend call finishing, and an executor seeing a job end). It decides on its thread and records
+// every transition there, but never waits for a backend: each executor's calls run on that
+// executor's ExecutorDriver thread and their results are applied at a later pass, so a slow or hung
+// backend delays only its own jobs. Each executor is polled at its own interval (a wake from the
+// executor polls it at once). Everything it knows is in the database, so a restarted evald
+// continues exactly where the previous one stopped.
 //
 //   Supervisor sup(store, registry, planner, hub, {.tick = absl::Seconds(1)});
 //   sup.Start();  ...  sup.Wake();  ...  sup.Stop();
 #pragma once
 
 #include <functional>
+#include <memory>
+#include <optional>
 #include <map>
 #include <set>
 #include <string>
@@ -27,6 +32,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/model.h"
+#include "daemon/executor_driver.h"
 #include "daemon/job_planner.h"
 #include "daemon/watch_hub.h"
 #include "executors/registry.h"
@@ -46,6 +52,8 @@ class Supervisor {
     // Asked right before each job or model server start; an error refuses the start (logged, the
     // job stays pending). main() checks that this evald still holds its state dir lock.
     std::function<absl::Status()> may_start;
+    // Poll interval per executor name, overriding Executor::PollInterval().
+    std::map<std::string, absl::Duration> poll_intervals;
   };
 
   Supervisor(storage::Store* store, executors::ExecutorRegistry* registry, JobPlanner* planner,
@@ -59,12 +67,38 @@ class Supervisor {
   void Stop();
   void Wake();
 
-  // One reconcile pass on the caller's thread (tests; the loop calls it too).
+  // One reconcile pass on the caller's thread (tests; the loop calls it too). It applies the
+  // results of backend calls that finished since the last pass and queues new calls.
   void ReconcileOnce();
+  // Tests without the loop thread: passes until no backend call is queued or running, or `max`.
+  // True when everything settled.
+  bool Settle(absl::Duration max);
 
  private:
+  // One executor as the Supervisor drives it.
+  struct Backend {
+    std::unique_ptr<ExecutorDriver> driver;
+    absl::Duration poll_interval;
+    absl::Time next_poll = absl::InfinitePast();
+    bool poll_in_flight = false;
+    std::string stall_reported;  // the call last reported as over its timeout
+  };
+
   void Loop();
-  void ObserveStarted(std::vector<JobRecord>& jobs);
+  Backend* BackendFor(const std::string& executor);
+  // Runs the results of finished backend calls (on this thread).
+  void ApplyResults();
+  void ReportStalls();
+  void PollStarted(std::vector<JobRecord>& jobs);
+  void OnPolled(const std::string& executor, std::vector<executors::Observation> observations,
+                const std::map<std::string, std::string>& polled_handles);
+  void OnStarted(const std::string& job_id, int attempt, absl::StatusOr<JobHandle> handle);
+  void OnRecovered(const std::string& job_id, int attempt,
+                   absl::StatusOr<std::optional<JobHandle>> found);
+  // Queues Recover for a job marked starting by an earlier evald (no handle stored).
+  void QueueRecover(const JobRecord& job);
+  bool NeedsRecover(const JobRecord& job) const;
+  JobRecord* PassJob(const std::string& job_id);
   void RecordProgress(const JobRecord& job, const executors::Observation& obs,
                       std::vector<storage::ProgressUpdate>& progress);
   void ApplyObservation(JobRecord& job, const executors::Observation& obs);
@@ -76,6 +110,10 @@ class Supervisor {
   std::map<std::string, DeploymentRecord> ReconcileDeployments(std::vector<JobRecord>& jobs);
   void ReconcileDeployment(DeploymentRecord& d, const storage::InvocationView& view,
                            std::vector<JobRecord>& jobs);
+  void OnDeploymentStarted(DeploymentRecord d,
+                           absl::StatusOr<std::optional<executors::DeploymentStarted>> started,
+                           bool recovered);
+  void OnDeploymentPolled(DeploymentRecord d, executors::DeploymentObservation obs);
   bool TransitionDeployment(DeploymentRecord& d, DeploymentTransition t);
   // Fails the pending jobs a failed deployment was to serve.
   void FailServedJobs(const DeploymentRecord& d, std::vector<JobRecord>& jobs);
@@ -86,8 +124,9 @@ class Supervisor {
   // A failed or stopped job may have scored part of its samples: those are kept too, silently
   // absent otherwise (GetResults marks them partial).
   void ImportResults(const JobRecord& job, bool expected);
-  // Sets (or with nullptr clears) every registered executor's wake hook.
-  void SetWakeCallbacks(const std::function<void()>& wake);
+  // Sets (or clears) every registered executor's wake hook: a wake polls that executor now.
+  void SetWakeCallbacks(bool set);
+  void PollSoon(const std::string& executor);
   // options_.may_start, logging a refusal at error level once per distinct reason.
   bool MayStart(const std::string& what);
 
@@ -100,9 +139,16 @@ class Supervisor {
   absl::Mutex mu_;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::set<std::string> poll_now_ ABSL_GUARDED_BY(mu_);  // executors that asked to be polled
   std::thread thread_;
-  // Only the loop thread touches these.
+  std::map<std::string, Backend> backends_;  // by executor name; built once
+  // Only the pass in progress (on the loop thread, or a test's) touches these.
+  std::vector<JobRecord>* pass_jobs_ = nullptr;
+  std::map<std::string, JobRecord*> pass_index_;
+  std::set<std::string> starting_;             // job ids with Start or Recover queued
+  std::map<std::string, int> recover_done_;    // job id -> attempt Recover found never started
   std::set<std::string> stop_sent_;
+  std::set<std::string> deployment_busy_;      // deployment ids with a backend call queued
   std::string refused_why_;
 };
 

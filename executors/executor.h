@@ -1,12 +1,16 @@
 // File: executor.h
 //
-// The interface every backend implements (local processes today; SLURM and Lepton later), in the
-// spirit of Nomad's driver plugins: a small verb set, and an opaque, versioned handle that is
-// persisted so a restarted evald finds its jobs again.
+// The interface every backend implements (local processes today; SLURM and Lepton next), in the
+// spirit of Nomad's driver plugins: a small verb set for jobs, and an opaque, versioned handle that
+// is persisted so a restarted evald finds its jobs again. Model servers are a separate, optional
+// interface (DeploymentBackend) that an executor offers or not.
 //
-// Who calls what: only the daemon's Supervisor calls Start, Poll, Stop and Recover, from its one
-// reconcile thread, so implementations need no locking for those. Render and Validate are also
-// called by Submit on gRPC threads and must not touch shared mutable state.
+// Who calls what: the daemon's Supervisor drives each executor through an ExecutorDriver, which
+// runs every Start, Poll, Stop and Recover of one executor on that executor's own thread, one call
+// at a time, so implementations need no locking for those, and a slow or hung backend delays only
+// its own jobs. Validate, Render and Describe are also called by Submit and the read RPCs on gRPC
+// threads and must not touch mutable state. Executors see the job's id, attempt, task dir, handle
+// and planned spec, never database rows.
 //
 // Order for one job: [Validate at submit] -> Start -> Poll ... Poll -> (Stop -> Poll ...) until Poll
 // reports a terminal observation. After an evald restart, Poll continues with the stored handle;
@@ -50,6 +54,22 @@ struct JobSpec {
   std::string execution_yaml;
 };
 
+// A started (or starting) job as the executor sees it on Poll, Stop and Recover.
+struct JobRef {
+  std::string job_id;
+  std::string invocation_id;
+  int attempt = 0;       // the attempt this handle belongs to
+  std::string task_dir;  // as in its JobSpec
+  JobHandle handle;      // empty state while starting (Recover)
+};
+
+// How `evalctl status`/`info` show a handle: the backend's id for the job ("pid 4711", a SLURM
+// job id, a Lepton job name) and backend-specific details (raw backend state, node, ...).
+struct HandleInfo {
+  std::string backend_id;
+  std::vector<std::pair<std::string, std::string>> details;
+};
+
 // What Start/Render produce for the user to read (dry runs) and for the job dir.
 struct RenderedJob {
   std::string script;  // run.sh (or run.sub, ...)
@@ -84,6 +104,44 @@ struct DeploymentObservation {
   std::string message;  // why it failed or stopped, or the last health answer while starting
 };
 
+// A model server as its backend sees it (no database row).
+struct DeploymentRef {
+  std::string id;
+  std::string invocation_id;
+  DeploymentState state = DeploymentState::kPending;
+  JobHandle handle;
+  std::string log_path;    // the server's stdout and stderr
+  std::string health_url;  // as returned by Start
+  int64_t started_ms = 0;
+};
+
+// Model servers. An executor that can deploy returns one from Executor::deployments(); Submit
+// refuses a config with a deployment for an executor that returns nullptr. Called on the
+// executor's driver thread (Start, Poll, Stop, Recover) and at Submit (Validate).
+class DeploymentBackend {
+ public:
+  virtual ~DeploymentBackend() = default;
+  // Checks without side effects that the server could be started here (binary or container
+  // runtime present). Called at Submit.
+  virtual absl::Status Validate(const deployment::DeploymentSpec& spec) const = 0;
+  // Starts the server and returns its handle. `secret_env` holds the values of the spec's
+  // secret_env_vars by server variable name.
+  virtual absl::StatusOr<DeploymentStarted> Start(
+      const DeploymentRef& ref, const deployment::DeploymentSpec& spec,
+      const std::map<std::string, std::string>& secret_env) = 0;
+  // Observes a started deployment: while starting, probes its health (readiness timeout and
+  // interval from the spec); once healthy, checks it stays alive; while stopping, escalates after
+  // the grace period and reports kStopped once the server is gone.
+  virtual DeploymentObservation Poll(const DeploymentRef& ref,
+                                     const deployment::DeploymentSpec& spec) = 0;
+  // Asks the server to stop (graceful, then forced after spec.stop_grace_s on later polls).
+  virtual absl::Status Stop(const DeploymentRef& ref, const deployment::DeploymentSpec& spec) = 0;
+  // A deployment left pending by an evald that died between starting the server and recording
+  // it: the server it finds alive, or nullopt.
+  virtual absl::StatusOr<std::optional<DeploymentStarted>> Recover(
+      const DeploymentRef& ref, const deployment::DeploymentSpec& spec) = 0;
+};
+
 class Executor {
  public:
   virtual ~Executor() = default;
@@ -104,47 +162,34 @@ class Executor {
                                           const std::map<std::string, std::string>& env) = 0;
 
   // Observes many jobs in one round trip to the backend. Never fails as a whole: a job that cannot
-  // be observed this time is left out (and retried next tick).
-  virtual std::vector<Observation> Poll(const std::vector<const JobRecord*>& jobs) = 0;
+  // be observed this time is left out (and retried at the next poll).
+  virtual std::vector<Observation> Poll(const std::vector<JobRef>& jobs) = 0;
 
   // Asks a job to stop: SIGTERM/scancel now, escalation after `grace` on later Polls. Idempotent.
-  virtual absl::Status Stop(const JobRecord& job, absl::Duration grace) = 0;
+  virtual absl::Status Stop(const JobRef& job, absl::Duration grace) = 0;
 
   // For a job that was being started when an earlier evald died (marked starting, no handle
   // stored): the handle of this attempt's job if it got going (running or finished), or nullopt
   // when this attempt never started. A previous attempt's leftovers never count.
-  virtual absl::StatusOr<std::optional<JobHandle>> Recover(const JobRecord& job) = 0;
+  virtual absl::StatusOr<std::optional<JobHandle>> Recover(const JobRef& job) = 0;
+
+  // What to show for a handle this executor wrote. Called on any thread.
+  virtual HandleInfo Describe(const JobHandle& handle) const = 0;
+
+  // How often the Supervisor polls this executor's live jobs (it polls sooner when woken);
+  // zero = every supervisor tick. The server config may override it per executor. And how long
+  // one backend call may take before the Supervisor reports the backend as stalled.
+  virtual absl::Duration PollInterval() const { return absl::ZeroDuration(); }
+  virtual absl::Duration CallTimeout() const { return absl::Seconds(30); }
 
   // Optional: `wake` is to be called (from any thread) when a started job may have ended, so
-  // the Supervisor polls now rather than at its next tick. The Supervisor sets it when it starts
-  // and clears it (empty function) when it stops; once this returns with an empty function, the
-  // old one must not be called again. Executors that cannot tell keep this no-op.
+  // the Supervisor polls now rather than at the next interval. The Supervisor sets it when it
+  // starts and clears it (empty function) when it stops; once this returns with an empty
+  // function, the old one must not be called again. Executors that cannot tell keep this no-op.
   virtual void SetWakeCallback(std::function<void()> wake) { (void)wake; }
 
-  // Model servers (deployments). Executors that cannot deploy keep these defaults, and Submit
-  // refuses a config with a deployment for them.
-  //
-  // Checks without side effects that the server could be started here (binary or container
-  // runtime present). Called at Submit.
-  virtual absl::Status ValidateDeployment(const deployment::DeploymentSpec& spec) const;
-  // Picks the port (`auto`) or checks the fixed one is free, starts the server as its own process
-  // group, and returns its handle. `log_path` receives its stdout and stderr; `secret_env` holds
-  // the values of the spec's secret_env_vars by server variable name.
-  virtual absl::StatusOr<DeploymentStarted> StartDeployment(
-      const DeploymentRecord& record, const deployment::DeploymentSpec& spec,
-      const std::map<std::string, std::string>& secret_env);
-  // Observes a started deployment: while starting, probes its health URL (readiness timeout and
-  // interval from the spec); once healthy, checks it stays alive; while stopping, escalates to
-  // SIGKILL after the grace period and reports kStopped once the server is gone.
-  virtual DeploymentObservation PollDeployment(const DeploymentRecord& record,
-                                               const deployment::DeploymentSpec& spec);
-  // Asks the server to stop (graceful, then forced after spec.stop_grace_s on later polls).
-  virtual absl::Status StopDeployment(const DeploymentRecord& record,
-                                      const deployment::DeploymentSpec& spec);
-  // A deployment left pending by an evald that died between starting the server and recording
-  // it: the handle of the server it finds alive, or nullopt.
-  virtual absl::StatusOr<std::optional<DeploymentStarted>> RecoverDeployment(
-      const DeploymentRecord& record, const deployment::DeploymentSpec& spec);
+  // Model servers, or nullptr when this executor cannot deploy them.
+  virtual DeploymentBackend* deployments() { return nullptr; }
 };
 
 }  // namespace evald::executors

@@ -23,7 +23,6 @@ using internal::Value;
 
 namespace {
 
-constexpr const char* kExecutors[] = {"local", "lepton", "slurm"};
 constexpr const char* kModes[] = {"parallel", "sequential"};
 constexpr const char* kDeployments[] = {"none", "vllm", "sglang", "nim", "trtllm", "command"};
 constexpr const char* kEndpointTypes[] = {"chat", "completions", "vlm"};
@@ -224,7 +223,8 @@ std::vector<std::string> SecretNamesOf(const YAML::Node& composed) {
 }
 
 absl::StatusOr<RunConfig> ParseRunConfig(const YAML::Node& composed, const TaskCatalog& catalog,
-                                         const std::vector<std::string>& task_filter) {
+                                         const std::vector<std::string>& task_filter,
+                                         const ExecutorJobEnv& executor_env) {
   auto parsed = internal::ValueFromYaml(composed, nullptr);
   if (!parsed.ok()) return parsed.status();
   const Value& root = *parsed;
@@ -248,18 +248,13 @@ absl::StatusOr<RunConfig> ParseRunConfig(const YAML::Node& composed, const TaskC
   const Value* execution = root.Get("execution");
   if (execution == nullptr || !execution->is_map()) {
     return Invalid(
-        absl::StrCat("execution must be a mapping with at least type and output_dir; "
-                     "start from a packaged group (defaults: - execution: local); "
-                     "available executors: ",
-                     Listed(kExecutors)));
+        "execution must be a mapping with at least type and output_dir; "
+        "start from a packaged group (defaults: - execution: local)");
   }
   auto type = ScalarText(execution->Get("type"));
-  if (!type.has_value()) {
-    return Invalid(absl::StrCat("execution.type is not set; available: ", Listed(kExecutors)));
-  }
-  if (!OneOf(*type, kExecutors)) {
-    return Invalid(absl::StrCat("unknown executor '", *type,
-                                "' at execution.type; available: ", Listed(kExecutors)));
+  if (!type.has_value() || type->empty()) {
+    return Invalid("execution.type is not set (start from a packaged group: defaults: - "
+                   "execution: local)");
   }
   rc.executor = *type;
   rc.mode = "parallel";
@@ -421,12 +416,11 @@ absl::StatusOr<RunConfig> ParseRunConfig(const YAML::Node& composed, const TaskC
     return Invalid(absl::StrCat("evaluation.config must be a mapping, not ",
                                 internal::KindName(*global_config)));
   }
-  // Required env vars may also be mapped by the Lepton job environment.
-  std::set<std::string> lepton_env;
-  if (rc.executor == "lepton") {
-    const Value* env = Child(Child(Child(execution, "lepton_platform"), "tasks"), "env_vars");
-    if (env != nullptr && env->is_map()) {
-      for (const MapEntry& e : env->entries) lepton_env.insert(e.key);
+  // Required env vars may also be given by the executor's own job environment.
+  std::set<std::string> executor_given;
+  if (executor_env) {
+    for (std::string& name : executor_env(rc.executor, internal::ValueToYaml(*execution))) {
+      executor_given.insert(std::move(name));
     }
   }
 
@@ -502,7 +496,7 @@ absl::StatusOr<RunConfig> ParseRunConfig(const YAML::Node& composed, const TaskC
       spec.env_vars.emplace_back("API_KEY", rc.target.api_key_name);
     }
     for (const std::string& required : spec.def.required_env_vars) {
-      bool mapped = lepton_env.count(required) != 0 ||
+      bool mapped = executor_given.count(required) != 0 ||
                     std::any_of(spec.env_vars.begin(), spec.env_vars.end(),
                                 [&](const auto& p) { return p.first == required; });
       if (!mapped) {

@@ -15,6 +15,7 @@
 //   for (const TaskSpec& t : rc.tasks) ...
 #pragma once
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -68,9 +69,17 @@ struct RunConfig {
 // Needs no catalog, so evalctl can collect the secret values before it submits.
 std::vector<std::string> SecretNamesOf(const YAML::Node& composed);
 
+// Environment variables the selected executor itself gives every job (e.g. a platform's job
+// environment), by the `execution:` section; they satisfy a task's required env vars. Given by
+// the executor registry; null = none.
+using ExecutorJobEnv =
+    std::function<std::vector<std::string>(const std::string& executor, const YAML::Node& execution)>;
+
 // `task_filter`: empty = all tasks; else `name` (all tasks of that name) or `name.N` (the N-th
 // task of that name, 0-based), as the reference's `run -t`. A filter matching nothing is an error.
+// The executor name is not checked here (the schema and the registry do).
 absl::StatusOr<RunConfig> ParseRunConfig(const YAML::Node& composed, const TaskCatalog& catalog,
-                                         const std::vector<std::string>& task_filter = {});
+                                         const std::vector<std::string>& task_filter = {},
+                                         const ExecutorJobEnv& executor_env = nullptr);
 
 }  // namespace evald::config

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "core/config/suggest.h"
 #include "core/config/value.h"
 
@@ -24,18 +25,16 @@ using internal::Value;
 
 namespace {
 
-// Value kinds a key may take, as bits.
-enum Kind : unsigned {
-  kNull = 1u << 0,
-  kBool = 1u << 1,
-  kInt = 1u << 2,
-  kFloat = 1u << 3,
-  kStr = 1u << 4,
-  kList = 1u << 5,
-  kMap = 1u << 6,
-  kNum = kInt | kFloat,
-  kAny = kNull | kBool | kNum | kStr | kList | kMap,
-};
+// Value kinds a key may take, as bits (SchemaRule::kinds).
+constexpr unsigned kNull = SchemaKinds::kNull;
+constexpr unsigned kBool = SchemaKinds::kBool;
+constexpr unsigned kInt = SchemaKinds::kInt;
+constexpr unsigned kFloat = SchemaKinds::kFloat;
+constexpr unsigned kStr = SchemaKinds::kStr;
+constexpr unsigned kList = SchemaKinds::kList;
+constexpr unsigned kMap = SchemaKinds::kMap;
+constexpr unsigned kNum = SchemaKinds::kNum;
+constexpr unsigned kAny = SchemaKinds::kAny;
 
 unsigned KindOf(const Value& v) {
   switch (v.kind) {
@@ -57,69 +56,10 @@ unsigned KindOf(const Value& v) {
   return 0;
 }
 
-// One row of the schema.
-struct Rule {
-  std::string path;  // dotted keys from the root; `*` = any key, `[]` = every list item
-  unsigned kinds = kAny;
-  std::vector<std::string> only;    // execution/deployment types the key belongs to; empty = all
-  std::vector<std::string> one_of;  // the strings allowed (other kinds are not affected)
-  std::optional<double> min, max;   // numbers only
-  bool min_exclusive = false;
-  bool open = false;     // a mapping that may hold keys the table does not list
-  bool lenient = false;  // passed to a harness as text: a string is typed as YAML before checking
-  bool hide = false;     // never echo the value (env var names/values)
-  std::string expect;    // what is expected, when the generated wording says too little
+using Rule = SchemaRule;
 
-  Rule& Only(const char* types) {
-    std::vector<std::string> v = absl::StrSplit(types, ' ', absl::SkipEmpty());
-    only = std::move(v);
-    return *this;
-  }
-  Rule& OneOf(const char* values) {
-    std::vector<std::string> v = absl::StrSplit(values, ' ', absl::SkipEmpty());
-    one_of = std::move(v);
-    return *this;
-  }
-  Rule& Min(double v) {
-    min = v;
-    return *this;
-  }
-  Rule& Above(double v) {
-    min = v;
-    min_exclusive = true;
-    return *this;
-  }
-  Rule& Range(double lo, double hi) {
-    min = lo;
-    max = hi;
-    return *this;
-  }
-  Rule& Open() {
-    open = true;
-    return *this;
-  }
-  Rule& Lenient() {
-    lenient = true;
-    return *this;
-  }
-  Rule& Hide() {
-    hide = true;
-    return *this;
-  }
-  Rule& Expect(const char* text) {
-    expect = text;
-    return *this;
-  }
-};
+Rule K(std::string path, unsigned kinds) { return SchemaKey(std::move(path), kinds); }
 
-Rule K(std::string path, unsigned kinds) {
-  Rule r;
-  r.path = std::move(path);
-  r.kinds = kinds;
-  return r;
-}
-
-constexpr const char* kExecutors = "local slurm lepton";
 constexpr const char* kDeployments = "none vllm sglang nim trtllm command generic";
 
 // The well-known harness parameters (nemo-evaluator names, also read by evalrun) under a map
@@ -155,7 +95,8 @@ void AddHarnessKeys(const std::string& at, std::vector<Rule>& rules) {
 
 // The table. Sources: configs/execution/*, configs/deployment/*.yaml, the reference's docs
 // (peer-launcher.md §1, peer-newest.md §3) and what evald's own code reads.
-std::vector<Rule> BuildRules() {
+std::vector<Rule> BuildRules(const std::vector<ExecutorSchema>& executors,
+                             const std::string& executor_names) {
   std::vector<Rule> r = {
       // Top level: open (helper values for interpolation), sections typed.
       K("defaults", kAny),
@@ -183,7 +124,7 @@ std::vector<Rule> BuildRules() {
       K("evaluation.tasks[].endpoint_type", kStr | kNull).OneOf("chat completions vlm"),
 
       // execution: every executor
-      K("execution.type", kStr).OneOf(kExecutors),
+      K("execution.type", kStr).OneOf(executor_names.c_str()),
       K("execution.output_dir", kStr).Expect("an absolute path (a string)"),
       K("execution.mode", kStr | kNull).OneOf("parallel sequential"),
       K("execution.auto_export", kMap | kNull),
@@ -200,57 +141,6 @@ std::vector<Rule> BuildRules() {
       K("execution.mounts.deployment", kMap | kNull).Open(),
       K("execution.mounts.evaluation", kMap | kNull).Open(),
       K("execution.mounts.mount_home", kBool | kNull),
-
-      // execution: local
-      K("execution.extra_docker_args", kStr | kNull).Only("local"),
-
-      // execution: slurm (configs/execution/slurm/default.yaml and the newer reference's keys)
-      K("execution.hostname", kStr).Only("slurm"),
-      K("execution.username", kStr | kNum).Only("slurm"),
-      K("execution.account", kStr | kInt).Only("slurm"),
-      K("execution.partition", kStr | kNull).Only("slurm"),
-      K("execution.cpu_partition", kStr | kNull).Only("slurm"),
-      K("execution.num_nodes", kInt).Min(1).Only("slurm"),
-      K("execution.num_instances", kInt | kNull).Min(1).Only("slurm"),
-      K("execution.ntasks_per_node", kInt | kNull).Min(1).Only("slurm"),
-      K("execution.gres", kStr | kNull).Only("slurm"),
-      K("execution.gpus_per_node", kInt | kNull).Min(1).Only("slurm"),
-      // YAML 1.1 reads 1:00:00 as a sexagesimal integer; 01:00:00 stays a string.
-      K("execution.walltime", kStr | kInt).Only("slurm"),
-      K("execution.max_walltime", kStr | kInt | kNull).Only("slurm"),
-      K("execution.subproject", kStr | kNull).Only("slurm"),
-      K("execution.sbatch_comment", kStr | kNull).Only("slurm"),
-      K("execution.sbatch_extra_flags", kMap | kNull).Open().Only("slurm"),
-      K("execution.deployment", kMap | kNull).Open().Only("slurm"),
-      K("execution.proxy", kMap | kNull).Open().Only("slurm"),
-      K("execution.mounts.auxiliary", kMap | kNull).Open().Only("slurm"),
-      K("execution.auto_export.launcher_install_cmd", kStr | kNull).Only("slurm"),
-      K("execution.auto_export.export_image", kStr | kNull).Only("slurm"),
-      K("execution.auto_export.export_mounts", kAny).Only("slurm"),
-
-      // execution: lepton (configs/execution/lepton/default.yaml)
-      K("execution.env_var_names", kList | kNull).Only("lepton"),
-      K("execution.env_var_names[]", kStr).Only("lepton"),
-      K("execution.evaluation_tasks", kMap | kNull).Only("lepton"),
-      K("execution.evaluation_tasks.resource_shape", kStr | kNull).Only("lepton"),
-      K("execution.evaluation_tasks.timeout", kNum | kNull).Above(0).Only("lepton"),
-      K("execution.evaluation_tasks.use_shared_storage", kBool | kNull).Only("lepton"),
-      K("execution.lepton_platform", kMap | kNull).Only("lepton"),
-      K("execution.lepton_platform.deployment", kMap | kNull).Only("lepton"),
-      K("execution.lepton_platform.deployment.node_group", kStr | kNull).Only("lepton"),
-      K("execution.lepton_platform.deployment.endpoint_readiness_timeout", kNum | kNull)
-          .Above(0)
-          .Only("lepton"),
-      K("execution.lepton_platform.deployment.platform_defaults", kMap | kNull)
-          .Open()
-          .Only("lepton"),
-      K("execution.lepton_platform.tasks", kMap | kNull).Only("lepton"),
-      K("execution.lepton_platform.tasks.node_group", kStr | kNull).Only("lepton"),
-      K("execution.lepton_platform.tasks.env_vars", kMap | kNull).Open().Only("lepton"),
-      K("execution.lepton_platform.tasks.mounts", kList | kNull).Only("lepton"),
-      K("execution.lepton_platform.tasks.mounts[]", kMap).Open().Only("lepton"),
-      K("execution.lepton_platform.tasks.image_pull_secrets", kList | kNull).Only("lepton"),
-      K("execution.lepton_platform.tasks.api_tokens", kList | kNull).Only("lepton"),
 
       // deployment: every type (`none` ignores them, as the reference does)
       K("deployment.type", kStr).OneOf(kDeployments),
@@ -306,6 +196,13 @@ std::vector<Rule> BuildRules() {
     AddHarnessKeys(base + ".config", r);
     r.push_back(K(base + ".overrides.config.target.api_endpoint.url", kStr).Expect("a URL"));
   }
+  // Each executor's own keys (executors/<name>/), belonging to that executor only.
+  for (const ExecutorSchema& executor : executors) {
+    for (Rule rule : executor.keys) {
+      rule.only = {executor.name};
+      r.push_back(std::move(rule));
+    }
+  }
   return r;
 }
 
@@ -329,10 +226,26 @@ std::string Join(const std::string& parent, const std::string& key) {
 
 class Schema {
  public:
-  static const Schema& Get() {
-    static const Schema* schema = new Schema(BuildRules());
+  // The schema for this set of executors, built once per set (a process has one or two).
+  static const Schema& Get(const std::vector<ExecutorSchema>& executors) {
+    std::string key;
+    for (const ExecutorSchema& e : executors) {
+      absl::StrAppend(&key, e.name, "/", e.keys.size(), " ");
+    }
+    static absl::Mutex mu(absl::kConstInit);
+    static auto* built = new std::map<std::string, std::unique_ptr<const Schema>>();
+    absl::MutexLock lock(&mu);
+    std::unique_ptr<const Schema>& schema = (*built)[key];
+    if (schema == nullptr) {
+      std::vector<std::string> names;
+      for (const ExecutorSchema& e : executors) names.push_back(e.name);
+      std::string joined = absl::StrJoin(names, " ");
+      schema.reset(new Schema(BuildRules(executors, joined), joined));
+    }
     return *schema;
   }
+
+  const std::string& executor_names() const { return executor_names_; }
 
   bool Has(const std::string& pattern) const { return by_path_.count(pattern) != 0; }
   bool IsPrefix(const std::string& pattern) const { return prefixes_.count(pattern) != 0; }
@@ -381,7 +294,8 @@ class Schema {
   }
 
  private:
-  explicit Schema(std::vector<Rule> rules) : rules_(std::move(rules)) {
+  Schema(std::vector<Rule> rules, std::string executor_names)
+      : rules_(std::move(rules)), executor_names_(std::move(executor_names)) {
     for (size_t i = 0; i < rules_.size(); ++i) {
       by_path_[rules_[i].path].push_back(i);
       children_[ParentOf(rules_[i].path)].push_back(i);
@@ -392,6 +306,7 @@ class Schema {
   }
 
   std::vector<Rule> rules_;
+  std::string executor_names_;  // space-separated
   std::map<std::string, std::vector<size_t>> by_path_;
   std::map<std::string, std::vector<size_t>> children_;
   std::set<std::string> prefixes_;
@@ -667,7 +582,9 @@ std::string SelectedType(const Value& root, const char* section, const char* kno
 
 }  // namespace
 
-absl::Status CheckConfigSchema(const YAML::Node& composed, const std::string& source) {
+absl::Status CheckConfigSchema(const YAML::Node& composed, const std::string& source,
+                               const std::vector<ExecutorSchema>& executors) {
+  const Schema& schema = Schema::Get(executors);
   auto parsed = internal::ValueFromYaml(composed, std::make_shared<const std::string>(source));
   if (!parsed.ok()) return parsed.status();
   const Value& root = *parsed;
@@ -676,7 +593,7 @@ absl::Status CheckConfigSchema(const YAML::Node& composed, const std::string& so
         absl::StrCat(source, ": the config must be a mapping at the top level, found ",
                      Found(root, /*hide=*/false)));
   }
-  Checker checker(Schema::Get(), SelectedType(root, "execution", kExecutors),
+  Checker checker(schema, SelectedType(root, "execution", schema.executor_names().c_str()),
                   SelectedType(root, "deployment", kDeployments));
   checker.Walk(root, "", "");
   return checker.Result(source);

@@ -27,7 +27,7 @@ using deployment::DeploymentSpec;
 using Kind = DeploymentObservation::Kind;
 
 constexpr int kDeploymentHandleVersion = 1;
-// A probe blocks the supervisor's loop; servers answer health checks in milliseconds.
+// A probe blocks the local executor's thread; servers answer health checks in milliseconds.
 constexpr double kMaxProbeSeconds = 2.0;
 
 struct ServerState {
@@ -78,7 +78,7 @@ void RunDetached(const std::string& command, const std::string& log_path) {
       .IgnoreError();
 }
 
-std::string ServerName(const DeploymentRecord& record) {
+std::string ServerName(const DeploymentRef& record) {
   std::string name = absl::StrCat("evald-", record.id);
   for (char& c : name) {
     if (c == '.') c = '-';
@@ -99,24 +99,24 @@ DeploymentStarted StartedFrom(const DeploymentSpec& spec, const ServerState& sta
 
 }  // namespace
 
-deployment::LaunchEnvironment LocalExecutor::LaunchEnvironment() const {
+deployment::LaunchEnvironment LocalDeployments::LaunchEnvironment() const {
   deployment::LaunchEnvironment env;
   env.has_binary = [](const std::string& name) { return !FindOnPath(name).empty(); };
-  std::string runtime = ContainerRuntime();
+  std::string runtime = executor_.ContainerRuntime();
   env.container_runtime = runtime.empty() ? "" : fs::path(runtime).filename().string();
   // `--gpus all` fails on a machine without the NVIDIA container toolkit.
   env.gpus = !FindOnPath("nvidia-smi").empty();
   return env;
 }
 
-absl::Status LocalExecutor::ValidateDeployment(const DeploymentSpec& spec) const {
+absl::Status LocalDeployments::Validate(const DeploymentSpec& spec) const {
   return deployment::RenderLocalLaunch(spec, spec.port_auto ? 8000 : spec.port,
                                        LaunchEnvironment(), "evald-check")
       .status();
 }
 
-absl::StatusOr<DeploymentStarted> LocalExecutor::StartDeployment(
-    const DeploymentRecord& record, const DeploymentSpec& spec,
+absl::StatusOr<DeploymentStarted> LocalDeployments::Start(
+    const DeploymentRef& record, const DeploymentSpec& spec,
     const std::map<std::string, std::string>& secret_env) {
   int port = spec.port;
   if (spec.port_auto) {
@@ -174,8 +174,8 @@ absl::StatusOr<DeploymentStarted> LocalExecutor::StartDeployment(
   return StartedFrom(spec, state, launch.shell_command);
 }
 
-DeploymentObservation LocalExecutor::PollDeployment(const DeploymentRecord& record,
-                                                    const DeploymentSpec& spec) {
+DeploymentObservation LocalDeployments::Poll(const DeploymentRef& record,
+                                             const DeploymentSpec& spec) {
   std::optional<ServerState> state = Decode(record.handle.state);
   if (!state) return {Kind::kFailed, "the deployment's handle is unreadable"};
   ProcessState ps = Inspect({state->pid, state->start_ticks});
@@ -255,8 +255,7 @@ DeploymentObservation LocalExecutor::PollDeployment(const DeploymentRecord& reco
   return {Kind::kStarting, waiter.last_answer()};
 }
 
-absl::Status LocalExecutor::StopDeployment(const DeploymentRecord& record,
-                                           const DeploymentSpec& spec) {
+absl::Status LocalDeployments::Stop(const DeploymentRef& record, const DeploymentSpec& spec) {
   std::optional<ServerState> state = Decode(record.handle.state);
   if (!state || state->pid <= 1) return absl::OkStatus();
   if (kill_deadlines_.count(record.id) == 0) {
@@ -268,8 +267,8 @@ absl::Status LocalExecutor::StopDeployment(const DeploymentRecord& record,
   return SignalGroup(state->pid, SIGTERM);
 }
 
-absl::StatusOr<std::optional<DeploymentStarted>> LocalExecutor::RecoverDeployment(
-    const DeploymentRecord& record, const DeploymentSpec& spec) {
+absl::StatusOr<std::optional<DeploymentStarted>> LocalDeployments::Recover(
+    const DeploymentRef& record, const DeploymentSpec& spec) {
   fs::path log_dir = fs::path(record.log_path).parent_path();
   std::optional<ServerState> state = Decode(ReadText((log_dir / "server.json").string()));
   pid_t pid = 0;

@@ -18,7 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "core/deployment/local_launch.h"
+#include "executors/local/local_launch.h"
 #include "core/status_macros.h"
 #include "executors/local/container_runtime.h"
 #include "executors/local/process.h"
@@ -205,19 +205,20 @@ absl::StatusOr<JobHandle> LocalExecutor::Start(const JobSpec& spec,
                    EncodeHandle({pid.pid, pid.start_ticks, spec.task_dir})};
 }
 
-std::vector<Observation> LocalExecutor::Poll(const std::vector<const JobRecord*>& jobs) {
+std::vector<Observation> LocalExecutor::Poll(const std::vector<JobRef>& jobs) {
   std::vector<Observation> out;
   absl::Time now = absl::Now();
-  for (const JobRecord* job : jobs) {
+  for (const JobRef& ref : jobs) {
+    const JobRef* job = &ref;
     std::optional<LocalHandleState> h = DecodeHandle(job->handle);
     if (!h) continue;
     Observation obs;
-    obs.job_id = job->id;
+    obs.job_id = job->job_id;
     ProcessState ps = Inspect({h->pid, h->start_ticks});
     if (ps.status == ProcessStatus::kAlive) {
       // Jobs found again after an evald restart get watched too (a no-op for watched ones).
       exits_->Watch({h->pid, h->start_ticks}).IgnoreError();
-      auto deadline = kill_deadlines_.find(job->id);
+      auto deadline = kill_deadlines_.find(job->job_id);
       if (deadline != kill_deadlines_.end() && now >= deadline->second) {
         SignalGroup(h->pid, SIGKILL).IgnoreError();
       }
@@ -229,7 +230,7 @@ std::vector<Observation> LocalExecutor::Poll(const std::vector<const JobRecord*>
     }
     // The wrapper is gone: whatever it left in its group must go too.
     if (h->pid > 1) SignalGroup(h->pid, SIGKILL).IgnoreError();
-    kill_deadlines_.erase(job->id);
+    kill_deadlines_.erase(job->job_id);
     std::optional<int> code = ReadStageExit(h->task_dir);
     if (code) {
       obs.kind = Observation::Kind::kExited;
@@ -251,37 +252,46 @@ std::vector<Observation> LocalExecutor::Poll(const std::vector<const JobRecord*>
   return out;
 }
 
-absl::Status LocalExecutor::Stop(const JobRecord& job, absl::Duration grace) {
+absl::Status LocalExecutor::Stop(const JobRef& job, absl::Duration grace) {
   std::optional<LocalHandleState> h = DecodeHandle(job.handle);
   if (!h || h->pid <= 1) return absl::OkStatus();
   if (Inspect({h->pid, h->start_ticks}).status != ProcessStatus::kAlive) return absl::OkStatus();
-  if (kill_deadlines_.count(job.id) == 0) kill_deadlines_[job.id] = absl::Now() + grace;
+  if (kill_deadlines_.count(job.job_id) == 0) kill_deadlines_[job.job_id] = absl::Now() + grace;
   return SignalGroup(h->pid, SIGTERM);
 }
 
-absl::StatusOr<std::optional<JobHandle>> LocalExecutor::Recover(const JobRecord& job) {
-  if (job.output_dir.empty()) return std::optional<JobHandle>();
+absl::StatusOr<std::optional<JobHandle>> LocalExecutor::Recover(const JobRef& job) {
+  if (job.task_dir.empty()) return std::optional<JobHandle>();
   int attempt = 0;
-  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFile(job.output_dir + "/logs/attempt")),
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFile(job.task_dir + "/logs/attempt")),
                         &attempt) ||
       attempt != job.attempt) {
     return std::optional<JobHandle>();  // this attempt never reached the spawn
   }
-  std::string text(absl::StripAsciiWhitespace(ReadFile(job.output_dir + "/logs/pid")));
+  std::string text(absl::StripAsciiWhitespace(ReadFile(job.task_dir + "/logs/pid")));
   pid_t pid = 0;
   if (text.empty() || !absl::SimpleAtoi(text, &pid) || pid <= 1) {
     return std::optional<JobHandle>();
   }
-  LocalHandleState state{0, 0, job.output_dir};
+  LocalHandleState state{0, 0, job.task_dir};
   absl::StatusOr<uint64_t> ticks = StartTicks(pid);
-  if (ticks.ok() && absl::StrContains(CommandLine(pid), job.output_dir + "/run.sh")) {
+  if (ticks.ok() && absl::StrContains(CommandLine(pid), job.task_dir + "/run.sh")) {
     state.pid = pid;
     state.start_ticks = *ticks;
-  } else if (!fs::exists(job.output_dir + "/logs/stage.pre-start")) {
+  } else if (!fs::exists(job.task_dir + "/logs/stage.pre-start")) {
     return std::optional<JobHandle>();  // the wrapper never got going
   }
   // pid 0: the process is gone; Poll then reads logs/stage.exit or reports the job vanished.
   return std::optional<JobHandle>(JobHandle{kHandleVersion, "local", EncodeHandle(state)});
+}
+
+HandleInfo LocalExecutor::Describe(const JobHandle& handle) const {
+  HandleInfo info;
+  std::optional<LocalHandleState> h = DecodeHandle(handle);
+  if (!h) return info;
+  if (h->pid > 0) info.backend_id = absl::StrCat("pid ", h->pid);
+  if (!h->task_dir.empty()) info.details.emplace_back("task dir", h->task_dir);
+  return info;
 }
 
 }  // namespace evald::executors

@@ -6,7 +6,8 @@
 // docs/design/job-contract.md). The handle is {pid, kernel start time}, so after an evald restart
 // the job is found again and a recycled pid is never mistaken for it.
 //
-// Called by the Supervisor's thread (Start/Poll/Stop/Recover) and by Submit (Validate/Render).
+// Called on its driver thread (Start/Poll/Stop/Recover, deployments) and by Submit and the read
+// RPCs (Validate/Render/Describe).
 #pragma once
 
 #include <functional>
@@ -15,13 +16,41 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "core/deployment/local_launch.h"
+#include "executors/local/local_launch.h"
 #include "core/deployment/readiness.h"
 #include "executors/executor.h"
 #include "executors/local/exit_watcher.h"
 #include "executors/registry.h"
 
 namespace evald::executors {
+
+class LocalExecutor;
+
+// The local executor's model servers (local_deployments.cc): each one `bash -c <launch command>`
+// in its own session, probed on its health URL, stopped as a process group.
+class LocalDeployments : public DeploymentBackend {
+ public:
+  explicit LocalDeployments(const LocalExecutor& executor) : executor_(executor) {}
+  absl::Status Validate(const deployment::DeploymentSpec& spec) const override;
+  absl::StatusOr<DeploymentStarted> Start(
+      const DeploymentRef& ref, const deployment::DeploymentSpec& spec,
+      const std::map<std::string, std::string>& secret_env) override;
+  DeploymentObservation Poll(const DeploymentRef& ref,
+                             const deployment::DeploymentSpec& spec) override;
+  absl::Status Stop(const DeploymentRef& ref, const deployment::DeploymentSpec& spec) override;
+  absl::StatusOr<std::optional<DeploymentStarted>> Recover(
+      const DeploymentRef& ref, const deployment::DeploymentSpec& spec) override;
+
+ private:
+  deployment::LaunchEnvironment LaunchEnvironment() const;
+
+  const LocalExecutor& executor_;
+  // Servers asked to stop, with the time after which the whole process group gets SIGKILL (and a
+  // container is removed).
+  std::map<std::string, absl::Time> kill_deadlines_;
+  // Readiness of deployments being started, by deployment id.
+  std::map<std::string, deployment::HealthWaiter> waiters_;
+};
 
 class LocalExecutor : public Executor {
  public:
@@ -32,22 +61,14 @@ class LocalExecutor : public Executor {
   absl::StatusOr<RenderedJob> Render(const JobSpec& spec) const override;
   absl::StatusOr<JobHandle> Start(const JobSpec& spec,
                                   const std::map<std::string, std::string>& env) override;
-  std::vector<Observation> Poll(const std::vector<const JobRecord*>& jobs) override;
-  absl::Status Stop(const JobRecord& job, absl::Duration grace) override;
-  absl::StatusOr<std::optional<JobHandle>> Recover(const JobRecord& job) override;
+  std::vector<Observation> Poll(const std::vector<JobRef>& jobs) override;
+  absl::Status Stop(const JobRef& job, absl::Duration grace) override;
+  absl::StatusOr<std::optional<JobHandle>> Recover(const JobRef& job) override;
   // Called when a job's process exits (a pidfd per started or observed live job).
   void SetWakeCallback(std::function<void()> wake) override;
 
-  absl::Status ValidateDeployment(const deployment::DeploymentSpec& spec) const override;
-  absl::StatusOr<DeploymentStarted> StartDeployment(
-      const DeploymentRecord& record, const deployment::DeploymentSpec& spec,
-      const std::map<std::string, std::string>& secret_env) override;
-  DeploymentObservation PollDeployment(const DeploymentRecord& record,
-                                       const deployment::DeploymentSpec& spec) override;
-  absl::Status StopDeployment(const DeploymentRecord& record,
-                              const deployment::DeploymentSpec& spec) override;
-  absl::StatusOr<std::optional<DeploymentStarted>> RecoverDeployment(
-      const DeploymentRecord& record, const deployment::DeploymentSpec& spec) override;
+  HandleInfo Describe(const JobHandle& handle) const override;
+  DeploymentBackend* deployments() override { return &deployments_; }
 
   // The configured runtime, else docker or podman, the first on PATH that answers `info`
   // (container_runtime.h); "" when none.
@@ -57,13 +78,9 @@ class LocalExecutor : public Executor {
 
  private:
   ExecutorContext context_;
-  deployment::LaunchEnvironment LaunchEnvironment() const;
-
-  // Jobs and deployments asked to stop, with the time after which the whole process group gets
-  // SIGKILL (and a container is removed).
+  LocalDeployments deployments_{*this};
+  // Jobs asked to stop, with the time after which the whole process group gets SIGKILL.
   std::map<std::string, absl::Time> kill_deadlines_;
-  // Readiness of deployments being started, by deployment id.
-  std::map<std::string, deployment::HealthWaiter> waiters_;
   // Watches the job processes, so an exit wakes the Supervisor at once.
   std::unique_ptr<ExitWatcher> exits_;
 };

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "core/shell.h"
 #include "core/status_macros.h"
+#include "executors/local/local_config.h"
 #include "yaml-cpp/yaml.h"
 
 namespace evald::executors {
@@ -26,23 +27,6 @@ std::string ContainerName(const JobSpec& spec) {
   return name;
 }
 
-std::string ExtraDockerArgs(const std::string& execution_yaml) {
-  if (execution_yaml.empty()) return "";
-  try {
-    YAML::Node ex = YAML::Load(execution_yaml);
-    if (ex.IsMap() && ex["extra_docker_args"] && ex["extra_docker_args"].IsScalar()) {
-      return ex["extra_docker_args"].as<std::string>();
-    }
-  } catch (const YAML::Exception&) {
-  }
-  return "";
-}
-
-absl::Status BadDockerArgs(absl::string_view text, absl::string_view why) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("execution.extra_docker_args: ", why, " in '", absl::CHexEscape(text),
-                   "'; run.sh passes these words to docker as plain arguments, without a shell"));
-}
 
 // Every value of the spec that run.sh shows, in the words of the error.
 absl::Status CheckSpec(const JobSpec& spec, const RunScriptOptions& options) {
@@ -79,52 +63,6 @@ absl::Status CheckSpec(const JobSpec& spec, const RunScriptOptions& options) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<std::string>> SplitDockerArgs(absl::string_view text) {
-  EVALD_RETURN_IF_ERROR(CheckShellValue(text, "execution.extra_docker_args"));
-  std::vector<std::string> words;
-  std::string word;
-  bool in_word = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == ' ' || c == '\t' || c == '\n') {
-      if (in_word) words.push_back(std::move(word));
-      word.clear();
-      in_word = false;
-      continue;
-    }
-    in_word = true;
-    if (c == '\\') {
-      if (++i == text.size()) return BadDockerArgs(text, "a trailing backslash");
-      if (text[i] != '\n') word += text[i];  // backslash-newline joins lines, as in bash
-    } else if (c == '\'') {
-      const size_t end = text.find('\'', i + 1);
-      if (end == absl::string_view::npos) return BadDockerArgs(text, "an unterminated '");
-      absl::StrAppend(&word, text.substr(i + 1, end - i - 1));
-      i = end;
-    } else if (c == '"') {
-      for (++i;; ++i) {
-        if (i == text.size()) return BadDockerArgs(text, "an unterminated \"");
-        const char d = text[i];
-        if (d == '"') break;
-        if (d == '$' || d == '`') return BadDockerArgs(text, "an expansion ($ or `)");
-        if (d == '\\' && i + 1 < text.size() &&
-            absl::string_view("\"\\$`\n").find(text[i + 1]) != absl::string_view::npos) {
-          if (text[++i] != '\n') word += text[i];
-          continue;
-        }
-        word += d;
-      }
-    } else if (c == '$' || c == '`') {
-      return BadDockerArgs(text, "an expansion ($ or `)");
-    } else if (absl::string_view(";&|<>()").find(c) != absl::string_view::npos) {
-      return BadDockerArgs(text, absl::StrCat("an unquoted '", std::string(1, c), "'"));
-    } else {
-      word += c;
-    }
-  }
-  if (in_word) words.push_back(std::move(word));
-  return words;
-}
 
 absl::StatusOr<RenderedJob> RenderRunScript(const JobSpec& spec, const RunScriptOptions& options) {
   EVALD_RETURN_IF_ERROR(CheckSpec(spec, options));
@@ -164,10 +102,11 @@ absl::StatusOr<RenderedJob> RenderRunScript(const JobSpec& spec, const RunScript
         " ; exit_code=$?; chmod 777 -R /results; if [ \"$exit_code\" -ne 0 ]; then echo \"The "
         "evaluation container failed with exit code $exit_code\" >&2; exit \"$exit_code\"; fi; "
         "echo \"Container completed successfully\" >&2; exit 0;");
-    EVALD_ASSIGN_OR_RETURN(std::vector<std::string> extra,
-                           SplitDockerArgs(ExtraDockerArgs(spec.execution_yaml)));
+    EVALD_ASSIGN_OR_RETURN(LocalConfig config, ParseLocalConfig(spec.execution_yaml));
     std::string extra_words;
-    for (const std::string& word : extra) absl::StrAppend(&extra_words, " ", ShellQuote(word));
+    for (const std::string& word : config.extra_docker_args) {
+      absl::StrAppend(&extra_words, " ", ShellQuote(word));
+    }
     absl::StrAppend(&s, runtime, " run --rm --shm-size=100g --name ", name, extra_words,
                     " --volume \"$task_dir/artifacts\":/results", env_flags, " ",
                     ShellQuote(spec.image), " bash -c ", ShellQuote(inner),

@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "executors/executor.h"
+#include "executors/local/local_config.h"
 
 namespace evald::executors {
 
@@ -29,9 +30,5 @@ struct RunScriptOptions {
 
 absl::StatusOr<RenderedJob> RenderRunScript(const JobSpec& spec, const RunScriptOptions& options);
 
-// execution.extra_docker_args split into words the way bash would, without expansions: blanks
-// separate words, '...' and "..." quote, a backslash escapes the next character. `$`, backticks
-// and unquoted ;&|<>() are refused (InvalidArgument): the words reach docker as plain arguments.
-absl::StatusOr<std::vector<std::string>> SplitDockerArgs(absl::string_view text);
 
 }  // namespace evald::executors

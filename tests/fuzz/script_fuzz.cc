@@ -29,7 +29,7 @@
 
 #include "core/config/job_plan.h"
 #include "core/config/run_config.h"
-#include "core/deployment/local_launch.h"
+#include "executors/local/local_launch.h"
 #include "executors/local/run_script.h"
 #include "yaml-cpp/yaml.h"
 

@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/config/compose.h"
+#include "executors/registry.h"
 #include "tests/core/config/test_util.h"
 
 namespace evald::config {
@@ -19,6 +20,12 @@ namespace {
 using testing::ComposeText;
 using testing::PackagedDir;
 using testing::PeerExamplesDir;
+
+// The executors' own keys, as evald and evalctl check them.
+const std::vector<ExecutorSchema>& Executors() {
+  static const auto* schemas = new std::vector<ExecutorSchema>(executors::BuiltinSchemas());
+  return *schemas;
+}
 
 const char kLocal[] = R"(defaults:
   - execution: local
@@ -40,7 +47,7 @@ evaluation:
 std::string Verdict(const std::string& yaml, std::vector<std::string> overrides = {}) {
   auto composed = ComposeText(yaml, std::move(overrides));
   if (!composed.ok()) return absl::StrCat("<compose: ", composed.status().message(), ">");
-  absl::Status s = CheckConfigSchema(*composed, "my.yaml");
+  absl::Status s = CheckConfigSchema(*composed, "my.yaml", Executors());
   return s.ok() ? std::string("<ok>") : std::string(s.message());
 }
 
@@ -203,18 +210,18 @@ TEST_CASE("Deeply nested values are refused or described without walking them") 
   REQUIRE(composed.ok());
   YAML::Node cfg = YAML::Clone(*composed);
   cfg["execution"]["output_dir"] = nested(10000);
-  absl::Status s = CheckConfigSchema(cfg, "my.yaml");
+  absl::Status s = CheckConfigSchema(cfg, "my.yaml", Executors());
   CHECK(absl::StartsWith(s.message(), "my.yaml"));
   CHECK(absl::StrContains(s.message(), "nesting deeper than"));
 
   cfg = YAML::Clone(*composed);
   cfg["execution"]["output_dir"] = nested(150);
-  CHECK(CheckConfigSchema(cfg, "my.yaml").message() ==
+  CHECK(CheckConfigSchema(cfg, "my.yaml", Executors()).message() ==
         "my.yaml: execution.output_dir: expected an absolute path (a string), found a list of 1 "
         "item");
   cfg = YAML::Clone(*composed);
   cfg["evaluation"]["config"]["config"]["params"]["extra"]["x"] = nested(150);
-  CHECK(CheckConfigSchema(cfg, "my.yaml").ok());
+  CHECK(CheckConfigSchema(cfg, "my.yaml", Executors()).ok());
 }
 
 TEST_CASE("Every reference example and every packaged group passes the schema") {
@@ -240,7 +247,7 @@ TEST_CASE("Every reference example and every packaged group passes the schema") 
     req.allow_missing = true;  // `???` is ParseRunConfig's to report
     auto composed = Compose(req);
     REQUIRE(composed.ok());
-    absl::Status s = CheckConfigSchema(*composed, path);
+    absl::Status s = CheckConfigSchema(*composed, path, Executors());
     CAPTURE(s.message());
     CHECK(s.ok());
   }
@@ -256,7 +263,7 @@ TEST_CASE("Every reference example and every packaged group passes the schema") 
       req.allow_missing = true;
       auto composed = Compose(req);
       REQUIRE(composed.ok());
-      absl::Status s = CheckConfigSchema(*composed, "default.yaml");
+      absl::Status s = CheckConfigSchema(*composed, "default.yaml", Executors());
       CAPTURE(s.message());
       CHECK(s.ok());
     }

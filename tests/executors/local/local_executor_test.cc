@@ -35,21 +35,19 @@ JobSpec NativeSpec(const TempDir& dir, const std::string& job = "0badf00d.0") {
   return spec;
 }
 
-JobRecord RecordFor(const JobSpec& spec, const JobHandle& handle) {
-  JobRecord r;
-  r.id = spec.job_id;
-  r.invocation_id = spec.invocation_id;
-  r.output_dir = spec.task_dir;
-  r.handle = handle;
-  r.attempt = spec.attempt;
-  return r;
+JobRef RecordFor(const JobSpec& spec, const JobHandle& handle) {
+  return JobRef{.job_id = spec.job_id,
+                .invocation_id = spec.invocation_id,
+                .attempt = spec.attempt,
+                .task_dir = spec.task_dir,
+                .handle = handle};
 }
 
-Observation PollUntilDone(LocalExecutor& ex, const JobRecord& rec, double seconds = 10) {
+Observation PollUntilDone(LocalExecutor& ex, const JobRef& rec, double seconds = 10) {
   Observation last;
   WaitFor(
       [&] {
-        std::vector<Observation> obs = ex.Poll({&rec});
+        std::vector<Observation> obs = ex.Poll({rec});
         if (obs.empty()) return false;
         last = obs[0];
         return last.kind == Observation::Kind::kExited ||
@@ -159,8 +157,8 @@ TEST_CASE("a job's exit calls the wake callback without any Poll") {
   Spit(spec.task_dir + "/artifacts/go", "");
   REQUIRE(WaitFor([&] { return wakes.load() == 1; }));
   // By then the exit file is there: one Poll sees the end.
-  JobRecord rec = RecordFor(spec, *h);
-  std::vector<Observation> obs = ex.Poll({&rec});
+  JobRef rec = RecordFor(spec, *h);
+  std::vector<Observation> obs = ex.Poll({rec});
   REQUIRE(obs.size() == 1);
   CHECK(obs[0].kind == Observation::Kind::kExited);
   CHECK(obs[0].exit_code == 3);
@@ -174,7 +172,7 @@ TEST_CASE("stop sends SIGTERM and escalates to SIGKILL after the grace period") 
   JobSpec spec = NativeSpec(dir);
   absl::StatusOr<JobHandle> h = ex.Start(spec, {});
   REQUIRE(h.ok());
-  JobRecord rec = RecordFor(spec, *h);
+  JobRef rec = RecordFor(spec, *h);
   REQUIRE(WaitFor([&] { return std::filesystem::exists(spec.task_dir + "/artifacts/started"); }));
   REQUIRE(ex.Stop(rec, absl::Milliseconds(300)).ok());
   Observation obs = PollUntilDone(ex, rec);
@@ -190,7 +188,7 @@ TEST_CASE("stop lets a cooperative job write its exit code") {
   JobSpec spec = NativeSpec(dir);
   absl::StatusOr<JobHandle> h = ex.Start(spec, {});
   REQUIRE(h.ok());
-  JobRecord rec = RecordFor(spec, *h);
+  JobRef rec = RecordFor(spec, *h);
   REQUIRE(WaitFor([&] { return std::filesystem::exists(spec.task_dir + "/logs/stage.running"); }));
   REQUIRE(ex.Stop(rec, absl::Seconds(30)).ok());
   Observation obs = PollUntilDone(ex, rec);
@@ -207,7 +205,7 @@ TEST_CASE("a new executor instance recovers a running job of the same attempt on
   REQUIRE(first.Start(spec, {}).ok());
 
   LocalExecutor second({.runner_path = runner});
-  JobRecord rec = RecordFor(spec, {});
+  JobRef rec = RecordFor(spec, {});
   rec.attempt = 3;  // a later attempt that never got going
   absl::StatusOr<std::optional<JobHandle>> none = second.Recover(rec);
   REQUIRE(none.ok());
@@ -228,14 +226,14 @@ TEST_CASE("a job whose process vanished without an exit file is reported vanishe
   JobSpec spec = NativeSpec(dir);
   std::filesystem::create_directories(spec.task_dir + "/logs");
   LocalExecutor ex({.runner_path = "/x"});
-  JobRecord rec = RecordFor(
+  JobRef rec = RecordFor(
       spec, {1, "local", "{\"pid\": 4194000, \"start_ticks\": 1, \"task_dir\": \"" + spec.task_dir + "\"}"});
-  std::vector<Observation> obs = ex.Poll({&rec});
+  std::vector<Observation> obs = ex.Poll({rec});
   REQUIRE(obs.size() == 1);
   CHECK(obs[0].kind == Observation::Kind::kVanished);
 
   Spit(spec.task_dir + "/logs/stage.exit", "2026-11-23T10:00:00Z 0\n");
-  obs = ex.Poll({&rec});
+  obs = ex.Poll({rec});
   REQUIRE(obs.size() == 1);
   CHECK(obs[0].kind == Observation::Kind::kExited);
   CHECK(obs[0].exit_code == 0);

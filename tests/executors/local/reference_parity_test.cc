@@ -7,7 +7,7 @@
 #include <string>
 
 #include "core/deployment/deployment_spec.h"
-#include "core/deployment/local_launch.h"
+#include "executors/local/local_launch.h"
 #include "tests/core/deployment/hand_compose.h"
 
 namespace evald::deployment {

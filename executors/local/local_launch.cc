@@ -1,4 +1,4 @@
-#include "core/deployment/local_launch.h"
+#include "executors/local/local_launch.h"
 
 #include <cmath>
 #include <set>
