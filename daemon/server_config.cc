@@ -52,7 +52,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
   static const std::set<std::string> kKeys = {
       "state_dir", "listen",       "log_level",         "log_format", "supervisor_tick_ms",
       "stop_grace_seconds", "runner_path", "container_runtime", "eval_binary", "configs_dir",
-      "max_request_bytes", "max_running_jobs", "insecure_tcp"};
+      "max_request_bytes", "max_running_jobs", "insecure_tcp", "executor_poll_ms"};
   try {
     for (const auto& kv : root) {
       std::string key = kv.first.as<std::string>();
@@ -110,6 +110,19 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
       if (key == "max_running_jobs") {
         EVALD_RETURN_IF_ERROR(integer(&n, 0));
         cfg.max_running_jobs = static_cast<int>(std::min<int64_t>(n, 1 << 20));
+      }
+      if (key == "executor_poll_ms") {
+        EVALD_RETURN_IF_ERROR(
+            Expect(v.IsMap(), path, v, key, "a mapping of executor name: milliseconds"));
+        for (const auto& entry : v) {
+          int64_t ms = 0;
+          bool ok = entry.second.IsScalar() &&
+                    YAML::convert<int64_t>::decode(entry.second, ms) && ms >= 10;
+          EVALD_RETURN_IF_ERROR(Expect(ok, path, entry.second,
+                                       absl::StrCat(key, ".", entry.first.as<std::string>()),
+                                       "an integer >= 10 (milliseconds)"));
+          cfg.executor_poll[entry.first.as<std::string>()] = absl::Milliseconds(ms);
+        }
       }
       if (key == "max_request_bytes") {
         EVALD_RETURN_IF_ERROR(integer(&n, 1024));

@@ -6,6 +6,7 @@
 //   EVALD_ASSIGN_OR_RETURN(ServerConfig cfg, LoadServerConfig("/etc/evald/evald.yaml"));
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,9 @@ struct ServerConfig {
   // Jobs evald keeps started (submitted or running) at once, over all invocations; 0 = no limit.
   // Further pending jobs wait their turn.
   int max_running_jobs = 64;
+  // How often each executor's live jobs are polled (`executor_poll_ms: {slurm: 5000}`); an
+  // executor not listed uses its own default (local: every tick).
+  std::map<std::string, absl::Duration> executor_poll;
 };
 
 // Reads a server config file. Unknown keys are errors (a typo must not be silently ignored);

@@ -95,7 +95,8 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
       Supervisor::Options{.tick = config.tick,
                           .stop_grace = config.stop_grace,
                           .max_running_jobs = config.max_running_jobs,
-                          .may_start = std::move(may_start_jobs)});
+                          .may_start = std::move(may_start_jobs),
+                          .poll_intervals = config.executor_poll});
   return core;
 }
 

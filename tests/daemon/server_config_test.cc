@@ -20,7 +20,8 @@ TEST_CASE("a server config file sets every documented key") {
        "listen: [unix:///run/evald.sock, 127.0.0.1:7070]\n"
        "log_level: debug\nlog_format: json\nsupervisor_tick_ms: 250\nstop_grace_seconds: 5\n"
        "runner_path: /opt/evalrun\ncontainer_runtime: podman\neval_binary: eval-factory\n"
-       "max_request_bytes: 65536\nmax_running_jobs: 4\ninsecure_tcp: true\n");
+       "max_request_bytes: 65536\nmax_running_jobs: 4\ninsecure_tcp: true\n"
+       "executor_poll_ms: {local: 500, slurm: 5000}\n");
   absl::StatusOr<ServerConfig> cfg = LoadServerConfig(path);
   REQUIRE(cfg.ok());
   CHECK(cfg->state_dir == "/var/lib/evald");
@@ -33,6 +34,9 @@ TEST_CASE("a server config file sets every documented key") {
   CHECK(cfg->max_request_bytes == 65536);
   CHECK(cfg->max_running_jobs == 4);
   CHECK(cfg->insecure_tcp);
+  CHECK(cfg->executor_poll ==
+        std::map<std::string, absl::Duration>{{"local", absl::Milliseconds(500)},
+                                              {"slurm", absl::Seconds(5)}});
 }
 
 TEST_CASE("server config mistakes name the file, the line and the key") {
@@ -48,6 +52,11 @@ TEST_CASE("server config mistakes name the file, the line and the key") {
   cfg = LoadServerConfig(path);
   REQUIRE_FALSE(cfg.ok());
   CHECK(cfg.status().message().find("'supervisor_tick_ms' must be an integer >= 10") !=
+        std::string::npos);
+
+  Spit(path, "executor_poll_ms: {local: 5}\n");
+  CHECK(LoadServerConfig(path).status().message().find(
+            "'executor_poll_ms.local' must be an integer >= 10 (milliseconds)") !=
         std::string::npos);
 
   Spit(path, "listen: [unclosed\n");
