@@ -164,22 +164,17 @@ absl::StatusOr<Extractor> Extractor::Choices(std::vector<std::string> choices) {
 }
 
 absl::StatusOr<Extractor> Extractor::Regex(const std::string& pattern) {
-  RE2::Options opts;
-  opts.set_log_errors(false);
-  auto re = std::make_shared<RE2>(Piece(pattern), opts);
-  if (!re->ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("regex '", pattern, "' does not compile: ", re->error()));
-  }
-  if (re->NumberOfCapturingGroups() != 1) {
+  auto re = PyRegex::Compile(pattern);
+  if (!re.ok()) return re.status();
+  if (re->group_count() != 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("regex '", pattern, "' must have exactly one capture group, it has ",
-                     re->NumberOfCapturingGroups(), " (use (?:...) for the others)"));
+                     re->group_count(), " (use (?:...) for the others)"));
   }
   Extractor e;
   e.kind_ = Kind::kRegex;
   e.pattern_ = pattern;
-  e.regex_ = std::move(re);
+  e.py_regex_ = std::make_shared<const PyRegex>(*std::move(re));
   return e;
 }
 
@@ -190,7 +185,11 @@ std::optional<std::string> Extractor::Extract(absl::string_view response) const 
     case Kind::kFull:
       return std::string(absl::StripAsciiWhitespace(response));
     case Kind::kRegex: {
-      auto v = LastMatch(*regex_, response);
+      // The last match whose group took part (the lm-eval-style first match is filter_list's).
+      std::optional<std::string> v;
+      for (const auto& m : py_regex_->FindAll(response)) {
+        if (m.matched[1]) v = m.groups[1];
+      }
       if (!v) return std::nullopt;
       return std::string(absl::StripAsciiWhitespace(*v));
     }

@@ -3,8 +3,10 @@
 // Answer extractors: they turn a model's free-text answer into the value the metric compares
 // with the gold answer. Numeric (GSM8K style: "#### 42", "\boxed{42}", "the answer is 42", else
 // the last number), choice letters (multiple choice: "Answer: B", "(B)", "\boxed{B}", a lone "B"
-// line, ...), a user regex with one capture group, or the whole trimmed response. Regexes are
-// RE2 (linear time, so a hostile answer cannot stall the runner). Used by the tasks.
+// line, ...), a user regex with one capture group (Python `re` syntax through PyRegex; its last
+// match wins), or the whole trimmed response. The built-in patterns are RE2 (linear time).
+// These are evalrun's lenient extractors; the reference harnesses' rules are filters.h and
+// reference_scoring.h. Used by the tasks.
 //
 //   EVALD_ASSIGN_OR_RETURN(Extractor ex, Extractor::Choices({"A", "B", "C", "D"}));
 //   std::optional<std::string> letter = ex.Extract("Let me think... Answer: C");  // "C"
@@ -17,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "runner/py_regex.h"
 
 namespace re2 {
 class RE2;
@@ -48,7 +51,7 @@ class Extractor {
   Kind kind_ = Kind::kFull;
   std::vector<std::string> choices_;
   std::string pattern_;
-  std::shared_ptr<const re2::RE2> regex_;                         // user regex (kRegex)
+  std::shared_ptr<const PyRegex> py_regex_;                       // user regex (kRegex)
   std::vector<std::shared_ptr<const re2::RE2>> choice_patterns_;  // by priority (kChoices)
 };
 

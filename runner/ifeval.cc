@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/status_macros.h"
+#include "runner/py_regex.h"
 
 namespace evald::runner {
 namespace {
@@ -49,14 +50,16 @@ std::vector<std::string> AllMatches(const RE2& re, absl::string_view text) {
   return out;
 }
 
-std::shared_ptr<RE2> Compile(const std::string& pattern, bool ignore_case = false) {
-  RE2::Options opts;
-  opts.set_log_errors(false);
-  opts.set_case_sensitive(!ignore_case);
-  return std::make_shared<RE2>(pattern, opts);
-}
-
 std::string Lower(absl::string_view s) { return absl::AsciiStrToLower(s); }
+
+// A pattern the reference builds from a kwarg without escaping it, with Python `re` semantics;
+// when the kwarg is not a valid pattern (the reference would raise), its escaped form.
+std::shared_ptr<PyRegex> UserRegex(const std::string& pattern, const std::string& escaped,
+                                   bool ignore_case) {
+  auto re = PyRegex::Compile(pattern, ignore_case);
+  if (!re.ok()) re = PyRegex::Compile(escaped, ignore_case);
+  return std::make_shared<PyRegex>(*std::move(re));
+}
 
 std::string StripChars(absl::string_view s, absl::string_view chars) {
   size_t b = s.find_first_not_of(chars);
@@ -329,7 +332,8 @@ bool IfevalLooksLikeLanguage(absl::string_view text, const std::string& language
     ++counts[s];
     ++letters;
   }
-  if (letters == 0) return false;
+  // langdetect raises on a text without letters, and the reference counts that as followed.
+  if (letters == 0) return true;
   Script dominant = Script::kOther;
   int64_t best = -1;
   for (const auto& [s, n] : counts) {
@@ -525,10 +529,10 @@ absl::StatusOr<IfevalChecker> IfevalChecker::Create(const std::string& id,
     } else if (marker == "P.S.") {
       pattern = R"((?m)\s*p\.\s?s\..*$)";
     } else {
-      pattern = absl::StrCat(R"((?m)\s*)", RE2::QuoteMeta(Lower(marker)), R"(.*$)");
+      pattern = absl::StrCat(R"((?m)\s*)", PyRegex::Escape(PyLower(marker)), R"(.*$)");
     }
-    auto re = Compile(pattern);
-    check = [re](absl::string_view r) { return RE2::PartialMatch(Piece(Lower(r)), *re); };
+    auto re = std::make_shared<PyRegex>(PyRegex::Compile(pattern).value());
+    check = [re](absl::string_view r) { return re->Search(PyLower(r)).has_value(); };
   } else if (id == "detectable_content:number_placeholders") {
     EVALD_ASSIGN_OR_RETURN(int64_t n, kw.Int("num_placeholders"));
     check = [n](absl::string_view r) {
@@ -553,8 +557,13 @@ absl::StatusOr<IfevalChecker> IfevalChecker::Create(const std::string& id,
   } else if (id == "detectable_format:multiple_sections") {
     EVALD_ASSIGN_OR_RETURN(std::string splitter, kw.Str("section_spliter"));
     EVALD_ASSIGN_OR_RETURN(int64_t n, kw.Int("num_sections"));
-    auto re = Compile(absl::StrCat(R"(\s?)", RE2::QuoteMeta(Strip(splitter)), R"(\s?\d+\s?)"));
-    check = [re, n](absl::string_view r) { return CountMatches(*re, r) >= n; };
+    // The reference concatenates the splitter into the pattern unescaped.
+    auto re =
+        UserRegex(absl::StrCat(R"(\s?)", Strip(splitter), R"(\s?\d+\s?)"),
+                  absl::StrCat(R"(\s?)", PyRegex::Escape(Strip(splitter)), R"(\s?\d+\s?)"), false);
+    check = [re, n](absl::string_view r) {
+      return static_cast<int64_t>(re->Split(r).size()) >= n + 1;
+    };
   } else if (id == "detectable_format:json_format") {
     check = [](absl::string_view r) {
       std::string v = Strip(r);
@@ -601,23 +610,25 @@ absl::StatusOr<IfevalChecker> IfevalChecker::Create(const std::string& id,
     };
   } else if (id == "keywords:existence") {
     EVALD_ASSIGN_OR_RETURN(std::vector<std::string> words, kw.StrList("keywords"));
-    std::vector<std::shared_ptr<RE2>> res;
-    for (const auto& w : words) res.push_back(Compile(RE2::QuoteMeta(w), /*ignore_case=*/true));
+    // re.search(keyword, text, IGNORECASE): the keyword is a pattern, matched as a substring.
+    std::vector<std::shared_ptr<PyRegex>> res;
+    for (const auto& w : words) res.push_back(UserRegex(w, PyRegex::Escape(w), true));
     check = [res](absl::string_view r) {
       for (const auto& re : res) {
-        if (!RE2::PartialMatch(Piece(r), *re)) return false;
+        if (!re->Search(r)) return false;
       }
       return true;
     };
   } else if (id == "keywords:forbidden_words") {
     EVALD_ASSIGN_OR_RETURN(std::vector<std::string> words, kw.StrList("forbidden_words"));
-    std::vector<std::shared_ptr<RE2>> res;
+    std::vector<std::shared_ptr<PyRegex>> res;
     for (const auto& w : words) {
-      res.push_back(Compile(absl::StrCat(R"(\b)", RE2::QuoteMeta(w), R"(\b)"), true));
+      res.push_back(UserRegex(absl::StrCat(R"(\b)", w, R"(\b)"),
+                              absl::StrCat(R"(\b)", PyRegex::Escape(w), R"(\b)"), true));
     }
     check = [res](absl::string_view r) {
       for (const auto& re : res) {
-        if (RE2::PartialMatch(Piece(r), *re)) return false;
+        if (re->Search(r)) return false;
       }
       return true;
     };
@@ -625,8 +636,10 @@ absl::StatusOr<IfevalChecker> IfevalChecker::Create(const std::string& id,
     EVALD_ASSIGN_OR_RETURN(std::string word, kw.Str("keyword"));
     EVALD_ASSIGN_OR_RETURN(int64_t n, kw.Int("frequency"));
     EVALD_ASSIGN_OR_RETURN(Relation rel, kw.Rel("relation"));
-    auto re = Compile(RE2::QuoteMeta(word), true);
-    check = [re, n, rel](absl::string_view r) { return Compare(CountMatches(*re, r), rel, n); };
+    auto re = UserRegex(Strip(word), PyRegex::Escape(Strip(word)), true);
+    check = [re, n, rel](absl::string_view r) {
+      return Compare(static_cast<int64_t>(re->FindAll(r).size()), rel, n);
+    };
   } else if (id == "keywords:letter_frequency") {
     EVALD_ASSIGN_OR_RETURN(std::string letter, kw.Str("letter"));
     EVALD_ASSIGN_OR_RETURN(int64_t n, kw.Int("let_frequency"));

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "core/status_macros.h"
 #include "runner/hashing.h"
 #include "runner/http_client.h"
@@ -26,6 +27,7 @@
 #include "runner/results_writer.h"
 #include "runner/retry_policy.h"
 #include "runner/task.h"
+#include "runner/tasks_internal.h"
 #include "runner/yaml_util.h"
 
 namespace evald::runner {
@@ -136,6 +138,22 @@ BuiltRequest BuildRequest(const Plan& plan, const Task& task, EndpointType type,
   }
   b += '}';
   return r;
+}
+
+// An evaluation's scores as an object; a name scored more than once (IFEval's instruction-level
+// scores) maps to the list of its values.
+nlohmann::json ScoresJson(const Evaluation& e) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [name, value] : e.scores) {
+    if (!out.contains(name)) {
+      out[name] = value;
+    } else if (out[name].is_array()) {
+      out[name].push_back(value);
+    } else {
+      out[name] = nlohmann::json::array({out[name], value});
+    }
+  }
+  return out;
 }
 
 int64_t PeakRssBytes() {
@@ -453,7 +471,12 @@ void EvaluationLoop::OnAnswer(uint64_t work, ParsedResponse r, double latency_s,
   if (reasoning_) reasoning_->Apply(r);
   if (plan_.adapter.stats.enabled) stats_.AddResponse(r, latency_s, status, cached);
   const size_t sample = SampleOf(work);
-  Evaluation e = task_->Score(sample, r.content);
+  // lm-eval's think_end_token (unset by default): only the text after it is scored.
+  std::optional<std::string> scored_text;
+  if (task_->think_end_token()) {
+    scored_text = ApplyThinkEndToken(r.content, task_->think_end_token());
+  }
+  Evaluation e = task_->Score(sample, scored_text ? *scored_text : r.content);
   book_->Add(sample, e);
   // One samples.jsonl line, written as text (see json_text.h).
   std::string& line = line_buffer_;
@@ -466,6 +489,10 @@ void EvaluationLoop::OnAnswer(uint64_t work, ParsedResponse r, double latency_s,
   line += prompt_json;
   line += ",\"response\":";
   AppendJsonString(&line, r.content);
+  if (scored_text) {
+    line += ",\"scored_response\":";
+    AppendJsonString(&line, *scored_text);
+  }
   line += ",\"extracted\":";
   if (e.extracted) {
     AppendJsonString(&line, *e.extracted);
@@ -479,6 +506,12 @@ void EvaluationLoop::OnAnswer(uint64_t work, ParsedResponse r, double latency_s,
     line += DumpJson(e.gold);
   }
   line += e.correct ? ",\"correct\":true" : ",\"correct\":false";
+  if (!e.filtered.is_null()) {
+    line += ",\"filtered\":";
+    line += DumpJson(e.filtered);
+  }
+  line += ",\"scores\":";
+  line += DumpJson(ScoresJson(e));
   line += cached ? ",\"cached\":true" : ",\"cached\":false";
   line += ",\"finish_reason\":";
   AppendJsonString(&line, r.finish_reason);
@@ -507,6 +540,7 @@ void EvaluationLoop::OnFailure(uint64_t work, FailureKind kind, const std::strin
                   {"prompt", nlohmann::json::parse(prompt_json, nullptr, false)},
                   {"response", nullptr},
                   {"extracted", nullptr},
+                  {"scores", ScoresJson(e)},
                   {"gold", std::move(e.gold)},
                   {"correct", false},
                   {"cached", false},
@@ -599,6 +633,15 @@ absl::Status EvaluationLoop::Finish(const absl::Status& run_status) {
     results["samples_scored"] = done_;
     results["samples_total"] = total_;
   }
+  // How the scores were computed, next to `results` (readers of the reference's format look
+  // only there): the reference reproduced, filters, and what was stripped before scoring.
+  nlohmann::json scoring = task_->ScoringJson();
+  if (!scoring.is_object()) scoring = nlohmann::json::object();
+  scoring["think_end_token"] = task_->think_end_token() ? nlohmann::json(*task_->think_end_token())
+                                                        : nlohmann::json(nullptr);
+  scoring["reasoning_interceptor"] = plan_.adapter.reasoning.enabled;
+  scoring["scores"] = task_->ScoreNames();
+  results["scoring"][plan_.task] = std::move(scoring);
   absl::Status s = WriteFileAtomically((fs::path(out) / "results.yml").string(), EmitYaml(results));
   if (write_status.ok()) write_status = s;
 
@@ -797,6 +840,9 @@ absl::Status DryRun(const Plan& plan, std::ostream& out) {
   out << "plan:       " << (plan.path.empty() ? "(text)" : plan.path) << "\n"
       << "task:       " << plan.task << ": " << task->Describe() << "\n"
       << "samples:    " << task->size() << " x " << plan.params.n_samples << " repeat(s)\n"
+      << "scores:     " << absl::StrJoin(task->ScoreNames(), ", ") << " (think_end_token "
+      << (task->think_end_token() ? "'" + *task->think_end_token() + "'" : std::string("unset"))
+      << ")\n"
       << "endpoint:   " << plan.endpoint.url << " (" << EndpointTypeName(type) << "), model "
       << plan.endpoint.model_id << "\n"
       << "api key:    "

@@ -39,8 +39,11 @@ struct Prompt {
 
 // The outcome of scoring one response.
 struct Evaluation {
-  std::optional<std::string> extracted;  // nullopt: no answer found
+  std::optional<std::string> extracted;  // nullopt: no answer found (the first score's answer)
   nlohmann::json gold;
+  // Each score's extraction (filter name -> text, null when nothing was found), for
+  // samples.jsonl; null when the task has none.
+  nlohmann::json filtered;
   bool correct = false;
   // (score name, value) observations; a name may repeat (IFEval's instruction-level scores).
   std::vector<std::pair<std::string, double>> scores;
@@ -65,12 +68,22 @@ class Task {
   virtual std::vector<std::string> ScoreNames() const = 0;
   // One line for the logs: dataset, extractor, metric.
   virtual std::string Describe() const = 0;
+  // How the task scores, for results.yml's `scoring.<task>`: the reference task and commit it
+  // reproduces, its filters, think_end_token, ... (null: nothing to say).
+  virtual nlohmann::json ScoringJson() const { return nullptr; }
+  // lm-eval's think_end_token: when set, only the text after its last occurrence is scored
+  // (ApplyThinkEndToken). Unset by default, as in lm-eval.
+  const std::optional<std::string>& think_end_token() const { return think_end_token_; }
+  void set_think_end_token(std::optional<std::string> token) {
+    think_end_token_ = std::move(token);
+  }
 
  protected:
   explicit Task(std::string name) : name_(std::move(name)) {}
 
  private:
   std::string name_;
+  std::optional<std::string> think_end_token_;
 };
 
 // Built-in task names, for --help and error messages.

@@ -5,8 +5,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "core/status_macros.h"
 #include "runner/ifeval.h"
+#include "runner/reference_scoring.h"
 #include "runner/tasks_internal.h"
 
 namespace evald::runner {
@@ -19,18 +21,22 @@ constexpr char kIfevalUrl[] =
     "https://raw.githubusercontent.com/google-research/google-research/master/"
     "instruction_following_eval/data/input_data.jsonl";
 
-constexpr char kGsm8kPrompt[] =
-    "Solve the following math problem step by step. The last line of your response should be "
-    "of the form \"The final answer is: $ANSWER\" (without quotes) where $ANSWER is the final "
-    "number.\n\n{{question}}";
-
-std::string JoinLetters(size_t n) {
-  std::string s;
-  for (size_t i = 0; i < n; ++i) {
-    if (i > 0) s += i + 1 == n ? " or " : ", ";
-    s += OptionLetter(i);
+// config.params.extra.<key> as a string (nullopt when absent or null); the plan's own fields
+// do not carry the scoring options, so they are read from the config as given.
+absl::StatusOr<std::optional<std::string>> ExtraString(const Plan& plan, const char* key) {
+  const nlohmann::json* extra = nullptr;
+  if (plan.config.is_object() && plan.config.contains("params") &&
+      plan.config["params"].is_object() && plan.config["params"].contains("extra")) {
+    extra = &plan.config["params"]["extra"];
   }
-  return s;
+  if (extra == nullptr || !extra->is_object() || !extra->contains(key) || (*extra)[key].is_null()) {
+    return std::nullopt;
+  }
+  if (!(*extra)[key].is_string()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config.params.extra.", key, ": expected a string"));
+  }
+  return (*extra)[key].get<std::string>();
 }
 
 // splitmix64: a small, portable PRNG so option shuffles are the same on every platform.
@@ -47,16 +53,26 @@ std::string ValueText(const nlohmann::json& v) {
 
 // ---- multiple choice ------------------------------------------------------------------------
 
+// Which reference a multiple-choice task reproduces.
+enum class ChoiceReference { kSimpleEvalsMmlu, kSimpleEvalsGpqa, kLmEvalMmluPro };
+
 class ChoiceTask : public Task {
  public:
   struct Item {
     std::string question;
     std::vector<std::string> options;
-    uint8_t gold = 0;  // option index
+    uint8_t gold = 0;     // option index
+    std::string subject;  // MMLU-Pro's category (its prompt names it)
   };
 
-  ChoiceTask(std::string name, std::string description, std::vector<Item> items)
-      : Task(std::move(name)), description_(std::move(description)), items_(std::move(items)) {
+  ChoiceTask(std::string name, std::string description, std::vector<Item> items,
+             ChoiceReference reference, nlohmann::json scoring)
+      : Task(std::move(name)),
+        description_(std::move(description)),
+        items_(std::move(items)),
+        reference_(reference),
+        scoring_(std::move(scoring)),
+        mmlu_pro_(MmluProReference()) {
     size_t max_options = 0;
     for (const auto& it : items_) max_options = std::max(max_options, it.options.size());
     extractors_.resize(max_options + 1);
@@ -71,11 +87,29 @@ class ChoiceTask : public Task {
 
   Prompt BuildPrompt(size_t index, EndpointType type) const override {
     const Item& it = items_[index];
-    std::string text = absl::StrCat(
+    std::string text;
+    if (reference_ == ChoiceReference::kLmEvalMmluPro) {
+      // lm-eval mmlu_pro's description and CoT question format (zero-shot here).
+      std::string subject =
+          absl::StrReplaceAll(it.subject.empty() ? "various subjects" : it.subject, {{"_", " "}});
+      text =
+          absl::StrCat("The following are multiple choice questions (with answers) about ", subject,
+                       ". Think step by step and then finish your answer with \"the answer is "
+                       "(X)\" where X is the correct letter choice.\n\nQuestion:\n",
+                       it.question, "\nOptions:\n");
+      for (size_t i = 0; i < it.options.size(); ++i) {
+        absl::StrAppend(&text, std::string(1, OptionLetter(i)), ". ", it.options[i], "\n");
+      }
+      text += "Answer: Let's think step by step.";
+      return AssemblePrompt(type, std::nullopt, {}, text);
+    }
+    // simple-evals' QUERY_TEMPLATE_MULTICHOICE ("one of ABCD").
+    std::string letters;
+    for (size_t i = 0; i < it.options.size(); ++i) letters += OptionLetter(i);
+    text = absl::StrCat(
         "Answer the following multiple choice question. The last line of your response should "
         "be of the following format: 'Answer: $LETTER' (without quotes) where LETTER is one of ",
-        JoinLetters(it.options.size()), ". Think step by step before answering.\n\n", it.question,
-        "\n");
+        letters, ". Think step by step before answering.\n\n", it.question, "\n");
     for (size_t i = 0; i < it.options.size(); ++i) {
       absl::StrAppend(&text, "\n", std::string(1, OptionLetter(i)), ") ", it.options[i]);
     }
@@ -85,28 +119,61 @@ class ChoiceTask : public Task {
   Evaluation Score(size_t index, absl::string_view response) const override {
     const Item& it = items_[index];
     Evaluation e;
-    e.gold = std::string(1, OptionLetter(it.gold));
-    e.extracted = extractors_[it.options.size()]->Extract(response);
-    e.correct = e.extracted &&
-                MetricMatches(MetricKind::kChoiceAccuracy, *e.extracted, e.gold.get<std::string>());
-    e.scores.emplace_back("choice_accuracy", e.correct ? 1.0 : 0.0);
+    const std::string gold(1, OptionLetter(it.gold));
+    e.gold = gold;
+    e.filtered = nlohmann::json::object();
+    const std::string name = ReferenceScoreName();
+    switch (reference_) {
+      case ChoiceReference::kSimpleEvalsMmlu:
+      case ChoiceReference::kSimpleEvalsGpqa: {
+        e.extracted = reference_ == ChoiceReference::kSimpleEvalsMmlu
+                          ? SimpleEvalsMmluExtract(response)
+                          : SimpleEvalsGpqaExtract(response);
+        e.correct = e.extracted && *e.extracted == gold;  // case-sensitive, as the reference
+        break;
+      }
+      case ChoiceReference::kLmEvalMmluPro: {
+        std::string got = mmlu_pro_.filter.Apply(response, {});
+        e.correct = ExactMatch(got, gold, mmlu_pro_.exact_match);
+        e.extracted = got;
+        break;
+      }
+    }
+    e.filtered[name] = e.extracted ? nlohmann::json(*e.extracted) : nlohmann::json(nullptr);
+    e.scores.emplace_back(name, e.correct ? 1.0 : 0.0);
+    auto lenient = extractors_[it.options.size()]->Extract(response);
+    const bool lenient_ok = lenient && MetricMatches(MetricKind::kChoiceAccuracy, *lenient, gold);
+    e.filtered[kLenientChoice] = lenient ? nlohmann::json(*lenient) : nlohmann::json(nullptr);
+    e.scores.emplace_back(kLenientChoice, lenient_ok ? 1.0 : 0.0);
     return e;
   }
 
   Evaluation ScoreFailure(size_t index) const override {
     Evaluation e;
     e.gold = std::string(1, OptionLetter(items_[index].gold));
-    e.scores.emplace_back("choice_accuracy", 0.0);
+    e.scores.emplace_back(ReferenceScoreName(), 0.0);
+    e.scores.emplace_back(kLenientChoice, 0.0);
     return e;
   }
 
-  std::vector<std::string> ScoreNames() const override { return {"choice_accuracy"}; }
+  std::vector<std::string> ScoreNames() const override {
+    return {ReferenceScoreName(), kLenientChoice};
+  }
   std::string Describe() const override { return description_; }
+  nlohmann::json ScoringJson() const override { return scoring_; }
 
  private:
+  static constexpr char kLenientChoice[] = "lenient_choice_accuracy";
+  std::string ReferenceScoreName() const {
+    return reference_ == ChoiceReference::kLmEvalMmluPro ? "custom-extract" : "score";
+  }
+
   std::string description_;
   std::vector<Item> items_;
-  std::vector<std::optional<Extractor>> extractors_;  // by option count
+  ChoiceReference reference_;
+  nlohmann::json scoring_;
+  ReferenceScore mmlu_pro_;
+  std::vector<std::optional<Extractor>> extractors_;  // by option count (the lenient score)
 };
 
 // Reads one multiple-choice row in any of the documented layouts (see docs/tasks.md).
@@ -126,6 +193,12 @@ absl::StatusOr<ChoiceTask::Item> ParseChoiceRow(const nlohmann::json& row,
         absl::StrCat(where, ": missing or empty 'question' (a string)"));
   }
   item.question = q->get<std::string>();
+  for (const char* key : {"category", "subject"}) {
+    if (row.contains(key) && row[key].is_string()) {
+      item.subject = row[key].get<std::string>();
+      break;
+    }
+  }
 
   std::optional<size_t> gold;
   if (row.contains("Correct Answer")) {
@@ -189,14 +262,8 @@ absl::StatusOr<ChoiceTask::Item> ParseChoiceRow(const nlohmann::json& row,
   return item;
 }
 
-void Shuffle(ChoiceTask::Item& item, uint64_t seed, size_t row_index) {
-  uint64_t state = seed ^ (0xA0761D6478BD642Full * (row_index + 1));
-  std::vector<size_t> perm(item.options.size());
-  for (size_t i = 0; i < perm.size(); ++i) perm[i] = i;
-  for (size_t i = perm.size() - 1; i > 0; --i) {
-    size_t j = SplitMix(state) % (i + 1);
-    std::swap(perm[i], perm[j]);
-  }
+// Reorders the options: new option i is old option perm[i].
+void Permute(ChoiceTask::Item& item, const std::vector<size_t>& perm) {
   std::vector<std::string> options(item.options.size());
   uint8_t gold = 0;
   for (size_t i = 0; i < perm.size(); ++i) {
@@ -207,28 +274,76 @@ void Shuffle(ChoiceTask::Item& item, uint64_t seed, size_t row_index) {
   item.gold = gold;
 }
 
-absl::StatusOr<std::unique_ptr<Task>> MakeChoiceTask(const Plan& plan, const Dataset& ds,
-                                                     bool shuffle_default) {
-  bool shuffle = plan.params.shuffle_choices.value_or(shuffle_default);
-  uint64_t seed = static_cast<uint64_t>(plan.params.seed.value_or(0));
+void Shuffle(ChoiceTask::Item& item, uint64_t seed, size_t row_index) {
+  uint64_t state = seed ^ (0xA0761D6478BD642Full * (row_index + 1));
+  std::vector<size_t> perm(item.options.size());
+  for (size_t i = 0; i < perm.size(); ++i) perm[i] = i;
+  for (size_t i = perm.size() - 1; i > 0; --i) {
+    size_t j = SplitMix(state) % (i + 1);
+    std::swap(perm[i], perm[j]);
+  }
+  Permute(item, perm);
+}
+
+absl::StatusOr<std::unique_ptr<Task>> MakeChoiceTask(const Plan& plan, const Dataset& ds) {
+  ChoiceReference reference = ChoiceReference::kSimpleEvalsMmlu;
+  nlohmann::json scoring;
+  if (plan.task == "native_gpqa_diamond") {
+    reference = ChoiceReference::kSimpleEvalsGpqa;
+    scoring = {{"reference", "simple-evals gpqa_eval.py (variant diamond)"},
+               {"commit", kSimpleEvalsCommit},
+               {"score", "score"},
+               {"pattern", R"((?i)Answer[ \t]*:[ \t]*\$?([A-D])\$?)"},
+               {"normalisation", "none"}};
+  } else if (plan.task == "native_mmlu_pro") {
+    reference = ChoiceReference::kLmEvalMmluPro;
+    scoring = {{"reference", "lm-evaluation-harness mmlu_pro (_default_template_yaml)"},
+               {"commit", kLmEvalCommit},
+               {"score", "custom-extract"},
+               {"pattern", R"(answer is \(?([ABCDEFGHIJ])\)?)"},
+               {"exact_match", {{"ignore_case", true}, {"ignore_punctuation", true}}}};
+  } else {
+    scoring = {{"reference", "simple-evals mmlu_eval.py"},
+               {"commit", kSimpleEvalsCommit},
+               {"score", "score"},
+               {"normalisation", "normalize_response, 42 multilingual answer labels"}};
+  }
+  scoring["lenient_score"] = "lenient_choice_accuracy";
+  // GPQA: simple-evals' permutation, random.Random(seed).sample(range(4), 4) drawn row after row
+  // (seed 0 unless extra.seed); other tasks keep the file's order unless shuffle_choices.
+  const bool gpqa = reference == ChoiceReference::kSimpleEvalsGpqa;
+  const bool shuffle = plan.params.shuffle_choices.value_or(gpqa);
+  const uint64_t seed = static_cast<uint64_t>(plan.params.seed.value_or(0));
+  PythonRandom rng(seed);
   std::vector<ChoiceTask::Item> items;
   items.reserve(ds.rows.size());
   for (size_t i = 0; i < ds.rows.size(); ++i) {
     EVALD_ASSIGN_OR_RETURN(ChoiceTask::Item item, ParseChoiceRow(ds.rows[i].value, ds.Where(i)));
-    if (shuffle) Shuffle(item, seed, i);
+    if (shuffle && gpqa) {
+      std::vector<int> p = rng.SampleRange(static_cast<int>(item.options.size()),
+                                           static_cast<int>(item.options.size()));
+      Permute(item, std::vector<size_t>(p.begin(), p.end()));
+    } else if (shuffle) {
+      Shuffle(item, seed, i);
+    }
     items.push_back(std::move(item));
   }
-  std::string desc =
-      absl::StrCat(ds.source, ", ", items.size(), " questions, choice letters, choice_accuracy",
-                   shuffle ? ", options shuffled" : "");
-  return std::unique_ptr<Task>(new ChoiceTask(plan.task, desc, std::move(items)));
+  if (gpqa) scoring["permutation"] = shuffle ? absl::StrCat("random.Random(", seed, ")") : "none";
+  std::string desc = absl::StrCat(ds.source, ", ", items.size(), " questions, ",
+                                  scoring["reference"].get<std::string>(), " scoring",
+                                  shuffle ? ", options shuffled" : "");
+  return std::unique_ptr<Task>(
+      new ChoiceTask(plan.task, desc, std::move(items), reference, std::move(scoring)));
 }
 
 // ---- GSM8K --------------------------------------------------------------------------------
 
 absl::StatusOr<std::unique_ptr<Task>> MakeGsm8kTask(const Plan& plan, Dataset ds) {
-  std::vector<std::string> golds;
+  EVALD_ASSIGN_OR_RETURN(std::optional<std::string> variant, ExtraString(plan, "variant"));
+  EVALD_ASSIGN_OR_RETURN(Gsm8kReference ref, Gsm8kReferenceFor(variant.value_or("gsm8k")));
+  std::vector<std::string> golds, reference_golds;
   golds.reserve(ds.rows.size());
+  reference_golds.reserve(ds.rows.size());
   for (size_t i = 0; i < ds.rows.size(); ++i) {
     nlohmann::json& row = ds.rows[i].value;
     auto q = row.find("question");
@@ -238,11 +353,15 @@ absl::StatusOr<std::unique_ptr<Task>> MakeGsm8kTask(const Plan& plan, Dataset ds
     }
     auto a = row.find("answer");
     std::optional<std::string> gold;
+    std::string reference_gold;
     if (a != row.end() && a->is_string()) {
-      gold = Gsm8kGold(a->get<std::string>());
-      if (!gold && ParseNumber(a->get<std::string>())) gold = a->get<std::string>();
+      const std::string& answer = a->get_ref<const std::string&>();
+      gold = Gsm8kGold(answer);
+      if (!gold && ParseNumber(answer)) gold = answer;
+      reference_gold = Gsm8kReferenceGold(ref, answer);
     } else if (a != row.end() && a->is_number()) {
       gold = a->dump();
+      reference_gold = *gold;
     }
     if (!gold) {
       return absl::InvalidArgumentError(
@@ -251,19 +370,40 @@ absl::StatusOr<std::unique_ptr<Task>> MakeGsm8kTask(const Plan& plan, Dataset ds
                        "layout) or be a number"));
     }
     golds.push_back(*gold);
+    reference_golds.push_back(std::move(reference_gold));
     // Keep only what the prompt needs.
     nlohmann::json slim = {{"question", std::move(*q)}};
     row = std::move(slim);
   }
   TemplateTask::Spec spec;
   spec.name = plan.task;
-  spec.prompt = PromptTemplate::Parse(kGsm8kPrompt).value();
+  spec.prompt = PromptTemplate::Parse(ref.prompt).value();
   spec.extractor = Extractor::Numeric();
   spec.metric = MetricKind::kNumericMatch;
-  spec.description =
-      absl::StrCat(ds.source, ", ", ds.rows.size(), " problems, numeric extractor, numeric_match");
+  spec.reference = ref.scores;
+  spec.extractor_score_name = "lenient_numeric_match";
+  nlohmann::json filters = nlohmann::json::array();
+  for (const auto& r : ref.scores) {
+    nlohmann::json steps = nlohmann::json::array();
+    for (const auto& st : r.filter.steps) steps.push_back(st.Describe());
+    filters.push_back({{"name", r.filter.name}, {"steps", steps}});
+  }
+  spec.scoring = {
+      {"reference", absl::StrCat("lm-evaluation-harness ", ref.task, " (", ref.file, ")")},
+      {"commit", kLmEvalCommit},
+      {"variant", ref.task},
+      {"filters", filters},
+      {"exact_match",
+       {{"ignore_case", true},
+        {"ignore_punctuation", false},
+        {"regexes_to_ignore", {",", "\\$", "(?s).*#### ", "\\.$"}}}},
+      {"lenient_score", "lenient_numeric_match"}};
+  spec.description = absl::StrCat(ds.source, ", ", ds.rows.size(), " problems, lm-eval ", ref.task,
+                                  " scoring (", ref.scores[0].filter.name, ", ",
+                                  ref.scores[1].filter.name, ") + lenient_numeric_match");
   EVALD_ASSIGN_OR_RETURN(auto task,
-                         TemplateTask::Create(std::move(spec), std::move(ds), std::move(golds)));
+                         TemplateTask::Create(std::move(spec), std::move(ds), std::move(golds),
+                                              std::move(reference_golds)));
   return std::unique_ptr<Task>(std::move(task));
 }
 
@@ -331,6 +471,13 @@ class IfevalTask : public Task {
             "inst_level_loose_acc"};
   }
   std::string Describe() const override { return description_; }
+  nlohmann::json ScoringJson() const override {
+    return {{"reference", "lm-evaluation-harness ifeval (lm_eval/tasks/ifeval/ifeval.yaml)"},
+            {"commit", kLmEvalCommit},
+            {"approximations",
+             "sentence counting without nltk Punkt; language detection by script and stop words "
+             "instead of langdetect"}};
+  }
 
  private:
   std::string description_;
@@ -410,8 +557,9 @@ Prompt AssemblePrompt(EndpointType type, const std::optional<std::string>& syste
   return p;
 }
 
-absl::StatusOr<std::unique_ptr<TemplateTask>> TemplateTask::Create(Spec spec, Dataset dataset,
-                                                                   std::vector<std::string> golds) {
+absl::StatusOr<std::unique_ptr<TemplateTask>> TemplateTask::Create(
+    Spec spec, Dataset dataset, std::vector<std::string> golds,
+    std::vector<std::string> reference_golds, std::vector<std::vector<std::string>> choices) {
   std::unique_ptr<TemplateTask> task(new TemplateTask(std::move(spec)));
   task->rows_.reserve(dataset.rows.size());
   for (size_t i = 0; i < dataset.rows.size(); ++i) {
@@ -423,6 +571,8 @@ absl::StatusOr<std::unique_ptr<TemplateTask>> TemplateTask::Create(Spec spec, Da
     task->rows_.push_back(std::move(dataset.rows[i].value));
   }
   task->golds_ = std::move(golds);
+  task->reference_golds_ = std::move(reference_golds);
+  task->choices_ = std::move(choices);
   return task;
 }
 
@@ -431,21 +581,57 @@ Prompt TemplateTask::BuildPrompt(size_t index, EndpointType type) const {
   return AssemblePrompt(type, spec_.system_prompt, spec_.few_shot, text);
 }
 
+std::vector<std::string> TemplateTask::ScoreNames() const {
+  std::vector<std::string> names;
+  for (const auto& r : spec_.reference) names.push_back(r.filter.name);
+  if (spec_.extractor_score) names.push_back(ExtractorScoreName());
+  return names;
+}
+
 Evaluation TemplateTask::Score(size_t index, absl::string_view response) const {
   Evaluation e;
-  e.gold = golds_[index];
-  e.extracted = spec_.extractor.Extract(response);
-  e.correct =
-      e.extracted && MetricMatches(spec_.metric, *e.extracted, golds_[index], spec_.ignore_case);
-  e.scores.emplace_back(MetricName(spec_.metric), e.correct ? 1.0 : 0.0);
+  e.gold = index < golds_.size() ? golds_[index] : reference_golds_[index];
+  e.filtered = nlohmann::json::object();
+  FilterContext ctx;
+  if (index < choices_.size()) ctx.choices = &choices_[index];
+  bool first = true;
+  for (const auto& r : spec_.reference) {
+    std::string got = r.filter.Apply(response, ctx);
+    const bool ok = ExactMatch(got, reference_golds_[index], r.exact_match);
+    e.scores.emplace_back(r.filter.name, ok ? 1.0 : 0.0);
+    if (first) {
+      e.correct = ok;
+      e.extracted = got;
+      first = false;
+    }
+    e.filtered[r.filter.name] = std::move(got);
+  }
+  if (spec_.extractor_score) {
+    std::optional<std::string> got = spec_.extractor.Extract(response);
+    const bool ok = got && MetricMatches(spec_.metric, *got, golds_[index], spec_.ignore_case);
+    e.scores.emplace_back(ExtractorScoreName(), ok ? 1.0 : 0.0);
+    e.filtered[ExtractorScoreName()] = got ? nlohmann::json(*got) : nlohmann::json(nullptr);
+    if (first) {
+      e.correct = ok;
+      e.extracted = std::move(got);
+    }
+  }
   return e;
 }
 
 Evaluation TemplateTask::ScoreFailure(size_t index) const {
   Evaluation e;
-  e.gold = golds_[index];
-  e.scores.emplace_back(MetricName(spec_.metric), 0.0);
+  e.gold = index < golds_.size() ? golds_[index] : reference_golds_[index];
+  for (const auto& name : ScoreNames()) e.scores.emplace_back(name, 0.0);
   return e;
+}
+
+std::string ApplyThinkEndToken(absl::string_view response,
+                               const std::optional<std::string>& think_end_token) {
+  if (!think_end_token || think_end_token->empty()) return std::string(response);
+  size_t pos = response.rfind(*think_end_token);
+  if (pos == absl::string_view::npos) return std::string(response);
+  return PyLStrip(response.substr(pos + think_end_token->size()));
 }
 
 // ---- factory ------------------------------------------------------------------------------
@@ -464,8 +650,14 @@ std::string DefaultDatasetUrl(const std::string& task) {
 
 absl::StatusOr<std::unique_ptr<Task>> CreateTask(const Plan& plan,
                                                  const DatasetOptions& dataset_options) {
+  EVALD_ASSIGN_OR_RETURN(std::optional<std::string> think_end,
+                         ExtraString(plan, "think_end_token"));
   if (!plan.task_file.empty()) {
-    return LoadUserTask(plan.task_file, plan.task, plan.params, dataset_options);
+    EVALD_ASSIGN_OR_RETURN(auto task,
+                           LoadUserTask(plan.task_file, plan.task, plan.params, dataset_options));
+    // The plan's value wins over the task file's.
+    if (think_end) task->set_think_end_token(think_end);
+    return task;
   }
   const auto& names = BuiltinTaskNames();
   if (std::find(names.begin(), names.end(), plan.task) == names.end()) {
@@ -484,9 +676,16 @@ absl::StatusOr<std::unique_ptr<Task>> CreateTask(const Plan& plan,
   DatasetOptions opts = dataset_options;
   opts.limit = plan.params.limit_samples;
   EVALD_ASSIGN_OR_RETURN(Dataset ds, LoadDataset(source, opts));
-  if (plan.task == "native_gsm8k") return MakeGsm8kTask(plan, std::move(ds));
-  if (plan.task == "native_ifeval") return MakeIfevalTask(plan, ds);
-  return MakeChoiceTask(plan, ds, /*shuffle_default=*/plan.task == "native_gpqa_diamond");
+  std::unique_ptr<Task> task;
+  if (plan.task == "native_gsm8k") {
+    EVALD_ASSIGN_OR_RETURN(task, MakeGsm8kTask(plan, std::move(ds)));
+  } else if (plan.task == "native_ifeval") {
+    EVALD_ASSIGN_OR_RETURN(task, MakeIfevalTask(plan, ds));
+  } else {
+    EVALD_ASSIGN_OR_RETURN(task, MakeChoiceTask(plan, ds));
+  }
+  task->set_think_end_token(think_end);
+  return task;
 }
 
 }  // namespace evald::runner

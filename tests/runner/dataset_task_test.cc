@@ -129,13 +129,30 @@ TEST_CASE("tasks: native_gsm8k prompts carry the question verbatim and score num
   Prompt p = (*task)->BuildPrompt(0, EndpointType::kChat);
   REQUIRE(p.messages.size() == 1);
   CHECK(p.messages[0].role == "user");
-  CHECK_THAT(p.messages[0].content, Catch::Contains("Mia has 12 apples."));
-  Evaluation right = (*task)->Score(0, "The final answer is: 15");
-  CHECK(right.correct);
-  CHECK(right.gold == "15");
-  CHECK(*right.extracted == "15");
-  CHECK_FALSE((*task)->Score(0, "The final answer is: 16").correct);
-  CHECK((*task)->ScoreNames() == std::vector<std::string>{"numeric_match"});
+  CHECK_THAT(p.messages[0].content,
+             Catch::Contains("Mia has 12 apples.") && Catch::Contains("#### $ANSWER"));
+  // lm-eval gsm8k first: strict-match reads "#### N", flexible-extract the last number.
+  CHECK((*task)->ScoreNames() ==
+        std::vector<std::string>{"strict-match", "flexible-extract", "lenient_numeric_match"});
+  Evaluation strict = (*task)->Score(0, "12 - 5 = 7, 7 + 8 = 15\n#### 15");
+  CHECK(strict.correct);
+  CHECK(strict.gold == "15");
+  CHECK(*strict.extracted == "15");
+  CHECK(strict.filtered["strict-match"] == "15");
+  CHECK(strict.filtered["flexible-extract"] == "15");
+  Evaluation flexible = (*task)->Score(0, "The final answer is: 15");
+  CHECK_FALSE(flexible.correct);  // the first (reference) score decides
+  CHECK(*flexible.extracted == "[invalid]");
+  CHECK(flexible.scores ==
+        std::vector<std::pair<std::string, double>>{
+            {"strict-match", 0.0}, {"flexible-extract", 1.0}, {"lenient_numeric_match", 1.0}});
+  CHECK_FALSE((*task)->Score(0, "#### 16").correct);
+  // 18.00 is not 18 for exact_match; the lenient score says it is.
+  Evaluation decimals = (*task)->Score(0, "#### 15.00");
+  CHECK(decimals.scores[0].second == 0.0);
+  CHECK(decimals.scores[2].second == 1.0);
+  CHECK((*task)->think_end_token() == std::nullopt);  // lm-eval's default: nothing stripped
+  CHECK((*task)->ScoringJson()["commit"] == "4e7e0d47f33bc71070c1d38394bafbb52b117163");
   Prompt completion = (*task)->BuildPrompt(0, EndpointType::kCompletions);
   CHECK(completion.messages.empty());
   CHECK_THAT(completion.text, Catch::Contains("Mia has 12 apples."));
@@ -148,16 +165,26 @@ TEST_CASE("tasks: multiple choice layouts, letters and MMLU-Pro's ten options") 
   auto mmlu = CreateTask(PlanFor("native_mmlu", DataDir() + "/mmlu_tiny.jsonl"), {});
   REQUIRE(mmlu.ok());
   std::string text = (*mmlu)->BuildPrompt(0, EndpointType::kChat).messages[0].content;
-  CHECK_THAT(text, Catch::Contains("closest to the Sun?") && Catch::Contains("B) Mercury") &&
-                       Catch::Contains("one of A, B, C or D"));
+  CHECK_THAT(text, Catch::Contains("closest to the Sun?\n\nA) Venus\nB) Mercury") &&
+                       Catch::Contains("where LETTER is one of ABCD. Think step by step"));
+  CHECK((*mmlu)->ScoreNames() == std::vector<std::string>{"score", "lenient_choice_accuracy"});
   CHECK((*mmlu)->Score(0, "Answer: B").correct);
   CHECK_FALSE((*mmlu)->Score(0, "Answer: C").correct);
+  // simple-evals rejects "(B)"; the lenient score accepts it.
+  Evaluation paren = (*mmlu)->Score(0, "Answer: (B)");
+  CHECK_FALSE(paren.correct);
+  CHECK(paren.scores[1] == std::pair<std::string, double>{"lenient_choice_accuracy", 1.0});
 
   auto pro = CreateTask(PlanFor("native_mmlu_pro", DataDir() + "/mmlu_pro_tiny.jsonl"), {});
   REQUIRE(pro.ok());
   CHECK_THAT((*pro)->BuildPrompt(3, EndpointType::kChat).messages[0].content,
-             Catch::Contains("J) Iron"));
+             Catch::Contains("Options:\nA. Cobalt") && Catch::Contains("J. Iron\n") &&
+                 Catch::Contains("the answer is (X)") &&
+                 Catch::EndsWith("Answer: Let's think step by step."));
+  CHECK((*pro)->ScoreNames() ==
+        std::vector<std::string>{"custom-extract", "lenient_choice_accuracy"});
   CHECK((*pro)->Score(3, "The answer is (J)").correct);
+  CHECK_FALSE((*pro)->Score(3, "The answer is: (J)").correct);
 
   auto gpqa_plan = PlanFor("native_gpqa_diamond", DataDir() + "/gpqa_tiny.jsonl");
   gpqa_plan.params.shuffle_choices = false;

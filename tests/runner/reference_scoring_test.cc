@@ -1,0 +1,449 @@
+// The reference harnesses' scoring rules (lm-evaluation-harness @ 4e7e0d47, simple-evals @
+// ee3b0318), one test per rule or quirk: the Python-`re` engine, lm-eval's filters and
+// exact_match, the gsm8k / mmlu_pro / gpqa patterns, simple-evals' extraction, Python's random,
+// think_end_token and a gsm8k filter_list pasted into a task file.
+#include "runner/reference_scoring.h"
+
+#include <catch2/catch.hpp>
+
+#include "runner/filters.h"
+#include "runner/plan.h"
+#include "runner/py_regex.h"
+#include "runner/task.h"
+#include "tests/runner/test_util.h"
+
+namespace evald::runner {
+namespace {
+
+using testing::DataDir;
+using testing::TempDir;
+using testing::WriteFile;
+
+PyRegex Re(const std::string& p, bool icase = false) {
+  auto re = PyRegex::Compile(p, icase);
+  INFO(p);
+  REQUIRE(re.ok());
+  return *std::move(re);
+}
+
+std::vector<std::string> Hits(const PyRegex& re, const std::string& text, int group = 0) {
+  std::vector<std::string> out;
+  for (const auto& m : re.FindAll(text)) out.push_back(m.groups[group]);
+  return out;
+}
+
+std::string Apply(const FilterPipeline& p, const std::string& response,
+                  const std::vector<std::string>* choices = nullptr) {
+  FilterContext ctx;
+  ctx.choices = choices;
+  return p.Apply(response, ctx);
+}
+
+FilterPipeline RegexPipeline(const std::string& pattern, int group_select,
+                             const std::string& fallback = "[invalid]") {
+  auto step = FilterStep::Regex(pattern, group_select, fallback);
+  REQUIRE(step.ok());
+  return {"p", {*std::move(step), FilterStep::TakeFirst()}};
+}
+
+// ---- the regex engine ---------------------------------------------------------------------
+
+TEST_CASE("py_regex: Python re semantics") {
+  // `$` without MULTILINE also matches just before a final newline; `\Z` only at the very end.
+  CHECK(Re(R"(\.$)").Sub("42.\n", "") == "42\n");
+  CHECK(Re(R"(\.$)").Sub("4.2.", "") == "4.2");
+  CHECK_FALSE(Re(R"(\.$)").Search("42.\n\n"));
+  CHECK_FALSE(Re(R"(1\Z)").Search("1\n"));
+  CHECK(Re(R"(1\Z)").Search("x1"));
+  // `.` stops at a newline unless (?s); (?i) folds Unicode case.
+  CHECK(Re("(?s).*#### ").Sub("a\nb #### c #### 18", "") == "18");
+  CHECK(Re(".*#### ").Sub("a\nb #### 18", "") == "a\n18");
+  CHECK(Re("(?i)straße").Search("STRASSE") == std::nullopt);  // no full case folding in re
+  CHECK(Re("(?i)émile").Search("ÉMILE"));
+  // Look-behind and look-ahead (gpqa's strict pattern), Unicode \w and \d, {,n}.
+  CHECK(Hits(Re(R"((?<=The answer is )(.*)(?=.))"), "The answer is (C).", 1) ==
+        std::vector<std::string>{"(C)"});
+  CHECK(Hits(Re(R"(\w+)"), "naïve café 中文 don't") ==
+        std::vector<std::string>{"naïve", "café", "中文", "don", "t"});
+  CHECK(Re(R"(^\d+$)").Search("١٢٣"));  // Arabic-Indic digits are \d in Python
+  CHECK(Hits(Re("a{,2}"), "aaa") == std::vector<std::string>{"aa", "a", ""});
+  // Empty matches as Python 3.7+ findall reports them.
+  CHECK(Hits(Re("x*"), "axb") == std::vector<std::string>{"", "x", "", ""});
+  CHECK(Re("x*").Sub("abc", "-") == "-a-b-c-");
+  CHECK(Re(R"(\s?\*\*\*\s?)").Split("a *** b***c") == std::vector<std::string>{"a", "b", "c"});
+  // Invalid UTF-8 in a response is matched around, never an error.
+  CHECK(Hits(Re(R"(\d+)"), std::string("1\xff 2")) == std::vector<std::string>{"1", "2"});
+}
+
+TEST_CASE("py_regex: compile errors name the pattern and the offset") {
+  auto bad = PyRegex::Compile("answer is (\\d+");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(bad.status().message()),
+             Catch::Contains("regex 'answer is (\\d+' does not compile at offset 14"));
+}
+
+TEST_CASE("py_regex: a catastrophic pattern gives up instead of stalling") {
+  PyRegex re = Re("(a+)+$");
+  const std::string hostile = std::string(40, 'a') + "!";
+  CHECK_FALSE(re.Search(hostile));  // the backtracking budget ends it
+  CHECK(PyStrip("\u00a0 x \u3000\n") == "x");
+  CHECK(PyLStrip("  x ") == "x ");
+  CHECK(PyLower("ÀB Ｃ") == "àb ｃ");
+}
+
+// ---- lm-eval filters and exact_match ------------------------------------------------------
+
+TEST_CASE("regex filter: group_select, tuples, strip and fallback") {
+  const std::string text = "#### 1 then #### 2 and #### 3";
+  CHECK(Apply(RegexPipeline(R"(#### (\d))", 0), text) == "1");  // default: the first hit
+  CHECK(Apply(RegexPipeline(R"(#### (\d))", -1), text) == "3");
+  CHECK(Apply(RegexPipeline(R"(#### (\d))", 1), text) == "2");
+  CHECK(Apply(RegexPipeline(R"(#### (\d))", -2), text) == "2");
+  CHECK(Apply(RegexPipeline(R"(#### (\d))", 5), text) == "[invalid]");  // out of range
+  CHECK(Apply(RegexPipeline(R"(#### (\d))", 0, "none"), "no hit") == "none");
+  // Without a group: the whole hit; with several: the first non-empty group; stripped.
+  CHECK(Apply(RegexPipeline(R"(#### \d)", 0), text) == "#### 1");
+  CHECK(Apply(RegexPipeline(R"((x)|(\d))", 0), "7") == "7");
+  CHECK(Apply(RegexPipeline(R"((a*)|(b*))", 0), "c") == "[invalid]");  // all groups empty
+  CHECK(Apply(RegexPipeline(R"(is(.*))", 0), "is  42 \n") == "42");
+  // remove_whitespace drops leading whitespace only.
+  FilterPipeline ws{"ws", {FilterStep::RemoveWhitespace()}};
+  CHECK(Apply(ws, " \n A \n") == "A \n");
+}
+
+TEST_CASE("exact_match: regexes, then case, then punctuation, both sides") {
+  ExactMatchOptions o;
+  o.regexes_to_ignore.push_back(Re("A"));
+  o.ignore_case = true;
+  // The regex runs before lower-casing: "A" is deleted, "a" is not.
+  CHECK(NormalizeForExactMatch("Ab", o) == "b");
+  CHECK(NormalizeForExactMatch("ab", o) == "ab");
+  CHECK(ExactMatch("Ab", "B", o));
+  CHECK_FALSE(ExactMatch("ab", "B", o));
+  ExactMatchOptions p;
+  p.ignore_punctuation = true;
+  CHECK(NormalizeForExactMatch("(C).", p) == "C");
+  CHECK(NormalizeForExactMatch("«C»", p) == "«C»");  // ASCII string.punctuation only
+  ExactMatchOptions n;
+  n.ignore_numbers = true;
+  CHECK(NormalizeForExactMatch("a1b2", n) == "ab");
+  CHECK_FALSE(ExactMatch(" 18", "18", ExactMatchOptions{}));  // no implicit strip
+}
+
+TEST_CASE("gsm8k: lm-eval's exact_match settings") {
+  const ExactMatchOptions em = Gsm8kExactMatch();
+  // `,` and `$` anywhere, one trailing `.`, everything up to the last "#### " of the gold.
+  CHECK(NormalizeForExactMatch("$1,080.", em) == "1080");
+  CHECK(NormalizeForExactMatch("42..", em) == "42.");
+  CHECK(NormalizeForExactMatch("Step 1\nStep #### 2\n#### 18", em) == "18");
+  CHECK_FALSE(ExactMatch("18.00", "18", em));
+  CHECK_FALSE(ExactMatch("5.0", "5", em));
+  CHECK_FALSE(ExactMatch("-45", "45", em));
+  CHECK(ExactMatch("1,080", "He earns... #### 1080", em));
+}
+
+TEST_CASE("gsm8k: strict-match and flexible-extract of the default variant") {
+  auto ref = Gsm8kReferenceFor("gsm8k");
+  REQUIRE(ref.ok());
+  REQUIRE(ref->scores.size() == 2);
+  const FilterPipeline& strict = ref->scores[0].filter;
+  const FilterPipeline& flexible = ref->scores[1].filter;
+  CHECK(strict.name == "strict-match");
+  CHECK(flexible.name == "flexible-extract");
+  // Strict: the first "#### " (exactly one space), no "$", no missing space.
+  CHECK(Apply(strict, "#### 18\n#### 20") == "18");
+  CHECK(Apply(strict, "#### $18") == "[invalid]");
+  CHECK(Apply(strict, "####18") == "[invalid]");
+  CHECK(Apply(strict, "#### -1,234.5") == "-1,234.5");
+  // Flexible: the last hit anywhere, the first non-empty alternative.
+  CHECK(Apply(flexible, "3 apples and 18 pears") == "18");
+  CHECK(Apply(flexible, "So the result is $\\boxed{350}$.") == "$.");
+  CHECK(NormalizeForExactMatch("$.", Gsm8kExactMatch()).empty());
+  CHECK(Apply(flexible, "between 30-45 minutes") == "-45");
+  CHECK(Apply(flexible, "wait...") == "...");
+  CHECK(Apply(flexible, "x = 7") == "7");  // the single-digit alternative
+  CHECK(Apply(flexible, "no digits") == "[invalid]");
+  CHECK(Gsm8kReferenceGold(*ref, "a\n#### 18") == "a\n#### 18");  // exact_match cuts it
+}
+
+TEST_CASE("gsm8k: the cot variant's strict pattern ends in an unescaped dot") {
+  auto ref = Gsm8kReferenceFor("cot");
+  REQUIRE(ref.ok());
+  CHECK(ref->task == "gsm8k_cot_zeroshot");
+  const FilterPipeline& strict = ref->scores[0].filter;
+  CHECK(Apply(strict, "The answer is 18") == "1");  // the `.` eats the last digit
+  CHECK(Apply(strict, "The answer is 18.") == "18");
+  CHECK(Apply(strict, "The answer is 1,080.\n") == "1,080");
+  CHECK(Apply(strict, "The answer is 18!") == "18");
+  CHECK(Apply(strict, "the answer is 18.") == "[invalid]");           // case-sensitive
+  CHECK(Apply(strict, "The answer is 7. The answer is 9.") == "7.");  // the first hit
+  CHECK(Gsm8kReferenceGold(*ref, "work\n#### 1,080 ") == "1,080");
+}
+
+TEST_CASE("gsm8k: the llama variants take the last hit") {
+  auto cot_llama = Gsm8kReferenceFor("llama");
+  REQUIRE(cot_llama.ok());
+  CHECK(cot_llama->task == "gsm8k_cot_llama");
+  const FilterPipeline& strict = cot_llama->scores[0].filter;
+  CHECK(strict.name == "strict-match");
+  CHECK(Apply(strict, "The final answer is 5. Oops. The final answer is $18") == "$18");
+  CHECK(Apply(strict, "The final answer is: 18") == "[invalid]");
+  CHECK_THAT(cot_llama->prompt, Catch::Contains("The final answer is [answer]"));
+  auto llama3 = Gsm8kReferenceFor("gsm8k_llama");
+  REQUIRE(llama3.ok());
+  CHECK(llama3->scores[0].filter.name == "strict_match");  // underscores in the llama3 file
+  CHECK(llama3->scores[1].filter.name == "flexible_extract");
+  CHECK(Apply(llama3->scores[0].filter, "final answer is 3, no: final answer is 4") == "4");
+  auto bad = Gsm8kReferenceFor("gsm8k_fancy");
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(std::string(bad.status().message()), Catch::Contains("gsm8k_cot_llama"));
+}
+
+TEST_CASE("mmlu_pro: custom-extract is first-hit, case-sensitive, one space") {
+  ReferenceScore r = MmluProReference();
+  CHECK(r.filter.name == "custom-extract");
+  CHECK(Apply(r.filter, "the answer is (B). Later: the answer is (C)") == "B");
+  CHECK(Apply(r.filter, "The answer is C") == "C");
+  CHECK(Apply(r.filter, "the answer is Definitely wrong") == "D");  // no word boundary
+  CHECK(Apply(r.filter, "Answer is (B)") == "[invalid]");
+  CHECK(Apply(r.filter, "the answer is (c)") == "[invalid]");
+  CHECK(Apply(r.filter, "the answer is: C") == "[invalid]");
+  CHECK(Apply(r.filter, "the answer is  (B)") == "[invalid]");
+  CHECK(Apply(r.filter, "the answer is **(C)**") == "[invalid]");
+  CHECK(Apply(r.filter, "the answer is \\boxed{C}") == "[invalid]");
+  CHECK(ExactMatch("B", "B", r.exact_match));
+  CHECK_FALSE(ExactMatch("[invalid]", "I", r.exact_match));  // "invalid" is never a letter
+}
+
+TEST_CASE("gpqa (lm-eval cot): look-around strict pattern and multi_choice_regex") {
+  FilterPipeline strict = RegexPipeline(R"((?<=The answer is )(.*)(?=.))", 0);
+  CHECK(Apply(strict, "The answer is (C).") == "(C)");
+  CHECK(Apply(strict, "The answer is (C)") == "(C");
+  CHECK(Apply(strict, "The answer is C") == "");  // empty, not the fallback
+  CHECK(Apply(strict, "The answer is (C) because x") == "(C) because");
+  auto mc = FilterStep::MultiChoiceRegex(R"((\([A-Z]\)))", -1, "[invalid]", true, true, {});
+  REQUIRE(mc.ok());
+  FilterPipeline flexible{"flexible-extract", {*std::move(mc), FilterStep::TakeFirst()}};
+  const std::vector<std::string> choices = {"Mercury", "Venus's orbit", "Earth", "Mars"};
+  CHECK(Apply(flexible, "(A) or maybe (D)", &choices) == "(D)");  // last (X)
+  CHECK(Apply(flexible, "I pick venus’s orbit, not mars!", &choices) == "(D)");
+  CHECK(Apply(flexible, "It is VENUS'S ORBIT.", &choices) == "(B)");  // Unicode P removed
+  CHECK(Apply(flexible, "Final: C", &choices) == "(C)");
+  CHECK(Apply(flexible, "no idea", &choices) == "[invalid]");
+  ExactMatchOptions em;
+  em.ignore_case = true;
+  em.ignore_punctuation = true;
+  CHECK(ExactMatch("(C", "(C)", em));
+}
+
+// ---- simple-evals -------------------------------------------------------------------------
+
+TEST_CASE("simple-evals mmlu: normalisation, labels in list order, case-sensitive gold") {
+  CHECK(SimpleEvalsMmluExtract("Answer: B") == "B");
+  CHECK(SimpleEvalsMmluExtract("**Answer:** C") == "C");
+  CHECK(SimpleEvalsMmluExtract("Answer: $A$") == "A");
+  CHECK(SimpleEvalsMmluExtract("Answer: $\\boxed{D}$") == "D");
+  CHECK(SimpleEvalsMmluExtract("Answer: \\textbf{B}") == "b");  // "bfB}" after clean-up
+  CHECK(SimpleEvalsMmluExtract("answer: c") == "c");            // fails the gold compare
+  CHECK(SimpleEvalsMmluExtract("Answer: (B)") == std::nullopt);
+  CHECK(SimpleEvalsMmluExtract("Answer:\nC") == std::nullopt);  // [ \t]* stops at the newline
+  CHECK(SimpleEvalsMmluExtract("Answer: Based on physics") == "B");
+  CHECK(SimpleEvalsMmluExtract("Answer: Ｃ") == "C");  // full-width mapped
+  CHECK(SimpleEvalsMmluExtract("الإجابة: ب") == "B");
+  CHECK(SimpleEvalsMmluExtract("উত্তর: ড") == "C");
+  CHECK(SimpleEvalsMmluExtract("答案：D") == "D");
+  // The first answer in the text wins, even inside reasoning; list order beats position.
+  CHECK(SimpleEvalsMmluExtract("<think>Answer: A</think>\nAnswer: B") == "A");
+  CHECK(SimpleEvalsMmluExtract("Respuesta: A\nAnswer: B") == "B");
+  CHECK(SimpleEvalsMmluExtract("The final answer is D.") == std::nullopt);
+}
+
+TEST_CASE("simple-evals gpqa: raw text, no normalisation, first occurrence") {
+  CHECK(SimpleEvalsGpqaExtract("Answer: B") == "B");
+  CHECK(SimpleEvalsGpqaExtract("answer:\t$C$") == "C");
+  CHECK(SimpleEvalsGpqaExtract("Answer: A\nAnswer: B") == "A");
+  CHECK(SimpleEvalsGpqaExtract("**Answer:** C") == std::nullopt);
+  CHECK(SimpleEvalsGpqaExtract("Answer: Ｃ") == std::nullopt);
+  CHECK(SimpleEvalsGpqaExtract("\\boxed{A}") == std::nullopt);
+  CHECK(SimpleEvalsGpqaExtract("Answer: (B)") == std::nullopt);
+  CHECK(SimpleEvalsGpqaExtract("answer: b") == "b");  // (?i): captured, then fails the compare
+}
+
+TEST_CASE("python random: Random(seed) as CPython draws it") {
+  // Values printed by CPython 3.11: random.Random(0).sample(range(4), 4) five times, and
+  // Random(7).getrandbits(32), getrandbits(5).
+  PythonRandom r(0);
+  std::vector<std::vector<int>> got;
+  for (int i = 0; i < 5; ++i) got.push_back(r.SampleRange(4, 4));
+  CHECK(got == std::vector<std::vector<int>>{
+                   {3, 1, 0, 2}, {3, 1, 2, 0}, {2, 3, 0, 1}, {2, 0, 3, 1}, {1, 3, 0, 2}});
+  PythonRandom s(7);
+  CHECK(s.GetRandBits(32) == 1390851128u);
+  CHECK(s.GetRandBits(5) == 30u);
+}
+
+Plan PlanFor(const std::string& task, const std::string& dataset) {
+  Plan plan;
+  plan.task = task;
+  plan.params.dataset = dataset;
+  return plan;
+}
+
+TEST_CASE("tasks: gpqa uses simple-evals' permutation and pattern") {
+  auto task = CreateTask(PlanFor("native_gpqa_diamond", DataDir() + "/gpqa_tiny.jsonl"), {});
+  REQUIRE(task.ok());
+  CHECK((*task)->ScoreNames() == std::vector<std::string>{"score", "lenient_choice_accuracy"});
+  // Row 0 draws [3, 1, 0, 2]: the correct option (first in the file) becomes C.
+  Evaluation e = (*task)->Score(0, "Answer: C");
+  CHECK(e.gold == "C");
+  CHECK(e.correct);
+  Evaluation boxed = (*task)->Score(0, "\\boxed{C}");
+  CHECK_FALSE(boxed.correct);
+  CHECK(boxed.scores[1].second == 1.0);  // the lenient score reads \boxed{}
+  CHECK((*task)->ScoringJson()["permutation"] == "random.Random(0)");
+}
+
+TEST_CASE("tasks: the variant and think_end_token come from config.params.extra") {
+  Plan plan = PlanFor("native_gsm8k", DataDir() + "/gsm8k_tiny.jsonl");
+  plan.config = {{"params", {{"extra", {{"variant", "llama"}, {"think_end_token", "</think>"}}}}}};
+  auto task = CreateTask(plan, {});
+  REQUIRE(task.ok());
+  CHECK((*task)->think_end_token() == "</think>");
+  CHECK((*task)->ScoringJson()["variant"] == "gsm8k_cot_llama");
+  CHECK_THAT((*task)->BuildPrompt(0, EndpointType::kChat).messages[0].content,
+             Catch::Contains("Problem: Mia has 12 apples."));
+  CHECK((*task)->Score(0, "The final answer is 15").correct);
+  CHECK((*task)->Score(0, "The final answer is $15").correct);  // `$` ignored by exact_match
+  plan.config["params"]["extra"]["variant"] = 3;
+  auto bad = CreateTask(plan, {});
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(std::string(bad.status().message()),
+             Catch::Contains("config.params.extra.variant: expected a string"));
+}
+
+TEST_CASE("think_end_token: the text after its last occurrence, left-stripped") {
+  const std::string r = "<think>#### 1</think> maybe </think>\n  #### 18";
+  CHECK(ApplyThinkEndToken(r, std::nullopt) == r);  // lm-eval's default: scored as is
+  CHECK(ApplyThinkEndToken(r, "</think>") == "#### 18");
+  CHECK(ApplyThinkEndToken("no reasoning", "</think>") == "no reasoning");
+}
+
+// ---- task files with lm-eval's vocabulary -------------------------------------------------
+
+// lm_eval/tasks/gsm8k/gsm8k.yaml's scoring sections, pasted as they are.
+constexpr char kGsm8kYamlSections[] = R"y(
+metric_list:
+  - metric: exact_match
+    aggregation: mean
+    higher_is_better: true
+    ignore_case: true
+    ignore_punctuation: false
+    regexes_to_ignore:
+      - ","
+      - "\\$"
+      - "(?s).*#### "
+      - "\\.$"
+filter_list:
+  - name: "strict-match"
+    filter:
+      - function: "regex"
+        regex_pattern: "#### (\\-?[0-9\\.\\,]+)"
+      - function: "take_first"
+  - name: "flexible-extract"
+    filter:
+      - function: "regex"
+        group_select: -1
+        regex_pattern: "(-?[$0-9.,]{2,})|(-?[0-9]+)"
+      - function: "take_first"
+)y";
+
+TEST_CASE("user task: a pasted lm-eval gsm8k filter_list extracts as lm-eval does") {
+  TempDir dir;
+  WriteFile(dir / "gsm.jsonl",
+            "{\"question\": \"q1\", \"answer\": \"Work 1,000 + 80\\n#### 1080\"}\n");
+  WriteFile(dir / "task.yaml", std::string("dataset: gsm.jsonl\nprompt: \"Question: "
+                                           "{{question}}\\nAnswer:\"\nanswer_field: answer\n") +
+                                   kGsm8kYamlSections);
+  Plan plan;
+  plan.task = "gsm_file";
+  plan.task_file = dir / "task.yaml";
+  auto user = CreateTask(plan, {});
+  INFO((user.ok() ? "" : std::string(user.status().message())));
+  REQUIRE(user.ok());
+  auto builtin = CreateTask(PlanFor("native_gsm8k", dir / "gsm.jsonl"), {});
+  REQUIRE(builtin.ok());
+  CHECK((*user)->ScoreNames() == std::vector<std::string>{"strict-match", "flexible-extract"});
+  // (response, strict-match, flexible-extract) as lm-eval's filters give them.
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"#### 1080", "1080", "1080"},
+      {"#### 1,080.\n", "1,080.", "1,080."},
+      {"#### $1080", "[invalid]", "$1080"},
+      {"####1080", "[invalid]", "1080"},
+      {"#### 1080 and #### 99", "1080", "99"},
+      {"The answer is $\\boxed{1080}$.", "[invalid]", "$."},
+      {"It took 30-45 minutes", "[invalid]", "-45"},
+      {"no numbers", "[invalid]", "[invalid]"},
+  };
+  for (const auto& [response, strict, flexible] : cases) {
+    INFO(response);
+    Evaluation u = (*user)->Score(0, response);
+    Evaluation b = (*builtin)->Score(0, response);
+    CHECK(u.filtered["strict-match"] == strict);
+    CHECK(u.filtered["flexible-extract"] == flexible);
+    CHECK(b.filtered["strict-match"] == strict);
+    CHECK(b.filtered["flexible-extract"] == flexible);
+    CHECK(u.scores[0] == b.scores[0]);
+    CHECK(u.scores[1] == b.scores[1]);
+  }
+  CHECK((*user)->Score(0, "#### 1,080.\n").correct);
+  CHECK((*user)->ScoringJson()["exact_match"]["regexes_to_ignore"].size() == 4);
+}
+
+TEST_CASE("user task: filter_list errors name the file, the line and the key") {
+  TempDir dir;
+  WriteFile(dir / "d.jsonl", "{\"q\": \"x\", \"a\": \"1\", \"opts\": [\"one\", \"two\"]}\n");
+  auto load = [&](const std::string& body) {
+    WriteFile(dir / "t.yaml", "dataset: d.jsonl\nprompt: \"{{q}}\"\nanswer_field: a\n" + body);
+    Plan plan;
+    plan.task = "t";
+    plan.task_file = dir / "t.yaml";
+    return CreateTask(plan, {});
+  };
+  auto bad_regex = load(
+      "filter_list:\n  - name: s\n    filter:\n      - function: regex\n"
+      "        regex_pattern: \"(unclosed\"\n");
+  REQUIRE_FALSE(bad_regex.ok());
+  CHECK_THAT(std::string(bad_regex.status().message()),
+             Catch::Contains("t.yaml:8: filter_list[0].filter[0].regex_pattern: regex "
+                             "'(unclosed' does not compile at offset"));
+  auto bad_fn = load("filter_list:\n  - name: s\n    filter:\n      - function: majority\n");
+  REQUIRE_FALSE(bad_fn.ok());
+  CHECK_THAT(std::string(bad_fn.status().message()), Catch::Contains("unknown filter 'majority'"));
+  auto bad_metric = load("metric_list:\n  - metric: bleu\n");
+  REQUIRE_FALSE(bad_metric.ok());
+  CHECK_THAT(std::string(bad_metric.status().message()),
+             Catch::Contains("only exact_match is supported"));
+  // metric_list alone scores the whole response ("none"); multi_choice_regex reads choices.
+  auto whole = load("metric_list:\n  - metric: exact_match\n    ignore_punctuation: true\n");
+  REQUIRE(whole.ok());
+  CHECK((*whole)->ScoreNames() == std::vector<std::string>{"none"});
+  CHECK((*whole)->Score(0, "1.").correct);
+  auto mc = load(
+      "answer_choices: x\n"
+      "filter_list:\n  - name: mc\n    filter:\n      - function: multi_choice_regex\n"
+      "        regex_pattern: \"(\\\\([A-Z]\\\\))\"\n        ignore_case: true\n"
+      "choices_field: opts\nthink_end_token: \"</think>\"\n");
+  REQUIRE_FALSE(mc.ok());  // answer_choices is not a key
+  auto mc2 = load(
+      "filter_list:\n  - name: mc\n    filter:\n      - function: multi_choice_regex\n"
+      "        regex_pattern: \"(\\\\([A-Z]\\\\))\"\n        ignore_case: true\n"
+      "choices_field: opts\nthink_end_token: \"</think>\"\n");
+  INFO((mc2.ok() ? "" : std::string(mc2.status().message())));
+  REQUIRE(mc2.ok());
+  CHECK((*mc2)->think_end_token() == "</think>");
+  CHECK((*mc2)->Score(0, "it is TWO").filtered["mc"] == "(B)");
+}
+
+}  // namespace
+}  // namespace evald::runner
