@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/config/yaml_io.h"
 #include "yaml-cpp/yaml.h"
 
 namespace evald::config {
@@ -63,14 +64,8 @@ struct ComposeRequest {
 // Composes, applies overrides, resolves every interpolation, checks `???`, and absolutizes paths.
 // The result has no `defaults` key. Its scalars are typed as the reference types them (YAML 1.1:
 // `yes` is true, `0755` is 493): strings carry tag "!", other scalars tag "?" in canonical form
-// (`true`, `493`, `1e-05`), so ToYaml and ParseYaml round-trip the types.
+// (`true`, `493`, `1.0e-05`), so ToYaml and ParseYaml (yaml_io.h) round-trip the types.
 absl::StatusOr<YAML::Node> Compose(const ComposeRequest& request);
-
-// Deterministic block-style YAML of a composed config (key order as composed).
-std::string ToYaml(const YAML::Node& node);
-
-// Parses YAML text; errors name `source_name:line:column`.
-absl::StatusOr<YAML::Node> ParseYaml(const std::string& text, const std::string& source_name);
 
 // The packaged configs dir: $EVALD_CONFIGS_DIR, else <exe dir>/../share/evald/configs when it
 // exists, else the source tree's configs/ (compiled in).

@@ -438,8 +438,76 @@ Value TypePlainScalar(const std::string& text) {
   return Value::String(text);
 }
 
-bool PlainWouldRetype(const std::string& text) {
-  return TypePlainScalar(text).kind != Value::Kind::kString;
+Value TypeYamlScalar(const YAML::Node& node) {
+  const std::string& tag = node.Tag();
+  if (tag == "!" || tag == "tag:yaml.org,2002:str") return Value::String(node.Scalar());
+  Value typed = TypePlainScalar(node.Scalar());
+  if (tag == "tag:yaml.org,2002:float" && typed.kind == Value::Kind::kInt) {
+    return Value::Float(static_cast<double>(typed.i));
+  }
+  return typed;
+}
+
+namespace {
+
+// YAML 1.2 core schema numbers that the 1.1 rule leaves as strings (0o17, -.5, .5e3, 1.e2 ...).
+bool IsYaml12Number(absl::string_view s) {
+  Scan sc(s);
+  sc.EatSign();
+  size_t body = sc.pos();
+  if (sc.EatWord("0o") && sc.EatWhile([](char c) { return c >= '0' && c <= '7'; }) > 0 &&
+      sc.done()) {
+    return true;
+  }
+  sc.set_pos(body);
+  if (sc.Eat('.')) {
+    for (absl::string_view w : {"inf", "Inf", "INF", "nan", "NaN", "NAN"}) {
+      if (s.substr(sc.pos()) == w) return true;
+    }
+    if (sc.EatWhile(IsDigit) == 0) return false;
+  } else {
+    if (sc.EatWhile(IsDigit) == 0) return false;
+    if (sc.Eat('.')) sc.EatWhile(IsDigit);
+  }
+  if (sc.EatAny("eE")) {
+    sc.EatSign();
+    if (sc.EatWhile(IsDigit) == 0) return false;
+  }
+  return sc.done();
+}
+
+// PyYAML's timestamp resolver starts with YYYY-M; OmegaConf drops it, plain PyYAML does not.
+bool LooksLikeTimestamp(absl::string_view s) {
+  return s.size() >= 6 && IsDigit(s[0]) && IsDigit(s[1]) && IsDigit(s[2]) && IsDigit(s[3]) &&
+         s[4] == '-' && IsDigit(s[5]);
+}
+
+}  // namespace
+
+bool MustQuoteString(const std::string& text) {
+  if (TypePlainScalar(text).kind != Value::Kind::kString) return true;
+  // Matches a number pattern but did not construct (an int beyond int64): PyYAML still reads a
+  // number.
+  if (MatchesInt(text) || MatchesFloat(text)) return true;
+  // YAML 1.1's other booleans (PyYAML leaves them out, other 1.1 readers and yaml-cpp do not), the
+  // value and merge keys, timestamps.
+  static const char* const kOther11[] = {"y", "Y", "n", "N", "=", "<<"};
+  for (const char* w : kOther11) {
+    if (text == w) return true;
+  }
+  return LooksLikeTimestamp(text) || IsYaml12Number(text);
+}
+
+std::string YamlFloat(double v) {
+  if (std::isnan(v)) return ".nan";
+  if (std::isinf(v)) return v < 0 ? "-.inf" : ".inf";
+  // PyYAML's represent_float: YAML 1.1 floats need a '.', so a bare exponent gets ".0" before it.
+  std::string s = PyFloatRepr(v);
+  if (s.find('.') == std::string::npos) {
+    size_t e = s.find('e');
+    if (e != std::string::npos) s.insert(e, ".0");
+  }
+  return s;
 }
 
 std::string PyFloatRepr(double v) {
@@ -575,9 +643,7 @@ std::string CanonicalScalar(const Value& v) {
     case Value::Kind::kInt:
       return absl::StrCat(v.i);
     case Value::Kind::kFloat:
-      if (std::isnan(v.f)) return ".nan";
-      if (std::isinf(v.f)) return v.f < 0 ? "-.inf" : ".inf";
-      return PyFloatRepr(v.f);
+      return YamlFloat(v.f);
     default:
       return v.s;
   }

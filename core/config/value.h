@@ -1,11 +1,12 @@
 // File: value.h
 //
-// Private to core/config: the typed config tree that composition, overrides, interpolation and
-// validation work on. yaml-cpp keeps every scalar as text, so this layer types scalars the way the
-// reference does (PyYAML's YAML 1.1 resolvers plus OmegaConf's float rule: `yes` is a bool, `0755`
-// an octal int, `1e-5` a float, `01:00:00` a string), remembers where each value came from for
-// error messages, and renders values as Python's str() does (the reference builds command lines
-// with it). Conversions to and from YAML::Node live here too.
+// The typed config tree that composition, overrides, interpolation and validation work on, and
+// the one YAML scalar rule shared by evald and evalrun (library evald_config_values). yaml-cpp
+// keeps every scalar as text, so this layer types scalars the way the reference does (PyYAML's
+// YAML 1.1 resolvers plus OmegaConf's float rule: `yes` is a bool, `0755` an octal int, `1e-5` a
+// float, `01:00:00` a string), remembers where each value came from for error messages, and renders
+// values as Python's str() does (the reference builds command lines with it). Conversions to and
+// from YAML::Node live here too.
 //
 //   EVALD_ASSIGN_OR_RETURN(Value v, ValueFromYaml(node, "x.yaml"));
 //   const Value* port = v.Get("deployment") ? v.Get("deployment")->Get("port") : nullptr;
@@ -78,12 +79,22 @@ struct MapEntry {
 // Python-like equality (1 == 1.0 == True), deep for containers.
 bool Equal(const Value& a, const Value& b);
 
-// Types a plain (unquoted) YAML scalar as the reference's loader does.
+// The one scalar typing rule of evald and evalrun (docs/configuration.md): types a plain
+// (unquoted) YAML scalar as the reference's loader does.
 Value TypePlainScalar(const std::string& text);
 
-// True when `text` written as a plain scalar would read back as something else (a number, a bool,
-// null), so it must be quoted to stay a string.
-bool PlainWouldRetype(const std::string& text);
+// A yaml-cpp scalar node typed by the same rule: quoted scalars (tag "!") and `!!str` are strings,
+// `!!float 5` is a float, everything else is TypePlainScalar of its text.
+Value TypeYamlScalar(const YAML::Node& node);
+
+// True when the string `text` must be quoted to read back as a string: under the rule above, under
+// any YAML 1.1 reader (PyYAML's timestamps, `y`/`n`, `=`, `<<`, ints beyond int64) and under a YAML
+// 1.2 reader (`0o17`, `-.5`). Quoting more than needed is harmless; less is a type change.
+bool MustQuoteString(const std::string& text);
+
+// A float as PyYAML writes it, so every YAML 1.1 reader gets a float back: repr() with ".0" added
+// before a bare exponent ("1.0e-05", "1.0e+16", "0.6"), ".inf", "-.inf", ".nan".
+std::string YamlFloat(double v);
 
 // Python's repr() of a float ("1e-05", "0.6", "3600.0", "inf").
 std::string PyFloatRepr(double v);
@@ -93,7 +104,7 @@ std::string PyRepr(const Value& v);
 // The type name used in messages ("a string", "a mapping", ...).
 std::string KindName(const Value& v);
 
-// The scalar text written to YAML for a typed non-string value ("null", "true", "493", "1e-05",
+// The scalar text written to YAML for a typed non-string value ("null", "true", "493", "1.0e-05",
 // ".inf").
 std::string CanonicalScalar(const Value& v);
 

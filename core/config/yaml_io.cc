@@ -1,11 +1,10 @@
-// ParseYaml and ToYaml (declared in compose.h): yaml-cpp with its exceptions stopped here, and an
-// emitter that writes scalars so they read back with the same type.
+#include "core/config/yaml_io.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "core/config/compose.h"
 #include "core/config/value.h"
 #include "core/yaml_budget.h"
 
@@ -98,22 +97,12 @@ void EmitString(YAML::Emitter& out, const std::string& s, bool is_key) {
     }
     return;
   }
-  if (s.empty() || internal::PlainWouldRetype(s) || HasControlChar(s)) {
+  if (s.empty() || internal::MustQuoteString(s) || HasControlChar(s)) {
     out << YAML::DoubleQuoted << s;
     return;
   }
   // yaml-cpp quotes on its own what is not a valid plain scalar (": ", leading "- ", ...).
   out << s;
-}
-
-Value ScalarValue(const YAML::Node& node) {
-  const std::string& tag = node.Tag();
-  if (tag == "!" || tag == "tag:yaml.org,2002:str") return Value::String(node.Scalar());
-  Value typed = internal::TypePlainScalar(node.Scalar());
-  if (tag == "tag:yaml.org,2002:float" && typed.kind == Value::Kind::kInt) {
-    return Value::Float(static_cast<double>(typed.i));
-  }
-  return typed;
 }
 
 void Emit(YAML::Emitter& out, const YAML::Node& node, int depth) {
@@ -127,7 +116,7 @@ void Emit(YAML::Emitter& out, const YAML::Node& node, int depth) {
       out << YAML::Null;
       return;
     case YAML::NodeType::Scalar: {
-      Value v = ScalarValue(node);
+      Value v = internal::TypeYamlScalar(node);
       if (v.is_string()) {
         EmitString(out, v.s, /*is_key=*/false);
       } else {

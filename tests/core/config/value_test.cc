@@ -6,7 +6,9 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <vector>
 
+#include "absl/strings/str_split.h"
 #include "core/config/overrides.h"
 
 namespace evald::config::internal {
@@ -70,6 +72,59 @@ TEST_CASE("Floats print as Python repr") {
   CHECK(CanonicalScalar(Value::Float(-std::numeric_limits<double>::infinity())) == "-.inf");
   CHECK(CanonicalScalar(Value::Float(2.5)) == "2.5");
   CHECK(CanonicalScalar(Value::Bool(true)) == "true");
+}
+
+TEST_CASE("Floats print in YAML as PyYAML writes them, so YAML 1.1 readers get floats") {
+  // PyYAML's float resolver needs a '.': "1e-05" would read back as a string.
+  CHECK(YamlFloat(1e-5) == "1.0e-05");
+  CHECK(CanonicalScalar(Value::Float(1e-5)) == "1.0e-05");
+  CHECK(YamlFloat(1e16) == "1.0e+16");
+  CHECK(YamlFloat(-2e-7) == "-2.0e-07");
+  CHECK(YamlFloat(1.5e300) == "1.5e+300");
+  CHECK(YamlFloat(5e-324) == "5.0e-324");
+  CHECK(YamlFloat(0.6) == "0.6");
+  CHECK(YamlFloat(3600.0) == "3600.0");
+  CHECK(YamlFloat(std::numeric_limits<double>::infinity()) == ".inf");
+  CHECK(YamlFloat(-std::numeric_limits<double>::infinity()) == "-.inf");
+  CHECK(YamlFloat(std::nan("")) == ".nan");
+  for (double v : {1e-5, 1e16, -2e-7, 1.5e300, 5e-324, 0.6, 3600.0, 0.1 + 0.2}) {
+    Value back = TypePlainScalar(YamlFloat(v));
+    CAPTURE(v, YamlFloat(v));
+    CHECK(back.kind == Value::Kind::kFloat);
+    CHECK(back.f == v);
+  }
+}
+
+TEST_CASE("Strings that any YAML 1.1 or 1.2 reader would retype must be quoted") {
+  // Space-separated, plus the empty string.
+  std::vector<std::string> quoted = absl::StrSplit(
+      "yes No on OFF y n Y N true null ~ 0x1f 1_000 0o17 0755 1:20 190:20:30.15 1e-5 1.0e-05 .inf "
+      "-.5 .5e3 .NaN = << 2024-01-01 2001-12-14t21:59:43.10-05:00 9223372036854775808 +12 1. ._",
+      ' ');
+  quoted.push_back("");
+  for (const std::string& s : quoted) {
+    CAPTURE(s);
+    CHECK(MustQuoteString(s));
+  }
+  std::vector<std::string> plain = absl::StrSplit(
+      "chat 01:00:00 1:60 0b v1.2 1.2.3 http://h:8000/v1 nvidia/llama-3.1 v2024 e5 - .", ' ');
+  plain.push_back("yes please");
+  for (const std::string& s : plain) {
+    CAPTURE(s);
+    CHECK_FALSE(MustQuoteString(s));
+  }
+}
+
+TEST_CASE("Scalar nodes are typed by the one rule, honouring quotes and tags") {
+  YAML::Node doc = YAML::Load("[yes, 'yes', !!str 1, !!float 5, 0x1f, 1e-5, ~, 1:20]");
+  CHECK(TypeYamlScalar(doc[0]).kind == Value::Kind::kBool);
+  CHECK(TypeYamlScalar(doc[1]).kind == Value::Kind::kString);
+  CHECK(TypeYamlScalar(doc[2]).kind == Value::Kind::kString);
+  CHECK(TypeYamlScalar(doc[3]).kind == Value::Kind::kFloat);
+  CHECK(TypeYamlScalar(doc[4]).i == 31);
+  CHECK(TypeYamlScalar(doc[5]).f == 1e-5);
+  CHECK(TypeYamlScalar(doc[6]).is_null());
+  CHECK(TypeYamlScalar(doc[7]).i == 80);
 }
 
 TEST_CASE("Values print as Python str") {
