@@ -155,9 +155,7 @@ absl::Status ReadEndpoint(const YamlDoc& doc, const YAML::Node& ep, Endpoint* e)
 
 absl::StatusOr<Plan> FromDoc(YamlDoc& doc, const std::string& base_dir,
                              const std::vector<std::string>& overrides) {
-  for (const std::string& o : overrides) {
-    EVALD_RETURN_IF_ERROR(ApplyOverride(doc.mutable_root(), o));
-  }
+  EVALD_RETURN_IF_ERROR(ApplyOverrides(doc, overrides));
   const YAML::Node& root = doc.root();
   if (!root.IsMap()) return doc.Error(root, "(top level)", "expected a map with config and target");
   Plan plan;

@@ -1,28 +1,26 @@
 #include "runner/yaml_util.h"
 
 #include <cmath>
-#include <cstdio>
 #include <fstream>
+#include <limits>
+#include <memory>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "core/config/dotted_override.h"
+#include "core/config/value.h"
+#include "core/config/yaml_io.h"
 #include "core/yaml_budget.h"
 
 namespace evald::runner {
 namespace {
 
-bool IsQuoted(const YAML::Node& node) { return node.Tag() == "!"; }
+using config::internal::Value;
 
-bool IsNullScalar(const std::string& s) {
-  return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL";
-}
-
-std::optional<bool> ParseBool(const std::string& s) {
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
-  return std::nullopt;
-}
+// Every scalar is typed by core's one rule (config::internal::TypeYamlScalar), as the daemon
+// types the config it wrote the plan from.
+Value Typed(const YAML::Node& node) { return config::internal::TypeYamlScalar(node); }
 
 std::string Describe(const YAML::Node& node) {
   switch (node.Type()) {
@@ -39,84 +37,37 @@ std::string Describe(const YAML::Node& node) {
   }
 }
 
-// Shortest decimal text that reads back as exactly `v`.
-std::string FormatDouble(double v) {
-  if (std::isnan(v)) return ".nan";
-  if (std::isinf(v)) return v > 0 ? ".inf" : "-.inf";
-  char buf[40];
-  for (int precision = 6; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  std::string out = buf;
-  // Keep it a float on read-back ("1" would become an int).
-  if (out.find_first_of(".eEn") == std::string::npos) out += ".0";
-  return out;
-}
-
-// True when a plain (unquoted) scalar with this text would not read back as the same string.
-bool NeedsQuotes(const std::string& s) {
-  if (IsNullScalar(s) || ParseBool(s).has_value()) return true;
-  static const char* kYaml11Words[] = {"yes", "no",  "on",  "off", "y",  "n",   "Yes", "No",
-                                       "On",  "Off", "YES", "NO",  "ON", "OFF", "Y",   "N"};
-  for (const char* w : kYaml11Words) {
-    if (s == w) return true;
-  }
-  YAML::Node probe(s);
-  int64_t i;
-  double d;
-  if (YAML::convert<int64_t>::decode(probe, i) || YAML::convert<double>::decode(probe, d)) {
-    return true;
-  }
-  if (s.front() == ' ' || s.back() == ' ') return true;
-  return false;
-}
-
-void EmitJson(YAML::Emitter& out, const nlohmann::json& v) {
+Value JsonToValue(const nlohmann::json& v) {
   switch (v.type()) {
-    case nlohmann::json::value_t::object:
-      out << YAML::BeginMap;
+    case nlohmann::json::value_t::object: {
+      Value out = Value::Map();  // nlohmann's object keeps its keys sorted and unique
       for (const auto& [key, value] : v.items()) {
-        out << YAML::Key;
-        if (NeedsQuotes(key)) {
-          out << YAML::DoubleQuoted << key;
-        } else {
-          out << key;
-        }
-        out << YAML::Value;
-        EmitJson(out, value);
+        out.entries.push_back(config::internal::MapEntry{key, JsonToValue(value)});
       }
-      out << YAML::EndMap;
-      break;
-    case nlohmann::json::value_t::array:
-      out << YAML::BeginSeq;
-      for (const auto& item : v) EmitJson(out, item);
-      out << YAML::EndSeq;
-      break;
-    case nlohmann::json::value_t::string: {
-      const auto& s = v.get_ref<const std::string&>();
-      if (NeedsQuotes(s)) {
-        out << YAML::DoubleQuoted << s;
-      } else {
-        out << s;
-      }
-      break;
+      return out;
     }
+    case nlohmann::json::value_t::array: {
+      Value out = Value::List();
+      for (const auto& item : v) out.items.push_back(JsonToValue(item));
+      return out;
+    }
+    case nlohmann::json::value_t::string:
+      return Value::String(v.get<std::string>());
     case nlohmann::json::value_t::boolean:
-      out << (v.get<bool>() ? "true" : "false");
-      break;
+      return Value::Bool(v.get<bool>());
     case nlohmann::json::value_t::number_integer:
-      out << v.get<int64_t>();
-      break;
-    case nlohmann::json::value_t::number_unsigned:
-      out << v.get<uint64_t>();
-      break;
+      return Value::Int(v.get<int64_t>());
+    case nlohmann::json::value_t::number_unsigned: {
+      uint64_t u = v.get<uint64_t>();
+      if (u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+        return Value::Int(static_cast<int64_t>(u));
+      }
+      return Value::Float(static_cast<double>(u));
+    }
     case nlohmann::json::value_t::number_float:
-      out << FormatDouble(v.get<double>());
-      break;
+      return Value::Float(v.get<double>());
     default:
-      out << YAML::Null;
-      break;
+      return Value::Null();
   }
 }
 
@@ -177,31 +128,34 @@ absl::StatusOr<std::optional<std::string>> YamlDoc::OptString(const YAML::Node& 
 absl::StatusOr<std::optional<int64_t>> YamlDoc::OptInt(const YAML::Node& node,
                                                        const std::string& path) const {
   if (!node.IsDefined() || node.IsNull()) return std::nullopt;
-  int64_t v = 0;
-  if (!node.IsScalar() || IsQuoted(node) || !YAML::convert<int64_t>::decode(node, v)) {
+  if (!node.IsScalar()) return Error(node, path, "expected an integer, got " + Describe(node));
+  Value v = Typed(node);
+  if (v.kind != Value::Kind::kInt) {
     return Error(node, path, "expected an integer, got " + Describe(node));
   }
-  return v;
+  return v.i;
 }
 
 absl::StatusOr<std::optional<double>> YamlDoc::OptDouble(const YAML::Node& node,
                                                          const std::string& path) const {
   if (!node.IsDefined() || node.IsNull()) return std::nullopt;
-  double v = 0;
-  if (!node.IsScalar() || IsQuoted(node) || !YAML::convert<double>::decode(node, v) ||
-      !std::isfinite(v)) {
+  if (!node.IsScalar()) return Error(node, path, "expected a number, got " + Describe(node));
+  Value v = Typed(node);
+  double d = v.kind == Value::Kind::kInt ? static_cast<double>(v.i) : v.f;
+  if ((v.kind != Value::Kind::kInt && v.kind != Value::Kind::kFloat) || !std::isfinite(d)) {
     return Error(node, path, "expected a number, got " + Describe(node));
   }
-  return v;
+  return d;
 }
 
 absl::StatusOr<std::optional<bool>> YamlDoc::OptBool(const YAML::Node& node,
                                                      const std::string& path) const {
   if (!node.IsDefined() || node.IsNull()) return std::nullopt;
-  std::optional<bool> v;
-  if (node.IsScalar() && !IsQuoted(node)) v = ParseBool(node.Scalar());
-  if (!v) return Error(node, path, "expected true or false, got " + Describe(node));
-  return v;
+  if (node.IsScalar()) {
+    Value v = Typed(node);
+    if (v.kind == Value::Kind::kBool) return v.b;
+  }
+  return Error(node, path, "expected true or false, got " + Describe(node));
 }
 
 absl::StatusOr<std::vector<std::string>> YamlDoc::StringList(const YAML::Node& node,
@@ -238,62 +192,45 @@ nlohmann::json YamlToJson(const YAML::Node& node) {
       return arr;
     }
     case YAML::NodeType::Scalar: {
-      const std::string& s = node.Scalar();
-      if (IsQuoted(node)) return s;
-      if (IsNullScalar(s)) return nullptr;
-      if (auto b = ParseBool(s)) return *b;
-      int64_t i;
-      if (YAML::convert<int64_t>::decode(node, i)) return i;
-      double d;
-      if (YAML::convert<double>::decode(node, d)) return d;
-      return s;
+      Value v = Typed(node);
+      switch (v.kind) {
+        case Value::Kind::kNull:
+          return nullptr;
+        case Value::Kind::kBool:
+          return v.b;
+        case Value::Kind::kInt:
+          return v.i;
+        case Value::Kind::kFloat:
+          return v.f;
+        default:
+          return v.s;
+      }
     }
     default:
       return nullptr;
   }
 }
 
-absl::Status ApplyOverride(YAML::Node& root, const std::string& assignment) {
-  size_t eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("override '", assignment, "': expected key.path=value"));
+absl::Status ApplyOverrides(YamlDoc& doc, const std::vector<std::string>& assignments) {
+  if (assignments.empty()) return absl::OkStatus();
+  YAML::Node& root = doc.mutable_root();
+  Value tree = Value::Map();
+  if (root.IsDefined() && !root.IsNull()) {
+    auto converted =
+        config::internal::ValueFromYaml(root, std::make_shared<std::string>(doc.name()));
+    if (!converted.ok()) return converted.status();
+    tree = std::move(*converted);
   }
-  std::string key = assignment.substr(0, eq);
-  YAML::Node value;
-  try {
-    value = YAML::Load(assignment.substr(eq + 1));
-  } catch (const YAML::Exception&) {
-    value = YAML::Node(assignment.substr(eq + 1));
+  for (const std::string& a : assignments) {
+    absl::Status st = config::ApplyDottedAssignment(tree, a);
+    if (!st.ok()) return st;
   }
-  if (!root.IsDefined() || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
-  std::vector<std::string> parts = absl::StrSplit(key, '.');
-  YAML::Node cur = root;
-  for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    if (parts[i].empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("override '", key, "': empty key part"));
-    }
-    YAML::Node next = cur[parts[i]];
-    if (!next.IsDefined() || next.IsNull()) {
-      cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
-    } else if (!next.IsMap()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("override '", key, "': '", parts[i], "' is not a map"));
-    }
-    YAML::Node child = cur[parts[i]];
-    cur.reset(child);
-  }
-  cur[parts.back()] = value;
+  root = config::internal::ValueToYaml(tree);
   return absl::OkStatus();
 }
 
 std::string EmitYaml(const nlohmann::json& value) {
-  YAML::Emitter out;
-  out.SetIndent(2);
-  EmitJson(out, value);
-  std::string text = out.c_str();
-  text += "\n";
-  return text;
+  return config::ToYaml(config::internal::ValueToYaml(JsonToValue(value)));
 }
 
 }  // namespace evald::runner

@@ -60,16 +60,19 @@ class YamlDoc {
   std::string name_;
 };
 
-// YAML scalar/sequence/map to JSON; scalars keep YAML 1.2 core types (int, float, bool, null).
+// YAML scalar/sequence/map to JSON; scalars typed by core's one rule (YAML 1.1 as the daemon and
+// the reference read them: `yes` a bool, `0x1f` 31, `1e-5` a float, quoted text a string).
 nlohmann::json YamlToJson(const YAML::Node& node);
 
-// Applies a dotted override ("config.params.limit_samples=10"); the value is parsed as YAML, so
-// 10 is an int, null is null and [1, 2] a list. Intermediate maps are created as needed.
-absl::Status ApplyOverride(YAML::Node& root, const std::string& assignment);
+// Applies dotted overrides ("config.params.limit_samples=10", "config.params.extra.stop[0]=x")
+// with core's one applier (core/config/dotted_override.h), the same as the daemon applies a
+// task's overrides to its plan: values read as YAML, missing keys and maps created. Errors name
+// the override and the key path. Once applied, the document's nodes carry no line numbers.
+absl::Status ApplyOverrides(YamlDoc& doc, const std::vector<std::string>& assignments);
 
-// Emits JSON as block YAML with map keys sorted (as PyYAML's yaml.dump does). Strings that would
-// read back as another type ("72", "true", "null", "") are quoted; doubles use the shortest text
-// that reads back exactly.
+// Emits JSON as block YAML with map keys sorted (as PyYAML's yaml.dump does), through core's
+// emitter (core/config/yaml_io.h): floats as PyYAML writes them (1.0e-05), strings that would read
+// back as another type ("72", "true", "yes", "") quoted.
 std::string EmitYaml(const nlohmann::json& value);
 
 }  // namespace evald::runner

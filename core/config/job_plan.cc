@@ -7,16 +7,15 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "core/config/compose.h"
+#include "core/config/dotted_override.h"
 #include "core/config/overrides.h"
 #include "core/config/value.h"
 #include "core/shell.h"
 
 namespace evald::config {
 
-using internal::MapEntry;
 using internal::Value;
 
 namespace {
@@ -171,30 +170,9 @@ absl::StatusOr<YAML::Node> BuildNativePlan(const RunConfig& rc, const TaskSpec& 
           TaskLabel(task), ": override key '", key,
           "' is outside config. and target.; a native task's plan has only those sections"));
     }
-    std::vector<std::string> parts = absl::StrSplit(key, '.');
-    Value* cur = &plan;
-    std::vector<std::string> walked;
-    for (size_t k = 0; k + 1 < parts.size(); ++k) {
-      if (parts[k].empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(TaskLabel(task), ": override key '", key, "' has an empty part"));
-      }
-      walked.push_back(parts[k]);
-      Value* next = cur->Get(parts[k]);
-      if (next == nullptr || next->is_null()) {
-        next = &cur->Put(parts[k], Value::Map());
-      } else if (!next->is_map()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            TaskLabel(task), ": override '", key, "' goes through '", absl::StrJoin(walked, "."),
-            "', which is ", internal::KindName(*next), ", not a mapping"));
-      }
-      cur = next;
-    }
-    if (parts.back().empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(TaskLabel(task), ": override key '", key, "' has an empty part"));
-    }
-    cur->Put(parts.back(), OverrideValueAsRunEvalSeesIt(FromNode(node)));
+    absl::Status st = ApplyDottedOverride(plan, key, OverrideValueAsRunEvalSeesIt(FromNode(node)));
+    if (!st.ok())
+      return absl::InvalidArgumentError(absl::StrCat(TaskLabel(task), ": ", st.message()));
   }
   return internal::ValueToYaml(plan);
 }

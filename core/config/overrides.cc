@@ -10,7 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "core/config/dotted_override.h"
 #include "core/config/suggest.h"
+#include "core/config/yaml_io.h"
 
 namespace evald::config::internal {
 
@@ -510,9 +512,9 @@ absl::Status ApplyOverride(const Override& o, Value& root) {
       }
       child = &cur->items[static_cast<size_t>(elem.index)];
     } else {
-      return absl::InvalidArgumentError(absl::StrCat("unknown key path '", o.key, "' in override '",
-                                                     o.text, "': ", PathText(walked), " is ",
-                                                     KindName(*cur), ", not a mapping"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("override '", o.text, "': key path '", o.key, "' goes through ",
+                       PathText(walked), ", which is ", KindName(*cur), ", not a mapping"));
     }
     const bool last = k + consumed == o.path.size();
 
@@ -573,3 +575,53 @@ absl::Status ApplyOverride(const Override& o, Value& root) {
 }
 
 }  // namespace evald::config::internal
+
+namespace evald::config {
+
+namespace {
+
+absl::Status ApplyDotted(internal::Value& root, const std::string& key, internal::Value value,
+                         std::string text) {
+  auto path = internal::ParseKeyPath(key);
+  if (!path.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid override '", text, "': ", path.status().message()));
+  }
+  internal::Override o;
+  o.text = std::move(text);
+  o.op = internal::Override::Op::kForceAdd;
+  o.key = key;
+  o.path = std::move(*path);
+  o.has_value = true;
+  o.value = std::move(value);
+  return internal::ApplyOverride(o, root);
+}
+
+}  // namespace
+
+absl::Status ApplyDottedOverride(internal::Value& root, const std::string& key,
+                                 internal::Value value) {
+  std::string text = absl::StrCat(key, "=", internal::PyStr(value));
+  return ApplyDotted(root, key, std::move(value), std::move(text));
+}
+
+internal::Value ParseYamlOverrideValue(const std::string& text) {
+  auto node = ParseYaml(text, "override value");
+  if (node.ok()) {
+    auto v = internal::ValueFromYaml(*node, nullptr);
+    if (v.ok()) return std::move(*v);
+  }
+  return internal::Value::String(text);
+}
+
+absl::Status ApplyDottedAssignment(internal::Value& root, const std::string& assignment) {
+  size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid override '", assignment, "': expected key.path=value"));
+  }
+  return ApplyDotted(root, assignment.substr(0, eq),
+                     ParseYamlOverrideValue(assignment.substr(eq + 1)), assignment);
+}
+
+}  // namespace evald::config

@@ -157,7 +157,62 @@ TEST_CASE("plan: overrides apply dotted keys with YAML-typed values") {
   CHECK(*plan->params.seed == 42);
   CHECK_FALSE(plan->adapter.caching.enabled);
   CHECK_THAT(ErrorOf(kMinimal, {"no-equals-sign"}), Catch::Contains("key.path=value"));
-  CHECK_THAT(ErrorOf(kMinimal, {"config.type.x=1"}), Catch::Contains("is not a map"));
+  CHECK(ErrorOf(kMinimal, {"config.type.x=1"}) ==
+        "override 'config.type.x=1': key path 'config.type.x' goes through 'config.type', which "
+        "is a string, not a mapping");
+  CHECK_THAT(ErrorOf(kMinimal, {"config..x=1"}), Catch::Contains("empty part"));
+}
+
+TEST_CASE("plan: overrides address list items and type values by the daemon's YAML 1.1 rule") {
+  auto plan = ParsePlan(
+      R"(config:
+  type: native_gsm8k
+  output_dir: out
+  params: {extra: {stop: [a, b]}}
+target:
+  api_endpoint: {url: http://127.0.0.1:9/v1/chat/completions, model_id: m}
+)",
+      "plan.yaml", "/jobs/t",
+      {"config.params.extra.stop[1]=c", "config.params.extra.stop.0=z", "config.params.top_p=1e-5",
+       "config.params.extra.seed=0x1f", "config.params.extra.shuffle_choices=yes",
+       "config.params.extra.w='yes'", "config.params.extra.t=1:20", "config.params.extra.o=0o17"});
+  REQUIRE(plan.ok());
+  const nlohmann::json& extra = plan->config["params"]["extra"];
+  CHECK(extra["stop"].dump() == R"(["z","c"])");
+  CHECK(*plan->params.top_p == 1e-5);
+  CHECK(*plan->params.seed == 31);
+  CHECK(*plan->params.shuffle_choices);
+  CHECK(extra["w"].dump() == R"("yes")");
+  CHECK(extra["t"].dump() == "80");
+  CHECK(extra["o"].dump() == R"("0o17")");
+  CHECK_THAT(ErrorOf(kMinimal, {"config.params=[1]", "config.params[3]=1"}),
+             Catch::Contains("index 3 is out of range for 'config.params'"));
+}
+
+TEST_CASE("plan: scalars are read with the daemon's YAML 1.1 rule") {
+  auto plan = ParsePlan(R"(config:
+  type: native_gsm8k
+  output_dir: out
+  params:
+    top_p: 1.0e-05
+    temperature: 1e-5
+    limit_samples: 1_000
+    extra: {seed: 0x1f, shuffle_choices: on, dataset: "yes"}
+target:
+  api_endpoint: {url: http://127.0.0.1:9/v1/chat/completions, model_id: m}
+)",
+                        "plan.yaml", "/jobs/t");
+  REQUIRE(plan.ok());
+  CHECK(*plan->params.top_p == 1e-5);
+  CHECK(*plan->params.temperature == 1e-5);
+  CHECK(*plan->params.limit_samples == 1000);
+  CHECK(*plan->params.seed == 31);
+  CHECK(*plan->params.shuffle_choices);
+  CHECK(plan->config["params"]["extra"]["shuffle_choices"].dump() == "true");
+  CHECK_THAT(ErrorOf(R"(config: {type: t, output_dir: o, params: {limit_samples: "5"}}
+target: {api_endpoint: {url: http://h/v1, model_id: m}}
+)"),
+             Catch::Contains("expected an integer"));
 }
 
 TEST_CASE("plan: LoadPlan resolves relative paths against the plan's folder") {
@@ -173,9 +228,12 @@ TEST_CASE("plan: LoadPlan resolves relative paths against the plan's folder") {
 }
 
 TEST_CASE("yaml: EmitYaml quotes strings that would read back as other types") {
-  nlohmann::json j = {{"a", "72"}, {"b", "true"},  {"c", ""},           {"d", 0.1},
-                      {"e", 1.0},  {"f", nullptr}, {"g", "plain text"}, {"h", {1, 2}}};
+  nlohmann::json j = {{"a", "72"},     {"b", "true"},  {"c", ""},           {"d", 0.1},
+                      {"e", 1.0},      {"f", nullptr}, {"g", "plain text"}, {"h", {1, 2}},
+                      {"i", 1e-5},     {"j", "yes"},   {"k", "0x1f"},       {"l", "1:20"},
+                      {"m", "1.0e-05"}};
   std::string text = EmitYaml(j);
+  CHECK(text.find("i: 1.0e-05\n") != std::string::npos);
   auto doc = YamlDoc::Parse(text, "x");
   REQUIRE(doc.ok());
   nlohmann::json back = YamlToJson(doc->root());

@@ -4,12 +4,15 @@
 
 #include <catch2/catch.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/config/compose.h"
+#include "nlohmann/json.hpp"
+#include "runner/plan.h"
 #include "tests/core/config/test_util.h"
 
 namespace evald::config {
@@ -227,8 +230,8 @@ evaluation:
   auto bad2 = BuildNativePlan(through, through.tasks[0], *ep, "/a");
   REQUIRE_FALSE(bad2.ok());
   CHECK(bad2.status().message() ==
-        "task 'native_gsm8k' (evaluation.tasks[0]): override 'config.type.x' goes through "
-        "'config.type', which is a string, not a mapping");
+        "task 'native_gsm8k' (evaluation.tasks[0]): override 'config.type.x=1': key path "
+        "'config.type.x' goes through 'config.type', which is a string, not a mapping");
 
   RunConfig keyless = FromText(cfg, {"target.api_endpoint.api_key_name=null"});
   auto ep2 = EndpointForTask(keyless, keyless.tasks[0]);
@@ -268,6 +271,100 @@ TEST_CASE("The eval-factory command quotes every value it renders") {
       "--eval_type $'mmlu\\ntouch PWNED' --model_url 'http://h/v1?a=1&b=2' --api_key_name "
       "'K $(touch PWNED)' --output_dir /results --run_config config_ef.yaml --overrides "
       "'config.params.x=it'\\''s $(touch PWNED)'"));
+}
+
+// One applier and one scalar rule: what the daemon writes into plan.yaml for a task's overrides
+// equals what evalrun makes of the override-free plan plus the same overrides on its command line.
+TEST_CASE("Task overrides in plan.yaml equal evalrun --overrides of the same assignments") {
+  const std::string head = R"(defaults:
+  - execution: local
+  - deployment: none
+  - _self_
+execution: {output_dir: /o}
+target: {api_endpoint: {url: http://127.0.0.1:8000/v1/chat/completions, model_id: m}}
+evaluation:
+  config:
+    config: {params: {top_p: 0.5, extra: {stop: [a, b], seed: 1}}}
+  tasks:
+    - name: native_gsm8k
+)";
+  // key, value as YAML text: list items, nested keys, new keys, YAML 1.1 types.
+  const std::vector<std::pair<std::string, std::string>> assignments = {
+      {"config.params.top_p", "1e-5"},
+      {"config.params.extra.stop[1]", "'###'"},
+      {"config.params.extra.stop.0", "x"},
+      {"config.params.extra.seed", "0x1f"},
+      {"config.params.extra.flag", "yes"},
+      {"config.params.extra.word", "'yes'"},
+      {"config.params.extra.minutes", "1:20"},
+      {"config.params.extra.big", "1e16"},
+      {"config.params.extra.new.deep", "[1, 2.5, null, off]"},
+      {"target.api_endpoint.adapter_config.use_caching", "false"},
+  };
+  std::string with_overrides = head + "      overrides:\n";
+  std::vector<std::string> cli;
+  for (const auto& [key, value] : assignments) {
+    absl::StrAppend(&with_overrides, "        \"", key, "\": ", value, "\n");
+    cli.push_back(absl::StrCat(key, "=", value));
+  }
+
+  auto plan_text = [](const RunConfig& rc) {
+    auto ep = EndpointForTask(rc, rc.tasks[0]);
+    REQUIRE(ep.ok());
+    auto plan = BuildNativePlan(rc, rc.tasks[0], *ep, "/a");
+    CAPTURE(plan.ok() ? "" : std::string(plan.status().message()));
+    REQUIRE(plan.ok());
+    return ToYaml(*plan);
+  };
+  const std::string daemon = plan_text(FromText(with_overrides));
+  CAPTURE(daemon);
+  CHECK(absl::StrContains(daemon, "top_p: 1.0e-05\n"));
+  CHECK(absl::StrContains(daemon, "big: 1.0e+16\n"));
+  CHECK(absl::StrContains(daemon, "word: \"yes\"\n"));
+
+  auto from_daemon = runner::ParsePlan(daemon, "plan.yaml", "/a");
+  REQUIRE(from_daemon.ok());
+  auto from_cli = runner::ParsePlan(plan_text(FromText(head)), "plan.yaml", "/a", cli);
+  CAPTURE(from_cli.ok() ? "" : std::string(from_cli.status().message()));
+  REQUIRE(from_cli.ok());
+  // dump() tells 31 from 31.0 and true from "true".
+  CHECK(from_daemon->config.dump() == from_cli->config.dump());
+  CHECK(from_daemon->target.dump() == from_cli->target.dump());
+  const nlohmann::json& extra = from_cli->config["params"]["extra"];
+  CHECK(extra["stop"].dump() == R"(["x","###"])");
+  CHECK(extra["seed"].dump() == "31");
+  CHECK(extra["flag"].dump() == "true");
+  CHECK(extra["word"].dump() == R"("yes")");
+  CHECK(extra["minutes"].dump() == "80");
+  CHECK(extra["new"]["deep"].dump() == "[1,2.5,null,false]");
+  CHECK(from_cli->params.top_p == 1e-5);
+  CHECK(from_cli->params.seed == 31);
+  CHECK_FALSE(from_cli->adapter.caching.enabled);
+
+  // The same bad paths fail the same way on both sides, naming the key path.
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"config.type.x",
+       "key path 'config.type.x' goes through 'config.type', which is a string, "
+       "not a mapping"},
+      {"config.params.extra.stop[5]",
+       "index 5 is out of range for 'config.params.extra.stop' (2 items)"},
+      {"config.params.extra.stop.k",
+       "'config.params.extra.stop' is a list; address its items by index"},
+  };
+  for (const auto& [key, want] : bad) {
+    CAPTURE(key);
+    RunConfig rc = FromText(head + "      overrides: {\"" + key + "\": 1}\n");
+    auto ep = EndpointForTask(rc, rc.tasks[0]);
+    REQUIRE(ep.ok());
+    auto d = BuildNativePlan(rc, rc.tasks[0], *ep, "/a");
+    REQUIRE_FALSE(d.ok());
+    CHECK_THAT(std::string(d.status().message()), Catch::Contains(want));
+    CHECK(absl::StartsWith(d.status().message(), "task 'native_gsm8k' (evaluation.tasks[0]): "));
+    auto r = runner::ParsePlan(plan_text(FromText(head)), "plan.yaml", "/a", {key + "=1"});
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(std::string(r.status().message()), Catch::Contains(want));
+    CHECK_THAT(std::string(r.status().message()), Catch::Contains("override '" + key + "=1'"));
+  }
 }
 
 }  // namespace
