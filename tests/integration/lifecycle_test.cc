@@ -182,6 +182,43 @@ TEST_CASE("dry run renders everything and stores nothing") {
   CHECK(list.invocations_size() == 0);
 }
 
+TEST_CASE("top_p 1e-5 reaches plan.yaml, the stored config and run_config.yml as 1.0e-05") {
+  // A YAML 1.1 reader (the reference's PyYAML) reads 1e-05 as a string; 1.0e-05 is a float.
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags());
+  Evald evald(dir);
+  std::string text = ArithConfig(dir, model, {.limit_samples = 2});
+  const std::string anchor = "    config.params.parallelism: 4\n";
+  REQUIRE(absl::StrContains(text, anchor));
+  text.replace(text.find(anchor), anchor.size(), anchor + "    config.params.top_p: 1e-5\n");
+  std::string cfg = WriteConfig(dir, "run.yaml", text);
+  CommandResult r = evald.Ctl({"submit", cfg, "--json"});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  std::string inv = InvocationIdFromJson(r.out);
+  CommandResult w = evald.Ctl({"watch", inv});
+  INFO(w.out << w.err);
+  REQUIRE(w.exit_code == 0);  // evalrun read the plan's top_p as a number in [0, 1]
+  CommandResult info = evald.Ctl({"info", inv, "--json"});
+  REQUIRE(info.exit_code == 0);
+  Json j = Json::parse(info.out);
+  CHECK(absl::StrContains(j["config"].get<std::string>(), "config.params.top_p: 1.0e-05\n"));
+  CommandResult status = evald.Ctl({"status", inv, "--json"});
+  REQUIRE(status.exit_code == 0);
+  std::string out_dir = Json::parse(status.out)["jobs"][0]["output_dir"];
+  std::string plan = Slurp(out_dir + "/plan.yaml");
+  INFO(plan);
+  CHECK(absl::StrContains(plan, "top_p: 1.0e-05\n"));
+  CHECK(absl::StrContains(Slurp(out_dir + "/artifacts/run_config.yml"), "top_p: 1.0e-05\n"));
+  if (Run({"python3", "-c", "import yaml"}).exit_code == 0) {
+    CommandResult py = Run({"python3", "-c",
+                            "import sys, yaml; p = yaml.safe_load(open(sys.argv[1]));"
+                            "print(type(p['config']['params']['top_p']).__name__)",
+                            out_dir + "/plan.yaml"});
+    CHECK(py.out == "float\n");
+  }
+}
+
 TEST_CASE("an escaped interpolation reaches the stored config as a literal") {
   TempDir dir;
   RefEndpoint model(dir, ArithModelFlags());
