@@ -182,6 +182,19 @@ StatementRef Database::Prepare(const std::string& sql) {
   return StatementRef(c.stmt.get(), &c.in_use);
 }
 
+bool Database::InOpenTransaction() noexcept {
+  return sqlite3_get_autocommit(db_->getHandle()) == 0;
+}
+
+void Database::RollbackSavepoint() noexcept {
+  if (!InOpenTransaction()) return;
+  sqlite3* h = db_->getHandle();
+  if (sqlite3_exec(h, "ROLLBACK TO evald_item; RELEASE evald_item", nullptr, nullptr, nullptr) !=
+      SQLITE_OK) {
+    sqlite3_exec(h, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+}
+
 void Database::EnsureNoOpenTransaction() noexcept {
   sqlite3* h = db_->getHandle();
   if (sqlite3_get_autocommit(h) == 0) sqlite3_exec(h, "ROLLBACK", nullptr, nullptr, nullptr);

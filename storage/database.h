@@ -103,6 +103,25 @@ class Database {
     return Transact(SQLite::TransactionBehavior::DEFERRED, what, std::forward<Fn>(fn));
   }
 
+  // Runs fn() inside SAVEPOINT ... RELEASE, within the transaction of an InTransaction call: an
+  // error (returned or thrown) undoes fn()'s changes only. After an error, check
+  // InOpenTransaction(): some errors (I/O, disk full, busy) make SQLite roll back the whole
+  // transaction, and then nothing before fn() is kept either.
+  template <typename Fn>
+  auto InSavepoint(absl::string_view what, Fn&& fn) -> decltype(fn()) {
+    auto result = GuardSqlite(path_, what, [&]() -> decltype(fn()) {
+      db_->exec("SAVEPOINT evald_item");
+      auto r = fn();
+      if (r.ok()) db_->exec("RELEASE evald_item");
+      return r;
+    });
+    if (!result.ok()) RollbackSavepoint();
+    return result;
+  }
+
+  // True while a transaction is open on the connection.
+  bool InOpenTransaction() noexcept;
+
  private:
   Database(std::string path, std::unique_ptr<SQLite::Database> db);
 
@@ -114,6 +133,9 @@ class Database {
   // After a failed COMMIT or ROLLBACK the connection can stay inside a transaction; end it so the
   // next operation can begin a new one.
   void EnsureNoOpenTransaction() noexcept;
+  // Undoes a failed InSavepoint; if that fails, rolls back the whole transaction so the caller
+  // sees it gone (InOpenTransaction() false) rather than a half-undone item.
+  void RollbackSavepoint() noexcept;
 
   template <typename Fn>
   auto Transact(SQLite::TransactionBehavior behavior, absl::string_view what, Fn&& fn)

@@ -21,11 +21,30 @@
 #include "storage/submit_key_repository.h"
 
 namespace evald::storage {
+
+// One CreateInvocation waiting for (or in) a group commit; lives on its caller's stack.
+struct CreateRequest {
+  InvocationRecord invocation;
+  std::vector<JobRecord> jobs;
+  std::vector<DeploymentRecord> deployments;
+  const std::map<std::string, std::string>* secrets = nullptr;
+  int64_t now_ms = 0;
+  SubmitKey* key = nullptr;
+  std::string request_sha256;
+  // Out, set by the leader before `done`.
+  absl::Status status;
+  std::vector<EventRecord> events;
+  bool done = false;  // guarded by Store::create_mu_
+};
+
 namespace {
 
 constexpr int kDefaultEventLimit = 1000;
 constexpr int kMaxEventLimit = 10000;
 constexpr int kActiveJobsPage = 64;
+// Group commit: invocations per transaction, and batches a leader commits before it hands over.
+constexpr size_t kMaxBatch = 32;
+constexpr int kMaxLeaderBatches = 4;
 
 bool NamesJob(const std::string& id) { return id.find('.') != std::string::npos; }
 
@@ -131,6 +150,50 @@ absl::Status RecomputeInvocation(Database& db, const SecretBox& box,
   return absl::OkStatus();
 }
 
+// Inserts one queued invocation (rows prepared by CreateInvocation) inside the caller's
+// transaction; fills r.events on success.
+absl::Status InsertInvocation(Database& db, const SecretBox& box, CreateRequest& r) {
+  const std::string& id = r.invocation.id;
+  r.events.clear();
+  if (r.key != nullptr) {
+    r.key->existing_invocation_id.clear();
+    EVALD_ASSIGN_OR_RETURN(std::optional<SubmitKeyRow> row,
+                           SubmitKeyRepository(db).Get(r.key->key));
+    if (row.has_value()) {
+      if (row->request_sha256 != r.request_sha256) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "idempotency key '", r.key->key, "' was already used by invocation ",
+            row->invocation_id,
+            " for a different request (config, overrides, tasks, environment or working "
+            "dir differ); use a new key for a new submission"));
+      }
+      r.key->existing_invocation_id = row->invocation_id;
+      return absl::OkStatus();
+    }
+  }
+  if (absl::Status st = InvocationRepository(db).Insert(r.invocation); !st.ok()) {
+    if (absl::IsAlreadyExists(st)) {
+      return absl::AlreadyExistsError(absl::StrCat("invocation ", id, " already exists"));
+    }
+    return st;
+  }
+  if (r.key != nullptr) {
+    EVALD_RETURN_IF_ERROR(
+        SubmitKeyRepository(db).Insert({r.key->key, id, r.request_sha256, r.now_ms}));
+  }
+  JobRepository job_repo(db);
+  for (const JobRecord& j : r.jobs) EVALD_RETURN_IF_ERROR(job_repo.Insert(j));
+  DeploymentRepository dep_repo(db);
+  for (const DeploymentRecord& d : r.deployments) EVALD_RETURN_IF_ERROR(dep_repo.Insert(d));
+  EVALD_RETURN_IF_ERROR(SecretRepository(db, box).Replace(id, *r.secrets));
+  EventRecord ev =
+      MakeEvent(r.now_ms, id, "", "invocation.submitted", "", ToString(r.invocation.state),
+                absl::StrCat(r.jobs.size(), " job(s) on executor ", r.invocation.executor));
+  EVALD_RETURN_IF_ERROR(EventRepository(db).Append(&ev));
+  r.events.push_back(std::move(ev));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 Store::Store(std::unique_ptr<Database> db, std::unique_ptr<SecretBox> box)
@@ -224,57 +287,103 @@ absl::Status Store::CreateInvocation(const InvocationRecord& invocation,
   if (key != nullptr && key->key.empty()) {
     return absl::InvalidArgumentError("an idempotency key, when given, must not be empty");
   }
-  const std::string request_sha256 =
-      key != nullptr ? SubmitKeyRepository::Sha256Hex(key->request) : "";
+  CreateRequest request{
+      .invocation = std::move(inv),
+      .jobs = std::move(job_rows),
+      .deployments = std::move(dep_rows),
+      .secrets = &secrets,
+      .now_ms = now_ms,
+      .key = key,
+      .request_sha256 = key != nullptr ? SubmitKeyRepository::Sha256Hex(key->request) : ""};
+  RunQueuedCreate(&request);
+  if (!request.status.ok()) return request.status;
+  if (events != nullptr) {
+    events->insert(events->end(), std::make_move_iterator(request.events.begin()),
+                   std::make_move_iterator(request.events.end()));
+  }
+  return absl::OkStatus();
+}
+
+void Store::RunQueuedCreate(CreateRequest* request) {
+  {
+    absl::MutexLock lock(&create_mu_);
+    create_queue_.push_back(request);
+    if (create_leader_) {
+      auto done_or_leads = [this, request]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(create_mu_) {
+        return request->done || next_leader_ == request;
+      };
+      create_mu_.Await(absl::Condition(&done_or_leads));
+      if (request->done) return;
+      next_leader_ = nullptr;  // it leads now; create_leader_ stayed true
+    } else {
+      create_leader_ = true;
+    }
+  }
+  // The leader's own call is first in the queue, so in its first batch.
+  for (int batches = 0;; ++batches) {
+    std::vector<CreateRequest*> batch;
+    {
+      absl::MutexLock lock(&create_mu_);
+      if (create_queue_.empty()) {
+        create_leader_ = false;
+        return;
+      }
+      if (batches == kMaxLeaderBatches) {
+        next_leader_ = create_queue_.front();
+        return;
+      }
+      const size_t n = std::min(create_queue_.size(), kMaxBatch);
+      batch.assign(create_queue_.begin(), create_queue_.begin() + static_cast<ptrdiff_t>(n));
+      create_queue_.erase(create_queue_.begin(), create_queue_.begin() + static_cast<ptrdiff_t>(n));
+    }
+    if (before_batch_hook_) before_batch_hook_(batch.size());
+    CommitCreates(batch);
+    absl::MutexLock lock(&create_mu_);
+    for (CreateRequest* r : batch) r->done = true;  // a waiter may return (and free r) from here
+  }
+}
+
+void Store::SetBeforeBatchHookForTest(std::function<void(size_t)> hook) {
+  before_batch_hook_ = std::move(hook);
+}
+
+size_t Store::QueuedCreatesForTest() {
+  absl::MutexLock lock(&create_mu_);
+  return create_queue_.size();
+}
+
+void Store::CommitCreates(const std::vector<CreateRequest*>& batch) {
   FifoLock lock(&mu_);
-  std::vector<EventRecord> appended;
-  absl::Status s =
-      db_->InTransaction(absl::StrCat("create invocation ", id), [&]() -> absl::Status {
-        appended.clear();
-        InvocationRepository invocations(*db_);
-        JobRepository job_repo(*db_);
-        DeploymentRepository dep_repo(*db_);
-        SecretRepository secret_repo(*db_, *box_);
-        EventRepository event_repo(*db_);
-        if (key != nullptr) {
-          key->existing_invocation_id.clear();
-          SubmitKeyRepository keys(*db_);
-          EVALD_ASSIGN_OR_RETURN(std::optional<SubmitKeyRow> row, keys.Get(key->key));
-          if (row.has_value()) {
-            if (row->request_sha256 != request_sha256) {
-              return absl::FailedPreconditionError(absl::StrCat(
-                  "idempotency key '", key->key, "' was already used by invocation ",
-                  row->invocation_id,
-                  " for a different request (config, overrides, tasks, environment or working "
-                  "dir differ); use a new key for a new submission"));
-            }
-            key->existing_invocation_id = row->invocation_id;
-            return absl::OkStatus();
-          }
+  auto insert = [&](CreateRequest& r) -> absl::Status { return InsertInvocation(*db_, *box_, r); };
+  if (batch.size() == 1) {
+    // Alone: its own transaction, no savepoint needed.
+    CreateRequest& r = *batch[0];
+    r.status = db_->InTransaction(absl::StrCat("create invocation ", r.invocation.id),
+                                  [&] { return insert(r); });
+    if (!r.status.ok()) {
+      r.events.clear();
+      if (r.key != nullptr) r.key->existing_invocation_id.clear();
+    }
+    return;
+  }
+  absl::Status whole = db_->InTransaction(
+      absl::StrCat("create ", batch.size(), " invocations"), [&]() -> absl::Status {
+        for (CreateRequest* r : batch) {
+          r->status = db_->InSavepoint(absl::StrCat("create invocation ", r->invocation.id),
+                                       [&] { return insert(*r); });
+          if (r->status.ok()) continue;
+          r->events.clear();
+          // The error ended the whole transaction (I/O, disk full): nothing of it is kept.
+          if (!db_->InOpenTransaction()) return r->status;
         }
-        if (absl::Status st = invocations.Insert(inv); !st.ok()) {
-          if (absl::IsAlreadyExists(st)) {
-            return absl::AlreadyExistsError(absl::StrCat("invocation ", id, " already exists"));
-          }
-          return st;
-        }
-        if (key != nullptr) {
-          EVALD_RETURN_IF_ERROR(
-              SubmitKeyRepository(*db_).Insert({key->key, id, request_sha256, now_ms}));
-        }
-        for (const JobRecord& j : job_rows) EVALD_RETURN_IF_ERROR(job_repo.Insert(j));
-        for (const DeploymentRecord& d : dep_rows) EVALD_RETURN_IF_ERROR(dep_repo.Insert(d));
-        EVALD_RETURN_IF_ERROR(secret_repo.Replace(id, secrets));
-        EventRecord ev =
-            MakeEvent(now_ms, id, "", "invocation.submitted", "", ToString(inv.state),
-                      absl::StrCat(job_rows.size(), " job(s) on executor ", inv.executor));
-        EVALD_RETURN_IF_ERROR(event_repo.Append(&ev));
-        appended.push_back(std::move(ev));
         return absl::OkStatus();
       });
-  if (!s.ok()) return s;
-  if (events != nullptr) events->insert(events->end(), appended.begin(), appended.end());
-  return absl::OkStatus();
+  if (whole.ok()) return;
+  for (CreateRequest* r : batch) {
+    if (r->status.ok()) r->status = whole;
+    r->events.clear();
+    if (r->key != nullptr) r->key->existing_invocation_id.clear();
+  }
 }
 
 absl::StatusOr<std::vector<EventRecord>> Store::TransitionJob(const JobTransition& t,
@@ -472,8 +581,7 @@ absl::StatusOr<std::vector<JobRecord>> Store::ListActiveJobs() {
     EVALD_ASSIGN_OR_RETURN(
         std::vector<JobRecord> page,
         JobRepository(*db_).ListActiveAfter(all.empty() ? "" : all.back().invocation_id,
-                                            all.empty() ? -1 : all.back().index,
-                                            kActiveJobsPage));
+                                            all.empty() ? -1 : all.back().index, kActiveJobsPage));
     const bool last = static_cast<int>(page.size()) < kActiveJobsPage;
     all.insert(all.end(), std::make_move_iterator(page.begin()),
                std::make_move_iterator(page.end()));

@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -34,6 +35,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "core/model.h"
 #include "storage/fifo_mutex.h"
 
@@ -94,6 +96,8 @@ struct SubmitKey {
   std::string existing_invocation_id;
 };
 
+struct CreateRequest;  // one queued CreateInvocation (store.cc)
+
 class Store {
  public:
   static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
@@ -113,6 +117,9 @@ class Store {
   // invocation; a key already stored for the same request stores nothing, appends no event and
   // sets key->existing_invocation_id; a key stored for another request is FailedPrecondition
   // naming the invocation it belongs to.
+  // Concurrent calls are committed together (group commit): one caller commits every call queued
+  // meanwhile in one transaction, each in its own savepoint, so one call's refusal undoes only its
+  // own rows. Every call returns after the commit that holds its rows (or with its error).
   absl::Status CreateInvocation(const InvocationRecord& invocation,
                                 const std::vector<JobRecord>& jobs,
                                 const std::vector<DeploymentRecord>& deployments,
@@ -187,8 +194,22 @@ class Store {
   absl::StatusOr<std::vector<EventRecord>> ListEvents(const std::string& invocation_id,
                                                       int64_t after_seq, int limit);
 
+  // Tests only. The hook runs in a group commit's leader before each batch (outside the store's
+  // lock) with the batch's size; set it before any concurrent use.
+  void SetBeforeBatchHookForTest(std::function<void(size_t)> hook);
+  // CreateInvocation calls queued and not yet taken into a batch.
+  size_t QueuedCreatesForTest();
+
  private:
   Store(std::unique_ptr<Database> db, std::unique_ptr<SecretBox> box);
+
+  // Group commit of CreateInvocation: queues `request` and returns when it is done. The caller
+  // that finds no leader leads: it commits what is queued, batch by batch, while more arrives
+  // (at most kMaxLeaderBatches, then the oldest waiter leads), so a queued call usually needs no
+  // hand-over of the store's lock to its own thread, which on a busy machine waits for a core.
+  void RunQueuedCreate(CreateRequest* request);
+  // Commits `batch` in one transaction (takes mu_).
+  void CommitCreates(const std::vector<CreateRequest*>& batch);
 
   // One connection serialized by one mutex, granted in arrival order (fifo_mutex.h): the daemon's
   // load is small transactions, and SQLite allows one writer at a time anyway (see
@@ -198,6 +219,12 @@ class Store {
   const int schema_version_;
   std::unique_ptr<Database> db_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<SecretBox> box_;
+
+  absl::Mutex create_mu_;
+  std::vector<CreateRequest*> create_queue_ ABSL_GUARDED_BY(create_mu_);  // oldest first
+  bool create_leader_ ABSL_GUARDED_BY(create_mu_) = false;            // someone commits the queue
+  CreateRequest* next_leader_ ABSL_GUARDED_BY(create_mu_) = nullptr;  // asked to take over
+  std::function<void(size_t)> before_batch_hook_;
 };
 
 }  // namespace evald::storage
