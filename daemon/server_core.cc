@@ -72,7 +72,8 @@ config::EnvLookup RequestEnv(const v1::SubmitRequest& request) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
-    const ServerConfig& config, std::function<absl::Status()> may_start_jobs) {
+    const ServerConfig& config, std::function<absl::Status()> may_start_jobs,
+    std::vector<std::unique_ptr<executors::Executor>> extra_executors) {
   std::unique_ptr<ServerCore> core(new ServerCore());
   core->config_ = config;
   core->started_ms_ = NowMs();
@@ -86,6 +87,9 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
        .container_runtime = config.container_runtime,
        .eval_binary = config.eval_binary},
       core->registry_));
+  for (std::unique_ptr<executors::Executor>& executor : extra_executors) {
+    EVALD_RETURN_IF_ERROR(core->registry_.Register(std::move(executor)));
+  }
   core->planner_ = std::make_unique<JobPlanner>(&core->catalog_, config.eval_binary,
                                                core->registry_.JobEnv());
   core->planner_->SetSecretSource(

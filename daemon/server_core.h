@@ -17,6 +17,7 @@
 
 #include <functional>
 #include <memory>
+#include <vector>
 #include <string>
 
 #include "absl/status/status.h"
@@ -45,8 +46,10 @@ class ServerCore {
  public:
   // `may_start_jobs` (optional) is asked before each job or model server start; main() passes
   // the state dir lock's check (process_lock.h), so an evald that lost it starts nothing.
+  // `extra_executors` are registered after the built-in ones (tests: fake executors).
   static absl::StatusOr<std::unique_ptr<ServerCore>> Create(
-      const ServerConfig& config, std::function<absl::Status()> may_start_jobs = nullptr);
+      const ServerConfig& config, std::function<absl::Status()> may_start_jobs = nullptr,
+      std::vector<std::unique_ptr<executors::Executor>> extra_executors = {});
   ~ServerCore();
 
   void StartSupervisor();

@@ -12,9 +12,9 @@
 #define EVALD_EXECUTOR(type) nullptr
 #else
 #include "executors/local/local_executor.h"
-#define EVALD_EXECUTOR(type)                                            \
+#define EVALD_EXECUTOR(type)                                        \
   [](const ExecutorContext& context) -> std::unique_ptr<Executor> { \
-    return std::make_unique<type>(context);                            \
+    return std::make_unique<type>(context);                         \
   }
 #endif
 

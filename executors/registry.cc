@@ -12,7 +12,7 @@ absl::Status ExecutorRegistry::Register(const ExecutorFactory& factory,
   }
   known_.emplace(factory.name, factory);
   schemas_.push_back({factory.name, factory.execution_keys ? factory.execution_keys()
-                                                          : std::vector<config::SchemaRule>()});
+                                                           : std::vector<config::SchemaRule>()});
   if (factory.create) executors_.emplace(factory.name, factory.create(context));
   return absl::OkStatus();
 }
@@ -33,12 +33,12 @@ absl::StatusOr<Executor*> ExecutorRegistry::Get(const std::string& name) const {
   if (it != executors_.end()) return it->second.get();
   if (known_.count(name) > 0) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "this evald checks '", name, "' configs but cannot run them yet; runnable here: ",
-        absl::StrJoin(Names(), ", ")));
+        "this evald checks '", name,
+        "' configs but cannot run them yet; runnable here: ", absl::StrJoin(Names(), ", ")));
   }
-  return absl::NotFoundError(absl::StrCat("executor '", name,
-                                          "' is not available in this evald; available: ",
-                                          absl::StrJoin(Names(), ", ")));
+  return absl::NotFoundError(
+      absl::StrCat("executor '", name,
+                   "' is not available in this evald; available: ", absl::StrJoin(Names(), ", ")));
 }
 
 std::vector<std::string> ExecutorRegistry::Names() const {

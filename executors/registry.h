@@ -33,8 +33,8 @@ namespace evald::executors {
 
 // What executors get from the daemon instead of globals.
 struct ExecutorContext {
-  std::string runner_path;        // evalrun binary
-  std::string container_runtime;  // docker | podman | "" = detect on PATH
+  std::string runner_path;              // evalrun binary
+  std::string container_runtime;        // docker | podman | "" = detect on PATH
   std::string eval_binary = "nv_eval";  // eval-factory CLI inside harness containers
 };
 
