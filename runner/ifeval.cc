@@ -68,7 +68,8 @@ std::string StripChars(absl::string_view s, absl::string_view chars) {
   return std::string(s.substr(b, e - b + 1));
 }
 
-std::string Strip(absl::string_view s) { return std::string(absl::StripAsciiWhitespace(s)); }
+// Python str.strip(): Unicode whitespace.
+std::string Strip(absl::string_view s) { return PyStrip(s); }
 
 // Python's str.islower()/isupper() on ASCII letters: at least one cased letter, none of the
 // other case.
@@ -480,7 +481,7 @@ absl::StatusOr<IfevalChecker> IfevalChecker::Create(const std::string& id,
     EVALD_ASSIGN_OR_RETURN(int64_t nth, kw.Int("nth_paragraph"));
     EVALD_ASSIGN_OR_RETURN(std::string first, kw.Str("first_word"));
     if (nth < 1) return kw.Missing("nth_paragraph", "an integer >= 1");
-    first = Lower(first);
+    first = PyLower(first);
     check = [n, nth, first](absl::string_view r) {
       std::vector<std::string> paragraphs = absl::StrSplit(r, "\n\n");
       int64_t count = static_cast<int64_t>(paragraphs.size());
@@ -491,14 +492,16 @@ absl::StatusOr<IfevalChecker> IfevalChecker::Create(const std::string& id,
       std::vector<std::string> words =
           absl::StrSplit(paragraph, absl::ByAnyChar(" \t\n\r\f\v"), absl::SkipEmpty());
       std::string word = words.empty() ? "" : words[0];
-      size_t b = word.find_first_not_of("'\"");
-      word = b == std::string::npos ? "" : word.substr(b);
+      // word.lstrip("'").lstrip('"'): in that order, so "'x" and "\"x" lose their quote but
+      // "\"'x" keeps its "'".
+      word = word.substr(std::min(word.size(), word.find_first_not_of('\'')));
+      word = word.substr(std::min(word.size(), word.find_first_not_of('"')));
       std::string got;
       for (char c : word) {
         if (c == '.' || c == ',' || c == '?' || c == '!' || c == '\'' || c == '"') break;
-        got += absl::ascii_tolower(c);
+        got += c;
       }
-      return count == n && got == first;
+      return count == n && PyLower(got) == first;
     };
   } else if (id == "detectable_format:title") {
     check = [](absl::string_view r) {
@@ -567,11 +570,9 @@ absl::StatusOr<IfevalChecker> IfevalChecker::Create(const std::string& id,
   } else if (id == "detectable_format:json_format") {
     check = [](absl::string_view r) {
       std::string v = Strip(r);
+      // Chained removeprefix calls: each prefix at most once, in this order.
       for (const char* prefix : {"```json", "```Json", "```JSON", "```"}) {
-        if (absl::StartsWith(v, prefix)) {
-          v.erase(0, std::string(prefix).size());
-          break;
-        }
+        if (absl::StartsWith(v, prefix)) v.erase(0, std::string(prefix).size());
       }
       if (absl::EndsWith(v, "```")) v.resize(v.size() - 3);
       v = Strip(v);
@@ -582,8 +583,8 @@ absl::StatusOr<IfevalChecker> IfevalChecker::Create(const std::string& id,
     if (kw.Find("prompt_to_repeat") != nullptr) {
       EVALD_ASSIGN_OR_RETURN(to_repeat, kw.Str("prompt_to_repeat"));
     }
-    std::string want = Lower(Strip(to_repeat));
-    check = [want](absl::string_view r) { return absl::StartsWith(Lower(Strip(r)), want); };
+    std::string want = PyLower(Strip(to_repeat));
+    check = [want](absl::string_view r) { return absl::StartsWith(PyLower(Strip(r)), want); };
   } else if (id == "combination:two_responses") {
     check = [](absl::string_view r) {
       std::vector<std::string> parts = absl::StrSplit(r, "******");
@@ -599,9 +600,9 @@ absl::StatusOr<IfevalChecker> IfevalChecker::Create(const std::string& id,
     };
   } else if (id == "startend:end_checker") {
     EVALD_ASSIGN_OR_RETURN(std::string end, kw.Str("end_phrase"));
-    std::string want = Lower(Strip(end));
+    std::string want = PyLower(Strip(end));
     check = [want](absl::string_view r) {
-      return absl::EndsWith(Lower(StripChars(Strip(r), "\"")), want);
+      return absl::EndsWith(PyLower(StripChars(Strip(r), "\"")), want);
     };
   } else if (id == "startend:quotation") {
     check = [](absl::string_view r) {
@@ -666,7 +667,7 @@ absl::StatusOr<IfevalChecker> IfevalChecker::Create(const std::string& id,
 }
 
 bool IfevalChecker::Check(absl::string_view response) const {
-  return !absl::StripAsciiWhitespace(response).empty() && check_(response);
+  return !PyStrip(response).empty() && check_(response);
 }
 
 bool IfevalChecker::CheckLoose(absl::string_view response) const {

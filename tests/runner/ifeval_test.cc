@@ -146,6 +146,90 @@ TEST_CASE("ifeval: loose mode forgives a first or last line and asterisks") {
   CHECK_FALSE(Make("punctuation:no_comma").Check("   "));  // empty responses never pass
 }
 
+TEST_CASE("ifeval: each checker's rules and quirks, as lm-eval's copy has them") {
+  // keywords:existence: a case-insensitive pattern, no word boundary.
+  CHECK(Make("keywords:existence", {{"keywords", {"cat"}}}).Check("Concatenate them."));
+  CHECK(Make("keywords:existence", {{"keywords", {"colou?r"}}}).Check("the color"));  // a regex
+  // keywords:frequency: stripped keyword, substring matches, `<` or `>=`.
+  auto freq = Make("keywords:frequency",
+                   {{"keyword", " cat "}, {"frequency", 2}, {"relation", "less than"}});
+  CHECK(freq.Check("one cat"));
+  CHECK_FALSE(freq.Check("CAT and concatenate"));
+  // keywords:forbidden_words: \bword\b, case-insensitive.
+  auto forbidden = Make("keywords:forbidden_words", {{"forbidden_words", {"cat"}}});
+  CHECK(forbidden.Check("Cats sleep."));
+  CHECK_FALSE(forbidden.Check("A CAT sleeps."));
+  // keywords:letter_frequency: lower-cased letter in lower-cased text, `>=` unless less than.
+  auto letters = Make("keywords:letter_frequency",
+                      {{"letter", "A"}, {"let_frequency", 3}, {"let_relation", "at least"}});
+  CHECK(letters.Check("Aa a"));
+  CHECK_FALSE(letters.Check("Aa"));
+  // language:response_language: no letters -> langdetect raises -> followed.
+  auto lang = Make("language:response_language", {{"language", "ja"}});
+  CHECK(lang.Check("12345 !!! 3.14"));
+  CHECK_FALSE(lang.Check("Plain English words here."));
+  // length_constraints:number_paragraphs: any *** splits, also inside ***bold italic***.
+  auto paragraphs = Make("length_constraints:number_paragraphs", {{"num_paragraphs", 3}});
+  CHECK(paragraphs.Check("a ***bold italic*** b"));
+  CHECK(paragraphs.Check("***\na\n***\nb\n***\nc\n***"));  // empty first/last not counted
+  // length_constraints:number_words: \w+ tokens.
+  CHECK(IfevalCountWords("don't 6.30 e-mail") == 6);
+  // length_constraints:nth_paragraph_first_word: empty pieces keep their position.
+  auto nth = Make("length_constraints:nth_paragraph_first_word",
+                  {{"num_paragraphs", 2}, {"nth_paragraph", 2}, {"first_word", "then"}});
+  CHECK_FALSE(nth.Check("First.\n\n\n\nThen go."));  // piece 2 is blank
+  CHECK(nth.Check("First.\n\n'\"Then, go."));        // lstrip "'" then '"'
+  CHECK_FALSE(nth.Check("First.\n\n\"'Then, go."));  // the "'" is then a stop character
+  // detectable_content:number_placeholders: [] and markdown links count.
+  auto ph = Make("detectable_content:number_placeholders", {{"num_placeholders", 2}});
+  CHECK(ph.Check("[] and [link](http://x)"));
+  // detectable_content:postscript: anywhere in the text, not only at a line start.
+  auto ps = Make("detectable_content:postscript", {{"postscript_marker", "P.S."}});
+  CHECK(ps.Check("Thanks! p.s. see you"));
+  // detectable_format:number_bullet_lists: `---` and `-5` lines count, **Bold** does not.
+  auto bullets = Make("detectable_format:number_bullet_lists", {{"num_bullets", 3}});
+  CHECK(bullets.Check("* one\n---\n-5 degrees\n**Bold** line"));
+  // detectable_format:constrained_response: case-sensitive.
+  CHECK_FALSE(Make("detectable_format:constrained_response").Check("my answer is yes."));
+  // detectable_format:number_highlighted_sections: *a* = 1, **a** = 1, empty ones do not count.
+  auto hl = Make("detectable_format:number_highlighted_sections", {{"num_highlights", 2}});
+  CHECK(hl.Check("*a* and **b**"));
+  CHECK_FALSE(hl.Check("** ** and *a*"));
+  // detectable_format:multiple_sections: case-sensitive splitter.
+  auto sections = Make("detectable_format:multiple_sections",
+                       {{"section_spliter", "SECTION"}, {"num_sections", 1}});
+  CHECK_FALSE(sections.Check("Section 1 text"));
+  CHECK(sections.Check("SECTION 1 text"));
+  // detectable_format:json_format: chained prefix removal, a bare number is JSON.
+  auto json = Make("detectable_format:json_format");
+  CHECK(json.Check("42"));
+  CHECK(json.Check("```JSON\n{\"a\": [1]}\n```"));
+  // detectable_format:title: non-blank content between << >>.
+  CHECK_FALSE(Make("detectable_format:title").Check("<< >>"));
+  // combination:two_responses: exactly two different non-blank pieces.
+  CHECK_FALSE(Make("combination:two_responses").Check("a\n******\n\n******\nb"));
+  // combination:repeat_prompt: case-insensitive prefix.
+  CHECK(Make("combination:repeat_prompt", {{"prompt_to_repeat", "Write ÉCOLE"}})
+            .Check("write école now"));
+  // startend:end_checker: quotes stripped from both ends, case-insensitive.
+  CHECK(Make("startend:end_checker", {{"end_phrase", "Is there anything else?"}})
+            .Check("\"Done. IS THERE ANYTHING ELSE?\"  "));
+  // startend:quotation: length > 1.
+  CHECK_FALSE(Make("startend:quotation").Check("\""));
+  // change_case:*: cased letters only of one case.
+  CHECK(Make("change_case:english_capital").Check("HELLO 123"));
+  CHECK_FALSE(Make("change_case:english_lowercase").Check("123"));
+  // capital_word_frequency: all-caps tokens, the pronoun I included.
+  CHECK(Make("change_case:capital_word_frequency",
+             {{"capital_frequency", 2}, {"capital_relation", "at least"}})
+            .Check("I like NASA."));
+  // punctuation:no_comma: 1,000 fails.
+  CHECK_FALSE(Make("punctuation:no_comma").Check("1,000"));
+  // strict needs a non-blank response (Unicode whitespace too); loose tries the variants.
+  CHECK_FALSE(Make("punctuation:no_comma").Check("\u00a0\u3000"));
+  CHECK(Make("startend:quotation").CheckLoose("Here:\n\"quoted\"\nBye"));
+}
+
 TEST_CASE("ifeval: bad instructions are clear errors") {
   auto unknown = IfevalChecker::Create("format:haiku", nlohmann::json::object(), "");
   REQUIRE_FALSE(unknown.ok());
