@@ -142,6 +142,13 @@ bool Supervisor::Settle(absl::Duration max) {
   }
 }
 
+bool Supervisor::Idle() const {
+  for (const auto& [name, b] : backends_) {
+    if (b.driver->Pending() > 0) return false;
+  }
+  return true;
+}
+
 Supervisor::Backend* Supervisor::BackendFor(const std::string& executor) {
   auto it = backends_.find(executor);
   return it == backends_.end() ? nullptr : &it->second;

@@ -73,6 +73,8 @@ class Supervisor {
   // Tests without the loop thread: passes until no backend call is queued or running, or `max`.
   // True when everything settled.
   bool Settle(absl::Duration max);
+  // No backend call queued or running (tests, benchmarks).
+  bool Idle() const;
 
  private:
   // One executor as the Supervisor drives it.

@@ -15,7 +15,7 @@ namespace {
 using evald::testing::FakeExecutor;
 using evald::testing::WaitFor;
 
-TEST_CASE("calls run in order on the driver's thread; results come back in order", "[driver]") {
+TEST_CASE("calls run in order on the driver's thread and results come back in order", "[driver]") {
   FakeExecutor fake("fake");
   std::atomic<int> done{0};
   ExecutorDriver driver(&fake, [&] { ++done; });
@@ -32,7 +32,7 @@ TEST_CASE("calls run in order on the driver's thread; results come back in order
   CHECK(driver.TakeResults().empty());
 }
 
-TEST_CASE("a hung call shows as running; the caller never waits for it", "[driver]") {
+TEST_CASE("a hung call shows as running, the caller never waits for it", "[driver]") {
   FakeExecutor fake("fake");
   fake.HangPolls(true);
   ExecutorDriver driver(&fake, [] {});

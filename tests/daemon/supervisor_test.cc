@@ -104,7 +104,7 @@ TEST_CASE("a fake executor's job goes pending, submitted, running, succeeded", "
         std::vector<std::string>{"pending>submitted", "submitted>running", "running>succeeded"});
 }
 
-TEST_CASE("kill stops a fake job through its executor; resume starts attempt 2", "[supervisor]") {
+TEST_CASE("kill stops a fake job through its executor, resume starts attempt 2", "[supervisor]") {
   TempDir dir;
   auto owned = std::make_unique<FakeExecutor>("fake");
   FakeExecutor* fake = owned.get();
@@ -132,7 +132,7 @@ TEST_CASE("kill stops a fake job through its executor; resume starts attempt 2",
   CHECK(d.Get(id).jobs(0).backend_id() == absl::StrCat("fake ", id, ".0#2"));
 }
 
-TEST_CASE("a job its backend lost is lost; a start the backend refuses fails", "[supervisor]") {
+TEST_CASE("a job its backend lost is lost, a start the backend refuses fails", "[supervisor]") {
   TempDir dir;
   auto owned = std::make_unique<FakeExecutor>("fake");
   FakeExecutor* fake = owned.get();
