@@ -2,8 +2,9 @@
 // image (tests/fixtures/harness_image: busybox and a stand-in nv_eval, imported from a tarball,
 // no registry) runs under podman through the real evald, evalctl and run.sh. Checked: the
 // results read back, env vars passed by name (the value inside, never in run.sh or the database),
-// the /results mount, a nonzero exit code, a kill that leaves no container, and a dry run on a
-// host with no container runtime at all.
+// the /results mount, a nonzero exit code, a kill that leaves no container, a docker without an
+// engine passed over for podman when no runtime is configured, and a dry run on a host with no
+// container runtime at all.
 //
 // podman's whole state (images, containers, its containers.conf and storage.conf) lives in the
 // test's temp dir: CONTAINERS_CONF and CONTAINERS_STORAGE_CONF point at files written here, and
@@ -229,6 +230,32 @@ TEST_CASE("a container task runs under podman: env by name, the /results mount, 
   CHECK_FALSE(absl::StrContains(state, secret));
   CHECK_FALSE(absl::StrContains(state, key));
   CHECK(podman.Containers().empty());  // --rm
+}
+
+TEST_CASE("with no container_runtime set, a docker without an engine is passed over for podman") {
+  TempDir dir;
+  PodmanSandbox podman(dir);
+  SKIP_UNLESS_USABLE(podman, dir);
+  // First on PATH: a docker client that cannot reach an engine, as `docker info` then fails.
+  const std::string bin = dir.path() + "/bin";
+  fs::create_directories(bin);
+  Spit(bin + "/docker",
+       "#!/bin/sh\necho \"$*\" >> \"$(dirname \"$0\")/docker-calls\"\n"
+       "echo 'Cannot connect to the Docker daemon' >&2\nexit 1\n",
+       true);
+  std::map<std::string, std::string> env = podman.env();
+  env["PATH"] = absl::StrCat(bin, ":", getenv("PATH"));
+  RefEndpoint model(dir, {"--default-answer", "4"});
+  Evald evald(dir, {}, env);
+  std::string cfg = ContainerConfig(dir, model.chat_url(), {});
+
+  const std::string inv = Submit(evald, cfg, {{"MY_KEY", "k"}});
+  v1::Invocation done = evald.WaitTerminal(inv, 120);
+  REQUIRE(done.jobs_size() == 1);
+  INFO("message: " << done.jobs(0).message());
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_SUCCEEDED);
+  CHECK(absl::StrContains(Slurp(done.jobs(0).output_dir() + "/run.sh"), "podman run --rm"));
+  CHECK(Slurp(bin + "/docker-calls") == "info\n");  // asked once, never told to run anything
 }
 
 TEST_CASE("a harness exiting nonzero fails its container job with that exit code") {
