@@ -39,6 +39,23 @@ absl::StatusOr<std::optional<std::string>> ExtraString(const Plan& plan, const c
   return (*extra)[key].get<std::string>();
 }
 
+// config.params.extra.<key> as an integer (nullopt when absent or null).
+absl::StatusOr<std::optional<int64_t>> ExtraInt(const Plan& plan, const char* key) {
+  const nlohmann::json* extra = nullptr;
+  if (plan.config.is_object() && plan.config.contains("params") &&
+      plan.config["params"].is_object() && plan.config["params"].contains("extra")) {
+    extra = &plan.config["params"]["extra"];
+  }
+  if (extra == nullptr || !extra->is_object() || !extra->contains(key) || (*extra)[key].is_null()) {
+    return std::nullopt;
+  }
+  if (!(*extra)[key].is_number_integer()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config.params.extra.", key, ": expected an integer"));
+  }
+  return (*extra)[key].get<int64_t>();
+}
+
 // splitmix64: a small, portable PRNG so option shuffles are the same on every platform.
 uint64_t SplitMix(uint64_t& state) {
   uint64_t z = (state += 0x9E3779B97F4A7C15ull);
@@ -314,22 +331,46 @@ absl::StatusOr<std::unique_ptr<Task>> MakeChoiceTask(const Plan& plan, const Dat
   const bool gpqa = reference == ChoiceReference::kSimpleEvalsGpqa;
   const bool shuffle = plan.params.shuffle_choices.value_or(gpqa);
   const uint64_t seed = static_cast<uint64_t>(plan.params.seed.value_or(0));
-  PythonRandom rng(seed);
-  std::vector<ChoiceTask::Item> items;
-  items.reserve(ds.rows.size());
+  // simple-evals runs GPQA n_repeats = 4 times (`examples * n_repeats`, each copy with its own
+  // permutation); extra.n_repeats changes it (1 with the permutation off).
+  EVALD_ASSIGN_OR_RETURN(std::optional<int64_t> n_repeats, ExtraInt(plan, "n_repeats"));
+  if (n_repeats && !gpqa) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config.params.extra.n_repeats: only native_gpqa_diamond repeats its "
+                     "questions (use extra.n_samples for repeated requests)"));
+  }
+  if (n_repeats && (*n_repeats < 1 || *n_repeats > 100)) {
+    return absl::InvalidArgumentError("config.params.extra.n_repeats: must be in [1, 100]");
+  }
+  const int64_t repeats = gpqa ? n_repeats.value_or(shuffle ? 4 : 1) : 1;
+  std::vector<ChoiceTask::Item> rows;
+  rows.reserve(ds.rows.size());
   for (size_t i = 0; i < ds.rows.size(); ++i) {
     EVALD_ASSIGN_OR_RETURN(ChoiceTask::Item item, ParseChoiceRow(ds.rows[i].value, ds.Where(i)));
-    if (shuffle && gpqa) {
-      std::vector<int> p = rng.SampleRange(static_cast<int>(item.options.size()),
-                                           static_cast<int>(item.options.size()));
-      Permute(item, std::vector<size_t>(p.begin(), p.end()));
-    } else if (shuffle) {
-      Shuffle(item, seed, i);
-    }
-    items.push_back(std::move(item));
+    rows.push_back(std::move(item));
   }
-  if (gpqa) scoring["permutation"] = shuffle ? absl::StrCat("random.Random(", seed, ")") : "none";
-  std::string desc = absl::StrCat(ds.source, ", ", items.size(), " questions, ",
+  PythonRandom rng(seed);
+  std::vector<ChoiceTask::Item> items;
+  items.reserve(rows.size() * repeats);
+  for (int64_t r = 0; r < repeats; ++r) {
+    for (size_t i = 0; i < rows.size(); ++i) {
+      ChoiceTask::Item item = rows[i];
+      if (shuffle && gpqa) {
+        std::vector<int> p = rng.SampleRange(static_cast<int>(item.options.size()),
+                                             static_cast<int>(item.options.size()));
+        Permute(item, std::vector<size_t>(p.begin(), p.end()));
+      } else if (shuffle) {
+        Shuffle(item, seed, i);
+      }
+      items.push_back(std::move(item));
+    }
+  }
+  if (gpqa) {
+    scoring["permutation"] = shuffle ? absl::StrCat("random.Random(", seed, ")") : "none";
+    scoring["n_repeats"] = repeats;
+  }
+  std::string desc = absl::StrCat(ds.source, ", ", rows.size(), " questions",
+                                  repeats > 1 ? absl::StrCat(" x ", repeats, " repeats") : "", ", ",
                                   scoring["reference"].get<std::string>(), " scoring",
                                   shuffle ? ", options shuffled" : "");
   return std::unique_ptr<Task>(

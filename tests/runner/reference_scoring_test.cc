@@ -302,6 +302,26 @@ TEST_CASE("tasks: gpqa uses simple-evals' permutation and pattern") {
   CHECK_FALSE(boxed.correct);
   CHECK(boxed.scores[1].second == 1.0);  // the lenient score reads \boxed{}
   CHECK((*task)->ScoringJson()["permutation"] == "random.Random(0)");
+  // simple-evals' examples * n_repeats (4): the second copy of row 0 (sample 4) draws the
+  // fifth permutation, [1, 3, 0, 2], which puts the correct option at C again.
+  CHECK((*task)->size() == 16);
+  CHECK((*task)->Score(4, "").gold == "C");
+  CHECK((*task)->Score(1, "").gold == "D");  // row 1: [3, 1, 2, 0]
+  const std::string first = (*task)->BuildPrompt(0, EndpointType::kChat).messages[0].content;
+  const std::string again = (*task)->BuildPrompt(4, EndpointType::kChat).messages[0].content;
+  CHECK(first != again);  // same question, options in another order
+  CHECK(first.substr(0, first.find("\n\nA) ")) == again.substr(0, again.find("\n\nA) ")));
+  Plan once = PlanFor("native_gpqa_diamond", DataDir() + "/gpqa_tiny.jsonl");
+  once.config = {{"params", {{"extra", {{"n_repeats", 1}}}}}};
+  auto single = CreateTask(once, {});
+  REQUIRE(single.ok());
+  CHECK((*single)->size() == 4);
+  Plan wrong = PlanFor("native_mmlu", DataDir() + "/mmlu_tiny.jsonl");
+  wrong.config = {{"params", {{"extra", {{"n_repeats", 4}}}}}};
+  auto refused = CreateTask(wrong, {});
+  REQUIRE_FALSE(refused.ok());
+  CHECK_THAT(std::string(refused.status().message()),
+             Catch::Contains("only native_gpqa_diamond repeats"));
 }
 
 TEST_CASE("tasks: the variant and think_end_token come from config.params.extra") {
