@@ -176,6 +176,11 @@ TEST_CASE("evalrun: a fault-free GSM8K run writes every artifact of the contract
   CHECK(scoring["commit"].as<std::string>() == "4e7e0d47f33bc71070c1d38394bafbb52b117163");
   CHECK(scoring["think_end_token"].IsNull());
   CHECK(scoring["variant"].as<std::string>() == "gsm8k");
+  // The regexes read back as written (YAML quoting).
+  CHECK(scoring["exact_match"]["regexes_to_ignore"][1].as<std::string>() == "\\$");
+  CHECK(scoring["exact_match"]["regexes_to_ignore"][2].as<std::string>() == "(?s).*#### ");
+  CHECK(scoring["filters"][0]["steps"][0].as<std::string>() ==
+        "regex(#### (\\-?[0-9\\.\\,]+), group_select=0)");
   CHECK(YamlDoc::Child(Results(out),
                        "results.tasks.native_gsm8k.metrics.accuracy.scores."
                        "lenient_numeric_match.stats.count")
