@@ -17,10 +17,29 @@ namespace {
 constexpr uint32_t kMatchLimit = 5'000'000;
 constexpr uint32_t kDepthLimit = 100'000;
 
-// Python-only syntax rewritten into PCRE2's: `\Z` (absolute end: PCRE2 `\z`) and `{,n}` (PCRE2
-// 10.42 reads it as literal text; Python as {0,n}).
-std::string Translate(absl::string_view p) {
+// Python-only syntax rewritten into PCRE2's: `\Z` (absolute end: PCRE2 `\z`), `{,n}` (PCRE2
+// 10.42 reads it as literal text; Python as {0,n}) and the global flags Python allows at the
+// start that PCRE2 lacks: `u` (Unicode, already on) is dropped and `a` (ASCII classes) turns
+// UCP off (`*ascii`).
+std::string Translate(absl::string_view p, bool* ascii) {
   std::string out;
+  // Leading global flag groups such as (?a), (?iu), (?s)(?m).
+  while (p.size() >= 4 && p[0] == '(' && p[1] == '?') {
+    size_t close = p.find(')');
+    if (close == absl::string_view::npos) break;
+    absl::string_view letters = p.substr(2, close - 2);
+    if (letters.empty() || letters.find_first_not_of("aiLmsux") != absl::string_view::npos) break;
+    std::string kept;
+    for (char c : letters) {
+      if (c == 'a') {
+        *ascii = true;
+      } else if (c != 'u') {
+        kept += c;
+      }
+    }
+    if (!kept.empty()) absl::StrAppend(&out, "(?", kept, ")");
+    p.remove_prefix(close + 1);
+  }
   out.reserve(p.size() + 4);
   bool in_class = false;
   for (size_t i = 0; i < p.size(); ++i) {
@@ -74,8 +93,10 @@ struct PyRegex::Code {
 };
 
 absl::StatusOr<PyRegex> PyRegex::Compile(absl::string_view pattern, bool ignore_case) {
-  const std::string translated = Translate(pattern);
-  uint32_t options = PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF | PCRE2_ALT_BSUX;
+  bool ascii = false;
+  const std::string translated = Translate(pattern, &ascii);
+  uint32_t options = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_ALT_BSUX;
+  if (!ascii) options |= PCRE2_UCP;
   if (ignore_case) options |= PCRE2_CASELESS;
   int error = 0;
   PCRE2_SIZE offset = 0;

@@ -4,7 +4,8 @@
 // lm-evaluation-harness YAML files and for the reference harnesses' own patterns (look-behind,
 // inline flags such as (?i) and (?s), Unicode \w \d \s and case folding, `$` that also matches
 // before a final newline). Backed by PCRE2 in UTF + UCP mode, the nearest engine to `re`; the
-// few differences that matter are bridged here (Python's `\Z` is PCRE2's `\z`). Matching has a
+// few differences that matter are bridged here (Python's `\Z` is PCRE2's `\z`, `{,n}` is
+// {0,n}, a leading `(?u)` is dropped and `(?a)` turns Unicode classes off). Matching has a
 // backtracking budget, so a hostile response cannot stall a run: a search that exceeds it counts
 // as no match. Used by the answer filters, the exact_match normalisation and the built-in tasks.
 //

@@ -71,6 +71,10 @@ TEST_CASE("py_regex: Python re semantics") {
   CHECK(Hits(Re("x*"), "axb") == std::vector<std::string>{"", "x", "", ""});
   CHECK(Re("x*").Sub("abc", "-") == "-a-b-c-");
   CHECK(Re(R"(\s?\*\*\*\s?)").Split("a *** b***c") == std::vector<std::string>{"a", "b", "c"});
+  // Python's leading flags: (?u) is the default, (?a) makes \w and \d ASCII.
+  CHECK(Hits(Re(R"((?u)\w+)"), "café") == std::vector<std::string>{"café"});
+  CHECK(Hits(Re(R"((?a)\w+)"), "café") == std::vector<std::string>{"caf"});
+  CHECK(Hits(Re(R"((?ai)[a-z]+)"), "ABC") == std::vector<std::string>{"ABC"});
   // Invalid UTF-8 in a response is matched around, never an error.
   CHECK(Hits(Re(R"(\d+)"), std::string("1\xff 2")) == std::vector<std::string>{"1", "2"});
 }
