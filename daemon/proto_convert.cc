@@ -1,66 +1,8 @@
 #include "daemon/proto_convert.h"
 
-#include "nlohmann/json.hpp"
+#include "absl/strings/match.h"
 
 namespace evald::daemon {
-
-v1::JobState ToProto(JobState s) {
-  switch (s) {
-    case JobState::kPending: return v1::JOB_STATE_PENDING;
-    case JobState::kSubmitted: return v1::JOB_STATE_SUBMITTED;
-    case JobState::kRunning: return v1::JOB_STATE_RUNNING;
-    case JobState::kSucceeded: return v1::JOB_STATE_SUCCEEDED;
-    case JobState::kFailed: return v1::JOB_STATE_FAILED;
-    case JobState::kKilled: return v1::JOB_STATE_KILLED;
-    case JobState::kLost: return v1::JOB_STATE_LOST;
-  }
-  return v1::JOB_STATE_UNSPECIFIED;
-}
-
-std::optional<JobState> FromProto(v1::JobState s) {
-  switch (s) {
-    case v1::JOB_STATE_PENDING: return JobState::kPending;
-    case v1::JOB_STATE_SUBMITTED: return JobState::kSubmitted;
-    case v1::JOB_STATE_RUNNING: return JobState::kRunning;
-    case v1::JOB_STATE_SUCCEEDED: return JobState::kSucceeded;
-    case v1::JOB_STATE_FAILED: return JobState::kFailed;
-    case v1::JOB_STATE_KILLED: return JobState::kKilled;
-    case v1::JOB_STATE_LOST: return JobState::kLost;
-    default: return std::nullopt;
-  }
-}
-
-v1::DesiredState ToProto(DesiredState s) {
-  return s == DesiredState::kRun ? v1::DESIRED_STATE_RUN : v1::DESIRED_STATE_STOP;
-}
-
-v1::ExitReason ToProto(ExitReason r) {
-  switch (r) {
-    case ExitReason::kNone: return v1::EXIT_REASON_UNSPECIFIED;
-    case ExitReason::kExitCode: return v1::EXIT_REASON_EXIT_CODE;
-    case ExitReason::kKilledByUser: return v1::EXIT_REASON_KILLED_BY_USER;
-    case ExitReason::kTimeout: return v1::EXIT_REASON_TIMEOUT;
-    case ExitReason::kPreempted: return v1::EXIT_REASON_PREEMPTED;
-    case ExitReason::kNodeFailure: return v1::EXIT_REASON_NODE_FAILURE;
-    case ExitReason::kEndpointUnhealthy: return v1::EXIT_REASON_ENDPOINT_UNHEALTHY;
-    case ExitReason::kStartFailed: return v1::EXIT_REASON_START_FAILED;
-    case ExitReason::kLost: return v1::EXIT_REASON_LOST;
-    case ExitReason::kInternal: return v1::EXIT_REASON_INTERNAL;
-  }
-  return v1::EXIT_REASON_UNSPECIFIED;
-}
-
-v1::DeploymentState ToProto(DeploymentState s) {
-  switch (s) {
-    case DeploymentState::kPending: return v1::DEPLOYMENT_STATE_PENDING;
-    case DeploymentState::kStarting: return v1::DEPLOYMENT_STATE_STARTING;
-    case DeploymentState::kHealthy: return v1::DEPLOYMENT_STATE_HEALTHY;
-    case DeploymentState::kFailed: return v1::DEPLOYMENT_STATE_FAILED;
-    case DeploymentState::kStopping: return v1::DEPLOYMENT_STATE_STOPPING;
-    case DeploymentState::kStopped: return v1::DEPLOYMENT_STATE_STOPPED;
-  }
-  return v1::DEPLOYMENT_STATE_UNSPECIFIED;
-}
 
 std::string BackendId(const executors::ExecutorRegistry& registry, const JobHandle& handle) {
   if (handle.executor.empty() || handle.state.empty()) return "";
@@ -141,6 +83,14 @@ void ToProto(const EventRecord& e, v1::Event* out) {
   out->set_from_state(e.from_state);
   out->set_to_state(e.to_state);
   out->set_message(e.message);
+  // Typed forms of the stored names; a name that is not a state (or "") stays UNSPECIFIED.
+  if (absl::StartsWith(e.kind, "deployment.")) {
+    if (auto s = ParseDeploymentState(e.from_state)) out->set_from_deployment_state(ToProto(*s));
+    if (auto s = ParseDeploymentState(e.to_state)) out->set_to_deployment_state(ToProto(*s));
+  } else {
+    if (auto s = ParseJobState(e.from_state)) out->set_from_job_state(ToProto(*s));
+    if (auto s = ParseJobState(e.to_state)) out->set_to_job_state(ToProto(*s));
+  }
 }
 
 void ToProto(const ResultRecord& r, v1::Metric* out) {

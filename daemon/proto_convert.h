@@ -7,14 +7,13 @@
 #include "core/model.h"
 #include "evald/v1/evald.pb.h"
 #include "executors/registry.h"
+#include "proto/state_enums.h"
 
 namespace evald::daemon {
 
-v1::JobState ToProto(JobState s);
-v1::DesiredState ToProto(DesiredState s);
-v1::ExitReason ToProto(ExitReason r);
-v1::DeploymentState ToProto(DeploymentState s);
-std::optional<JobState> FromProto(v1::JobState s);
+// The enums themselves map in proto/state_enums.h (shared with evalctl).
+using ::evald::FromProto;
+using ::evald::ToProto;
 
 void ToProto(const JobRecord& job, const std::string& executor,
              const executors::ExecutorRegistry& registry, v1::Job* out);
