@@ -70,83 +70,33 @@ std::string BackendLabel(absl::string_view backend_id) {
 
 // ---- Names -------------------------------------------------------------------------------------
 
+// Only adapters: the names and terminality are core's (core/lifecycle.h), the enum mapping is
+// proto/state_enums.h.
+
 std::string StateName(v1::JobState state) {
-  switch (state) {
-    case v1::JOB_STATE_PENDING:
-      return "pending";
-    case v1::JOB_STATE_SUBMITTED:
-      return "submitted";
-    case v1::JOB_STATE_RUNNING:
-      return "running";
-    case v1::JOB_STATE_SUCCEEDED:
-      return "succeeded";
-    case v1::JOB_STATE_FAILED:
-      return "failed";
-    case v1::JOB_STATE_KILLED:
-      return "killed";
-    case v1::JOB_STATE_LOST:
-      return "lost";
-    default:
-      return "unknown";
-  }
+  std::optional<JobState> s = FromProto(state);
+  return s ? std::string(ToString(*s)) : "unknown";
 }
 
 std::optional<v1::JobState> ParseStateName(absl::string_view name) {
-  for (v1::JobState s :
-       {v1::JOB_STATE_PENDING, v1::JOB_STATE_SUBMITTED, v1::JOB_STATE_RUNNING,
-        v1::JOB_STATE_SUCCEEDED, v1::JOB_STATE_FAILED, v1::JOB_STATE_KILLED, v1::JOB_STATE_LOST}) {
-    if (StateName(s) == name) return s;
-  }
-  return std::nullopt;
+  std::optional<JobState> s = ParseJobState(name);
+  if (!s) return std::nullopt;
+  return ToProto(*s);
 }
 
 bool IsTerminal(v1::JobState state) {
-  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
-         state == v1::JOB_STATE_KILLED || state == v1::JOB_STATE_LOST;
+  std::optional<JobState> s = FromProto(state);
+  return s && evald::IsTerminal(*s);
 }
 
 std::string ExitReasonName(v1::ExitReason reason) {
-  switch (reason) {
-    case v1::EXIT_REASON_EXIT_CODE:
-      return "exit_code";
-    case v1::EXIT_REASON_KILLED_BY_USER:
-      return "killed_by_user";
-    case v1::EXIT_REASON_TIMEOUT:
-      return "timeout";
-    case v1::EXIT_REASON_PREEMPTED:
-      return "preempted";
-    case v1::EXIT_REASON_NODE_FAILURE:
-      return "node_failure";
-    case v1::EXIT_REASON_ENDPOINT_UNHEALTHY:
-      return "endpoint_unhealthy";
-    case v1::EXIT_REASON_START_FAILED:
-      return "start_failed";
-    case v1::EXIT_REASON_LOST:
-      return "lost";
-    case v1::EXIT_REASON_INTERNAL:
-      return "internal";
-    default:
-      return "";
-  }
+  std::optional<ExitReason> r = FromProto(reason);
+  return r && *r != ExitReason::kNone ? std::string(ToString(*r)) : "";
 }
 
 std::string DeploymentStateName(v1::DeploymentState state) {
-  switch (state) {
-    case v1::DEPLOYMENT_STATE_PENDING:
-      return "pending";
-    case v1::DEPLOYMENT_STATE_STARTING:
-      return "starting";
-    case v1::DEPLOYMENT_STATE_HEALTHY:
-      return "healthy";
-    case v1::DEPLOYMENT_STATE_FAILED:
-      return "failed";
-    case v1::DEPLOYMENT_STATE_STOPPING:
-      return "stopping";
-    case v1::DEPLOYMENT_STATE_STOPPED:
-      return "stopped";
-    default:
-      return "unknown";
-  }
+  std::optional<DeploymentState> s = FromProto(state);
+  return s ? std::string(ToString(*s)) : "unknown";
 }
 
 bool IsJobId(absl::string_view id) { return absl::StrContains(id, '.'); }

@@ -21,6 +21,7 @@
 #include "absl/strings/string_view.h"
 #include "evald/v1/evald.pb.h"
 #include "nlohmann/json.hpp"
+#include "proto/state_enums.h"
 
 namespace evald::cli {
 
@@ -29,8 +30,9 @@ using Json = nlohmann::ordered_json;
 
 // ---- Names -------------------------------------------------------------------------------------
 
-// Lower-case names: pending, submitted, running, succeeded, failed, killed, lost ("unknown" for
-// an unspecified or unknown value).
+// The API's enums in core's vocabulary (core/lifecycle.h, mapped by proto/state_enums.h): these
+// adapters define no names of their own. Lower-case names: pending, submitted, running,
+// succeeded, failed, killed, lost ("unknown" for an unspecified or unknown value).
 std::string StateName(v1::JobState state);
 std::optional<v1::JobState> ParseStateName(absl::string_view name);
 bool IsTerminal(v1::JobState state);

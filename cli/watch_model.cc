@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -52,9 +53,20 @@ std::vector<std::string> WatchModel::Apply(const v1::WatchEvent& message) {
       std::string subject = ev.job_id().empty() ? ev.invocation_id() : ev.job_id();
       if (idx >= 0) absl::StrAppend(&subject, " ", jobs_[idx].task);
       std::string line = absl::StrCat(subject, ":");
+      if (ev.kind() == "job.starting") {
+        // pending -> pending: the job is being handed to its executor; the message says which
+        // attempt.
+        absl::StrAppend(&line, " ", ev.message().empty() ? "starting" : ev.message());
+        lines.push_back(std::move(line));
+        break;
+      }
       if (ev.kind() == "job.state" && idx >= 0) {
-        if (auto s = ParseStateName(ev.to_state())) {
-          jobs_[idx].state = *s;
+        // The typed state; a daemon that predates it sends the name only.
+        std::optional<v1::JobState> to = ev.to_job_state() != v1::JOB_STATE_UNSPECIFIED
+                                             ? std::optional(ev.to_job_state())
+                                             : ParseStateName(ev.to_state());
+        if (to) {
+          jobs_[idx].state = *to;
           // Events carry no exit detail; a later snapshot fills it in.
           jobs_[idx].exit.clear();
         }

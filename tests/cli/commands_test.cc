@@ -382,6 +382,25 @@ TEST_CASE("watch exits 0 only when every job succeeded") {
   CHECK_FALSE(Contains(out, "\x1b["));  // not a terminal: no escape sequences
 }
 
+TEST_CASE("watch: a job.starting event is one line and the typed state wins over the text") {
+  WatchFixture f;
+  v1::WatchEvent starting = StateEvent("1a2b3c4d.0", "pending", "pending");
+  starting.mutable_event()->set_kind("job.starting");
+  starting.mutable_event()->set_message("starting attempt 2");
+  f.api.watch_messages.push_back(starting);
+  // Only the enums set: the model must not need the text forms.
+  v1::WatchEvent typed = StateEvent("1a2b3c4d.0", "", "");
+  typed.mutable_event()->set_from_job_state(v1::JOB_STATE_RUNNING);
+  typed.mutable_event()->set_to_job_state(v1::JOB_STATE_SUCCEEDED);
+  f.api.watch_messages.push_back(typed);
+  f.api.watch_messages.push_back(StateEvent("1a2b3c4d.1", "running", "succeeded"));
+  CHECK(f.Run() == 0);
+  std::string out = f.h.out.str();
+  CHECK(Contains(out, "1a2b3c4d.0 gsm8k: starting attempt 2\n"));
+  CHECK_FALSE(Contains(out, "pending -> pending"));
+  CHECK(Contains(out, "invocation 1a2b3c4d finished: 2 jobs: 2 succeeded"));
+}
+
 TEST_CASE("watch exits 1 when a job failed, was killed or lost") {
   for (const char* end : {"failed", "killed", "lost"}) {
     WatchFixture f;

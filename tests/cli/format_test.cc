@@ -43,6 +43,37 @@ TEST_CASE("state names are lower-case and parse back") {
   CHECK_FALSE(IsJobId("1a2b3c4d"));
 }
 
+TEST_CASE("evalctl's names and terminality are core's for every API enum value") {
+  for (int i = v1::JobState_MIN; i <= v1::JobState_MAX; ++i) {
+    auto wire = static_cast<v1::JobState>(i);
+    std::optional<JobState> core = FromProto(wire);
+    INFO(i);
+    if (!core) {
+      CHECK(wire == v1::JOB_STATE_UNSPECIFIED);
+      CHECK(StateName(wire) == "unknown");
+      CHECK_FALSE(IsTerminal(wire));
+      continue;
+    }
+    CHECK(ToProto(*core) == wire);
+    CHECK(StateName(wire) == ToString(*core));
+    CHECK(IsTerminal(wire) == evald::IsTerminal(*core));
+  }
+  for (int i = v1::DeploymentState_MIN; i <= v1::DeploymentState_MAX; ++i) {
+    auto wire = static_cast<v1::DeploymentState>(i);
+    std::optional<DeploymentState> core = FromProto(wire);
+    CHECK(DeploymentStateName(wire) == (core ? std::string(ToString(*core)) : "unknown"));
+  }
+  for (int i = v1::ExitReason_MIN; i <= v1::ExitReason_MAX; ++i) {
+    auto wire = static_cast<v1::ExitReason>(i);
+    std::optional<ExitReason> core = FromProto(wire);
+    REQUIRE(core.has_value());
+    CHECK(ToProto(*core) == wire);
+    CHECK(ExitReasonName(wire) == (*core == ExitReason::kNone ? "" : ToString(*core)));
+  }
+  CHECK(ExitReasonName(v1::EXIT_REASON_KILLED_BY_USER) == "killed_by_user");
+  CHECK(DeploymentStateName(v1::DEPLOYMENT_STATE_STARTING) == "starting");
+}
+
 TEST_CASE("durations and ages are compact") {
   CHECK(FormatDuration(850) == "850ms");
   CHECK(FormatDuration(42000) == "42s");
