@@ -10,6 +10,13 @@
 //
 // and back from failed | killed | lost to pending only through Resume. Desired state (run/stop,
 // what the user asked for) and exit reason (why it ended) are separate from the observed state.
+//
+// "Starting" is not a state but a moment of pending: Store::MarkStarting (from pending only, else
+// Aborted) counts the attempt, records the executor with an empty handle state and appends a
+// `job.starting` event (pending -> pending, "starting attempt N") right before Executor::Start;
+// the job then leaves pending by one of the edges above. A pending job found with that empty
+// handle after a restart is recovered, not started again.
+//
 // Deployments have their own small machine:
 //
 //   pending -> starting -> healthy -> stopping -> stopped
@@ -48,7 +55,8 @@ enum class ExitReason {
 };
 enum class DeploymentState { kPending, kStarting, kHealthy, kFailed, kStopping, kStopped };
 
-// Lower-case names used in the database, JSON output, events and CLI tables.
+// Lower-case names used in the database, JSON output, events and CLI tables: the one vocabulary.
+// The API's enums map to these in proto/state_enums.h; evalctl prints these names.
 absl::string_view ToString(JobState s);
 absl::string_view ToString(DesiredState s);
 absl::string_view ToString(ExitReason r);

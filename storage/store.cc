@@ -514,6 +514,11 @@ absl::Status Store::MarkStarting(const std::string& job_id, int64_t now_ms) {
     job.handle = JobHandle{};
     job.handle.executor = inv.executor;
     EVALD_RETURN_IF_ERROR(jobs.Update(job, JobState::kPending));
+    // "starting" is a sub-state of pending, not a JobState: its event is pending -> pending.
+    EventRecord ev =
+        MakeEvent(now_ms, job.invocation_id, job.id, "job.starting", ToString(JobState::kPending),
+                  ToString(JobState::kPending), absl::StrCat("starting attempt ", job.attempt));
+    EVALD_RETURN_IF_ERROR(EventRepository(*db_).Append(&ev));
     return invocations.Touch(job.invocation_id, now_ms);
   });
 }

@@ -153,6 +153,8 @@ class Store {
   // a crash between the two never starts a job twice unnoticed: a pending job with
   // handle.executor set and an empty handle.state may be running (recover it first). Aborted
   // when the job is not pending. The output dir comes with the pending -> submitted transition.
+  // Appends a `job.starting` event (pending -> pending, "starting attempt N") in the same
+  // transaction; Watch streams pick it up with the next change.
   absl::Status MarkStarting(const std::string& job_id, int64_t now_ms);
 
   // Secrets of an invocation (decrypted); empty map when none or deleted. NotFound for an unknown

@@ -309,6 +309,46 @@ TEST_CASE("MarkStarting counts attempts and only for pending jobs") {
   REQUIRE(job->attempt == 2);
 }
 
+TEST_CASE("MarkStarting records a job.starting event and refuses a job that is not pending") {
+  TempDir dir;
+  auto store = OpenStore(dir);
+  CreateSimple(*store, "1000000b", 1000, "local", 1);
+  const size_t before = Events(*store, "1000000b").size();
+  REQUIRE_OK(store->MarkStarting("1000000b.0", 1100));
+  std::vector<EventRecord> events = Events(*store, "1000000b");
+  REQUIRE(events.size() == before + 1);
+  const EventRecord& e = events.back();
+  CHECK(e.kind == "job.starting");
+  CHECK(e.job_id == "1000000b.0");
+  CHECK(e.invocation_id == "1000000b");
+  CHECK(e.from_state == "pending");
+  CHECK(e.to_state == "pending");
+  CHECK(e.message == "starting attempt 1");
+  CHECK(e.time_ms == 1100);
+  // The job's state stays pending: starting is not a state of its own.
+  auto job = store->GetJob("1000000b.0");
+  REQUIRE_OK(job);
+  CHECK(job->state == JobState::kPending);
+
+  REQUIRE_OK(
+      store->TransitionJob(Move("1000000b.0", JobState::kPending, JobState::kSubmitted), 1200));
+  const size_t after_submit = Events(*store, "1000000b").size();
+  REQUIRE_CODE(store->MarkStarting("1000000b.0", 1300), absl::StatusCode::kAborted);
+  // Refused: no event, no new attempt.
+  CHECK(Events(*store, "1000000b").size() == after_submit);
+  job = store->GetJob("1000000b.0");
+  REQUIRE_OK(job);
+  CHECK(job->attempt == 1);
+  CHECK(job->state == JobState::kSubmitted);
+
+  // A resumed job starts again as attempt 2.
+  REQUIRE_OK(
+      store->TransitionJob(Move("1000000b.0", JobState::kSubmitted, JobState::kFailed), 1400));
+  REQUIRE_OK(store->TransitionJob(Move("1000000b.0", JobState::kFailed, JobState::kPending), 1500));
+  REQUIRE_OK(store->MarkStarting("1000000b.0", 1600));
+  CHECK(Events(*store, "1000000b").back().message == "starting attempt 2");
+}
+
 TEST_CASE("Deployment transitions write fields timestamps and events") {
   TempDir dir;
   auto store = OpenStore(dir);
