@@ -362,5 +362,70 @@ TEST_CASE("a dry run renders a container job on a host with no container runtime
   }
 }
 
+TEST_CASE("every catalog task renders as a container job in a dry run with no runtime on PATH") {
+  TempDir dir;
+  fs::create_directories(dir.path() + "/empty-bin");
+  Evald evald(dir, {}, {{"PATH", dir.path() + "/empty-bin"}});
+  CommandResult ls = evald.Ctl({"ls", "tasks", "--json"});
+  INFO(ls.err);
+  REQUIRE(ls.exit_code == 0);
+  std::map<std::string, std::string> images;  // "harness.task" -> image
+  const Json listed = Json::parse(ls.out);
+  for (const Json& t : listed["tasks"]) {
+    const std::string image = t.value("container", "");
+    if (!image.empty()) {
+      images[absl::StrCat(t["harness"].get<std::string>(), ".", t["task"].get<std::string>())] =
+          image;
+    }
+  }
+  REQUIRE(images.size() >= 157);
+  // Every variable some task requires, from one host variable each.
+  std::map<std::string, std::string> env = {{"MY_KEY", "catalog-key-value"}};
+  std::string env_yaml;
+  for (absl::string_view line :
+       absl::StrSplit(Slurp(SourceDir() + "/configs/tasks/mapping.toml"), '\n')) {
+    if (!absl::StartsWith(line, "required_env_vars")) continue;
+    std::vector<std::string> parts = absl::StrSplit(line, '"');
+    for (size_t i = 1; i < parts.size(); i += 2) {
+      if (env.emplace("DRY_" + parts[i], "catalog-secret-" + parts[i]).second) {
+        absl::StrAppend(&env_yaml, "    ", parts[i], ": DRY_", parts[i], "\n");
+      }
+    }
+  }
+  std::string yaml = absl::StrCat(
+      "defaults:\n  - execution: local\n  - deployment: none\n  - _self_\n"
+      "execution:\n  output_dir: ",
+      dir.path(),
+      "/out\ntarget:\n  api_endpoint:\n    url: http://127.0.0.1:9/v1/chat/completions\n"
+      "    model_id: m\n    api_key_name: MY_KEY\nevaluation:\n  env_vars:\n",
+      env_yaml, "  tasks:\n");
+  for (const auto& [name, image] : images) absl::StrAppend(&yaml, "    - name: ", name, "\n");
+
+  CommandResult dry =
+      evald.Ctl({"submit", WriteConfig(dir, "all.yaml", yaml), "--dry-run", "--json"}, env);
+  INFO(dry.err);
+  REQUIRE(dry.exit_code == 0);
+  Json jobs = Json::parse(dry.out)["jobs"];
+  REQUIRE(jobs.size() == images.size());
+  for (const Json& job : jobs) {
+    const std::string script = job["script"].get<std::string>();
+    INFO(job["task"].get<std::string>());
+    CHECK(absl::StrContains(script, " run --rm --shm-size=100g --name "));
+    CHECK(absl::StrContains(script, "bash -c"));
+    CHECK(absl::StrContains(script, "nv_eval run_eval "));
+    CHECK_FALSE(absl::StrContains(script, "catalog-"));  // no key or secret value
+  }
+  std::map<std::string, int> rendered;  // each image as often as it has tasks
+  for (const auto& [name, image] : images) ++rendered[image];
+  for (const auto& [image, count] : rendered) {
+    int seen = 0;
+    for (const Json& job : jobs) {
+      seen += absl::StrContains(job["script"].get<std::string>(),
+                                absl::StrCat(" ", image, " bash -c "));
+    }
+    CHECK(seen == count);
+  }
+}
+
 }  // namespace
 }  // namespace evald::testing
