@@ -518,6 +518,53 @@ TEST_CASE("user task: a pasted lm-eval gsm8k filter_list extracts as lm-eval doe
   CHECK((*user)->ScoringJson()["exact_match"]["regexes_to_ignore"].size() == 4);
 }
 
+TEST_CASE("user task: lm-eval's gpqa cot scoring with multi_choice_regex over choices_field") {
+  TempDir dir;
+  WriteFile(dir / "g.jsonl",
+            "{\"question\": \"Which?\", \"answer\": \"(B)\", \"choices\": [\"Helium atom\", "
+            "\"Neon's shell\", \"Argon\", \"Xenon\"]}\n");
+  WriteFile(dir / "t.yaml", R"y(dataset: g.jsonl
+prompt: "{{question}}"
+answer_field: answer            # "(A)" .. "(D)", as the reference's process_docs writes it
+choices_field: choices
+filter_list:
+  - name: "strict-match"
+    filter:
+      - function: "regex"
+        regex_pattern: "(?<=The answer is )(.*)(?=.)"
+      - function: "take_first"
+  - name: "flexible-extract"
+    filter:
+      - function: "multi_choice_regex"
+        group_select: -1
+        ignore_case: true
+        ignore_punctuation: true
+        regex_pattern: "(\\([A-Z]\\))"
+      - function: "take_first"
+metric_list:
+  - metric: exact_match
+    ignore_case: true
+    ignore_punctuation: true
+)y");
+  Plan plan;
+  plan.task = "gpqa_cot";
+  plan.task_file = dir / "t.yaml";
+  auto task = CreateTask(plan, {});
+  INFO((task.ok() ? "" : std::string(task.status().message())));
+  REQUIRE(task.ok());
+  Evaluation a = (*task)->Score(0, "The answer is (B).");
+  CHECK(a.filtered["strict-match"] == "(B)");
+  CHECK(a.filtered["flexible-extract"] == "(B)");
+  CHECK(a.scores[0].second == 1.0);
+  Evaluation b = (*task)->Score(0, "The answer is (B)");  // "(B" still normalises to "b"
+  CHECK(b.filtered["strict-match"] == "(B");
+  CHECK(b.scores[0].second == 1.0);
+  Evaluation c = (*task)->Score(0, "It must be NEON'S SHELL.");
+  CHECK(c.filtered["strict-match"] == "[invalid]");
+  CHECK(c.filtered["flexible-extract"] == "(B)");
+  CHECK(c.scores[1].second == 1.0);
+}
+
 TEST_CASE("user task: filter_list errors name the file, the line and the key") {
   TempDir dir;
   WriteFile(dir / "d.jsonl", "{\"q\": \"x\", \"a\": \"1\", \"opts\": [\"one\", \"two\"]}\n");
