@@ -1,12 +1,17 @@
 #include "daemon/job_planner.h"
 
 #include <set>
+#include <tuple>
+#include <utility>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "core/config/compose.h"
 #include "core/redact.h"
 #include "core/status_macros.h"
+#include "nlohmann/json.hpp"
 
 namespace evald::daemon {
 
@@ -97,19 +102,134 @@ absl::StatusOr<executors::JobSpec> JobPlanner::BuildSpec(
 }
 
 absl::StatusOr<std::map<std::string, std::string>> JobPlanner::JobEnvironment(
-    const config::TaskSpec& task, const std::map<std::string, std::string>& secrets) {
+    const executors::JobSpec& spec, const std::map<std::string, std::string>& secrets) {
   std::map<std::string, std::string> env;
-  for (const auto& [dst, src] : task.env_vars) {
+  for (const auto& [dst, src] : spec.env_vars) {
     auto it = secrets.find(src);
     if (it == secrets.end()) {
       return absl::FailedPreconditionError(
-          absl::StrCat("task '", task.name, "' needs the value of environment variable ", src,
+          absl::StrCat("task '", spec.task, "' needs the value of environment variable ", src,
                        " (as ", dst, "), and evald does not hold it; export ", src,
                        " and run `evalctl resume`"));
     }
     env[dst] = it->second;
   }
   return env;
+}
+
+namespace {
+
+// The spec's text fields that may hold a secret value (an `${oc.env:...}` of a secret variable
+// put into the config reaches the plan, the command or the executor's section).
+std::vector<std::string*> TextFields(executors::JobSpec& spec) {
+  return {&spec.plan_yaml, &spec.image, &spec.container_command, &spec.execution_yaml};
+}
+
+// The eval-factory command carries the task's config base64-encoded (`echo "<b64>" | base64 -d >
+// config_ef.yaml && ...`, BuildEvalFactoryCommand), where masking cannot see a secret value: it is
+// stored decoded, beside the command, which keeps a marker in its place.
+constexpr char kConfigMarker[] = "<container-config>";
+
+std::pair<std::string, std::string> SplitContainerConfig(const std::string& command) {
+  constexpr absl::string_view kEcho = "echo \"";
+  if (!absl::StartsWith(command, kEcho)) return {command, ""};
+  size_t end = command.find('"', kEcho.size());
+  std::string decoded;
+  if (end == std::string::npos ||
+      !absl::Base64Unescape(command.substr(kEcho.size(), end - kEcho.size()), &decoded)) {
+    return {command, ""};
+  }
+  return {absl::StrCat(kEcho, kConfigMarker, command.substr(end)), decoded};
+}
+
+std::string JoinContainerConfig(const std::string& command, const std::string& config) {
+  return absl::StrReplaceAll(command, {{kConfigMarker, absl::Base64Escape(config)}});
+}
+
+}  // namespace
+
+std::string JobPlanner::EncodeSpec(const executors::JobSpec& spec,
+                                   const std::map<std::string, std::string>& secrets) {
+  executors::JobSpec masked = spec;
+  std::string container_config;
+  std::tie(masked.container_command, container_config) =
+      SplitContainerConfig(spec.container_command);
+  Redactor redact(secrets);
+  for (std::string* field : TextFields(masked)) *field = redact(*field);
+  container_config = redact(container_config);
+  nlohmann::json env = nlohmann::json::array();
+  for (const auto& [dst, src] : masked.env_vars) env.push_back({dst, src});
+  nlohmann::json j = {{"version", 1},
+                      {"job_id", masked.job_id},
+                      {"invocation_id", masked.invocation_id},
+                      {"task", masked.task},
+                      {"task_dir", masked.task_dir},
+                      {"native", masked.native},
+                      {"plan_yaml", masked.plan_yaml},
+                      {"image", masked.image},
+                      {"container_command", masked.container_command},
+                      {"container_config", container_config},
+                      {"env_vars", env},
+                      {"execution_yaml", masked.execution_yaml}};
+  return j.dump();
+}
+
+absl::StatusOr<executors::JobSpec> JobPlanner::DecodeSpec(const std::string& text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || j.value("version", 0) != 1) {
+    return absl::DataLossError("the job's stored plan is not readable (not a version 1 spec)");
+  }
+  executors::JobSpec spec;
+  std::string container_config;
+  try {
+    spec.job_id = j.at("job_id").get<std::string>();
+    spec.invocation_id = j.at("invocation_id").get<std::string>();
+    spec.task = j.at("task").get<std::string>();
+    spec.task_dir = j.at("task_dir").get<std::string>();
+    spec.native = j.at("native").get<bool>();
+    spec.plan_yaml = j.at("plan_yaml").get<std::string>();
+    spec.image = j.at("image").get<std::string>();
+    spec.container_command = j.at("container_command").get<std::string>();
+    container_config = j.at("container_config").get<std::string>();
+    for (const nlohmann::json& pair : j.at("env_vars")) {
+      spec.env_vars.emplace_back(pair.at(0).get<std::string>(), pair.at(1).get<std::string>());
+    }
+    spec.execution_yaml = j.at("execution_yaml").get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    return absl::DataLossError(absl::StrCat("the job's stored plan is incomplete: ", e.what()));
+  }
+  // Masked values are still masked here; SpecForStart puts them back, then joins.
+  spec.container_command = JoinContainerConfig(spec.container_command, container_config);
+  return spec;
+}
+
+absl::StatusOr<executors::JobSpec> JobPlanner::SpecForStart(
+    const InvocationRecord& invocation, const JobRecord& job, const DeploymentRecord* deployment,
+    const std::map<std::string, std::string>& secrets) {
+  executors::JobSpec spec;
+  if (!job.spec_yaml.empty()) {
+    EVALD_ASSIGN_OR_RETURN(spec, DecodeSpec(job.spec_yaml));
+    auto [command, container_config] = SplitContainerConfig(spec.container_command);
+    spec.container_command = command;
+    for (std::string* field : TextFields(spec)) *field = Unredact(*field, secrets);
+    spec.container_command =
+        JoinContainerConfig(spec.container_command, Unredact(container_config, secrets));
+  } else {
+    // Stored before jobs carried their plan: plan it now, as Submit would have.
+    EVALD_ASSIGN_OR_RETURN(std::shared_ptr<const config::RunConfig> rc, RunConfigFor(invocation));
+    EVALD_ASSIGN_OR_RETURN(const config::TaskSpec* task, TaskForJob(*rc, job.index));
+    EVALD_ASSIGN_OR_RETURN(config::EndpointSpec endpoint, config::EndpointForTask(*rc, *task));
+    EVALD_ASSIGN_OR_RETURN(spec, BuildSpec(*rc, *task, job, endpoint));
+  }
+  spec.attempt = job.attempt;
+  spec.task_dir = job.output_dir;
+  if (deployment != nullptr) {
+    // `port: auto` is only known now that the server runs.
+    const std::string port = absl::StrCat(deployment->port);
+    spec.plan_yaml = absl::StrReplaceAll(spec.plan_yaml, {{"${EVALD_PORT}", port}});
+    spec.container_command = absl::StrReplaceAll(spec.container_command, {{"${EVALD_PORT}", port}});
+  }
+  return spec;
 }
 
 }  // namespace evald::daemon

@@ -2,11 +2,14 @@
 //
 // Turns an invocation's composed config into what executors run: the run dir and task dir names,
 // and one executors::JobSpec per job (the runner plan for native tasks, the eval-factory command
-// for container tasks, the env-var mapping). The stored config of an invocation is parsed once and
-// cached, so the Supervisor can re-derive a job's spec at start time (after a restart too) exactly
-// as Submit derived it.
+// for container tasks, the env-var mapping, the executor's section). Jobs are planned once, at
+// Submit: the spec is stored with the job (JobRecord::spec_yaml, secret values masked) and the
+// Supervisor starts every attempt from it (SpecForStart), without reading the config again. Jobs
+// stored by an evald that did not store specs are planned from their invocation's config (parsed
+// once and cached).
 //
-// Callers: ServerCore::Submit (validation, dry runs) and the Supervisor (starts). Thread-safe.
+// Callers: ServerCore::Submit (planning, validation, dry runs) and the Supervisor (starts).
+// Thread-safe.
 //
 //   EVALD_ASSIGN_OR_RETURN(auto rc, planner.RunConfigFor(invocation));
 //   EVALD_ASSIGN_OR_RETURN(JobSpec spec, planner.BuildSpec(*rc, rc->tasks[0], job, endpoint));
@@ -66,7 +69,21 @@ class JobPlanner {
   // The job's environment: each env_vars destination gets the value of its source secret.
   // FailedPrecondition naming the variable when a value is missing.
   static absl::StatusOr<std::map<std::string, std::string>> JobEnvironment(
-      const config::TaskSpec& task, const std::map<std::string, std::string>& secrets);
+      const executors::JobSpec& spec, const std::map<std::string, std::string>& secrets);
+
+  // The stored form of a planned job: JSON, with the secret values in `secrets` masked
+  // (`<secret:NAME>`, core/redact.h) field by field.
+  static std::string EncodeSpec(const executors::JobSpec& spec,
+                                const std::map<std::string, std::string>& secrets);
+  static absl::StatusOr<executors::JobSpec> DecodeSpec(const std::string& text);
+
+  // The spec to start `job`'s next attempt with: its stored plan with the masked secret values
+  // put back and, with a model server, the server's port filled in (`${EVALD_PORT}`, known only
+  // once the server runs). A job stored without a plan is planned from its invocation's config.
+  absl::StatusOr<executors::JobSpec> SpecForStart(const InvocationRecord& invocation,
+                                                  const JobRecord& job,
+                                                  const DeploymentRecord* deployment,
+                                                  const std::map<std::string, std::string>& secrets);
 
  private:
   const config::TaskCatalog* catalog_;

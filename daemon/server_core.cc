@@ -276,25 +276,32 @@ absl::Status ServerCore::Submit(const v1::SubmitRequest& request, v1::SubmitResp
     return r;
   };
 
-  SubmitRecords records = build(NewInvocationId());
-  // Every job must be runnable here; dry runs also render what would run.
-  for (size_t i = 0; i < rc.tasks.size(); ++i) {
-    JobRecord probe = records.jobs[i];
-    probe.attempt = 1;
-    EVALD_ASSIGN_OR_RETURN(config::EndpointSpec endpoint, config::EndpointForTask(rc, rc.tasks[i]));
-    EVALD_ASSIGN_OR_RETURN(executors::JobSpec spec,
-                           planner_->BuildSpec(rc, rc.tasks[i], probe, endpoint));
-    EVALD_RETURN_IF_ERROR((*executor)->Validate(spec));
-    if (request.dry_run()) {
-      EVALD_ASSIGN_OR_RETURN(executors::RenderedJob rendered, (*executor)->Render(spec));
-      v1::JobRef* ref = response->add_jobs();
-      ref->set_job_id(probe.id);
-      ref->set_task(probe.task);
-      ref->set_output_dir(probe.output_dir);
-      ref->set_script(rendered.script);
-      ref->set_plan(rendered.plan);
+  // Each job is planned here, once: its spec is stored with it (secret values masked) and every
+  // attempt starts from it. Every job must be runnable here; dry runs also render what would run.
+  auto plan = [&](SubmitRecords& r, bool render) -> absl::Status {
+    for (size_t i = 0; i < rc.tasks.size(); ++i) {
+      JobRecord probe = r.jobs[i];
+      probe.attempt = 1;
+      EVALD_ASSIGN_OR_RETURN(config::EndpointSpec endpoint,
+                             config::EndpointForTask(rc, rc.tasks[i]));
+      EVALD_ASSIGN_OR_RETURN(executors::JobSpec spec,
+                             planner_->BuildSpec(rc, rc.tasks[i], probe, endpoint));
+      EVALD_RETURN_IF_ERROR((*executor)->Validate(spec));
+      r.jobs[i].spec_yaml = JobPlanner::EncodeSpec(spec, secrets);
+      if (render) {
+        EVALD_ASSIGN_OR_RETURN(executors::RenderedJob rendered, (*executor)->Render(spec));
+        v1::JobRef* ref = response->add_jobs();
+        ref->set_job_id(probe.id);
+        ref->set_task(probe.task);
+        ref->set_output_dir(probe.output_dir);
+        ref->set_script(rendered.script);
+        ref->set_plan(rendered.plan);
+      }
     }
-  }
+    return absl::OkStatus();
+  };
+  SubmitRecords records = build(NewInvocationId());
+  EVALD_RETURN_IF_ERROR(plan(records, request.dry_run()));
   heavy.Release();  // what follows is small, and storing has the store's own lock
   if (deploy) response->set_deployment_command(deployment::ReferenceCommand(*deploy));
   response->set_dry_run(request.dry_run());
@@ -319,6 +326,7 @@ absl::Status ServerCore::Submit(const v1::SubmitRequest& request, v1::SubmitResp
     // An id collision (1 in 4 billion per pair): draw another id.
     if (created_status.code() != absl::StatusCode::kAlreadyExists) break;
     records = build(NewInvocationId());
+    EVALD_RETURN_IF_ERROR(plan(records, /*render=*/false));
   }
   EVALD_RETURN_IF_ERROR(created_status);
   if (key.has_value() && !key->existing_invocation_id.empty()) {

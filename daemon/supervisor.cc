@@ -795,21 +795,15 @@ void Supervisor::StartJob(JobRecord& job, const DeploymentRecord* deployment) {
   if (backend == nullptr) {
     return fail(registry_->Get(inv.executor).status());
   }
-  absl::StatusOr<std::shared_ptr<const config::RunConfig>> rc = planner_->RunConfigFor(inv);
-  if (!rc.ok()) return fail(rc.status());
-  absl::StatusOr<const config::TaskSpec*> task = JobPlanner::TaskForJob(**rc, job.index);
-  if (!task.ok()) return fail(task.status());
-  absl::StatusOr<config::EndpointSpec> endpoint = config::EndpointForTask(**rc, **task);
-  if (!endpoint.ok()) return fail(endpoint.status());
-  if (deployment != nullptr) {
-    // `port: auto` is only known now that the server runs.
-    endpoint->url = absl::StrReplaceAll(endpoint->url,
-                                        {{"${EVALD_PORT}", absl::StrCat(deployment->port)}});
-  }
   absl::StatusOr<std::map<std::string, std::string>> secrets = store_->GetSecrets(inv.id);
   if (!secrets.ok()) return fail(secrets.status());
+  // The job's plan as Submit stored it; nothing of the config is read again.
+  JobRecord next = job;
+  next.attempt = job.attempt + 1;
+  absl::StatusOr<executors::JobSpec> spec = planner_->SpecForStart(inv, next, deployment, *secrets);
+  if (!spec.ok()) return fail(spec.status());
   absl::StatusOr<std::map<std::string, std::string>> env =
-      JobPlanner::JobEnvironment(**task, *secrets);
+      JobPlanner::JobEnvironment(*spec, *secrets);
   if (!env.ok()) return fail(env.status());
   if (!MayStart(absl::StrCat("job ", job.id))) return;
   absl::Status marked = store_->MarkStarting(job.id, NowMs());
@@ -821,8 +815,6 @@ void Supervisor::StartJob(JobRecord& job, const DeploymentRecord* deployment) {
   job.handle = JobHandle{};
   job.handle.executor = inv.executor;
   recover_done_.erase(job.id);
-  absl::StatusOr<executors::JobSpec> spec = planner_->BuildSpec(**rc, **task, job, *endpoint);
-  if (!spec.ok()) return fail(spec.status());
   starting_.insert(job.id);
   int attempt = job.attempt;
   backend->driver->Queue(
