@@ -39,6 +39,7 @@ absl::StatusOr<Gsm8kReference> Gsm8kReferenceFor(const std::string& variant) {
     r.file = "lm_eval/tasks/gsm8k/gsm8k.yaml";
     r.scores = {Pipeline("strict-match", R"(#### (\-?[0-9\.\,]+))", 0, em),
                 {FlexibleExtract("flexible-extract"), em}};
+    r.until = {"Question:", "</s>", "<|im_end|>"};
     r.prompt = kPromptHashes;
   } else if (variant == "gsm8k_cot_zeroshot" || variant == "gsm8k_cot" || variant == "cot") {
     r.task = variant == "gsm8k_cot" ? "gsm8k_cot" : "gsm8k_cot_zeroshot";
@@ -48,6 +49,7 @@ absl::StatusOr<Gsm8kReference> Gsm8kReferenceFor(const std::string& variant) {
     r.scores = {Pipeline("strict-match", R"(The answer is (\-?[0-9\.\,]+).)", 0, em),
                 {FlexibleExtract("flexible-extract"), em}};
     r.gold_is_last_part = true;
+    r.until = {"Q:", "</s>", "<|im_end|>"};
     r.prompt = kPromptCot;
   } else if (variant == "gsm8k_cot_llama" || variant == "llama") {
     r.task = "gsm8k_cot_llama";
@@ -56,6 +58,8 @@ absl::StatusOr<Gsm8kReference> Gsm8kReferenceFor(const std::string& variant) {
         Pipeline("strict-match", R"(The final answer is ((-?[$0-9.,]{2,})|(-?[0-9]+)))", -1, em),
         {FlexibleExtract("flexible-extract"), em}};
     r.gold_is_last_part = true;
+    r.until = {"<|eot_id|>", "<|start_header_id|>user<|end_header_id|>", "Q:", "</s>",
+               "<|im_end|>"};
     r.prompt = kPromptLlama;
   } else if (variant == "gsm8k_llama") {
     r.task = "gsm8k_llama";

@@ -35,6 +35,7 @@ struct Gsm8kReference {
   std::string file;  // the YAML it comes from
   std::vector<ReferenceScore> scores;
   bool gold_is_last_part = false;  // cot variants: answer.split('####')[-1].strip()
+  std::vector<std::string> until;  // generation_kwargs.until: the response is cut there
   std::string prompt;              // evalrun's zero-shot prompt asking for the variant's form
 };
 // `variant`: one of the task names above, or the shorthands `cot` and `llama`; InvalidArgument

@@ -471,10 +471,11 @@ void EvaluationLoop::OnAnswer(uint64_t work, ParsedResponse r, double latency_s,
   if (reasoning_) reasoning_->Apply(r);
   if (plan_.adapter.stats.enabled) stats_.AddResponse(r, latency_s, status, cached);
   const size_t sample = SampleOf(work);
-  // lm-eval's think_end_token (unset by default): only the text after it is scored.
+  // lm-eval's post-processing: think_end_token (unset by default) keeps the text after it, and
+  // the task's stop strings cut it.
   std::optional<std::string> scored_text;
-  if (task_->think_end_token()) {
-    scored_text = ApplyThinkEndToken(r.content, task_->think_end_token());
+  if (task_->think_end_token() || !task_->stop_strings().empty()) {
+    scored_text = PostprocessResponse(r.content, task_->think_end_token(), task_->stop_strings());
   }
   Evaluation e = task_->Score(sample, scored_text ? *scored_text : r.content);
   book_->Add(sample, e);
@@ -640,6 +641,7 @@ absl::Status EvaluationLoop::Finish(const absl::Status& run_status) {
   scoring["think_end_token"] = task_->think_end_token() ? nlohmann::json(*task_->think_end_token())
                                                         : nlohmann::json(nullptr);
   scoring["reasoning_interceptor"] = plan_.adapter.reasoning.enabled;
+  scoring["until"] = task_->stop_strings();
   scoring["scores"] = task_->ScoreNames();
   results["scoring"][plan_.task] = std::move(scoring);
   absl::Status s = WriteFileAtomically((fs::path(out) / "results.yml").string(), EmitYaml(results));

@@ -77,6 +77,10 @@ class Task {
   void set_think_end_token(std::optional<std::string> token) {
     think_end_token_ = std::move(token);
   }
+  // lm-eval's `until` stop strings: the scored text is cut at the first occurrence of any
+  // (after think_end_token), as the reference post-processes a generation.
+  const std::vector<std::string>& stop_strings() const { return stop_strings_; }
+  void set_stop_strings(std::vector<std::string> stops) { stop_strings_ = std::move(stops); }
 
  protected:
   explicit Task(std::string name) : name_(std::move(name)) {}
@@ -84,6 +88,7 @@ class Task {
  private:
   std::string name_;
   std::optional<std::string> think_end_token_;
+  std::vector<std::string> stop_strings_;
 };
 
 // Built-in task names, for --help and error messages.

@@ -373,8 +373,14 @@ absl::StatusOr<std::unique_ptr<Task>> MakeChoiceTask(const Plan& plan, const Dat
                                   repeats > 1 ? absl::StrCat(" x ", repeats, " repeats") : "", ", ",
                                   scoring["reference"].get<std::string>(), " scoring",
                                   shuffle ? ", options shuffled" : "");
-  return std::unique_ptr<Task>(
-      new ChoiceTask(plan.task, desc, std::move(items), reference, std::move(scoring)));
+  // mmlu_pro's generation stops at "Question:"; simple-evals sets no stop strings.
+  std::vector<std::string> until;
+  if (reference == ChoiceReference::kLmEvalMmluPro) until = {"Question:"};
+  scoring["until"] = until;
+  auto task = std::make_unique<ChoiceTask>(plan.task, desc, std::move(items), reference,
+                                           std::move(scoring));
+  task->set_stop_strings(std::move(until));
+  return std::unique_ptr<Task>(std::move(task));
 }
 
 // ---- GSM8K --------------------------------------------------------------------------------
@@ -442,9 +448,11 @@ absl::StatusOr<std::unique_ptr<Task>> MakeGsm8kTask(const Plan& plan, Dataset ds
   spec.description = absl::StrCat(ds.source, ", ", ds.rows.size(), " problems, lm-eval ", ref.task,
                                   " scoring (", ref.scores[0].filter.name, ", ",
                                   ref.scores[1].filter.name, ") + lenient_numeric_match");
+  spec.scoring["until"] = ref.until;
   EVALD_ASSIGN_OR_RETURN(auto task,
                          TemplateTask::Create(std::move(spec), std::move(ds), std::move(golds),
                                               std::move(reference_golds)));
+  task->set_stop_strings(ref.until);
   return std::unique_ptr<Task>(std::move(task));
 }
 
@@ -673,6 +681,18 @@ std::string ApplyThinkEndToken(absl::string_view response,
   size_t pos = response.rfind(*think_end_token);
   if (pos == absl::string_view::npos) return std::string(response);
   return PyLStrip(response.substr(pos + think_end_token->size()));
+}
+
+std::string PostprocessResponse(absl::string_view response,
+                                const std::optional<std::string>& think_end_token,
+                                const std::vector<std::string>& stop_strings) {
+  std::string text = ApplyThinkEndToken(response, think_end_token);
+  for (const auto& stop : stop_strings) {
+    if (stop.empty()) continue;
+    size_t pos = text.find(stop);
+    if (pos != std::string::npos) text.resize(pos);
+  }
+  return text;
 }
 
 // ---- factory ------------------------------------------------------------------------------

@@ -89,6 +89,11 @@ class TemplateTask : public Task {
 // occurrence, left-stripped (the whole response when it does not occur). Unset: the response.
 std::string ApplyThinkEndToken(absl::string_view response,
                                const std::optional<std::string>& think_end_token);
+// lm-eval's postprocess_generated_text: ApplyThinkEndToken, then the text cut at the first
+// occurrence of each stop string in turn.
+std::string PostprocessResponse(absl::string_view response,
+                                const std::optional<std::string>& think_end_token,
+                                const std::vector<std::string>& stop_strings);
 
 // Builds chat messages or a completions prompt from a system prompt, few-shot pairs and the
 // final user text.

@@ -16,12 +16,24 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::set<std::string>& KnownKeys() {
-  static const auto* keys =
-      new std::set<std::string>{"name",          "description",   "dataset",     "prompt",
-                                "system_prompt", "answer_field",  "extractor",   "metric",
-                                "ignore_case",   "endpoint_type", "few_shot",    "few_shot_answer",
-                                "num_fewshot",   "filter_list",   "metric_list", "think_end_token",
-                                "choices_field"};
+  static const auto* keys = new std::set<std::string>{"name",
+                                                      "description",
+                                                      "dataset",
+                                                      "prompt",
+                                                      "system_prompt",
+                                                      "answer_field",
+                                                      "extractor",
+                                                      "metric",
+                                                      "ignore_case",
+                                                      "endpoint_type",
+                                                      "few_shot",
+                                                      "few_shot_answer",
+                                                      "num_fewshot",
+                                                      "filter_list",
+                                                      "metric_list",
+                                                      "think_end_token",
+                                                      "generation_kwargs",
+                                                      "choices_field"};
   return *keys;
 }
 
@@ -361,6 +373,19 @@ absl::StatusOr<std::unique_ptr<Task>> LoadUserTask(const std::string& task_file,
                          doc.OptString(child("think_end_token"), "think_end_token"));
   EVALD_ASSIGN_OR_RETURN(auto choices_field,
                          doc.OptString(child("choices_field"), "choices_field"));
+  // lm-eval's generation_kwargs: `until` cuts the response before scoring; the sampling keys
+  // (temperature, max_gen_toks, ...) come from config.params and are ignored here.
+  std::vector<std::string> until;
+  const YAML::Node gen = child("generation_kwargs");
+  EVALD_RETURN_IF_ERROR(doc.ExpectMap(gen, "generation_kwargs"));
+  if (gen.IsMap()) {
+    const YAML::Node u = YamlDoc::Child(gen, "until");
+    if (u.IsScalar()) {
+      until.push_back(u.Scalar());
+    } else if (u.IsDefined() && !u.IsNull()) {
+      EVALD_ASSIGN_OR_RETURN(until, doc.StringList(u, "generation_kwargs.until"));
+    }
+  }
 
   EVALD_ASSIGN_OR_RETURN(auto endpoint_type,
                          doc.OptString(child("endpoint_type"), "endpoint_type"));
@@ -502,6 +527,7 @@ absl::StatusOr<std::unique_ptr<Task>> LoadUserTask(const std::string& task_file,
                          TemplateTask::Create(std::move(spec), std::move(ds), std::move(golds),
                                               std::move(reference_golds), std::move(row_choices)));
   task->set_think_end_token(think_end);
+  task->set_stop_strings(std::move(until));
   return std::unique_ptr<Task>(std::move(task));
 }
 

@@ -176,6 +176,7 @@ TEST_CASE("evalrun: a fault-free GSM8K run writes every artifact of the contract
   CHECK(scoring["commit"].as<std::string>() == "4e7e0d47f33bc71070c1d38394bafbb52b117163");
   CHECK(scoring["think_end_token"].IsNull());
   CHECK(scoring["variant"].as<std::string>() == "gsm8k");
+  CHECK(scoring["until"][0].as<std::string>() == "Question:");
   // The regexes read back as written (YAML quoting).
   CHECK(scoring["exact_match"]["regexes_to_ignore"][1].as<std::string>() == "\\$");
   CHECK(scoring["exact_match"]["regexes_to_ignore"][2].as<std::string>() == "(?s).*#### ");

@@ -447,10 +447,41 @@ TEST_CASE("think_end_token: the text after its last occurrence, left-stripped") 
   CHECK(ApplyThinkEndToken("no reasoning", "</think>") == "no reasoning");
 }
 
+TEST_CASE("until: the response is cut at the first stop string, after think_end_token") {
+  auto ref = Gsm8kReferenceFor("gsm8k");
+  REQUIRE(ref.ok());
+  const std::string r =
+      "<think>Question: what?</think>#### 5\n\nQuestion: another one\n#### 15<|im_end|>";
+  // Without think_end_token the reasoning's "Question:" cuts everything after it.
+  CHECK(PostprocessResponse(r, std::nullopt, ref->until) == "<think>");
+  CHECK(PostprocessResponse(r, "</think>", ref->until) == "#### 5\n\n");
+  CHECK(Apply(ref->scores[0].filter, PostprocessResponse(r, "</think>", ref->until)) == "5");
+  auto cot = Gsm8kReferenceFor("cot");
+  REQUIRE(cot.ok());
+  CHECK(PostprocessResponse("The answer is 3.\nQ: next", std::nullopt, cot->until) ==
+        "The answer is 3.\n");
+  auto llama3 = Gsm8kReferenceFor("gsm8k_llama");
+  REQUIRE(llama3.ok());
+  CHECK(llama3->until.empty());  // until: []
+  auto pro = CreateTask(PlanFor("native_mmlu_pro", DataDir() + "/mmlu_pro_tiny.jsonl"), {});
+  REQUIRE(pro.ok());
+  CHECK((*pro)->stop_strings() == std::vector<std::string>{"Question:"});
+  auto mmlu = CreateTask(PlanFor("native_mmlu", DataDir() + "/mmlu_tiny.jsonl"), {});
+  REQUIRE(mmlu.ok());
+  CHECK((*mmlu)->stop_strings().empty());
+}
+
 // ---- task files with lm-eval's vocabulary -------------------------------------------------
 
 // lm_eval/tasks/gsm8k/gsm8k.yaml's scoring sections, pasted as they are.
 constexpr char kGsm8kYamlSections[] = R"y(
+generation_kwargs:
+  until:
+    - "Question:"
+    - "</s>"
+    - "<|im_end|>"
+  do_sample: false
+  temperature: 0.0
 metric_list:
   - metric: exact_match
     aggregation: mean
@@ -515,6 +546,9 @@ TEST_CASE("user task: a pasted lm-eval gsm8k filter_list extracts as lm-eval doe
     CHECK(u.scores[1] == b.scores[1]);
   }
   CHECK((*user)->Score(0, "#### 1,080.\n").correct);
+  // The same stop strings cut the response before the filters, for both.
+  CHECK((*user)->stop_strings() == std::vector<std::string>{"Question:", "</s>", "<|im_end|>"});
+  CHECK((*builtin)->stop_strings() == (*user)->stop_strings());
   CHECK((*user)->ScoringJson()["exact_match"]["regexes_to_ignore"].size() == 4);
 }
 
