@@ -68,6 +68,44 @@ absl::StatusOr<std::shared_ptr<const config::RunConfig>> JobPlanner::RunConfigFo
 void JobPlanner::Forget(const std::string& invocation_id) {
   absl::MutexLock lock(&mu_);
   cache_.erase(invocation_id);
+  // Deployment ids are `<invocation>.d<index>`.
+  deployments_.erase(deployments_.lower_bound(invocation_id + "."),
+                     deployments_.lower_bound(invocation_id + "/"));
+}
+
+std::string JobPlanner::EncodeDeploymentSpec(const config::RunConfig& rc,
+                                             const std::map<std::string, std::string>& secrets) {
+  YAML::Node both(YAML::NodeType::Map);
+  both["deployment"] = rc.deployment;
+  both["execution"] = rc.execution;
+  return Redactor(secrets)(config::ToYaml(both));
+}
+
+absl::StatusOr<deployment::DeploymentSpec> JobPlanner::DeploymentSpecFor(
+    const InvocationRecord& invocation, const DeploymentRecord& record) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = deployments_.find(record.id);
+    if (it != deployments_.end()) return it->second;
+  }
+  absl::StatusOr<deployment::DeploymentSpec> spec;
+  std::string text = record.spec_yaml;
+  if (secrets_ && HasRedactions(text)) {
+    absl::StatusOr<std::map<std::string, std::string>> values = secrets_(invocation.id);
+    if (values.ok()) text = Unredact(text, *values);
+  }
+  absl::StatusOr<YAML::Node> stored = config::ParseYaml(text, absl::StrCat("deployment ", record.id));
+  if (stored.ok() && stored->IsMap() && (*stored)["deployment"] && (*stored)["execution"]) {
+    spec = deployment::ParseDeploymentSpec((*stored)["deployment"], (*stored)["execution"]);
+  } else {
+    // Stored before deployments carried their plan: plan it from the invocation's config.
+    EVALD_ASSIGN_OR_RETURN(std::shared_ptr<const config::RunConfig> rc, RunConfigFor(invocation));
+    spec = deployment::ParseDeploymentSpec(rc->deployment, rc->execution);
+  }
+  if (!spec.ok() || HasRedactions(text)) return spec;
+  absl::MutexLock lock(&mu_);
+  deployments_[record.id] = *spec;
+  return spec;
 }
 
 absl::StatusOr<const config::TaskSpec*> JobPlanner::TaskForJob(const config::RunConfig& rc,

@@ -27,6 +27,7 @@
 #include "core/config/job_plan.h"
 #include "core/config/run_config.h"
 #include "core/config/task_catalog.h"
+#include "core/deployment/deployment_spec.h"
 #include "core/model.h"
 #include "executors/executor.h"
 
@@ -80,6 +81,16 @@ class JobPlanner {
   // The spec to start `job`'s next attempt with: its stored plan with the masked secret values
   // put back and, with a model server, the server's port filled in (`${EVALD_PORT}`, known only
   // once the server runs). A job stored without a plan is planned from its invocation's config.
+  // A model server's stored plan (DeploymentRecord::spec_yaml): the config's deployment and
+  // execution sections, secret values masked.
+  static std::string EncodeDeploymentSpec(const config::RunConfig& rc,
+                                          const std::map<std::string, std::string>& secrets);
+  // The spec of a stored model server, from its stored plan (parsed once and cached by deployment
+  // id; masked values put back from the invocation's secrets); a deployment stored without one
+  // is planned from its invocation's config.
+  absl::StatusOr<deployment::DeploymentSpec> DeploymentSpecFor(const InvocationRecord& invocation,
+                                                               const DeploymentRecord& record);
+
   absl::StatusOr<executors::JobSpec> SpecForStart(const InvocationRecord& invocation,
                                                   const JobRecord& job,
                                                   const DeploymentRecord* deployment,
@@ -92,6 +103,7 @@ class JobPlanner {
   SecretSource secrets_;
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<const config::RunConfig>> cache_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, deployment::DeploymentSpec> deployments_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace evald::daemon

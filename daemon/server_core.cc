@@ -258,7 +258,7 @@ absl::Status ServerCore::Submit(const v1::SubmitRequest& request, v1::SubmitResp
         d.invocation_id = invocation_id;
         d.job_id = job_id;
         d.type = rc.deployment_type;
-        d.spec_yaml = config::ToYaml(rc.deployment);
+        d.spec_yaml = JobPlanner::EncodeDeploymentSpec(rc, secrets);
         d.command = deployment::ReferenceCommand(*deploy);
         d.port = deploy->port_auto ? 0 : deploy->port;
         d.log_path = log_path;

@@ -188,10 +188,6 @@ void Supervisor::ReportStalls() {
 
 namespace {
 
-absl::StatusOr<deployment::DeploymentSpec> SpecOf(const config::RunConfig& rc) {
-  return deployment::ParseDeploymentSpec(rc.deployment, rc.execution);
-}
-
 bool Serves(const DeploymentRecord& d, const JobRecord& job) {
   return d.invocation_id == job.invocation_id && (d.job_id.empty() || d.job_id == job.id);
 }
@@ -263,10 +259,7 @@ void Supervisor::ReconcileDeployment(DeploymentRecord& d, const storage::Invocat
   Backend* backend = BackendFor(view.invocation.executor);
   executors::DeploymentBackend* servers =
       backend != nullptr ? backend->driver->executor().deployments() : nullptr;
-  absl::StatusOr<std::shared_ptr<const config::RunConfig>> rc =
-      planner_->RunConfigFor(view.invocation);
-  absl::StatusOr<deployment::DeploymentSpec> spec =
-      rc.ok() ? SpecOf(**rc) : absl::StatusOr<deployment::DeploymentSpec>(rc.status());
+  absl::StatusOr<deployment::DeploymentSpec> spec = planner_->DeploymentSpecFor(view.invocation, d);
   if (servers == nullptr || !spec.ok()) {
     std::string why = servers == nullptr
                           ? absl::StrCat("executor '", view.invocation.executor,
@@ -408,10 +401,8 @@ void Supervisor::StopDeploymentsForShutdown() {
     }
     absl::StatusOr<storage::InvocationView> view = store_->GetInvocation(d.invocation_id);
     if (!view.ok()) continue;
-    absl::StatusOr<std::shared_ptr<const config::RunConfig>> rc =
-        planner_->RunConfigFor(view->invocation);
-    if (!rc.ok()) continue;
-    absl::StatusOr<deployment::DeploymentSpec> spec = SpecOf(**rc);
+    absl::StatusOr<deployment::DeploymentSpec> spec =
+        planner_->DeploymentSpecFor(view->invocation, d);
     Backend* backend = BackendFor(view->invocation.executor);
     if (!spec.ok() || backend == nullptr || backend->driver->executor().deployments() == nullptr ||
         !spec->stop_on_evald_shutdown) {
