@@ -21,6 +21,7 @@
 #include "executors/local/local_launch.h"
 #include "core/status_macros.h"
 #include "executors/local/container_runtime.h"
+#include "executors/local/local_config.h"
 #include "executors/local/process.h"
 #include "executors/local/run_script.h"
 #include "nlohmann/json.hpp"
@@ -153,7 +154,8 @@ absl::Status LocalExecutor::Validate(const JobSpec& spec) const {
   }
   // The container runtime is checked at Start, not here: a dry run renders container jobs on a
   // host without one (the job may be meant for another machine), and shows `docker` then.
-  return absl::OkStatus();
+  // The executor's own settings are: a bad extra_docker_args is refused at Submit.
+  return ParseLocalConfig(spec.execution_yaml).status();
 }
 
 absl::StatusOr<RenderedJob> LocalExecutor::Render(const JobSpec& spec) const {

@@ -93,6 +93,23 @@ TEST_CASE("the container job script passes secrets by name and quotes the comman
   CHECK(r->plan.empty());
 }
 
+TEST_CASE("Validate refuses unusable executor settings at submit, with the key") {
+  TempDir dir;
+  JobSpec spec = NativeSpec(dir);
+  spec.native = false;
+  spec.image = "img:1";
+  LocalExecutor ex({.runner_path = "/x/evalrun"});
+  spec.execution_yaml = "type: local\nextra_docker_args: --label `id`\n";
+  absl::Status s = ex.Validate(spec);
+  CHECK(s.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(s.message().find("execution.extra_docker_args: an expansion") != std::string::npos);
+  spec.execution_yaml = "type: local\nextra_docker_args: [--network, host]\n";
+  CHECK(ex.Validate(spec).message() ==
+        "execution.extra_docker_args: expected a string of docker arguments");
+  spec.execution_yaml = "type: local\nextra_docker_args: --network host\n";
+  CHECK(ex.Validate(spec).ok());
+}
+
 TEST_CASE("a container task without a runtime renders, and fails to start naming the runtime") {
   TempDir dir;
   JobSpec spec = NativeSpec(dir);
