@@ -2,8 +2,9 @@
 // image (tests/fixtures/harness_image: busybox and a stand-in nv_eval, imported from a tarball,
 // no registry) runs under podman through the real evald, evalctl and run.sh. Checked: the
 // results read back, env vars passed by name (the value inside, never in run.sh or the database),
-// the /results mount, a nonzero exit code, a kill that leaves no container, a docker without an
-// engine passed over for podman when no runtime is configured, and a dry run on a host with no
+// the /results mount and a read-only host dir mounted through extra_docker_args, a nonzero exit
+// code, a kill that leaves no container, a docker without an engine passed over for podman when
+// no runtime is configured, and dry runs (one task, and all 157 catalog tasks) on a host with no
 // container runtime at all.
 //
 // podman's whole state (images, containers, its containers.conf and storage.conf) lives in the
@@ -145,13 +146,15 @@ std::vector<std::string> EvaldFlags(const TempDir& dir, const std::string& serve
 // One catalog task (ifeval, lm-evaluation-harness) run in the test image, with the given
 // env_vars (destination: source), asking `model` with the key in $MY_KEY.
 std::string ContainerConfig(const TempDir& dir, const std::string& model_url,
-                            const std::map<std::string, std::string>& env_vars) {
+                            const std::map<std::string, std::string>& env_vars,
+                            const std::string& extra_docker_args = "") {
   std::string yaml = absl::StrCat(
       "defaults:\n  - execution: local\n  - deployment: none\n  - _self_\n"
       "execution:\n  output_dir: ",
       dir.path(), "/out\n",
       // The model listens on the host's loopback.
-      "  extra_docker_args: --network host\n"
+      "  extra_docker_args: --network host", extra_docker_args,
+      "\n"
       "target:\n  api_endpoint:\n    url: ",
       model_url, "\n    model_id: ref-model\n    api_key_name: MY_KEY\n",
       "evaluation:\n  tasks:\n    - name: ifeval\n      container: ", kImage, "\n");
@@ -186,7 +189,11 @@ TEST_CASE("a container task runs under podman: env by name, the /results mount, 
   // The model answers only with the right key: an answer proves the key reached the container.
   RefEndpoint model(dir, {"--require-api-key", key, "--default-answer", "4"});
   Evald evald(dir, EvaldFlags(dir, ""), podman.env());
-  std::string cfg = ContainerConfig(dir, model.chat_url(), {{"HARNESS_SECRET", "MY_SECRET"}});
+  // A host dir mounted read-only as a user would, through extra_docker_args.
+  fs::create_directories(dir.path() + "/data");
+  Spit(dir.path() + "/data/input.txt", "host data\n");
+  std::string cfg = ContainerConfig(dir, model.chat_url(), {{"HARNESS_SECRET", "MY_SECRET"}},
+                                    absl::StrCat(" --volume ", dir.path(), "/data:/data:ro"));
 
   const std::string inv = Submit(evald, cfg, {{"MY_KEY", key}, {"MY_SECRET", secret}});
   v1::Invocation done = evald.WaitTerminal(inv, 120);
@@ -209,6 +216,9 @@ TEST_CASE("a container task runs under podman: env by name, the /results mount, 
   CHECK(absl::StrContains(argv, "api_key_name=API_KEY\n"));
   CHECK(Slurp(art + "/env.txt") == secret);
   CHECK(absl::StrContains(Slurp(art + "/mounts.txt"), " /results "));
+  CHECK(Slurp(art + "/data_seen.txt") == "host data\n");
+  CHECK_FALSE(fs::exists(art + "/data_writable.txt"));
+  CHECK_FALSE(fs::exists(dir.path() + "/data/written"));
   CHECK(absl::StrContains(Slurp(art + "/answer.json"), "\"content\":\"4\""));
 
   // The results.yml the harness wrote into /results, read back by evald.
