@@ -9,6 +9,7 @@ namespace evald::daemon {
 struct ExecutorDriver::Shared {
   executors::Executor* executor = nullptr;
   std::function<void()> done;
+  ExecutorDriver::Observe observe;
   absl::Mutex mu;
   std::deque<std::pair<std::string, Call>> queue ABSL_GUARDED_BY(mu);
   std::vector<Apply> results ABSL_GUARDED_BY(mu);
@@ -16,10 +17,12 @@ struct ExecutorDriver::Shared {
   bool stop ABSL_GUARDED_BY(mu) = false;
 };
 
-ExecutorDriver::ExecutorDriver(executors::Executor* executor, std::function<void()> done)
+ExecutorDriver::ExecutorDriver(executors::Executor* executor, std::function<void()> done,
+                               Observe observe)
     : executor_(executor), shared_(std::make_shared<Shared>()) {
   shared_->executor = executor;
   shared_->done = std::move(done);
+  shared_->observe = std::move(observe);
   thread_ = std::thread(&ExecutorDriver::Loop, shared_);
 }
 
@@ -39,7 +42,11 @@ void ExecutorDriver::Loop(std::shared_ptr<Shared> shared) {
       shared->queue.pop_front();
       shared->running = std::make_pair(next.first, absl::Now());
     }
+    absl::Time started = absl::Now();
     Apply apply = next.second(*shared->executor);
+    if (shared->observe) {
+      shared->observe(next.first.substr(0, next.first.find(' ')), absl::Now() - started);
+    }
     std::function<void()> done;
     {
       absl::MutexLock lock(&shared->mu);

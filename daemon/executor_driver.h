@@ -36,8 +36,11 @@ class ExecutorDriver {
   using Apply = std::function<void()>;
   using Call = std::function<Apply(executors::Executor&)>;
 
-  // `done` is called on the driver's thread after each call (to wake the Supervisor).
-  ExecutorDriver(executors::Executor* executor, std::function<void()> done);
+  // `done` is called on the driver's thread after each call (to wake the Supervisor); `observe`
+  // (optional) gets each call's name (the first word of `what`: Start, Poll, ...) and duration.
+  using Observe = std::function<void(const std::string& call, absl::Duration took)>;
+  ExecutorDriver(executors::Executor* executor, std::function<void()> done,
+                 Observe observe = nullptr);
   // Shutdown(5 s).
   ~ExecutorDriver();
 

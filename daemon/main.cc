@@ -26,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "daemon/fmt_absl.h"
+#include "daemon/http_endpoint.h"
 #include "daemon/logging.h"
 #include "daemon/process_lock.h"
 #include "daemon/server_config.h"
@@ -98,6 +99,10 @@ int main(int argc, char** argv) {
   app.add_option("--log-format", log_format, "text or json (one JSON object per line)");
   app.add_option("--tick-ms", tick_ms, "supervisor period in milliseconds (default 1000)");
   app.add_option("--runner", runner_path, "evalrun binary (default: next to evald)");
+  std::string metrics_listen;
+  app.add_option("--metrics-listen", metrics_listen,
+                 "host:port for GET /metrics (Prometheus) and /healthz; no authentication, keep "
+                 "it on loopback or a trusted network (default: none)");
   app.add_flag("--insecure-tcp", insecure_tcp,
                "allow host:port listen addresses; they have no authentication or TLS, so anyone "
                "who can connect can run commands as evald's user (docs/operations.md)");
@@ -129,6 +134,7 @@ int main(int argc, char** argv) {
   if (!log_format.empty()) config.log_format = log_format;
   if (tick_ms > 0) config.tick = absl::Milliseconds(tick_ms);
   if (!runner_path.empty()) config.runner_path = runner_path;
+  if (!metrics_listen.empty()) config.metrics_listen = metrics_listen;
   if (absl::Status s = evald::daemon::FinalizeServerConfig(config); !s.ok()) {
     return Fail(kExitUsage, std::string(s.message()));
   }
@@ -198,6 +204,10 @@ int main(int argc, char** argv) {
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
                               kMaxIdleRpcThreads);
   builder.RegisterService(&service);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(
+      std::make_unique<evald::daemon::RpcMetricsInterceptorFactory>(&(*core)->metrics()));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   // Sockets are created 0600: only the daemon's user talks to it.
   mode_t old_umask = umask(0077);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -216,6 +226,16 @@ int main(int argc, char** argv) {
   server->GetHealthCheckService()->SetServingStatus("evald.v1.EvalService", true);
 
   (*core)->StartSupervisor();
+  std::unique_ptr<evald::daemon::HttpEndpoint> http;
+  if (!config.metrics_listen.empty()) {
+    // Unhealthy after three ticks without a completed pass (at least 10 s).
+    absl::StatusOr<std::unique_ptr<evald::daemon::HttpEndpoint>> started =
+        evald::daemon::HttpEndpoint::Start(config.metrics_listen, &(*core)->metrics(),
+                                           std::max(3 * config.tick, absl::Seconds(10)));
+    if (!started.ok()) return Fail(kExitUnusable, std::string(started.status().message()));
+    http = std::move(*started);
+    spdlog::info("metrics and health on http://{} (/metrics, /healthz)", config.metrics_listen);
+  }
   spdlog::info("evald {} ready: listening on {}, state dir {}, runner {}", EVALD_VERSION,
                absl::StrJoin(config.listen, ", "), config.state_dir, config.runner_path);
 
@@ -225,6 +245,7 @@ int main(int argc, char** argv) {
   spdlog::info("received {}; stopping (running jobs keep running)",
                signo == SIGTERM ? "SIGTERM" : "SIGINT");
   server->GetHealthCheckService()->SetServingStatus(false);
+  if (http) http->Stop();
   (*core)->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   server->Wait();

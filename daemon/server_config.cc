@@ -52,7 +52,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
   static const std::set<std::string> kKeys = {
       "state_dir", "listen",       "log_level",         "log_format", "supervisor_tick_ms",
       "stop_grace_seconds", "runner_path", "container_runtime", "eval_binary", "configs_dir",
-      "max_request_bytes", "max_running_jobs", "insecure_tcp", "executor_poll_ms"};
+      "max_request_bytes", "max_running_jobs", "insecure_tcp", "executor_poll_ms", "metrics_listen"};
   try {
     for (const auto& kv : root) {
       std::string key = kv.first.as<std::string>();
@@ -99,6 +99,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
       if (key == "container_runtime") EVALD_RETURN_IF_ERROR(scalar(&cfg.container_runtime));
       if (key == "eval_binary") EVALD_RETURN_IF_ERROR(scalar(&cfg.eval_binary));
       if (key == "configs_dir") EVALD_RETURN_IF_ERROR(scalar(&cfg.configs_dir));
+      if (key == "metrics_listen") EVALD_RETURN_IF_ERROR(scalar(&cfg.metrics_listen));
       if (key == "supervisor_tick_ms") {
         EVALD_RETURN_IF_ERROR(integer(&n, 10));
         cfg.tick = absl::Milliseconds(n);

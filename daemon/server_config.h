@@ -36,6 +36,9 @@ struct ServerConfig {
   // How often each executor's live jobs are polled (`executor_poll_ms: {slurm: 5000}`); an
   // executor not listed uses its own default (local: every tick).
   std::map<std::string, absl::Duration> executor_poll;
+  // host:port of the HTTP endpoint with /metrics and /healthz; empty = none. No authentication:
+  // keep it on loopback or a trusted network.
+  std::string metrics_listen;
 };
 
 // Reads a server config file. Unknown keys are errors (a typo must not be silently ignored);

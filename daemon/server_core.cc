@@ -80,6 +80,7 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
   EVALD_ASSIGN_OR_RETURN(core->store_,
                          storage::Store::Open({.db_path = config.state_dir + "/evald.db",
                                                .key_path = config.state_dir + "/secrets.key"}));
+  core->metrics_ = std::make_unique<Metrics>(core->store_.get(), config.state_dir + "/evald.db");
   EVALD_ASSIGN_OR_RETURN(core->catalog_,
                          config::TaskCatalog::LoadDir(config.configs_dir + "/tasks"));
   EVALD_RETURN_IF_ERROR(executors::RegisterBuiltinExecutors(
@@ -100,7 +101,8 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
                           .stop_grace = config.stop_grace,
                           .max_running_jobs = config.max_running_jobs,
                           .may_start = std::move(may_start_jobs),
-                          .poll_intervals = config.executor_poll});
+                          .poll_intervals = config.executor_poll,
+                          .metrics = core->metrics_.get()});
   return core;
 }
 

@@ -26,6 +26,7 @@
 #include "daemon/job_planner.h"
 #include "daemon/request_gate.h"
 #include "daemon/server_config.h"
+#include "daemon/metrics.h"
 #include "daemon/supervisor.h"
 #include "daemon/watch_hub.h"
 #include "evald/v1/evald.pb.h"
@@ -70,6 +71,7 @@ class ServerCore {
   absl::Status GetServerInfo(const v1::GetServerInfoRequest& request, v1::ServerInfo* response);
 
   Supervisor& supervisor() { return *supervisor_; }
+  Metrics& metrics() { return *metrics_; }
   storage::Store& store() { return *store_; }
 
  private:
@@ -80,6 +82,7 @@ class ServerCore {
   ServerConfig config_;
   int64_t started_ms_ = 0;
   std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<Metrics> metrics_;
   config::TaskCatalog catalog_;
   executors::ExecutorRegistry registry_;
   std::unique_ptr<JobPlanner> planner_;

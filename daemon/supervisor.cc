@@ -50,7 +50,13 @@ Supervisor::Supervisor(storage::Store* store, executors::ExecutorRegistry* regis
                                                                    : (*ex)->PollInterval();
     if (b.poll_interval <= absl::ZeroDuration()) b.poll_interval = options_.tick;
     // A finished call wakes the loop so its result is applied at once.
-    b.driver = std::make_unique<ExecutorDriver>(*ex, [this] { Wake(); });
+    ExecutorDriver::Observe observe;
+    if (options_.metrics != nullptr) {
+      observe = [metrics = options_.metrics, name](const std::string& call, absl::Duration took) {
+        metrics->ObserveExecutorCall(name, call, took);
+      };
+    }
+    b.driver = std::make_unique<ExecutorDriver>(*ex, [this] { Wake(); }, std::move(observe));
   }
 }
 
@@ -94,6 +100,7 @@ void Supervisor::Loop() {
   while (true) {
     absl::Time pass_start = absl::Now();
     ReconcileOnce();
+    if (options_.metrics != nullptr) options_.metrics->ObservePass(absl::Now() - pass_start);
     absl::MutexLock lock(&mu_);
     auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; };
     mu_.AwaitWithDeadline(absl::Condition(&stopping),
@@ -460,6 +467,10 @@ bool Supervisor::Transition(JobRecord& job, JobTransition t) {
   }
   spdlog::info("job {} ({}): {} -> {}{}{}", job.id, job.task, ToString(t.from), ToString(t.to),
                t.message.empty() ? "" : ": ", t.message);
+  if (options_.metrics != nullptr && IsTerminal(t.to) && job.submitted_ms > 0) {
+    options_.metrics->ObserveJobEnded(job.handle.executor, t.to,
+                                      absl::Milliseconds(NowMs() - job.submitted_ms));
+  }
   job.state = t.to;
   if (t.handle) job.handle = *t.handle;
   for (const EventRecord& e : *events) {
@@ -674,6 +685,9 @@ void Supervisor::OnRecovered(const std::string& job_id, int attempt,
     return;
   }
   if (!found.ok()) {
+    if (options_.metrics != nullptr) {
+      options_.metrics->CountExecutorError(job->handle.executor, "Recover");
+    }
     spdlog::warn("job {}: cannot tell whether attempt {} started: {}", job_id, attempt,
                  found.status().message());
     return;  // asked again at the next pass
@@ -709,6 +723,9 @@ void Supervisor::StopRequested(std::vector<JobRecord>& jobs) {
                        if (s.ok()) return nullptr;
                        return [this, ref, s] {
                          spdlog::warn("job {}: stop failed: {}", ref.job_id, s.message());
+                         if (options_.metrics != nullptr) {
+                           options_.metrics->CountExecutorError(ref.handle.executor, "Stop");
+                         }
                          stop_sent_.erase(ref.job_id);  // tried again at the next pass
                        };
                      });
@@ -830,6 +847,7 @@ void Supervisor::OnStarted(const std::string& job_id, int attempt,
     return;
   }
   if (!handle.ok()) {
+    if (options_.metrics != nullptr) options_.metrics->CountExecutorError(job->handle.executor, "Start");
     Transition(*job, {.to = JobState::kFailed,
                       .reason = ExitReason::kStartFailed,
                       .message = std::string(handle.status().message())});

@@ -34,6 +34,7 @@
 #include "core/model.h"
 #include "daemon/executor_driver.h"
 #include "daemon/job_planner.h"
+#include "daemon/metrics.h"
 #include "daemon/watch_hub.h"
 #include "executors/registry.h"
 #include "storage/store.h"
@@ -54,6 +55,8 @@ class Supervisor {
     std::function<absl::Status()> may_start;
     // Poll interval per executor name, overriding Executor::PollInterval().
     std::map<std::string, absl::Duration> poll_intervals;
+    // Pass times, backend call times and errors, job durations (optional).
+    Metrics* metrics = nullptr;
   };
 
   Supervisor(storage::Store* store, executors::ExecutorRegistry* registry, JobPlanner* planner,

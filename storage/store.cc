@@ -577,6 +577,29 @@ absl::StatusOr<int64_t> Store::CountInvocations() {
   return InvocationRepository(*db_).Count();
 }
 
+absl::StatusOr<std::vector<Store::StateCount>> Store::CountStates() {
+  FifoLock lock(&mu_);
+  return db_->Run("count states", [&]() -> absl::StatusOr<std::vector<StateCount>> {
+    std::vector<StateCount> out;
+    const std::pair<const char*, const char*> queries[] = {
+        {"invocation", "SELECT executor, state, count(*) FROM invocations GROUP BY 1, 2"},
+        {"job",
+         "SELECT i.executor, j.state, count(*) FROM jobs j JOIN invocations i "
+         "ON i.id = j.invocation_id GROUP BY 1, 2"},
+        {"deployment",
+         "SELECT i.executor, d.state, count(*) FROM deployments d JOIN invocations i "
+         "ON i.id = d.invocation_id GROUP BY 1, 2"}};
+    for (const auto& [kind, sql] : queries) {
+      StatementRef s = db_->Prepare(sql);
+      while (s->executeStep()) {
+        out.push_back({kind, s->getColumn(0).getString(), s->getColumn(1).getString(),
+                       s->getColumn(2).getInt64()});
+      }
+    }
+    return out;
+  });
+}
+
 absl::StatusOr<std::vector<JobRecord>> Store::ListActiveJobs() {
   // In pages, each under the lock on its own: with hundreds of jobs queued, one read of them all
   // held the lock for 3-10 ms on every supervisor pass, and every Submit in flight waited.

@@ -169,6 +169,14 @@ class Store {
   absl::StatusOr<JobRecord> GetJob(const std::string& job_id);
   absl::StatusOr<InvocationPage> ListInvocations(const InvocationFilter& filter);
   absl::StatusOr<int64_t> CountInvocations();
+  // How many invocations, jobs and deployments are in each state, by executor (for metrics).
+  struct StateCount {
+    std::string kind;  // invocation | job | deployment
+    std::string executor;
+    std::string state;
+    int64_t count = 0;
+  };
+  absl::StatusOr<std::vector<StateCount>> CountStates();
 
   // Every job and every deployment not in a terminal state: the supervisor's work list, ordered
   // by invocation id, then job index / creation order. (A job that failed before it could start
