@@ -33,6 +33,7 @@
 #include "daemon/server_core.h"
 #include "daemon/services/eval_service_impl.h"
 #include "daemon/state_dir_check.h"
+#include "daemon/systemd_notify.h"
 #include "spdlog/spdlog.h"
 
 #ifndef EVALD_VERSION
@@ -141,6 +142,13 @@ int main(int argc, char** argv) {
   if (absl::Status s = evald::daemon::SetupLogging(config.log_level, config.log_format); !s.ok()) {
     return Fail(kExitUsage, std::string(s.message()));
   }
+  // Under systemd with WatchdogSec, a pass must end well within the interval (systemd_notify.h).
+  evald::daemon::SystemdNotifier notifier;
+  if (config.tick > notifier.MaxTick()) {
+    spdlog::warn("supervisor tick {} shortened to {}: a third of systemd's WatchdogSec",
+                 absl::FormatDuration(config.tick), absl::FormatDuration(notifier.MaxTick()));
+    config.tick = notifier.MaxTick();
+  }
 
   std::error_code ec;
   fs::create_directories(config.state_dir, ec);
@@ -165,7 +173,8 @@ int main(int argc, char** argv) {
 
   evald::daemon::ProcessLock* held = &*lock;
   absl::StatusOr<std::unique_ptr<evald::daemon::ServerCore>> core =
-      evald::daemon::ServerCore::Create(config, [held] { return held->CheckHeld(); });
+      evald::daemon::ServerCore::Create(config, [held] { return held->CheckHeld(); }, {},
+                                        &notifier);
   if (!core.ok()) return Fail(kExitUnusable, std::string(core.status().message()));
   if (absl::Status s = lock->Pin(config.state_dir + "/evald.db"); !s.ok()) {
     return Fail(kExitUnusable, std::string(s.message()));
@@ -238,12 +247,14 @@ int main(int argc, char** argv) {
   }
   spdlog::info("evald {} ready: listening on {}, state dir {}, runner {}", EVALD_VERSION,
                absl::StrJoin(config.listen, ", "), config.state_dir, config.runner_path);
+  notifier.Ready(absl::StrCat("listening on ", absl::StrJoin(config.listen, ", ")));
 
   int signo = 0;
   while (sigwait(&stop_signals, &signo) != 0) {
   }
   spdlog::info("received {}; stopping (running jobs keep running)",
                signo == SIGTERM ? "SIGTERM" : "SIGINT");
+  notifier.Stopping();
   server->GetHealthCheckService()->SetServingStatus(false);
   if (http) http->Stop();
   (*core)->Shutdown();

@@ -73,7 +73,8 @@ config::EnvLookup RequestEnv(const v1::SubmitRequest& request) {
 
 absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
     const ServerConfig& config, std::function<absl::Status()> may_start_jobs,
-    std::vector<std::unique_ptr<executors::Executor>> extra_executors) {
+    std::vector<std::unique_ptr<executors::Executor>> extra_executors,
+    SystemdNotifier* notifier) {
   std::unique_ptr<ServerCore> core(new ServerCore());
   core->config_ = config;
   core->started_ms_ = NowMs();
@@ -102,7 +103,10 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
                           .max_running_jobs = config.max_running_jobs,
                           .may_start = std::move(may_start_jobs),
                           .poll_intervals = config.executor_poll,
-                          .metrics = core->metrics_.get()});
+                          .metrics = core->metrics_.get(),
+                          .on_pass_done = notifier != nullptr
+                                              ? notifier->PassDoneHook(core->store_.get())
+                                              : nullptr});
   return core;
 }
 

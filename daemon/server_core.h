@@ -28,6 +28,7 @@
 #include "daemon/server_config.h"
 #include "daemon/metrics.h"
 #include "daemon/supervisor.h"
+#include "daemon/systemd_notify.h"
 #include "daemon/watch_hub.h"
 #include "evald/v1/evald.pb.h"
 #include "executors/registry.h"
@@ -48,9 +49,11 @@ class ServerCore {
   // `may_start_jobs` (optional) is asked before each job or model server start; main() passes
   // the state dir lock's check (process_lock.h), so an evald that lost it starts nothing.
   // `extra_executors` are registered after the built-in ones (tests: fake executors).
+  // `notifier` (optional, outlives the core) is told of every reconcile pass (systemd watchdog).
   static absl::StatusOr<std::unique_ptr<ServerCore>> Create(
       const ServerConfig& config, std::function<absl::Status()> may_start_jobs = nullptr,
-      std::vector<std::unique_ptr<executors::Executor>> extra_executors = {});
+      std::vector<std::unique_ptr<executors::Executor>> extra_executors = {},
+      SystemdNotifier* notifier = nullptr);
   ~ServerCore();
 
   void StartSupervisor();

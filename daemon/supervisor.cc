@@ -101,6 +101,7 @@ void Supervisor::Loop() {
     absl::Time pass_start = absl::Now();
     ReconcileOnce();
     if (options_.metrics != nullptr) options_.metrics->ObservePass(absl::Now() - pass_start);
+    if (options_.on_pass_done) options_.on_pass_done();
     absl::MutexLock lock(&mu_);
     auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; };
     mu_.AwaitWithDeadline(absl::Condition(&stopping),

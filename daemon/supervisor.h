@@ -57,6 +57,9 @@ class Supervisor {
     std::map<std::string, absl::Duration> poll_intervals;
     // Pass times, backend call times and errors, job durations (optional).
     Metrics* metrics = nullptr;
+    // Called on the loop thread at the end of each pass of the loop (not of ReconcileOnce calls
+    // from tests): the systemd watchdog is fed from here (systemd_notify.h).
+    std::function<void()> on_pass_done;
   };
 
   Supervisor(storage::Store* store, executors::ExecutorRegistry* registry, JobPlanner* planner,
