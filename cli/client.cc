@@ -133,6 +133,10 @@ class GrpcEvalApi final : public EvalApi {
   absl::Status GetResults(const v1::GetResultsRequest& req, v1::GetResultsResponse* resp) override {
     return Unary(&v1::EvalService::Stub::GetResults, req, resp, kUnaryDeadline);
   }
+  absl::Status Backup(const v1::BackupRequest& req, v1::BackupResponse* resp) override {
+    // Copying a large database takes a while; evald serves other calls meanwhile.
+    return Unary(&v1::EvalService::Stub::Backup, req, resp, std::chrono::seconds(600));
+  }
   absl::Status GetServerInfo(bool quick, v1::ServerInfo* resp) override {
     v1::GetServerInfoRequest req;
     return Unary(&v1::EvalService::Stub::GetServerInfo, req, resp,

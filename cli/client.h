@@ -135,6 +135,12 @@ class EvalApi {
                              const std::function<bool(const v1::WatchEvent&)>& on_message) = 0;
   virtual absl::Status StreamLogs(const v1::StreamLogsRequest& request,
                                   const std::function<bool(const v1::LogChunk&)>& on_chunk) = 0;
+  // Not pure: test fakes that have no use for it need not implement it.
+  virtual absl::Status Backup(const v1::BackupRequest& request, v1::BackupResponse* response) {
+    (void)request;
+    (void)response;
+    return absl::UnimplementedError("Backup");
+  }
 };
 
 // The gRPC implementation: insecure channel (unix sockets are protected by file permissions),

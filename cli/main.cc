@@ -157,6 +157,17 @@ int Main(int argc, char** argv) {
 
   CLI::App* version_cmd = app.add_subcommand("version", "evalctl's and evald's versions");
 
+  // admin
+  CLI::App* admin_cmd = app.add_subcommand("admin", "Server administration");
+  admin_cmd->require_subcommand(1);
+  BackupOptions backup;
+  CLI::App* backup_cmd = admin_cmd->add_subcommand(
+      "backup", "Consistent online copy of evald's database, written by evald to FILE");
+  backup_cmd->add_option("file", backup.path, "where evald writes the copy (on its machine)")
+      ->required();
+  backup_cmd->add_flag("--overwrite", backup.overwrite, "replace FILE if it exists");
+  backup_cmd->add_flag("--json", backup.json, "one JSON object");
+
   if (argc <= 1) {
     std::cout << app.help();
     return kExitOk;
@@ -208,6 +219,7 @@ int Main(int argc, char** argv) {
   }
   if (info_cmd->parsed()) return RunInfo(ctx, info);
   if (version_cmd->parsed()) return RunVersion(ctx);
+  if (backup_cmd->parsed()) return RunBackup(ctx, backup);
   std::cout << app.help();
   return kExitOk;
 }

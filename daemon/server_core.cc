@@ -734,4 +734,17 @@ absl::Status ServerCore::GetServerInfo(const v1::GetServerInfoRequest&, v1::Serv
   return absl::OkStatus();
 }
 
+absl::Status ServerCore::Backup(const v1::BackupRequest& request, v1::BackupResponse* response) {
+  absl::Time start = absl::Now();
+  EVALD_ASSIGN_OR_RETURN(storage::Store::BackupInfo info,
+                         store_->Backup(request.path(), request.overwrite()));
+  response->set_path(request.path());
+  response->set_bytes(info.bytes);
+  response->set_invocation_count(info.invocations);
+  response->set_duration_ms(absl::ToInt64Milliseconds(absl::Now() - start));
+  spdlog::info("database backed up to {}: {} bytes, {} invocations, {} ms", request.path(),
+               info.bytes, info.invocations, response->duration_ms());
+  return absl::OkStatus();
+}
+
 }  // namespace evald::daemon

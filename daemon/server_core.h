@@ -72,6 +72,8 @@ class ServerCore {
   absl::Status ListTasks(const v1::ListTasksRequest& request, v1::ListTasksResponse* response);
   absl::Status GetResults(const v1::GetResultsRequest& request, v1::GetResultsResponse* response);
   absl::Status GetServerInfo(const v1::GetServerInfoRequest& request, v1::ServerInfo* response);
+  // Online copy of the database (Store::Backup); evald writes the file.
+  absl::Status Backup(const v1::BackupRequest& request, v1::BackupResponse* response);
 
   Supervisor& supervisor() { return *supervisor_; }
   Metrics& metrics() { return *metrics_; }

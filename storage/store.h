@@ -204,6 +204,21 @@ class Store {
   absl::StatusOr<std::vector<EventRecord>> ListEvents(const std::string& invocation_id,
                                                       int64_t after_seq, int limit);
 
+  // What Backup wrote.
+  struct BackupInfo {
+    int64_t bytes = 0;
+    int64_t invocations = 0;  // counted in the copy
+  };
+  // A consistent copy of the database at `dest_path` (absolute), taken with SQLite's online
+  // backup API on a second, read-only connection: one snapshot of the last commit before the
+  // call, while writers go on committing. The copy is a self-contained file (journal_mode DELETE,
+  // no -wal to go with it), mode 0600, written under a temporary name in the same folder and put in
+  // place at the end, so `dest_path` never holds a partial copy. It does not include secrets.key.
+  // InvalidArgument (relative path, the database itself), AlreadyExists (dest exists and not
+  // `overwrite`), FailedPrecondition (folder missing or not writable), Unavailable/Internal from
+  // SQLite.
+  absl::StatusOr<BackupInfo> Backup(const std::string& dest_path, bool overwrite);
+
   // Tests only. The hook runs in a group commit's leader before each batch (outside the store's
   // lock) with the batch's size; set it before any concurrent use.
   void SetBeforeBatchHookForTest(std::function<void(size_t)> hook);

@@ -157,4 +157,11 @@ int RunInfo(Context& ctx, const InfoOptions& options);
 
 int RunVersion(Context& ctx);
 
+struct BackupOptions {
+  std::string path;  // relative paths are made absolute here, against evalctl's cwd
+  bool overwrite = false;
+  bool json = false;
+};
+int RunBackup(Context& ctx, const BackupOptions& options);
+
 }  // namespace evald::cli

@@ -67,4 +67,9 @@ grpc::Status EvalServiceImpl::GetServerInfo(grpc::ServerContext* ctx,
   return FinishRpc(ctx, "GetServerInfo", core_->GetServerInfo(*req, resp));
 }
 
+grpc::Status EvalServiceImpl::Backup(grpc::ServerContext* ctx, const v1::BackupRequest* req,
+                                     v1::BackupResponse* resp) {
+  return FinishRpc(ctx, "Backup", core_->Backup(*req, resp));
+}
+
 }  // namespace evald::daemon

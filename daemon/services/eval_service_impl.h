@@ -34,6 +34,8 @@ class EvalServiceImpl final : public v1::EvalService::Service {
                           v1::GetResultsResponse* resp) override;
   grpc::Status GetServerInfo(grpc::ServerContext* ctx, const v1::GetServerInfoRequest* req,
                              v1::ServerInfo* resp) override;
+  grpc::Status Backup(grpc::ServerContext* ctx, const v1::BackupRequest* req,
+                      v1::BackupResponse* resp) override;
 
  private:
   ServerCore* core_;
