@@ -403,8 +403,11 @@ std::string RenderInfo(const v1::Invocation& inv, int64_t now_ms) {
     if (!j.harness().empty()) kv("  ", "harness", j.harness());
     if (!j.container().empty()) kv("  ", "container", j.container());
     kv("  ", "output dir", OrDash(j.output_dir()));
-    kv("  ", "backend id",
-       BackendLabel(j.backend_id()));
+    kv("  ", "backend id", BackendLabel(j.backend_id()));
+    // Sorted by key (a proto map has no order).
+    std::map<std::string, std::string> details(j.backend_details().begin(),
+                                               j.backend_details().end());
+    for (const auto& [key, value] : details) kv("  ", key, value);
     kv("  ", "started", FormatLocalTime(j.started_ms()));
     kv("  ", "ended",
        j.ended_ms() > 0 && j.started_ms() > 0
@@ -427,6 +430,9 @@ std::string RenderInfo(const v1::Invocation& inv, int64_t now_ms) {
     kv("  ", "url", OrDash(d.url()));
     if (!d.health_url().empty()) kv("  ", "health url", d.health_url());
     kv("  ", "backend id", BackendLabel(d.backend_id()));
+    std::map<std::string, std::string> details(d.backend_details().begin(),
+                                               d.backend_details().end());
+    for (const auto& [key, value] : details) kv("  ", key, value);
     if (d.time_to_healthy_ms() > 0)
       kv("  ", "time to healthy", FormatDuration(d.time_to_healthy_ms()));
     if (!d.message().empty()) kv("  ", "message", d.message());
@@ -558,6 +564,8 @@ Json InfoJson(const v1::Invocation& inv) {
     o["container"] = job.container();
     o["executor"] = job.executor().empty() ? inv.executor() : job.executor();
     o["backend_id"] = job.backend_id();
+    o["backend_details"] = Json::object();
+    for (const auto& [key, value] : job.backend_details()) o["backend_details"][key] = value;
     o["message"] = job.message();
     o["started"] = time_or_null(job.started_ms());
     o["ended"] = time_or_null(job.ended_ms());
@@ -577,6 +585,8 @@ Json InfoJson(const v1::Invocation& inv) {
     o["url"] = d.url();
     o["health_url"] = d.health_url();
     o["backend_id"] = d.backend_id();
+    o["backend_details"] = Json::object();
+    for (const auto& [key, value] : d.backend_details()) o["backend_details"][key] = value;
     o["time_to_healthy_ms"] = d.time_to_healthy_ms();
     o["log_path"] = d.log_path();
     o["command"] = d.command();

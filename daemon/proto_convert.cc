@@ -4,10 +4,15 @@
 
 namespace evald::daemon {
 
-std::string BackendId(const executors::ExecutorRegistry& registry, const JobHandle& handle) {
-  if (handle.executor.empty() || handle.state.empty()) return "";
+executors::HandleInfo Describe(const executors::ExecutorRegistry& registry,
+                               const JobHandle& handle) {
+  if (handle.executor.empty() || handle.state.empty()) return {};
   absl::StatusOr<executors::Executor*> ex = registry.Get(handle.executor);
-  return ex.ok() ? (*ex)->Describe(handle).backend_id : "";
+  return ex.ok() ? (*ex)->Describe(handle) : executors::HandleInfo{};
+}
+
+std::string BackendId(const executors::ExecutorRegistry& registry, const JobHandle& handle) {
+  return Describe(registry, handle).backend_id;
 }
 
 void ToProto(const JobRecord& job, const std::string& executor,
@@ -30,7 +35,9 @@ void ToProto(const JobRecord& job, const std::string& executor,
   p->set_updated_ms(job.progress_updated_ms);
   out->set_output_dir(job.output_dir);
   out->set_executor(executor);
-  out->set_backend_id(BackendId(registry, job.handle));
+  executors::HandleInfo info = Describe(registry, job.handle);
+  out->set_backend_id(info.backend_id);
+  for (const auto& [key, value] : info.details) (*out->mutable_backend_details())[key] = value;
   out->set_attempt(job.attempt);
   out->set_created_ms(job.created_ms);
   out->set_started_ms(job.started_ms);
@@ -47,7 +54,9 @@ void ToProto(const DeploymentRecord& d, const executors::ExecutorRegistry& regis
   out->set_state(ToProto(d.state));
   out->set_url(d.url);
   out->set_health_url(d.health_url);
-  out->set_backend_id(BackendId(registry, d.handle));
+  executors::HandleInfo info = Describe(registry, d.handle);
+  out->set_backend_id(info.backend_id);
+  for (const auto& [key, value] : info.details) (*out->mutable_backend_details())[key] = value;
   out->set_started_ms(d.started_ms);
   out->set_healthy_ms(d.healthy_ms);
   if (d.healthy_ms > 0 && d.started_ms > 0) out->set_time_to_healthy_ms(d.healthy_ms - d.started_ms);

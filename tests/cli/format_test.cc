@@ -427,6 +427,7 @@ TEST_CASE("ls runs table has the documented columns") {
 TEST_CASE("info shows paths, backend ids, deployments and the config") {
   v1::Job j = MakeJob("1a2b3c4d.0", "gsm8k", v1::JOB_STATE_RUNNING);
   j.set_backend_id("pid 4242");  // labelled by the executor (Describe), shown as is
+  (*j.mutable_backend_details())["task dir"] = "/out/x/gsm8k";
   v1::Invocation inv = MakeInvocation("1a2b3c4d", v1::JOB_STATE_RUNNING, {j});
   v1::Deployment* d = inv.add_deployments();
   d->set_deployment_id("1a2b3c4d.d0");
@@ -439,6 +440,7 @@ TEST_CASE("info shows paths, backend ids, deployments and the config") {
   std::string out = RenderInfo(inv, kNow);
   CHECK(absl::StrContains(out, "run dir         /out/20260101_000000-1a2b3c4d"));
   CHECK(absl::StrContains(out, "backend id      pid 4242\n"));
+  CHECK(absl::StrContains(out, "backend id      pid 4242\n  task dir        /out/x/gsm8k\n"));
   CHECK(absl::StrContains(out,
                           "stdout log      /out/20260101_000000-1a2b3c4d/gsm8k/logs/stdout.log"));
   CHECK(absl::StrContains(out, "deployment 1a2b3c4d.d0  vllm"));

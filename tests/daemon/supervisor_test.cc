@@ -91,6 +91,8 @@ TEST_CASE("a fake executor's job goes pending, submitted, running, succeeded", "
   v1::Invocation inv = d.Get(id);
   REQUIRE(inv.jobs_size() == 1);
   CHECK(inv.jobs(0).backend_id() == absl::StrCat("fake ", inv.jobs(0).job_id(), "#1"));
+  // The executor's own details reach the API (evalctl info shows them).
+  CHECK(inv.jobs(0).backend_details().at("backend") == "fake");
   CHECK(inv.jobs(0).exit_code() == 0);
   CHECK(fake->starts() == 1);
   // Every step is an event, in order.
