@@ -23,9 +23,13 @@ using evald::testing::Spit;
 using evald::testing::TempDir;
 using evald::testing::WaitFor;
 
-// evald's own parts around a temp state dir; `fake` (may be null) registered as "fake".
+// evald's own parts around a temp state dir, with a fake executor registered as "fake" whose
+// jobs run for `polls` polls and then exit with `code`.
 struct Daemon {
-  Daemon(const TempDir& dir, std::unique_ptr<FakeExecutor> fake, bool start_loop = true) {
+  Daemon(const TempDir& dir, int polls, int code, bool start_loop = true) {
+    auto owned = std::make_unique<FakeExecutor>("fake");
+    fake = owned.get();
+    fake->ExitAfterPolls(polls, code);
     ServerConfig config;
     config.state_dir = dir.path() + "/state";
     config.configs_dir = std::string(EVALD_SOURCE_DIR) + "/configs";
@@ -35,7 +39,7 @@ struct Daemon {
     Spit(config.runner_path, "#!/bin/bash\nsleep 0.3\nexit 0\n", /*executable=*/true);
     REQUIRE(FinalizeServerConfig(config).ok());
     std::vector<std::unique_ptr<executors::Executor>> extra;
-    if (fake != nullptr) extra.push_back(std::move(fake));
+    extra.push_back(std::move(owned));
     absl::StatusOr<std::unique_ptr<ServerCore>> created =
         ServerCore::Create(config, nullptr, std::move(extra));
     REQUIRE(created.ok());
@@ -77,15 +81,14 @@ struct Daemon {
     return WaitFor([&] { return Get(id).jobs(0).state() == state; }, seconds);
   }
 
+  FakeExecutor* fake = nullptr;  // owned by core
   std::unique_ptr<ServerCore> core;
 };
 
 TEST_CASE("a fake executor's job goes pending, submitted, running, succeeded", "[supervisor]") {
   TempDir dir;
-  auto owned = std::make_unique<FakeExecutor>("fake");
-  FakeExecutor* fake = owned.get();
-  fake->ExitAfterPolls(2, 0);
-  Daemon d(dir, std::move(owned));
+  Daemon d(dir, 2, 0);
+  FakeExecutor* fake = d.fake;
   std::string id = d.Submit(dir, "fake");
   REQUIRE(d.WaitState(id, v1::JOB_STATE_SUCCEEDED));
   v1::Invocation inv = d.Get(id);
@@ -108,10 +111,8 @@ TEST_CASE("a fake executor's job goes pending, submitted, running, succeeded", "
 
 TEST_CASE("kill stops a fake job through its executor, resume starts attempt 2", "[supervisor]") {
   TempDir dir;
-  auto owned = std::make_unique<FakeExecutor>("fake");
-  FakeExecutor* fake = owned.get();
-  fake->ExitAfterPolls(1000, 0);
-  Daemon d(dir, std::move(owned));
+  Daemon d(dir, 1000, 0);
+  FakeExecutor* fake = d.fake;
   std::string id = d.Submit(dir, "fake");
   REQUIRE(d.WaitState(id, v1::JOB_STATE_RUNNING));
   v1::KillRequest kill;
@@ -136,10 +137,8 @@ TEST_CASE("kill stops a fake job through its executor, resume starts attempt 2",
 
 TEST_CASE("a job its backend lost is lost, a start the backend refuses fails", "[supervisor]") {
   TempDir dir;
-  auto owned = std::make_unique<FakeExecutor>("fake");
-  FakeExecutor* fake = owned.get();
-  fake->ExitAfterPolls(1000, 0);
-  Daemon d(dir, std::move(owned));
+  Daemon d(dir, 1000, 0);
+  FakeExecutor* fake = d.fake;
   std::string lost = d.Submit(dir, "fake");
   REQUIRE(d.WaitState(lost, v1::JOB_STATE_RUNNING));
   fake->Vanish(lost + ".0");
@@ -155,9 +154,7 @@ TEST_CASE("a job its backend lost is lost, a start the backend refuses fails", "
 
 TEST_CASE("ReconcileOnce without the loop: Settle drives a job to its end", "[supervisor]") {
   TempDir dir;
-  auto owned = std::make_unique<FakeExecutor>("fake");
-  owned->ExitAfterPolls(1, 3);
-  Daemon d(dir, std::move(owned), /*start_loop=*/false);
+  Daemon d(dir, 1, 3, /*start_loop=*/false);
   std::string id = d.Submit(dir, "fake", 2);
   CHECK(d.StateOf(id) == v1::JOB_STATE_PENDING);
   // One pass queues the starts; nothing is recorded until their results are applied.
@@ -181,16 +178,12 @@ TEST_CASE("a restarted evald continues a fake job from its stored handle", "[sup
   TempDir dir;
   std::string id;
   {
-    auto owned = std::make_unique<FakeExecutor>("fake");
-    owned->ExitAfterPolls(1000, 0);
-    Daemon d(dir, std::move(owned));
+    Daemon d(dir, 1000, 0);
     id = d.Submit(dir, "fake");
     REQUIRE(d.WaitState(id, v1::JOB_STATE_RUNNING));
   }
-  auto owned = std::make_unique<FakeExecutor>("fake");
-  FakeExecutor* fake = owned.get();
-  fake->ExitAfterPolls(0, 0);  // the backend says: it finished meanwhile
-  Daemon d(dir, std::move(owned));
+  Daemon d(dir, 0, 0);  // the backend says: it finished meanwhile
+  FakeExecutor* fake = d.fake;
   REQUIRE(d.WaitState(id, v1::JOB_STATE_SUCCEEDED));
   CHECK(fake->starts() == 0);  // observed from the stored handle, not started again
 }
@@ -204,10 +197,8 @@ struct Watched {
 
 TEST_CASE("a hung backend does not delay local jobs, and their watch stays live", "[supervisor]") {
   TempDir dir;
-  auto owned = std::make_unique<FakeExecutor>("fake");
-  FakeExecutor* fake = owned.get();
-  fake->ExitAfterPolls(1000, 0);
-  Daemon d(dir, std::move(owned));
+  Daemon d(dir, 1000, 0);
+  FakeExecutor* fake = d.fake;
 
   // Baseline: a local job alone.
   absl::Time t0 = absl::Now();
@@ -267,11 +258,9 @@ TEST_CASE("a hung backend does not delay local jobs, and their watch stays live"
 
 TEST_CASE("a slow backend is polled at its own pace, not once per pass", "[supervisor]") {
   TempDir dir;
-  auto owned = std::make_unique<FakeExecutor>("fake");
-  FakeExecutor* fake = owned.get();
-  fake->ExitAfterPolls(1000, 0);
+  Daemon d(dir, 1000, 0);
+  FakeExecutor* fake = d.fake;
   fake->SetPollLatency(absl::Milliseconds(700));
-  Daemon d(dir, std::move(owned));
   std::string id = d.Submit(dir, "fake");
   REQUIRE(d.WaitState(id, v1::JOB_STATE_RUNNING));
   int before = fake->polls();
