@@ -21,39 +21,37 @@ constexpr char kIfevalUrl[] =
     "https://raw.githubusercontent.com/google-research/google-research/master/"
     "instruction_following_eval/data/input_data.jsonl";
 
-// config.params.extra.<key> as a string (nullopt when absent or null); the plan's own fields
-// do not carry the scoring options, so they are read from the config as given.
+// config.params.extra.<key>, or null when absent or null. The plan's own fields do not carry the
+// scoring options, so they are read from the config as given.
+const nlohmann::json* ExtraValue(const Plan& plan, const char* key) {
+  if (!plan.config.is_object() || !plan.config.contains("params")) return nullptr;
+  const nlohmann::json& params = plan.config["params"];
+  if (!params.is_object() || !params.contains("extra")) return nullptr;
+  const nlohmann::json& extra = params["extra"];
+  if (!extra.is_object() || !extra.contains(key) || extra[key].is_null()) return nullptr;
+  return &extra[key];
+}
+
+// config.params.extra.<key> as a string (nullopt when absent or null).
 absl::StatusOr<std::optional<std::string>> ExtraString(const Plan& plan, const char* key) {
-  const nlohmann::json* extra = nullptr;
-  if (plan.config.is_object() && plan.config.contains("params") &&
-      plan.config["params"].is_object() && plan.config["params"].contains("extra")) {
-    extra = &plan.config["params"]["extra"];
-  }
-  if (extra == nullptr || !extra->is_object() || !extra->contains(key) || (*extra)[key].is_null()) {
-    return std::nullopt;
-  }
-  if (!(*extra)[key].is_string()) {
+  const nlohmann::json* value = ExtraValue(plan, key);
+  if (value == nullptr) return std::nullopt;
+  if (!value->is_string()) {
     return absl::InvalidArgumentError(
         absl::StrCat("config.params.extra.", key, ": expected a string"));
   }
-  return (*extra)[key].get<std::string>();
+  return value->get<std::string>();
 }
 
 // config.params.extra.<key> as an integer (nullopt when absent or null).
 absl::StatusOr<std::optional<int64_t>> ExtraInt(const Plan& plan, const char* key) {
-  const nlohmann::json* extra = nullptr;
-  if (plan.config.is_object() && plan.config.contains("params") &&
-      plan.config["params"].is_object() && plan.config["params"].contains("extra")) {
-    extra = &plan.config["params"]["extra"];
-  }
-  if (extra == nullptr || !extra->is_object() || !extra->contains(key) || (*extra)[key].is_null()) {
-    return std::nullopt;
-  }
-  if (!(*extra)[key].is_number_integer()) {
+  const nlohmann::json* value = ExtraValue(plan, key);
+  if (value == nullptr) return std::nullopt;
+  if (!value->is_number_integer()) {
     return absl::InvalidArgumentError(
         absl::StrCat("config.params.extra.", key, ": expected an integer"));
   }
-  return (*extra)[key].get<int64_t>();
+  return value->get<int64_t>();
 }
 
 // splitmix64: a small, portable PRNG so option shuffles are the same on every platform.
