@@ -52,7 +52,7 @@ void SystemdNotifier::Send(const std::string& message) {
 }
 
 void SystemdNotifier::Ready(const std::string& status) {
-  last_status_ = absl::Now();
+  // last_status_ is the loop thread's: the jobs line follows within kStatusEvery.
   Send(absl::StrCat("READY=1\nSTATUS=", status));
 }
 
