@@ -31,6 +31,7 @@ Exit codes:
   4    unknown invocation or job id
   5    refused in the current state (e.g. kill of a finished job)
   6    evald failed on its side (database I/O error or corrupt, internal error); see its log
+  7    results --fail-under: a gated score is under its threshold, partial or missing
   130  interrupted (Ctrl-C); running jobs are not affected
 
 Docs: docs/cli.md)";
@@ -131,6 +132,9 @@ int Main(int argc, char** argv) {
   results_cmd->add_option("id", results.id, "invocation or job id")->required();
   CLI::Option* results_json = results_cmd->add_flag("--json", results.json, "JSON array");
   results_cmd->add_flag("--csv", results.csv, "CSV with a header row")->excludes(results_json);
+  AddRepeated(results_cmd, "--fail-under", &results.fail_under,
+              "TASK.METRIC[.SCORE]=VALUE (TASK may be *): exit 7 if a score is under it;"
+              " repeatable");
 
   // ls
   CLI::App* ls_cmd = app.add_subcommand("ls", "List tasks (default) or runs");

@@ -129,7 +129,13 @@ struct ResultsOptions {
   std::string id;
   bool json = false;
   bool csv = false;
+  // --fail-under TASK.METRIC[.SCORE]=VALUE, repeatable; TASK `*`: every task with that metric.
+  // Each gated score must be >= VALUE in a job that succeeded with full results, else the command
+  // exits kExitGateFailed. Unknown names: kExitBadInput; jobs still running: kExitRefused.
+  std::vector<std::string> fail_under;
 };
+// Extends client.h's exit codes: a --fail-under gate failed (CI tells it from a broken run).
+inline constexpr int kExitGateFailed = 7;
 int RunResults(Context& ctx, const ResultsOptions& options);
 
 // ---- ls / info / version -----------------------------------------------------------------------

@@ -2,6 +2,7 @@
 #include "cli/commands/commands.h"
 
 #include <catch2/catch.hpp>
+#include <cmath>
 
 #include "absl/strings/match.h"
 #include "cli/format.h"
@@ -612,6 +613,205 @@ TEST_CASE("results: table, JSON and CSV") {
   CHECK(csv.out.str() ==
         "job_id,task,metric,score,value,stderr,count,partial\n"
         "1a2b3c4d.0,gsm8k,exact_match,,0.5,,,\n");
+}
+
+// ---- results --fail-under -----------------------------------------------------------------------
+
+v1::Metric* AddMetric(v1::JobResult* jr, const std::string& metric, const std::string& score,
+                      double value) {
+  v1::Metric* m = jr->add_metrics();
+  m->set_metric(metric);
+  m->set_score(score);
+  m->set_value(value);
+  return m;
+}
+
+// gsm8k (one score per metric) and mmlu (accuracy has two scores), both succeeded.
+FakeApi GatedResults() {
+  FakeApi api;
+  api.results_response.set_invocation_id("1a2b3c4d");
+  v1::JobResult* g = api.results_response.add_jobs();
+  g->set_job_id("1a2b3c4d.0");
+  g->set_task("gsm8k");
+  g->set_state(v1::JOB_STATE_SUCCEEDED);
+  AddMetric(g, "exact_match", "", 0.83);
+  AddMetric(g, "f1", "macro", 0.7);
+  v1::JobResult* m = api.results_response.add_jobs();
+  m->set_job_id("1a2b3c4d.1");
+  m->set_task("mmlu");
+  m->set_state(v1::JOB_STATE_SUCCEEDED);
+  AddMetric(m, "accuracy", "micro", 0.6);
+  AddMetric(m, "accuracy", "macro", 0.5);
+  AddMetric(m, "f1", "macro", 0.9);
+  return api;
+}
+
+ResultsOptions Gated(std::vector<std::string> gates) {
+  ResultsOptions o;
+  o.id = "1a2b3c4d";
+  o.fail_under = std::move(gates);
+  return o;
+}
+
+TEST_CASE("results --fail-under: a score at or above the threshold passes") {
+  FakeApi api = GatedResults();
+  Harness h(&api);
+  REQUIRE(RunResults(h.ctx, Gated({"gsm8k.exact_match=0.83"})) == kExitOk);
+  CHECK(Contains(h.out.str(), "exact_match"));  // the table is still printed
+  CHECK(Contains(h.out.str(), "\nPASS gsm8k.exact_match 0.83 >= 0.83\n"));
+  CHECK_FALSE(Contains(h.all(), "FAIL"));
+}
+
+TEST_CASE("results --fail-under: a score under the threshold fails with exit 7") {
+  FakeApi api = GatedResults();
+  Harness h(&api);
+  REQUIRE(RunResults(h.ctx, Gated({"gsm8k.exact_match=0.84"})) == kExitGateFailed);
+  CHECK(kExitGateFailed == 7);
+  CHECK(Contains(h.out.str(), "FAIL gsm8k.exact_match 0.83 < 0.84\n"));
+  CHECK(Contains(h.err.str(), "1 of 1 gate checks failed"));
+}
+
+TEST_CASE("results --fail-under: several gates, scores named, the * task") {
+  FakeApi api = GatedResults();
+  Harness h(&api);
+  REQUIRE(RunResults(h.ctx, Gated({"gsm8k.exact_match=0.8", "mmlu.accuracy.micro=0.55",
+                                   "mmlu.accuracy.macro=0.55", "*.f1=0.75",
+                                   "gsm8k.f1.macro=0.5"})) == kExitGateFailed);
+  std::string out = h.out.str();
+  CHECK(Contains(out, "PASS gsm8k.exact_match 0.83 >= 0.8\n"));
+  CHECK(Contains(out, "PASS mmlu.accuracy.micro 0.6 >= 0.55\n"));
+  CHECK(Contains(out, "FAIL mmlu.accuracy.macro 0.5 < 0.55\n"));
+  // `*` gates every task having the metric, one line each.
+  CHECK(Contains(out, "FAIL gsm8k.f1 0.7 < 0.75\n"));
+  CHECK(Contains(out, "PASS mmlu.f1 0.9 >= 0.75\n"));
+  CHECK(Contains(out, "PASS gsm8k.f1.macro 0.7 >= 0.5\n"));
+  CHECK(Contains(h.err.str(), "2 of 6 gate checks failed"));
+
+  Harness ok(&api);
+  CHECK(RunResults(ok.ctx, Gated({"gsm8k.exact_match=0.8", "*.f1=0.7"})) == kExitOk);
+}
+
+TEST_CASE("results --fail-under: an unknown metric or task is a usage error listing the names") {
+  FakeApi api = GatedResults();
+  for (std::string gate : {"gsm8k.accuracy=0.5", "nosuch.exact_match=0.5", "*.bleu=1",
+                           "gsm8k.exact_match.micro=0.5"}) {
+    Harness h(&api);
+    INFO(gate);
+    REQUIRE(RunResults(h.ctx, Gated({"gsm8k.exact_match=0.1", gate})) == kExitBadInput);
+    CHECK(h.out.str().empty());  // nothing half-printed for CI to parse
+    CHECK(Contains(h.err.str(),
+                   "no such task.metric; available: gsm8k.exact_match, gsm8k.f1, "
+                   "mmlu.accuracy.macro, mmlu.accuracy.micro, mmlu.f1\n"));
+  }
+  // A metric with several scores must be named with its score.
+  Harness h(&api);
+  REQUIRE(RunResults(h.ctx, Gated({"mmlu.accuracy=0.5"})) == kExitBadInput);
+  CHECK(Contains(h.err.str(),
+                 "mmlu.accuracy has several scores; name one: mmlu.accuracy.micro, "
+                 "mmlu.accuracy.macro"));
+  // Malformed gates are refused before asking evald.
+  for (std::string gate :
+       {"gsm8k.exact_match", "exact_match=0.5", "gsm8k.em=abc", "gsm8k.em=nan", "gsm8k.em="}) {
+    Harness bad(&api);
+    INFO(gate);
+    api.calls = 0;
+    CHECK(RunResults(bad.ctx, Gated({gate})) == kExitBadInput);
+    CHECK(api.calls == 0);
+    CHECK(Contains(bad.err.str(), "--fail-under"));
+  }
+}
+
+TEST_CASE("results --fail-under: partial results and jobs without results fail the gate") {
+  FakeApi api = GatedResults();
+  v1::JobResult* g = api.results_response.mutable_jobs(0);
+  g->set_state(v1::JOB_STATE_FAILED);
+  g->set_partial(true);
+  g->set_samples_scored(4);
+  g->set_samples_total(10);
+  v1::JobResult* none = api.results_response.add_jobs();
+  none->set_job_id("1a2b3c4d.2");
+  none->set_task("arith");
+  none->set_state(v1::JOB_STATE_KILLED);
+  Harness h(&api);
+  // 0.83 >= 0.5, but a score over 4 of 10 samples is not the task's result.
+  REQUIRE(RunResults(h.ctx, Gated({"gsm8k.exact_match=0.5", "arith.accuracy=0.5"})) ==
+          kExitGateFailed);
+  CHECK(Contains(h.out.str(),
+                 "FAIL gsm8k.exact_match 0.83 vs 0.5: partial (4 of 10 samples), job failed\n"));
+  CHECK(Contains(h.out.str(), "FAIL arith.accuracy: no results (job killed)\n"));
+
+  // A succeeded job whose results.yml says partial fails too; `*` also catches the job without
+  // results.
+  g->set_state(v1::JOB_STATE_SUCCEEDED);
+  Harness h2(&api);
+  REQUIRE(RunResults(h2.ctx, Gated({"*.f1=0.1"})) == kExitGateFailed);
+  CHECK(Contains(h2.out.str(), "FAIL gsm8k.f1 0.7 vs 0.1: partial (4 of 10 samples)\n"));
+  CHECK(Contains(h2.out.str(), "PASS mmlu.f1 0.9 >= 0.1\n"));
+  CHECK(Contains(h2.out.str(), "FAIL arith.f1: no results (job killed)\n"));
+
+  // NaN is never >= anything.
+  FakeApi nan_api = GatedResults();
+  nan_api.results_response.mutable_jobs(0)->mutable_metrics(0)->set_value(std::nan(""));
+  Harness h3(&nan_api);
+  CHECK(RunResults(h3.ctx, Gated({"gsm8k.exact_match=0"})) == kExitGateFailed);
+  CHECK(Contains(h3.out.str(), "FAIL gsm8k.exact_match nan vs 0: not a number\n"));
+}
+
+TEST_CASE("results --fail-under: an unfinished invocation is refused, not gated") {
+  FakeApi api = GatedResults();
+  api.results_response.mutable_jobs(1)->set_state(v1::JOB_STATE_RUNNING);
+  Harness h(&api);
+  REQUIRE(RunResults(h.ctx, Gated({"gsm8k.exact_match=0.5"})) == kExitRefused);
+  CHECK(h.out.str().empty());
+  CHECK(Contains(h.err.str(), "1a2b3c4d is not finished (1a2b3c4d.1 running)"));
+  CHECK(Contains(h.err.str(), "evalctl watch 1a2b3c4d"));
+  // Without gates, results of an unfinished invocation print as before.
+  Harness plain(&api);
+  CHECK(RunResults(plain.ctx, Gated({})) == kExitOk);
+}
+
+TEST_CASE("results --fail-under: the same task in two jobs names the job on each line") {
+  FakeApi api = GatedResults();
+  v1::JobResult* again = api.results_response.add_jobs();
+  *again = api.results_response.jobs(0);
+  again->set_job_id("1a2b3c4d.2");
+  again->mutable_metrics(0)->set_value(0.2);
+  Harness h(&api);
+  REQUIRE(RunResults(h.ctx, Gated({"gsm8k.exact_match=0.5"})) == kExitGateFailed);
+  CHECK(Contains(h.out.str(), "PASS gsm8k.exact_match 0.83 >= 0.5 (job 1a2b3c4d.0)\n"));
+  CHECK(Contains(h.out.str(), "FAIL gsm8k.exact_match 0.2 < 0.5 (job 1a2b3c4d.2)\n"));
+}
+
+TEST_CASE("results --fail-under: --json holds results, gates and passed; --csv keeps stdout CSV") {
+  FakeApi api = GatedResults();
+  Harness h(&api);
+  ResultsOptions o = Gated({"gsm8k.exact_match=0.80", "mmlu.accuracy.macro=0.55"});
+  o.json = true;
+  REQUIRE(RunResults(h.ctx, o) == kExitGateFailed);
+  Json j = Json::parse(h.out.str());
+  CHECK(j["passed"] == false);
+  CHECK(j["results"].size() == 5);
+  REQUIRE(j["gates"].size() == 2);
+  CHECK(j["gates"][0] == Json::parse(R"({"gate": "gsm8k.exact_match=0.80",
+      "key": "gsm8k.exact_match", "job_id": "1a2b3c4d.0", "value": 0.83, "threshold": 0.8,
+      "passed": true, "reason": null})"));
+  CHECK(j["gates"][1]["key"] == "mmlu.accuracy.macro");
+  CHECK(j["gates"][1]["passed"] == false);
+  CHECK(j["gates"][1]["value"] == 0.5);
+
+  Harness pass(&api);
+  o.fail_under = {"gsm8k.exact_match=0.80"};
+  REQUIRE(RunResults(pass.ctx, o) == kExitOk);
+  CHECK(Json::parse(pass.out.str())["passed"] == true);
+
+  Harness csv(&api);
+  o.json = false;
+  o.csv = true;
+  o.fail_under = {"gsm8k.exact_match=0.9"};
+  REQUIRE(RunResults(csv.ctx, o) == kExitGateFailed);
+  CHECK(csv.out.str().rfind("job_id,task,metric,score,value,stderr,count,partial\n", 0) == 0);
+  CHECK_FALSE(Contains(csv.out.str(), "FAIL"));
+  CHECK(Contains(csv.err.str(), "FAIL gsm8k.exact_match 0.83 < 0.9\n"));
 }
 
 // ---- ls / info / version -----------------------------------------------------------------------
