@@ -1,0 +1,437 @@
+// File: lepton_client.cc
+#include "executors/lepton/lepton_client.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+
+namespace evald::executors::lepton {
+
+using json = nlohmann::json;
+
+namespace {
+
+constexpr char kHttpStatusPayload[] = "evald.lepton.http_status";
+// The SDK's page size (lepton-api.md b.4); a page shorter than this is the last one, so 100
+// live jobs cost one list call.
+constexpr int kJobPageSize = 500;
+constexpr int kMaxJobPages = 1000;
+
+void InitCurlOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+size_t AppendBody(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+bool IsRetryableHttp(long status) { return status == 429 || status >= 500; }
+
+absl::StatusCode CodeForHttp(long status) {
+  switch (status) {
+    case 400:
+    case 422:
+      return absl::StatusCode::kInvalidArgument;
+    case 401:
+      return absl::StatusCode::kUnauthenticated;
+    case 403:
+      return absl::StatusCode::kPermissionDenied;
+    case 404:
+      return absl::StatusCode::kNotFound;
+    case 409:
+      return absl::StatusCode::kAlreadyExists;
+    default:
+      break;
+  }
+  if (status == 429 || status >= 500) return absl::StatusCode::kUnavailable;
+  if (status >= 400) return absl::StatusCode::kFailedPrecondition;
+  return absl::StatusCode::kInternal;
+}
+
+// The error text of a response body: the JSON `message` or `error` field when there is one,
+// else the first 200 characters of the raw body on one line.
+std::string BodyMessage(const std::string& body) {
+  if (absl::StripAsciiWhitespace(body).empty()) return "(empty body)";
+  json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_object()) {
+    for (const char* key : {"message", "error"}) {
+      auto it = parsed.find(key);
+      if (it == parsed.end()) continue;
+      if (it->is_string() && !it->get<std::string>().empty()) return it->get<std::string>();
+      if (it->is_object() && it->contains("message") && (*it)["message"].is_string()) {
+        return (*it)["message"].get<std::string>();
+      }
+    }
+  }
+  std::string text = body.substr(0, 200);
+  for (char& c : text) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  return std::string(absl::StripAsciiWhitespace(text)) + (body.size() > 200 ? "..." : "");
+}
+
+std::vector<json> JsonList(const json& body, const char* key) {
+  const json* list = &body;
+  if (body.is_object() && body.contains(key)) list = &body[key];
+  std::vector<json> out;
+  if (list->is_array()) out.assign(list->begin(), list->end());
+  return out;
+}
+
+std::string NameOf(const json& spec) {
+  if (!spec.is_object() || !spec.contains("metadata") || !spec["metadata"].is_object()) return "";
+  const json& md = spec["metadata"];
+  if (md.contains("name") && md["name"].is_string()) return md["name"].get<std::string>();
+  return "";
+}
+
+// `status` with `suffix` appended to its message, payloads (the HTTP status) kept.
+absl::Status Annotated(const absl::Status& status, absl::string_view suffix) {
+  absl::Status out(status.code(), absl::StrCat(status.message(), suffix));
+  status.ForEachPayload(
+      [&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  return out;
+}
+
+}  // namespace
+
+int HttpStatusOf(const absl::Status& status) {
+  auto payload = status.GetPayload(kHttpStatusPayload);
+  int code = 0;
+  if (payload && absl::SimpleAtoi(std::string(*payload), &code)) return code;
+  return 0;
+}
+
+struct LeptonClient::Response {
+  long http_status = 0;  // 0: no HTTP answer
+  std::string body;
+  std::optional<absl::Duration> retry_after;
+  CURLcode curl_code = CURLE_OK;
+  std::string transport_error;  // set when http_status is 0
+  // The request may have reached the server (everything but a refused connection).
+  bool maybe_sent = true;
+};
+
+LeptonClient::LeptonClient(Options options) : options_(std::move(options)) {
+  InitCurlOnce();
+  base_url_ = absl::StrCat(absl::StripSuffix(options_.api_url, "/"), "/api/v2/workspaces/",
+                           options_.workspace_id);
+  options_.max_attempts = std::max(options_.max_attempts, 1);
+}
+
+LeptonClient::Response LeptonClient::Perform(const std::string& method, const std::string& path,
+                                             const Query& query, const std::string* body) const {
+  Response out;
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
+  if (!curl) {
+    out.transport_error = "curl_easy_init failed";
+    out.maybe_sent = false;
+    return out;
+  }
+  std::string url = base_url_ + path;
+  for (size_t i = 0; i < query.size(); ++i) {
+    char* key = curl_easy_escape(curl.get(), query[i].first.c_str(), 0);
+    char* value = curl_easy_escape(curl.get(), query[i].second.c_str(), 0);
+    absl::StrAppend(&url, i == 0 ? "?" : "&", key, "=", value);
+    curl_free(key);
+    curl_free(value);
+  }
+
+  struct curl_slist* headers = nullptr;
+  std::string auth = "Authorization: Bearer " + options_.token;
+  headers = curl_slist_append(headers, auth.c_str());
+  headers = curl_slist_append(headers, "Accept: application/json");
+  if (body != nullptr) headers = curl_slist_append(headers, "Content-Type: application/json");
+  std::string origin = "origin: " + base_url_;
+  // The SDK sends origin to the DGX Cloud gateway (lepton-api.md b.1).
+  if (absl::StrContains(base_url_, "dgxc")) headers = curl_slist_append(headers, origin.c_str());
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> header_guard(headers,
+                                                                           curl_slist_free_all);
+  // Scrub the token from our copy as soon as curl has its own.
+  std::fill(auth.begin(), auth.end(), '\0');
+
+  auto header_cb = +[](char* data, size_t size, size_t n, void* user) -> size_t {
+    absl::string_view line(data, size * n);
+    auto* resp = static_cast<Response*>(user);
+    if (absl::StartsWithIgnoreCase(line, "retry-after:")) {
+      std::string value(absl::StripAsciiWhitespace(line.substr(12)));
+      double seconds = 0;
+      if (absl::SimpleAtod(value, &seconds) && seconds >= 0 && std::isfinite(seconds)) {
+        resp->retry_after = absl::Seconds(seconds);
+      }
+    }
+    return size * n;
+  };
+
+  char errbuf[CURL_ERROR_SIZE] = {0};
+  CURL* c = curl.get();
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(options_.request_timeout)));
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(options_.request_timeout)));
+  curl_easy_setopt(c, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, AppendBody);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &out.body);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &out);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  if (method == "GET") {
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  } else {
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+  }
+  if (body != nullptr) {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->c_str());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body->size()));
+  }
+
+  out.curl_code = curl_easy_perform(c);
+  if (out.curl_code != CURLE_OK) {
+    out.http_status = 0;
+    out.maybe_sent = out.curl_code != CURLE_COULDNT_CONNECT &&
+                     out.curl_code != CURLE_COULDNT_RESOLVE_HOST &&
+                     out.curl_code != CURLE_COULDNT_RESOLVE_PROXY;
+    if (out.curl_code == CURLE_OPERATION_TIMEDOUT) {
+      out.transport_error =
+          absl::StrCat("timed out after ", absl::FormatDuration(options_.request_timeout));
+    } else if (out.curl_code == CURLE_GOT_NOTHING) {
+      out.transport_error = "connection closed without an answer";
+    } else {
+      out.transport_error = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(out.curl_code);
+    }
+    return out;
+  }
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out.http_status);
+  return out;
+}
+
+absl::Status LeptonClient::ErrorFor(const std::string& method, const std::string& path,
+                                    const Response& response) const {
+  std::string message;
+  absl::StatusCode code;
+  if (response.http_status == 0) {
+    code = absl::StatusCode::kUnavailable;
+    message = absl::StrCat("Lepton API ", method, " ", path, ": ", response.transport_error);
+  } else {
+    code = CodeForHttp(response.http_status);
+    message = absl::StrCat("Lepton API ", method, " ", path, ": HTTP ", response.http_status, ": ",
+                           BodyMessage(response.body));
+    if (response.http_status == 401) {
+      absl::StrAppend(&message, " (the workspace token is missing, invalid or expired)");
+    } else if (response.http_status == 403) {
+      absl::StrAppend(&message, " (the token may belong to another workspace)");
+    }
+  }
+  // A server that echoes the request back must not leak the token into our errors.
+  if (!options_.token.empty()) {
+    message = absl::StrReplaceAll(message, {{options_.token, "<redacted>"}});
+  }
+  absl::Status status(code, message);
+  status.SetPayload(kHttpStatusPayload, absl::Cord(absl::StrCat(response.http_status)));
+  return status;
+}
+
+absl::Duration LeptonClient::Backoff(int attempt, const Response& response) const {
+  if (response.retry_after) return *response.retry_after;
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  absl::Duration cap = options_.backoff_base * std::pow(2.0, std::min(attempt - 1, 20));
+  cap = std::min(cap, options_.backoff_max);
+  // Jitter in [cap/2, cap] so concurrent clients spread out but still back off.
+  std::uniform_real_distribution<double> dist(0.5, 1.0);
+  return cap * dist(rng);
+}
+
+absl::StatusOr<json> LeptonClient::Call(const std::string& method, const std::string& path,
+                                        const Query& query, const json* body) const {
+  const absl::Time deadline = absl::Now() + options_.max_total;
+  std::string payload = body != nullptr ? body->dump() : "";
+  absl::Status last;
+  int attempt = 1;
+  for (;; ++attempt) {
+    Response response = Perform(method, path, query, body != nullptr ? &payload : nullptr);
+    bool retryable = false;
+    if (response.http_status >= 200 && response.http_status < 300) {
+      if (absl::StripAsciiWhitespace(response.body).empty()) return json();
+      json parsed = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+      if (!parsed.is_discarded()) return parsed;
+      last = absl::UnavailableError(
+          absl::StrCat("Lepton API ", method, " ", path, ": HTTP ", response.http_status,
+                       " with a body that is not valid JSON: ", BodyMessage(response.body)));
+      last.SetPayload(kHttpStatusPayload, absl::Cord(absl::StrCat(response.http_status)));
+      retryable = true;
+    } else {
+      last = ErrorFor(method, path, response);
+      retryable = response.http_status == 0 || IsRetryableHttp(response.http_status);
+    }
+    if (!retryable || attempt >= options_.max_attempts) break;
+    absl::Duration wait = Backoff(attempt, response);
+    if (absl::Now() + wait > deadline) break;
+    absl::SleepFor(wait);
+  }
+  if (!absl::IsUnavailable(last)) return last;
+  return Annotated(last, absl::StrCat(" (gave up after ", attempt, " attempt(s))"));
+}
+
+template <typename Lookup>
+absl::StatusOr<json> LeptonClient::CreateIdempotent(const std::string& path, const json& body,
+                                                    const Lookup& lookup) const {
+  const std::string name = NameOf(body);
+  if (name.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Lepton API POST ", path, ": metadata.name is required"));
+  }
+  const absl::Time deadline = absl::Now() + options_.max_total;
+  const std::string payload = body.dump();
+  bool ambiguous = false;  // an earlier attempt may have created the resource
+  absl::Status last;
+  int attempt = 1;
+  for (;; ++attempt) {
+    Response response = Perform("POST", path, {}, &payload);
+    long http = response.http_status;
+    if (http >= 200 && http < 300) {
+      json parsed = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+      if (!parsed.is_discarded() && parsed.is_object() && parsed.contains("metadata")) {
+        return parsed;
+      }
+      // Created, but the answer is unusable: read the resource back instead.
+      ambiguous = true;
+      last = absl::UnavailableError(
+          absl::StrCat("Lepton API POST ", path, ": HTTP ", http,
+                       " with a body that is not a valid resource: ", BodyMessage(response.body)));
+    } else if (http == 409 && ambiguous) {
+      // Our own earlier attempt won: fall through to the lookup.
+      last = ErrorFor("POST", path, response);
+    } else {
+      last = ErrorFor("POST", path, response);
+      if (http != 0 && !IsRetryableHttp(http)) return last;
+      // A 429 means not processed; a 5xx, timeout or drop may have created it.
+      if (http != 429 && response.maybe_sent) ambiguous = true;
+    }
+    if (ambiguous) {
+      absl::StatusOr<json> found = lookup(name);
+      if (found.ok()) return found;
+      if (!absl::IsNotFound(found.status())) {
+        return Annotated(found.status(),
+                         absl::StrCat(" (looking up '", name, "' after: ", last.message(), ")"));
+      }
+      if (http == 409) return last;  // exists, but we cannot see it: do not loop
+    }
+    if (attempt >= options_.max_attempts) break;
+    absl::Duration wait = Backoff(attempt, response);
+    if (absl::Now() + wait > deadline) break;
+    absl::SleepFor(wait);
+  }
+  return Annotated(last, absl::StrCat(" (gave up after ", attempt, " attempt(s))"));
+}
+
+absl::StatusOr<std::vector<json>> LeptonClient::ListJobs(const JobQuery& query) const {
+  std::vector<json> jobs;
+  for (int page = 1; page <= kMaxJobPages; ++page) {
+    Query q;
+    if (!query.query_mode.empty()) q.emplace_back("job_query_mode", query.query_mode);
+    if (!query.name_contains.empty()) q.emplace_back("q", query.name_contains);
+    for (const std::string& s : query.states) q.emplace_back("status", s);
+    q.emplace_back("page", absl::StrCat(page));
+    q.emplace_back("page_size", absl::StrCat(kJobPageSize));
+    absl::StatusOr<json> body = Call("GET", "/jobs", q);
+    if (!body.ok()) return body.status();
+    std::vector<json> items = JsonList(*body, "jobs");
+    const size_t n = items.size();
+    for (json& item : items) jobs.push_back(std::move(item));
+    if (n < static_cast<size_t>(kJobPageSize)) break;
+  }
+  return jobs;
+}
+
+absl::StatusOr<json> LeptonClient::GetJob(const std::string& id, bool include_archived) const {
+  Query q;
+  if (include_archived) q.emplace_back("job_query_mode", "alive_and_archive");
+  return Call("GET", "/jobs/" + id, q);
+}
+
+absl::StatusOr<json> LeptonClient::CreateJob(const json& spec) const {
+  return CreateIdempotent("/jobs", spec, [this](const std::string& name) -> absl::StatusOr<json> {
+    JobQuery query;
+    query.name_contains = name;  // `q` is a substring match: keep only the exact name
+    absl::StatusOr<std::vector<json>> jobs = ListJobs(query);
+    if (!jobs.ok()) return jobs.status();
+    for (const json& job : *jobs) {
+      if (NameOf(job) == name) return job;
+    }
+    return absl::NotFoundError(absl::StrCat("no job named ", name));
+  });
+}
+
+absl::Status LeptonClient::StopJob(const std::string& id) const {
+  json patch = {{"spec", {{"stopped", true}}}};
+  return Call("PATCH", "/jobs/" + id, {}, &patch).status();
+}
+
+absl::Status LeptonClient::DeleteJob(const std::string& id) const {
+  absl::Status status = Call("DELETE", "/jobs/" + id).status();
+  return absl::IsNotFound(status) ? absl::OkStatus() : status;
+}
+
+absl::StatusOr<std::vector<json>> LeptonClient::ListDeployments() const {
+  absl::StatusOr<json> body = Call("GET", "/deployments");
+  if (!body.ok()) return body.status();
+  return JsonList(*body, "deployments");
+}
+
+absl::StatusOr<json> LeptonClient::GetDeployment(const std::string& name) const {
+  return Call("GET", "/deployments/" + name);
+}
+
+absl::StatusOr<json> LeptonClient::CreateDeployment(const json& spec) const {
+  return CreateIdempotent("/deployments", spec,
+                          [this](const std::string& name) { return GetDeployment(name); });
+}
+
+absl::Status LeptonClient::DeleteDeployment(const std::string& name) const {
+  absl::Status status = Call("DELETE", "/deployments/" + name).status();
+  return absl::IsNotFound(status) ? absl::OkStatus() : status;
+}
+
+absl::StatusOr<json> LeptonClient::GetDeploymentReadiness(const std::string& name) const {
+  return Call("GET", "/deployments/" + name + "/readiness");
+}
+
+absl::StatusOr<std::map<std::string, std::string>> LeptonClient::ListNodeGroups() const {
+  absl::StatusOr<json> body = Call("GET", "/dedicated-node-groups");
+  if (!body.ok()) return body.status();
+  std::map<std::string, std::string> out;
+  for (const json& group : JsonList(*body, "dedicated_node_groups")) {
+    if (!group.is_object() || !group.contains("metadata")) continue;
+    const json& md = group["metadata"];
+    if (md.is_object() && md.contains("name") && md.contains("id") && md["name"].is_string() &&
+        md["id"].is_string()) {
+      out[md["name"].get<std::string>()] = md["id"].get<std::string>();
+    }
+  }
+  return out;
+}
+
+}  // namespace evald::executors::lepton
