@@ -12,6 +12,7 @@
 #define EVALD_EXECUTOR(type) nullptr
 #else
 #include "executors/local/local_executor.h"
+#include "executors/slurm/slurm_executor.h"
 #define EVALD_EXECUTOR(type)                                        \
   [](const ExecutorContext& context) -> std::unique_ptr<Executor> { \
     return std::make_unique<type>(context);                         \
@@ -26,8 +27,11 @@ std::vector<ExecutorFactory> List() {
       {.name = "local",
        .execution_keys = LocalExecutionKeys,
        .create = EVALD_EXECUTOR(LocalExecutor)},
-      // Configs checked key by key; running them comes with their executors.
-      {.name = "slurm", .execution_keys = SlurmExecutionKeys},
+      // Renders run.sub (dry runs); submitting comes next (issue 10).
+      {.name = "slurm",
+       .execution_keys = SlurmExecutionKeys,
+       .create = EVALD_EXECUTOR(SlurmExecutor)},
+      // Configs checked key by key; running them comes with its executor.
       {.name = "lepton", .execution_keys = LeptonExecutionKeys, .job_env = LeptonJobEnvNames},
   };
 }

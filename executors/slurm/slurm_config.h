@@ -1,16 +1,52 @@
 // File: slurm_config.h
 //
 // The SLURM executor's keys under `execution:` (configs/execution/slurm/default.yaml and the newer
-// reference's keys), so a SLURM config is checked key by key even in a build that cannot run SLURM
-// jobs yet. Caller: the executor list (builtin_executors.cc).
+// reference's keys), so a SLURM config is checked key by key, and the typed settings the run.sub
+// renderer reads. Callers: the executor list (builtin_executors.cc) for the keys (evalctl too,
+// through the configs-only build of that list); SlurmExecutor and run_sub.cc for the settings.
+// No backend code here: evalctl links this file.
 #pragma once
 
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "core/config/schema.h"
 
 namespace evald::executors {
 
+struct SlurmConfig {
+  std::string hostname;  // login node; "" = sbatch on this machine
+  std::string username;
+  std::string account;
+  std::string partition;  // "" = the cluster's default partition
+  int num_nodes = 1;
+  std::optional<int> ntasks_per_node;
+  std::optional<std::string> gres;  // null skips the directive
+  std::optional<int> gpus_per_node;
+  std::string walltime = "01:00:00";
+  std::string subproject;
+  std::string sbatch_comment;
+  // `#SBATCH --<flag> [value]` lines in config order; a bare flag has an empty value. Defaults to
+  // {exclusive: true} like the reference; `false`/null values drop the flag.
+  std::vector<std::pair<std::string, std::string>> sbatch_extra_flags;
+  std::map<std::string, std::string> evaluation_env;     // literal, non-secret values
+  std::map<std::string, std::string> evaluation_mounts;  // host path -> container path
+  bool mount_home = true;
+  std::optional<std::string> max_walltime;  // total across resumes (not enforced yet)
+  int max_resumes = 0;                      // not enforced yet
+  double poll_interval_s = 30;
+};
+
 std::vector<config::SchemaRule> SlurmExecutionKeys();
+
+// Parses the execution section as the planner stored it (YAML text). InvalidArgument naming the
+// key ("execution.walltime: ...") when a value is unusable; values that would leave their
+// `#SBATCH` line or `srun` word (control characters, backslashes, ',' or ':' in mounts) are
+// refused here so the renderer never has to guess.
+absl::StatusOr<SlurmConfig> ParseSlurmConfig(const std::string& execution_yaml);
 
 }  // namespace evald::executors
