@@ -127,6 +127,11 @@ absl::StatusOr<ProcessId> SpawnDetached(const SpawnOptions& options) {
     std::pair<std::string, std::string> kv = absl::StrSplit(*e, absl::MaxSplits('=', 1));
     env_map[kv.first] = kv.second;
   }
+  // systemd's notify and watchdog settings are evald's own: a job must not inherit them.
+  for (const char* own : {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS",
+                          "LISTEN_PID", "LISTEN_FDNAMES"}) {
+    env_map.erase(own);
+  }
   for (const auto& [k, v] : options.env) env_map[k] = v;
   std::vector<std::string> env_strings;
   env_strings.reserve(env_map.size());

@@ -35,6 +35,22 @@ TEST_CASE("a spawned process runs in its own session with the given environment"
   CHECK(from_file == p->pid);
 }
 
+TEST_CASE("a spawned job does not inherit evald's systemd notify and watchdog settings") {
+  TempDir dir;
+  std::string out = dir.path() + "/out.log";
+  setenv("NOTIFY_SOCKET", "/run/systemd/notify", 1);
+  setenv("WATCHDOG_USEC", "30000000", 1);
+  absl::StatusOr<ProcessId> p = SpawnDetached(
+      {.argv = {"sh", "-c", "echo \"[${NOTIFY_SOCKET-unset}][${WATCHDOG_USEC-unset}][$HOME]\""},
+       .stdout_path = out});
+  unsetenv("NOTIFY_SOCKET");
+  unsetenv("WATCHDOG_USEC");
+  REQUIRE(p.ok());
+  REQUIRE(WaitFor([&] { return Inspect(*p).status == ProcessStatus::kExited; }));
+  std::string home = getenv("HOME") != nullptr ? getenv("HOME") : "";
+  CHECK(Slurp(out) == "[unset][unset][" + home + "]\n");
+}
+
 TEST_CASE("a spawned process starts with no blocked signals and SIGPIPE at its default") {
   // As in evald: SIGTERM/SIGINT blocked for sigwait, SIGPIPE ignored.
   sigset_t term, old_mask;
