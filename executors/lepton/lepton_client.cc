@@ -161,6 +161,7 @@ LeptonClient::Response LeptonClient::Perform(const std::string& method, const st
   headers = curl_slist_append(headers, auth.c_str());
   headers = curl_slist_append(headers, "Accept: application/json");
   if (body != nullptr) headers = curl_slist_append(headers, "Content-Type: application/json");
+  headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip for big specs
   std::string origin = "origin: " + base_url_;
   // The SDK sends origin to the DGX Cloud gateway (lepton-api.md b.1).
   if (absl::StrContains(base_url_, "dgxc")) headers = curl_slist_append(headers, origin.c_str());

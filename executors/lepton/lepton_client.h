@@ -62,6 +62,9 @@ class LeptonClient {
   absl::StatusOr<std::vector<nlohmann::json>> ListJobs(const JobQuery& query = {}) const;
   absl::StatusOr<nlohmann::json> GetJob(const std::string& id, bool include_archived = false) const;
   // `spec` is the whole LeptonJob ({metadata:{name,...}, spec:{...}}); metadata.name is required.
+  // Set metadata.id too (as the lep CLI does): a POST that times out and lands on the server
+  // only after the lookup found nothing then makes the re-POST a 409, which is resolved by
+  // another lookup; without an id the server would accept both and run the job twice.
   absl::StatusOr<nlohmann::json> CreateJob(const nlohmann::json& spec) const;
   absl::Status StopJob(const std::string& id) const;
   // A job that is already gone (404) counts as deleted.

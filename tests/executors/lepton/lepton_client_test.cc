@@ -43,6 +43,8 @@ class Fake {
   void Faults(const json& faults) { REQUIRE(server_->ApplyScenario({{"faults", faults}}).ok()); }
 
   // Recorded requests with this method whose full path ends with `suffix`.
+  json Requests() const { return server_->Requests(); }
+
   int Count(const std::string& method, const std::string& suffix) const {
     int n = 0;
     for (const json& r : server_->Requests()) {
@@ -114,6 +116,11 @@ TEST_CASE("LeptonClient jobs: create, get, list, stop, delete", "[lepton_client]
   CHECK(client.DeleteJob(id).ok());
   CHECK(client.DeleteJob("no-such-job").ok());  // already gone counts as deleted
   CHECK(fake.Count("POST", "/jobs") == 2);
+
+  json first = fake.Requests().front();
+  CHECK(first["headers"]["authorization"] == std::string("Bearer ") + kToken);
+  CHECK(first["headers"]["content-type"] == "application/json");
+  CHECK(first["json"] == JobSpec("eval-a"));
 }
 
 TEST_CASE("LeptonClient deployments, readiness and node groups", "[lepton_client]") {
@@ -304,6 +311,23 @@ TEST_CASE("LeptonClient never re-posts blindly after an ambiguous failure", "[le
   }
 }
 
+TEST_CASE("LeptonClient POST that times out and lands late", "[lepton_client]") {
+  Fake fake;
+  LeptonClient client = fake.Client(kToken, 4, absl::Milliseconds(300));
+  // The first POST is carried out only after the client gave up on it and found nothing.
+  fake.Faults({{{"method", "POST"}, {"path", "/jobs"}, {"delay_ms", 1000}}});
+  json spec = JobSpec("eval-late");
+  spec["metadata"]["id"] = "eval-late";
+  absl::StatusOr<json> job = client.CreateJob(spec);
+  REQUIRE(job.ok());
+  CHECK((*job)["metadata"]["id"] == "eval-late");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  absl::StatusOr<std::vector<json>> jobs = client.ListJobs();
+  REQUIRE(jobs.ok());
+  CHECK(jobs->size() == 1);  // the late first POST met the id and got 409
+  CHECK(fake.Count("POST", "/jobs") == 2);
+}
+
 TEST_CASE("LeptonClient malformed JSON, dropped GETs and slow answers", "[lepton_client]") {
   Fake fake;
   LeptonClient client = fake.Client(kToken, 3, absl::Milliseconds(400));
@@ -338,7 +362,6 @@ TEST_CASE("LeptonClient malformed JSON, dropped GETs and slow answers", "[lepton
 
 TEST_CASE("LeptonClient gives up within max_total", "[lepton_client]") {
   Fake fake;
-  LeptonClient::Options o;
   fake.Faults({{{"method", "GET"},
                 {"path", "/deployments"},
                 {"status", 429},
