@@ -782,7 +782,7 @@ TEST_CASE("results --fail-under: the same task in two jobs names the job on each
   CHECK(Contains(h.out.str(), "FAIL gsm8k.exact_match 0.2 < 0.5 (job 1a2b3c4d.2)\n"));
 }
 
-TEST_CASE("results --fail-under: --json holds results, gates and passed; --csv keeps stdout CSV") {
+TEST_CASE("results --fail-under: --json holds results, gates and passed, --csv keeps stdout CSV") {
   FakeApi api = GatedResults();
   Harness h(&api);
   ResultsOptions o = Gated({"gsm8k.exact_match=0.80", "mmlu.accuracy.macro=0.55"});

@@ -237,5 +237,55 @@ TEST_CASE("an escaped interpolation reaches the stored config as a literal") {
   REQUIRE(evald.Ctl({"watch", inv}).exit_code == 0);
 }
 
+TEST_CASE("results --fail-under gates a real run: equal passes, above fails with exit 7") {
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags({"--accuracy", "0.5", "--seed", "7"}));
+  Evald evald(dir);
+  std::string cfg = WriteConfig(dir, "run.yaml", ArithConfig(dir, model, {.limit_samples = 20}));
+  CommandResult r = evald.Ctl({"submit", cfg, "--json", "--wait"});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  std::string inv = InvocationIdFromJson(r.out);
+  REQUIRE(inv.size() == 8);
+
+  CommandResult plain = evald.Ctl({"results", inv, "--json"});
+  INFO(plain.out << plain.err);
+  REQUIRE(plain.exit_code == 0);
+  Json rows = Json::parse(plain.out);
+  REQUIRE(rows.size() == 1);
+  REQUIRE(rows[0]["task"] == "arith");
+  REQUIRE(rows[0]["metric"] == "accuracy");
+  double value = rows[0]["value"];
+  REQUIRE(value > 0.0);  // the model gets some answers wrong, not all
+  REQUIRE(value < 1.0);
+  // The shortest text that reads back as the same double: the gate at exactly the value passes.
+  std::string exact = Json(value).dump();
+
+  CommandResult pass =
+      evald.Ctl({"results", inv, "--fail-under", "arith.accuracy=" + exact, "--fail-under",
+                 "*.accuracy=0.01"});
+  INFO(pass.out << pass.err);
+  CHECK(pass.exit_code == 0);
+  CHECK(absl::StrContains(pass.out, "PASS arith.accuracy "));
+  CHECK(absl::StrContains(pass.out, " >= " + exact + "\n"));
+  CHECK_FALSE(absl::StrContains(pass.out, "FAIL"));
+
+  CommandResult fail = evald.Ctl({"results", inv, "--json", "--fail-under",
+                                  "arith.accuracy=0.01", "--fail-under", "arith.accuracy=0.999"});
+  INFO(fail.out << fail.err);
+  CHECK(fail.exit_code == 7);
+  Json j = Json::parse(fail.out);
+  CHECK(j["passed"] == false);
+  REQUIRE(j["gates"].size() == 2);
+  CHECK(j["gates"][0]["passed"] == true);
+  CHECK(j["gates"][1]["passed"] == false);
+  CHECK(j["gates"][1]["value"] == value);
+
+  CommandResult typo = evald.Ctl({"results", inv, "--fail-under", "arith.acuracy=0.5"});
+  INFO(typo.out << typo.err);
+  CHECK(typo.exit_code == 2);
+  CHECK(absl::StrContains(typo.err, "available: arith.accuracy"));
+}
+
 }  // namespace
 }  // namespace evald::testing
