@@ -130,7 +130,8 @@ int Main(int argc, char** argv) {
   ResultsOptions results;
   CLI::App* results_cmd = app.add_subcommand("results", "Metrics of finished jobs");
   results_cmd->add_option("id", results.id, "invocation or job id")->required();
-  CLI::Option* results_json = results_cmd->add_flag("--json", results.json, "JSON array");
+  CLI::Option* results_json = results_cmd->add_flag(
+      "--json", results.json, "JSON array (with --fail-under: {results, gates, passed})");
   results_cmd->add_flag("--csv", results.csv, "CSV with a header row")->excludes(results_json);
   AddRepeated(results_cmd, "--fail-under", &results.fail_under,
               "TASK.METRIC[.SCORE]=VALUE (TASK may be *): exit 7 if a score is under it;"
