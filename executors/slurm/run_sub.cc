@@ -65,6 +65,107 @@ void Sbatch(std::string& s, absl::string_view flag, absl::string_view value) {
   s += "\n";
 }
 
+absl::Status CheckMountPath(const std::string& path, absl::string_view what) {
+  EVALD_RETURN_IF_ERROR(CheckLineValue(path, what));
+  if (path.empty() || path.find_first_of(",:") != std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " '", absl::CHexEscape(path),
+                     "': a mount path must be non-empty and hold no ',' or ':' (pyxis "
+                     "--container-mounts syntax)"));
+  }
+  return absl::OkStatus();
+}
+
+// The model server as an srun step beside the evaluation (peer-launcher §3.2), then a wait for
+// its health endpoint that fails the job with a message when the step dies or the readiness
+// timeout passes. `secret_count` > 0 means secrets.env was sourced already.
+absl::Status AppendServer(std::string& s, const deployment::DeploymentSpec& d,
+                          const SlurmConfig& config, size_t secret_count) {
+  if (d.port_auto) {
+    return absl::InvalidArgumentError(
+        "deployment.port: `auto` is not supported by the slurm executor yet; set a fixed port");
+  }
+  EVALD_RETURN_IF_ERROR(CheckShellValue(d.command, "deployment.command"));
+  std::vector<std::string> env_names;
+  for (const auto& [name, value] : d.env_vars) {
+    EVALD_RETURN_IF_ERROR(CheckEnvName(name, "deployment env_vars"));
+    EVALD_RETURN_IF_ERROR(CheckShellValue(value, "deployment env_vars"));
+    env_names.push_back(name);
+  }
+  for (const auto& [server_var, host_var] : d.secret_env_vars) {
+    EVALD_RETURN_IF_ERROR(CheckEnvName(server_var, "deployment env_vars"));
+    env_names.push_back(server_var);
+  }
+  if (!d.secret_env_vars.empty() && secret_count == 0) {
+    absl::StrAppend(&s, "set -a; source \"$task_dir/", kSlurmSecretsFile, "\" || { echo ",
+                    ShellQuote(absl::StrCat("cannot read ", kSlurmSecretsFile, " next to run.sub")),
+                    " >&2; finish 1; }; set +a\n");
+  }
+  // Literal server environment; secret values came from secrets.env. Server values win over the
+  // evaluation's on the same name, as they are set later.
+  for (const auto& [name, value] : d.env_vars) {
+    absl::StrAppend(&s, "export ", name, "=", ShellQuote(value), "\n");
+  }
+  std::string flags;
+  if (!d.image.empty()) {
+    EVALD_RETURN_IF_ERROR(CheckLineValue(d.image, "deployment.image"));
+    std::vector<std::string> mounts;
+    if (!d.checkpoint_path.empty()) {
+      EVALD_RETURN_IF_ERROR(CheckMountPath(d.checkpoint_path, "deployment.checkpoint_path"));
+      mounts.push_back(d.checkpoint_path + ":/checkpoint:ro");
+    }
+    if (!d.cache_path.empty()) {
+      EVALD_RETURN_IF_ERROR(CheckMountPath(d.cache_path, "deployment.cache_path"));
+      mounts.push_back(d.cache_path + ":/cache");
+    }
+    for (const auto& [src, dst] : d.mounts) {
+      EVALD_RETURN_IF_ERROR(CheckMountPath(src, "execution.mounts.deployment"));
+      EVALD_RETURN_IF_ERROR(CheckMountPath(dst, "execution.mounts.deployment"));
+      mounts.push_back(src + ":" + dst);
+    }
+    absl::StrAppend(&flags, " --container-image ", ShellQuote(d.image));
+    if (!mounts.empty()) {
+      absl::StrAppend(&flags, " --container-mounts ", ShellQuote(absl::StrJoin(mounts, ",")));
+    }
+    if (!config.mount_home) absl::StrAppend(&flags, " --no-container-mount-home");
+    if (!env_names.empty()) {
+      absl::StrAppend(&flags, " --container-env ", absl::StrJoin(env_names, ","));
+    }
+  }
+  const std::string health_url = deployment::HealthUrl(d, d.port);
+  EVALD_RETURN_IF_ERROR(CheckShellValue(health_url, "deployment health URL"));
+  // The server command is shell text by design (the reference passes it to srun as script
+  // text); here it is one quoted word for the step's own bash.
+  absl::StrAppend(&s,
+                  "# Model server: an srun step in this allocation, stopped when the job ends.\n",
+                  "srun --mpi pmix --overlap --nodes 1 --ntasks 1", flags,
+                  " --output \"$task_dir/logs/server-%A.out\" bash -c ", ShellQuote(d.command),
+                  " &\n", "server_pid=$!\n",
+                  "stop_server() { kill \"$server_pid\" 2>/dev/null; wait \"$server_pid\" "
+                  "2>/dev/null; }\n",
+                  "trap 'stop_server; finish 143' TERM INT\n");
+  const int64_t timeout_s = static_cast<int64_t>(d.readiness_timeout_s + 0.999);
+  if (health_url.empty()) {
+    // Health checks off: give the server the configured time, as the local executor does.
+    absl::StrAppend(&s, "sleep ", static_cast<int64_t>(d.no_health_wait_s + 0.999), "\n",
+                    "kill -0 \"$server_pid\" 2>/dev/null || { echo 'model server exited during its "
+                    "start-up wait; see logs/server-*.out' >&2; finish 1; }\n");
+    return absl::OkStatus();
+  }
+  absl::StrAppend(
+      &s, "deadline=$((SECONDS + ", timeout_s, "))\n",
+      "until [ \"$(curl -s -o /dev/null -m 10 -w '%{http_code}' ", ShellQuote(health_url),
+      ")\" = 200 ]; do\n",
+      "  kill -0 \"$server_pid\" 2>/dev/null || { echo 'model server exited before it became "
+      "healthy; see logs/server-*.out' >&2; finish 1; }\n",
+      "  if [ \"$SECONDS\" -ge \"$deadline\" ]; then echo ",
+      ShellQuote(absl::StrCat("model server not healthy at ", health_url, " after ", timeout_s,
+                              " s (endpoint_readiness_timeout)")),
+      " >&2; stop_server; finish 1; fi\n", "  sleep ", absl::StrCat(d.readiness_interval_s), "\n",
+      "done\n");
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string SlurmJobName(const std::string& job_id, int attempt) {
@@ -127,9 +228,9 @@ absl::StatusOr<RenderedJob> RenderRunSub(const JobSpec& spec, const SlurmConfig&
     env_names.push_back(name);
   }
 
-  // TODO(issue 10): deployment inside the job (the server as an `srun --overlap` step and a
-  // health-wait loop with a timeout); SlurmExecutor::deployments() is nullptr until then, so
-  // Submit refuses SLURM configs with a deployment.
+  if (options.deployment != nullptr) {
+    EVALD_RETURN_IF_ERROR(AppendServer(s, *options.deployment, config, spec.env_vars.size()));
+  }
   absl::StrAppend(&s, "echo \"", kNow, "\" > \"$task_dir/logs/stage.running\"\n");
   // One copy of the evaluation whatever ntasks-per-node says; --overlap lets it share the
   // allocation with a server step.
@@ -160,7 +261,11 @@ absl::StatusOr<RenderedJob> RenderRunSub(const JobSpec& spec, const SlurmConfig&
     absl::StrAppend(&s, "srun --mpi pmix --overlap --nodes 1 --ntasks 1", flags, " bash -c ",
                     ShellQuote(inner), redirect);
   }
-  absl::StrAppend(&s, "finish \"$?\"\n");
+  if (options.deployment != nullptr) {
+    absl::StrAppend(&s, "code=$?\nstop_server\nfinish \"$code\"\n");
+  } else {
+    absl::StrAppend(&s, "finish \"$?\"\n");
+  }
   out.script = std::move(s);
   return out;
 }

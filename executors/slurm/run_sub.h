@@ -20,6 +20,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "core/deployment/deployment_spec.h"
 #include "executors/executor.h"
 #include "executors/slurm/slurm_config.h"
 
@@ -28,6 +29,11 @@ namespace evald::executors {
 struct RunSubOptions {
   // Native tasks: the evalrun binary as the compute node sees it.
   std::string runner_path = "evalrun";
+  // A model server to run inside the job (an `srun --overlap` step started before the
+  // evaluation, a health-wait loop with the spec's readiness timeout, stopped at the end), or
+  // nullptr. Not wired to Submit yet: SlurmExecutor::deployments() is nullptr, so a config with a
+  // deployment is still refused there.
+  const deployment::DeploymentSpec* deployment = nullptr;
 };
 
 // The secrets file the script sources, relative to the task dir.

@@ -21,6 +21,7 @@
 #include "executors/slurm/slurm_config.h"
 #include "executors/slurm/slurm_executor.h"
 #include "tests/core/config/test_util.h"
+#include "tests/core/deployment/hand_compose.h"
 #include "yaml-cpp/yaml.h"
 
 namespace evald::executors {
@@ -354,6 +355,137 @@ TEST_CASE("the executor renders but does not submit yet") {
   spec.execution_yaml = "account: a\nwalltime: soon\n";
   CHECK(executor.Validate(spec).message() ==
         "execution.walltime: 'soon' is not a SLURM time (minutes, HH:MM:SS or D-HH:MM:SS)");
+}
+
+// The reference's vllm group with an example's deployment values (slurm_llama_3_1_8b_instruct*).
+deployment::DeploymentSpec Vllm(const std::string& example_values) {
+  auto spec = deployment::ParseDeploymentSpec(
+      deployment::testing::HandCompose(
+          std::string(EVALD_SOURCE_DIR) + "/tests/core/deployment/testdata/reference_vllm.yaml",
+          example_values),
+      YAML::Node());
+  INFO(spec.status().ToString());
+  REQUIRE(spec.ok());
+  return *spec;
+}
+
+std::string RenderWith(const JobSpec& spec, const deployment::DeploymentSpec& d) {
+  absl::StatusOr<SlurmConfig> config = ParseSlurmConfig(spec.execution_yaml);
+  REQUIRE(config.ok());
+  absl::StatusOr<RenderedJob> job =
+      RenderRunSub(spec, *config, {.runner_path = "evalrun", .deployment = &d});
+  INFO(job.status().ToString());
+  REQUIRE(job.ok());
+  return job->script;
+}
+
+TEST_CASE("a deployment runs as an srun step in the job with the reference's container flags") {
+  deployment::DeploymentSpec d = Vllm(R"(
+checkpoint_path: /some/filesystem/path/available/to/slurm/node
+served_model_name: meta-llama/Llama-3.1-8B-Instruct
+tensor_parallel_size: 1
+data_parallel_size: 8
+)");
+  const std::string execution = ExampleExecution("slurm_llama_3_1_8b_instruct.yaml");
+  const std::string script = RenderWith(ContainerSpec("ifeval", execution), d);
+  INFO(script);
+  // §3.2: srun --mpi pmix --overlap --container-image <image> --container-mounts
+  // <checkpoint>:/checkpoint:ro --output <task_dir>/logs/server-%A.out <command> &
+  CHECK(absl::StrContains(
+      script,
+      "srun --mpi pmix --overlap --nodes 1 --ntasks 1 --container-image vllm/vllm-openai:latest "
+      "--container-mounts /some/filesystem/path/available/to/slurm/node:/checkpoint:ro "
+      "--output \"$task_dir/logs/server-%A.out\" bash -c 'vllm serve /checkpoint "
+      "--tensor-parallel-size=1 --pipeline-parallel-size=1 --data-parallel-size=8 --port 8000 "));
+  CHECK(absl::StrContains(script, "' &\nserver_pid=$!\n"));
+  // The health loop of §3.2 (curl for 200, fail when the server step died), plus a timeout.
+  CHECK(absl::StrContains(script,
+                          "curl -s -o /dev/null -m 10 -w '%{http_code}' "
+                          "http://127.0.0.1:8000/health)\" = 200 ]"));
+  CHECK(absl::StrContains(script, "deadline=$((SECONDS + 600))"));
+  CHECK(absl::StrContains(script, "model server exited before it became healthy"));
+  // Server before the evaluation, stopped after it; the job's code is the evaluation's.
+  CHECK(script.find("server_pid=$!") < script.find("--container-image nvcr.io"));
+  CHECK(absl::EndsWith(script, "code=$?\nstop_server\nfinish \"$code\"\n"));
+  CHECK(BashSyntax(script) == 0);
+
+  // The HF example: no checkpoint mount, no home mount, server env by name.
+  deployment::DeploymentSpec hf = Vllm(R"(
+checkpoint_path: null
+hf_model_handle: meta-llama/Llama-3.1-8B-Instruct
+served_model_name: meta-llama/Llama-3.1-8B-Instruct
+tensor_parallel_size: 1
+data_parallel_size: 8
+)");
+  hf.env_vars = {{"HF_HOME", "/cache/hf"}};
+  hf.secret_env_vars = {{"HF_TOKEN", "MY_HF_TOKEN"}};
+  const std::string hf_script =
+      RenderWith(NativeSpec("ifeval", ExampleExecution("slurm_llama_3_1_8b_instruct_hf.yaml")), hf);
+  INFO(hf_script);
+  CHECK(absl::StrContains(hf_script,
+                          "--container-image vllm/vllm-openai:latest "
+                          "--no-container-mount-home --container-env HF_HOME,HF_TOKEN "
+                          "--output "));
+  CHECK(absl::StrContains(hf_script, "export HF_HOME=/cache/hf\n"));
+  CHECK_FALSE(absl::StrContains(hf_script, "MY_HF_TOKEN"));
+  CHECK(BashSyntax(hf_script) == 0);
+
+  d.port_auto = true;
+  absl::StatusOr<SlurmConfig> config = ParseSlurmConfig(execution);
+  REQUIRE(config.ok());
+  CHECK(RenderRunSub(NativeSpec("ifeval", execution), *config, {.deployment = &d})
+            .status()
+            .message() ==
+        "deployment.port: `auto` is not supported by the slurm executor yet; set a fixed port");
+}
+
+TEST_CASE("the in-job health wait fails the job with a message, and a healthy server is stopped") {
+  deployment::DeploymentSpec d = Vllm("served_model_name: m\ncheckpoint_path: /ckpt\n");
+  d.readiness_timeout_s = 2;
+  d.readiness_interval_s = 0.2;
+  char dir[] = "/tmp/evald-slurm-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  const std::string bin = absl::StrCat(dir, "/bin");
+  JobSpec spec = NativeSpec("ifeval", ExampleExecution(kNoDeploymentExamples[0]));
+  spec.env_vars.clear();
+  spec.task_dir = absl::StrCat(dir, "/task");
+  const std::string script = RenderWith(spec, d);
+  REQUIRE(std::system(absl::StrCat("mkdir -p ", bin, " ", spec.task_dir).c_str()) == 0);
+  {
+    std::ofstream(spec.task_dir + "/run.sub") << script;
+    // Server step: runs for SERVER_S seconds (touching a file when stopped); evaluation: exit 5.
+    std::ofstream(bin + "/srun")
+        << "#!/bin/bash\ncase \"$*\" in *server-*) trap 'kill $!; touch " << dir
+        << "/stopped; exit 0' TERM; sleep \"$SERVER_S\" & wait; exit 3;; esac\nexit 5\n";
+    std::ofstream(bin + "/curl") << "#!/bin/bash\necho -n \"$HEALTH\"\n";
+  }
+  REQUIRE(std::system(absl::StrCat("chmod +x ", bin, "/srun ", bin, "/curl").c_str()) == 0);
+  auto run = [&](const std::string& server_s, const std::string& health) {
+    std::remove(absl::StrCat(dir, "/stopped").c_str());
+    int rc = std::system(absl::StrCat("env PATH=", bin, ":/usr/bin:/bin SERVER_S=", server_s,
+                                      " HEALTH=", health, " bash ", spec.task_dir,
+                                      "/run.sub >/dev/null 2>", dir, "/err")
+                             .c_str());
+    REQUIRE(WIFEXITED(rc));
+    return WEXITSTATUS(rc);
+  };
+  SECTION("healthy: the evaluation's code, the server stopped") {
+    CHECK(run("30", "200") == 5);
+    CHECK(std::ifstream(absl::StrCat(dir, "/stopped")).good());
+  }
+  SECTION("the server dies while starting") {
+    CHECK(run("0", "000") == 1);
+    CHECK(absl::StrContains(ct::ReadText(absl::StrCat(dir, "/err")),
+                            "model server exited before it became healthy"));
+  }
+  SECTION("never healthy: the readiness timeout ends the job and stops the server") {
+    CHECK(run("30", "503") == 1);
+    CHECK(absl::StrContains(ct::ReadText(absl::StrCat(dir, "/err")),
+                            "model server not healthy at http://127.0.0.1:8000/health after 2 s"));
+    CHECK(std::ifstream(absl::StrCat(dir, "/stopped")).good());
+  }
+  CHECK(absl::StrContains(ct::ReadText(spec.task_dir + "/logs/stage.exit"), " "));
+  std::system(absl::StrCat("rm -rf ", dir).c_str());
 }
 
 }  // namespace
