@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/status_macros.h"
@@ -47,21 +48,12 @@ const PyRegex& UnicodePunctuation() {
   return *re;
 }
 
-std::string Upper(absl::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
-  }
-  return out;
-}
-
 }  // namespace
 
 absl::StatusOr<FilterStep> FilterStep::Regex(absl::string_view pattern, int group_select,
                                              std::string fallback) {
   EVALD_ASSIGN_OR_RETURN(PyRegex re, PyRegex::Compile(pattern));
-  FilterStep f;
-  f.kind_ = Kind::kRegex;
+  FilterStep f = OfKind(Kind::kRegex);
   f.regex_ = std::move(re);
   f.group_select_ = group_select;
   f.fallback_ = std::move(fallback);
@@ -82,29 +74,16 @@ absl::StatusOr<FilterStep> FilterStep::MultiChoiceRegex(
   return f;
 }
 
-FilterStep FilterStep::TakeFirst() {
+FilterStep FilterStep::OfKind(Kind kind) {
   FilterStep f;
-  f.kind_ = Kind::kTakeFirst;
+  f.kind_ = kind;
   return f;
 }
 
-FilterStep FilterStep::RemoveWhitespace() {
-  FilterStep f;
-  f.kind_ = Kind::kRemoveWhitespace;
-  return f;
-}
-
-FilterStep FilterStep::Lowercase() {
-  FilterStep f;
-  f.kind_ = Kind::kLowercase;
-  return f;
-}
-
-FilterStep FilterStep::Uppercase() {
-  FilterStep f;
-  f.kind_ = Kind::kUppercase;
-  return f;
-}
+FilterStep FilterStep::TakeFirst() { return OfKind(Kind::kTakeFirst); }
+FilterStep FilterStep::RemoveWhitespace() { return OfKind(Kind::kRemoveWhitespace); }
+FilterStep FilterStep::Lowercase() { return OfKind(Kind::kLowercase); }
+FilterStep FilterStep::Uppercase() { return OfKind(Kind::kUppercase); }
 
 std::string FilterStep::Apply(const std::string& text, const FilterContext& ctx) const {
   switch (kind_) {
@@ -115,7 +94,7 @@ std::string FilterStep::Apply(const std::string& text, const FilterContext& ctx)
     case Kind::kLowercase:
       return PyLower(text);
     case Kind::kUppercase:
-      return Upper(text);
+      return absl::AsciiStrToUpper(text);
     case Kind::kRegex:
       return FindMatch(*regex_, text, group_select_).value_or(fallback_);
     case Kind::kMultiChoiceRegex: {
@@ -193,21 +172,9 @@ std::string NormalizeForExactMatch(absl::string_view s, const ExactMatchOptions&
   std::string out(s);
   for (const auto& re : options.regexes_to_ignore) out = re.Sub(out, "");
   if (options.ignore_case) out = PyLower(out);
-  if (options.ignore_punctuation) {
-    static constexpr absl::string_view kPunct = R"(!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~)";
-    std::string kept;
-    for (char c : out) {
-      if (kPunct.find(c) == absl::string_view::npos) kept += c;
-    }
-    out = std::move(kept);
-  }
-  if (options.ignore_numbers) {
-    std::string kept;
-    for (char c : out) {
-      if (c < '0' || c > '9') kept += c;
-    }
-    out = std::move(kept);
-  }
+  // absl's ASCII punctuation is Python's string.punctuation.
+  if (options.ignore_punctuation) std::erase_if(out, absl::ascii_ispunct);
+  if (options.ignore_numbers) std::erase_if(out, absl::ascii_isdigit);
   return out;
 }
 

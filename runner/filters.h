@@ -67,6 +67,7 @@ class FilterStep {
 
  private:
   FilterStep() = default;
+  static FilterStep OfKind(Kind kind);
   Kind kind_ = Kind::kTakeFirst;
   std::optional<PyRegex> regex_;
   int group_select_ = 0;

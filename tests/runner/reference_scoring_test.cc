@@ -208,6 +208,10 @@ TEST_CASE("regex filter: group_select, tuples, strip and fallback") {
   // remove_whitespace drops leading whitespace only.
   FilterPipeline ws{"ws", {FilterStep::RemoveWhitespace()}};
   CHECK(Apply(ws, " \n A \n") == "A \n");
+  FilterPipeline lower{"lower", {FilterStep::Lowercase()}};
+  CHECK(Apply(lower, "The Answer (B)") == "the answer (b)");
+  FilterPipeline upper{"upper", {FilterStep::Uppercase()}};
+  CHECK(Apply(upper, "the answer (b)") == "THE ANSWER (B)");
 }
 
 TEST_CASE("exact_match: regexes, then case, then punctuation, both sides") {
