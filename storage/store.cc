@@ -150,13 +150,18 @@ absl::Status RecomputeInvocation(Database& db, const SecretBox& box,
   return absl::OkStatus();
 }
 
+// A call whose rows were not committed reports no events and no existing invocation.
+void ClearOutcome(CreateRequest& r) {
+  r.events.clear();
+  if (r.key != nullptr) r.key->existing_invocation_id.clear();
+}
+
 // Inserts one queued invocation (rows prepared by CreateInvocation) inside the caller's
 // transaction; fills r.events on success.
 absl::Status InsertInvocation(Database& db, const SecretBox& box, CreateRequest& r) {
   const std::string& id = r.invocation.id;
-  r.events.clear();
+  ClearOutcome(r);
   if (r.key != nullptr) {
-    r.key->existing_invocation_id.clear();
     EVALD_ASSIGN_OR_RETURN(std::optional<SubmitKeyRow> row,
                            SubmitKeyRepository(db).Get(r.key->key));
     if (row.has_value()) {
@@ -360,10 +365,7 @@ void Store::CommitCreates(const std::vector<CreateRequest*>& batch) {
     CreateRequest& r = *batch[0];
     r.status = db_->InTransaction(absl::StrCat("create invocation ", r.invocation.id),
                                   [&] { return insert(r); });
-    if (!r.status.ok()) {
-      r.events.clear();
-      if (r.key != nullptr) r.key->existing_invocation_id.clear();
-    }
+    if (!r.status.ok()) ClearOutcome(r);
     return;
   }
   absl::Status whole = db_->InTransaction(
@@ -372,7 +374,7 @@ void Store::CommitCreates(const std::vector<CreateRequest*>& batch) {
           r->status = db_->InSavepoint(absl::StrCat("create invocation ", r->invocation.id),
                                        [&] { return insert(*r); });
           if (r->status.ok()) continue;
-          r->events.clear();
+          ClearOutcome(*r);
           // The error ended the whole transaction (I/O, disk full): nothing of it is kept.
           if (!db_->InOpenTransaction()) return r->status;
         }
@@ -381,8 +383,7 @@ void Store::CommitCreates(const std::vector<CreateRequest*>& batch) {
   if (whole.ok()) return;
   for (CreateRequest* r : batch) {
     if (r->status.ok()) r->status = whole;
-    r->events.clear();
-    if (r->key != nullptr) r->key->existing_invocation_id.clear();
+    ClearOutcome(*r);
   }
 }
 
