@@ -427,17 +427,11 @@ absl::StatusOr<std::unique_ptr<Task>> MakeGsm8kTask(const Plan& plan, Dataset ds
   spec.metric = MetricKind::kNumericMatch;
   spec.reference = ref.scores;
   spec.extractor_score_name = "lenient_numeric_match";
-  nlohmann::json filters = nlohmann::json::array();
-  for (const auto& r : ref.scores) {
-    nlohmann::json steps = nlohmann::json::array();
-    for (const auto& st : r.filter.steps) steps.push_back(st.Describe());
-    filters.push_back({{"name", r.filter.name}, {"steps", steps}});
-  }
   spec.scoring = {
       {"reference", absl::StrCat("lm-evaluation-harness ", ref.task, " (", ref.file, ")")},
       {"commit", kLmEvalCommit},
       {"variant", ref.task},
-      {"filters", filters},
+      {"filters", FiltersJson(ref.scores)},
       {"exact_match",
        {{"ignore_case", true},
         {"ignore_punctuation", false},
@@ -671,6 +665,16 @@ Evaluation TemplateTask::ScoreFailure(size_t index) const {
   e.gold = index < golds_.size() ? golds_[index] : reference_golds_[index];
   for (const auto& name : ScoreNames()) e.scores.emplace_back(name, 0.0);
   return e;
+}
+
+nlohmann::json FiltersJson(const std::vector<ReferenceScore>& scores) {
+  nlohmann::json filters = nlohmann::json::array();
+  for (const auto& r : scores) {
+    nlohmann::json steps = nlohmann::json::array();
+    for (const auto& st : r.filter.steps) steps.push_back(st.Describe());
+    filters.push_back({{"name", r.filter.name}, {"steps", std::move(steps)}});
+  }
+  return filters;
 }
 
 std::string ApplyThinkEndToken(absl::string_view response,

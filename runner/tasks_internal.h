@@ -85,6 +85,9 @@ class TemplateTask : public Task {
   std::vector<std::vector<std::string>> choices_;
 };
 
+// results.yml's `scoring.filters`: each reference score's pipeline as {name, steps}.
+nlohmann::json FiltersJson(const std::vector<ReferenceScore>& scores);
+
 // The text lm-eval scores when the model arg think_end_token is set: what follows its last
 // occurrence, left-stripped (the whole response when it does not occur). Unset: the response.
 std::string ApplyThinkEndToken(absl::string_view response,

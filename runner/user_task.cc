@@ -499,12 +499,12 @@ absl::StatusOr<std::unique_ptr<Task>> LoadUserTask(const std::string& task_file,
     golds.push_back(std::move(gold));
   }
   std::vector<std::string> scored;
-  nlohmann::json filters = nlohmann::json::array();
   for (const auto& r : spec.reference) {
-    std::vector<std::string> steps;
-    for (const auto& st : r.filter.steps) steps.push_back(st.Describe());
-    scored.push_back(absl::StrCat(r.filter.name, " [", absl::StrJoin(steps, ", "), "]"));
-    filters.push_back({{"name", r.filter.name}, {"steps", steps}});
+    scored.push_back(absl::StrCat(
+        r.filter.name, " [",
+        absl::StrJoin(r.filter.steps, ", ",
+                      [](std::string* out, const FilterStep& st) { out->append(st.Describe()); }),
+        "]"));
   }
   if (spec.extractor_score) {
     scored.push_back(absl::StrCat(spec.extractor.Describe(), ", ", MetricName(spec.metric)));
@@ -514,7 +514,7 @@ absl::StatusOr<std::unique_ptr<Task>> LoadUserTask(const std::string& task_file,
     const ExactMatchOptions& em = spec.reference[0].exact_match;
     std::vector<std::string> ignores;
     for (const auto& re : em.regexes_to_ignore) ignores.push_back(re.pattern());
-    spec.scoring["filters"] = filters;
+    spec.scoring["filters"] = FiltersJson(spec.reference);
     spec.scoring["exact_match"] = {{"ignore_case", em.ignore_case},
                                    {"ignore_punctuation", em.ignore_punctuation},
                                    {"ignore_numbers", em.ignore_numbers},
