@@ -148,19 +148,24 @@ std::string PyRegex::Escape(absl::string_view text) {
 
 namespace {
 
+using MatchData = std::unique_ptr<pcre2_match_data, void (*)(pcre2_match_data*)>;
+
+// Scratch for one Search/FindAll call (FindAll reuses it for every match).
+MatchData NewMatchData(const pcre2_code* code) {
+  return MatchData(pcre2_match_data_create_from_pattern(code, nullptr), pcre2_match_data_free);
+}
+
 // One pcre2_match at `pos` with `options`; fills `m` on success. False on no match or on an
 // exhausted budget (which counts as no match).
-bool MatchAt(const pcre2_code* code, pcre2_match_context* ctx, bool jit, absl::string_view text,
-             size_t pos, uint32_t options, int groups, PyRegex::Match* m) {
-  std::unique_ptr<pcre2_match_data, void (*)(pcre2_match_data*)> md(
-      pcre2_match_data_create_from_pattern(code, nullptr), pcre2_match_data_free);
+bool MatchAt(const pcre2_code* code, pcre2_match_context* ctx, bool jit, pcre2_match_data* md,
+             absl::string_view text, size_t pos, uint32_t options, int groups, PyRegex::Match* m) {
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
-  int rc = pcre2_match(code, subject, text.size(), pos, options, md.get(), ctx);
+  int rc = pcre2_match(code, subject, text.size(), pos, options, md, ctx);
   if (rc == PCRE2_ERROR_JIT_STACKLIMIT && jit) {
-    rc = pcre2_match(code, subject, text.size(), pos, options | PCRE2_NO_JIT, md.get(), ctx);
+    rc = pcre2_match(code, subject, text.size(), pos, options | PCRE2_NO_JIT, md, ctx);
   }
   if (rc < 0) return false;
-  const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
+  const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
   m->start = ov[0];
   m->end = ov[1];
   m->groups.assign(groups + 1, "");
@@ -183,7 +188,9 @@ size_t NextChar(absl::string_view text, size_t pos) {
 
 std::optional<PyRegex::Match> PyRegex::Search(absl::string_view text) const {
   Match m;
-  if (!MatchAt(code_->code.get(), code_->context.get(), code_->jit, text, 0, 0, groups_, &m)) {
+  MatchData md = NewMatchData(code_->code.get());
+  if (!MatchAt(code_->code.get(), code_->context.get(), code_->jit, md.get(), text, 0, 0, groups_,
+               &m)) {
     return std::nullopt;
   }
   return m;
@@ -191,13 +198,14 @@ std::optional<PyRegex::Match> PyRegex::Search(absl::string_view text) const {
 
 std::vector<PyRegex::Match> PyRegex::FindAll(absl::string_view text) const {
   std::vector<Match> out;
+  MatchData md = NewMatchData(code_->code.get());
   size_t pos = 0;
   bool after_empty = false;
   while (pos <= text.size()) {
     Match m;
     if (after_empty) {
       // Python: after an empty match the next one must not be empty at the same position.
-      if (MatchAt(code_->code.get(), code_->context.get(), code_->jit, text, pos,
+      if (MatchAt(code_->code.get(), code_->context.get(), code_->jit, md.get(), text, pos,
                   PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED, groups_, &m)) {
         after_empty = false;
         pos = m.end;
@@ -208,7 +216,8 @@ std::vector<PyRegex::Match> PyRegex::FindAll(absl::string_view text) const {
       pos = NextChar(text, pos);
       after_empty = false;
     }
-    if (!MatchAt(code_->code.get(), code_->context.get(), code_->jit, text, pos, 0, groups_, &m)) {
+    if (!MatchAt(code_->code.get(), code_->context.get(), code_->jit, md.get(), text, pos, 0,
+                 groups_, &m)) {
       break;
     }
     after_empty = m.end == m.start;
