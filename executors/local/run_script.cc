@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "core/shell.h"
 #include "core/status_macros.h"
+#include "executors/job_spec_check.h"
 #include "executors/local/local_config.h"
 #include "yaml-cpp/yaml.h"
 
@@ -30,21 +31,13 @@ std::string ContainerName(const JobSpec& spec) {
 
 // Every value of the spec that run.sh shows, in the words of the error.
 absl::Status CheckSpec(const JobSpec& spec, const RunScriptOptions& options) {
+  EVALD_RETURN_IF_ERROR(CheckJobSpecForScript(spec));
   const std::pair<const char*, const std::string*> fields[] = {
-      {"job id", &spec.job_id},
-      {"task name", &spec.task},
-      {"task directory", &spec.task_dir},
-      {"task image", &spec.image},
-      {"container command", &spec.container_command},
       {"execution section", &spec.execution_yaml},
       {"runner_path", &options.runner_path},
       {"container runtime", &options.runtime_name}};
   for (const auto& [what, value] : fields) {
     EVALD_RETURN_IF_ERROR(CheckShellValue(*value, what));
-  }
-  for (const auto& [dst, src] : spec.env_vars) {
-    EVALD_RETURN_IF_ERROR(
-        CheckEnvName(dst, absl::StrCat("task '", absl::CHexEscape(spec.task), "': env_vars")));
   }
   // Run as a command: a builtin-looking or assignment-looking word would not run the runtime.
   const std::string& runtime = options.runtime_name;

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "core/shell.h"
 #include "core/status_macros.h"
+#include "executors/job_spec_check.h"
 
 namespace evald::executors {
 namespace {
@@ -32,21 +33,9 @@ absl::Status CheckLineValue(absl::string_view value, absl::string_view what) {
 }
 
 absl::Status CheckSpec(const JobSpec& spec, const RunSubOptions& options) {
-  const std::pair<const char*, const std::string*> fields[] = {
-      {"job id", &spec.job_id},
-      {"task name", &spec.task},
-      {"task directory", &spec.task_dir},
-      {"task image", &spec.image},
-      {"container command", &spec.container_command},
-      {"runner_path", &options.runner_path}};
-  for (const auto& [what, value] : fields) {
-    EVALD_RETURN_IF_ERROR(CheckShellValue(*value, what));
-  }
+  EVALD_RETURN_IF_ERROR(CheckJobSpecForScript(spec));
+  EVALD_RETURN_IF_ERROR(CheckShellValue(options.runner_path, "runner_path"));
   EVALD_RETURN_IF_ERROR(CheckLineValue(spec.task_dir, "task directory"));
-  for (const auto& [dst, src] : spec.env_vars) {
-    EVALD_RETURN_IF_ERROR(
-        CheckEnvName(dst, absl::StrCat("task '", absl::CHexEscape(spec.task), "': env_vars")));
-  }
   if (!spec.native) {
     EVALD_RETURN_IF_ERROR(CheckLineValue(spec.image, "task image"));
     if (spec.task_dir.find_first_of(",:") != std::string::npos) {
