@@ -55,9 +55,9 @@ absl::StatusOr<std::shared_ptr<const config::RunConfig>> JobPlanner::RunConfigFo
   }
   EVALD_ASSIGN_OR_RETURN(YAML::Node root,
                          config::ParseYaml(text, absl::StrCat("invocation ", invocation.id)));
-  EVALD_ASSIGN_OR_RETURN(config::RunConfig rc,
-                         config::ParseRunConfig(root, *catalog_, invocation.task_filter,
-                                                executor_env_));
+  EVALD_ASSIGN_OR_RETURN(
+      config::RunConfig rc,
+      config::ParseRunConfig(root, *catalog_, invocation.task_filter, executor_env_));
   auto shared = std::make_shared<const config::RunConfig>(std::move(rc));
   if (HasRedactions(text)) return shared;
   absl::MutexLock lock(&mu_);
@@ -94,7 +94,8 @@ absl::StatusOr<deployment::DeploymentSpec> JobPlanner::DeploymentSpecFor(
     absl::StatusOr<std::map<std::string, std::string>> values = secrets_(invocation.id);
     if (values.ok()) text = Unredact(text, *values);
   }
-  absl::StatusOr<YAML::Node> stored = config::ParseYaml(text, absl::StrCat("deployment ", record.id));
+  absl::StatusOr<YAML::Node> stored =
+      config::ParseYaml(text, absl::StrCat("deployment ", record.id));
   if (stored.ok() && stored->IsMap() && (*stored)["deployment"] && (*stored)["execution"]) {
     spec = deployment::ParseDeploymentSpec((*stored)["deployment"], (*stored)["execution"]);
   } else {
@@ -145,10 +146,9 @@ absl::StatusOr<std::map<std::string, std::string>> JobPlanner::JobEnvironment(
   for (const auto& [dst, src] : spec.env_vars) {
     auto it = secrets.find(src);
     if (it == secrets.end()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("task '", spec.task, "' needs the value of environment variable ", src,
-                       " (as ", dst, "), and evald does not hold it; export ", src,
-                       " and run `evalctl resume`"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "task '", spec.task, "' needs the value of environment variable ", src, " (as ", dst,
+          "), and evald does not hold it; export ", src, " and run `evalctl resume`"));
     }
     env[dst] = it->second;
   }
@@ -212,13 +212,22 @@ std::string JobPlanner::EncodeSpec(const executors::JobSpec& spec,
   return j.dump();
 }
 
-absl::StatusOr<executors::JobSpec> JobPlanner::DecodeSpec(const std::string& text) {
+namespace {
+
+// A stored spec as stored: secret values still masked, the container's task config beside the
+// command (which keeps the marker).
+struct StoredSpec {
+  executors::JobSpec spec;
+  std::string container_config;
+};
+
+absl::StatusOr<StoredSpec> ReadStoredSpec(const std::string& text) {
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object() || j.value("version", 0) != 1) {
     return absl::DataLossError("the job's stored plan is not readable (not a version 1 spec)");
   }
-  executors::JobSpec spec;
-  std::string container_config;
+  StoredSpec stored;
+  executors::JobSpec& spec = stored.spec;
   try {
     spec.job_id = j.at("job_id").get<std::string>();
     spec.invocation_id = j.at("invocation_id").get<std::string>();
@@ -228,7 +237,7 @@ absl::StatusOr<executors::JobSpec> JobPlanner::DecodeSpec(const std::string& tex
     spec.plan_yaml = j.at("plan_yaml").get<std::string>();
     spec.image = j.at("image").get<std::string>();
     spec.container_command = j.at("container_command").get<std::string>();
-    container_config = j.at("container_config").get<std::string>();
+    stored.container_config = j.at("container_config").get<std::string>();
     for (const nlohmann::json& pair : j.at("env_vars")) {
       spec.env_vars.emplace_back(pair.at(0).get<std::string>(), pair.at(1).get<std::string>());
     }
@@ -236,9 +245,16 @@ absl::StatusOr<executors::JobSpec> JobPlanner::DecodeSpec(const std::string& tex
   } catch (const nlohmann::json::exception& e) {
     return absl::DataLossError(absl::StrCat("the job's stored plan is incomplete: ", e.what()));
   }
-  // Masked values are still masked here; SpecForStart puts them back, then joins.
-  spec.container_command = JoinContainerConfig(spec.container_command, container_config);
-  return spec;
+  return stored;
+}
+
+}  // namespace
+
+absl::StatusOr<executors::JobSpec> JobPlanner::DecodeSpec(const std::string& text) {
+  EVALD_ASSIGN_OR_RETURN(StoredSpec stored, ReadStoredSpec(text));
+  stored.spec.container_command =
+      JoinContainerConfig(stored.spec.container_command, stored.container_config);
+  return stored.spec;
 }
 
 absl::StatusOr<executors::JobSpec> JobPlanner::SpecForStart(
@@ -246,12 +262,11 @@ absl::StatusOr<executors::JobSpec> JobPlanner::SpecForStart(
     const std::map<std::string, std::string>& secrets) {
   executors::JobSpec spec;
   if (!job.spec_yaml.empty()) {
-    EVALD_ASSIGN_OR_RETURN(spec, DecodeSpec(job.spec_yaml));
-    auto [command, container_config] = SplitContainerConfig(spec.container_command);
-    spec.container_command = command;
+    EVALD_ASSIGN_OR_RETURN(StoredSpec stored, ReadStoredSpec(job.spec_yaml));
+    spec = std::move(stored.spec);
     for (std::string* field : TextFields(spec)) *field = Unredact(*field, secrets);
     spec.container_command =
-        JoinContainerConfig(spec.container_command, Unredact(container_config, secrets));
+        JoinContainerConfig(spec.container_command, Unredact(stored.container_config, secrets));
   } else {
     // Stored before jobs carried their plan: plan it now, as Submit would have.
     EVALD_ASSIGN_OR_RETURN(std::shared_ptr<const config::RunConfig> rc, RunConfigFor(invocation));

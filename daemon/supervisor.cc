@@ -8,8 +8,8 @@
 #include "absl/strings/str_replace.h"
 #include "core/deployment/deployment_spec.h"
 #include "core/status_macros.h"
-#include "daemon/results_reader.h"
 #include "daemon/fmt_absl.h"
+#include "daemon/results_reader.h"
 #include "spdlog/spdlog.h"
 
 namespace evald::daemon {
@@ -25,16 +25,26 @@ ExitReason ReasonForExit(int code) {
 
 std::string DescribeExitCode(int code) {
   switch (code) {
-    case 0: return "exit code 0";
-    case 2: return "exit code 2 (bad input: plan, task file, dataset or template)";
-    case 3: return "exit code 3 (endpoint unreachable or requests kept failing)";
-    case 4: return "exit code 4 (scoring or result writing failed)";
-    case 5: return "exit code 5 (the endpoint refused the credentials)";
-    case 127: return "exit code 127 (command not found)";
-    case 130: return "exit code 130 (interrupted)";
-    case 137: return "exit code 137 (killed by SIGKILL)";
-    case 143: return "exit code 143 (terminated by SIGTERM)";
-    default: return absl::StrCat("exit code ", code);
+    case 0:
+      return "exit code 0";
+    case 2:
+      return "exit code 2 (bad input: plan, task file, dataset or template)";
+    case 3:
+      return "exit code 3 (endpoint unreachable or requests kept failing)";
+    case 4:
+      return "exit code 4 (scoring or result writing failed)";
+    case 5:
+      return "exit code 5 (the endpoint refused the credentials)";
+    case 127:
+      return "exit code 127 (command not found)";
+    case 130:
+      return "exit code 130 (interrupted)";
+    case 137:
+      return "exit code 137 (killed by SIGKILL)";
+    case 143:
+      return "exit code 143 (terminated by SIGTERM)";
+    default:
+      return absl::StrCat("exit code ", code);
   }
 }
 
@@ -46,8 +56,8 @@ Supervisor::Supervisor(storage::Store* store, executors::ExecutorRegistry* regis
     if (!ex.ok()) continue;
     Backend& b = backends_[name];
     auto configured = options_.poll_intervals.find(name);
-    b.poll_interval = configured != options_.poll_intervals.end() ? configured->second
-                                                                   : (*ex)->PollInterval();
+    b.poll_interval =
+        configured != options_.poll_intervals.end() ? configured->second : (*ex)->PollInterval();
     if (b.poll_interval <= absl::ZeroDuration()) b.poll_interval = options_.tick;
     // A finished call wakes the loop so its result is applied at once.
     ExecutorDriver::Observe observe;
@@ -56,7 +66,8 @@ Supervisor::Supervisor(storage::Store* store, executors::ExecutorRegistry* regis
         metrics->ObserveExecutorCall(name, call, took);
       };
     }
-    b.driver = std::make_unique<ExecutorDriver>(*ex, [this] { Wake(); }, std::move(observe));
+    b.driver = std::make_unique<ExecutorDriver>(
+        *ex, [this] { Wake(); }, std::move(observe));
   }
 }
 
@@ -136,14 +147,10 @@ bool Supervisor::Settle(absl::Duration max) {
   absl::Time give_up = absl::Now() + max;
   while (true) {
     ReconcileOnce();
-    bool busy = false;
-    for (auto& [name, b] : backends_) busy |= b.driver->Pending() > 0;
-    if (!busy) {
-      // One more pass applies what the last calls returned and may queue new ones.
+    // One more pass applies what the last calls returned and may queue new ones.
+    if (Idle()) {
       ReconcileOnce();
-      busy = false;
-      for (auto& [name, b] : backends_) busy |= b.driver->Pending() > 0;
-      if (!busy) return true;
+      if (Idle()) return true;
     }
     if (absl::Now() >= give_up) return false;
     absl::SleepFor(absl::Milliseconds(5));
@@ -195,6 +202,21 @@ void Supervisor::ReportStalls() {
 }
 
 namespace {
+
+// What an executor gets to see of a job or a model server.
+executors::JobRef RefOf(const JobRecord& job) {
+  return {job.id, job.invocation_id, job.attempt, job.output_dir, job.handle};
+}
+
+executors::DeploymentRef RefOf(const DeploymentRecord& d) {
+  return {.id = d.id,
+          .invocation_id = d.invocation_id,
+          .state = d.state,
+          .handle = d.handle,
+          .log_path = d.log_path,
+          .health_url = d.health_url,
+          .started_ms = d.started_ms};
+}
 
 bool Serves(const DeploymentRecord& d, const JobRecord& job) {
   return d.invocation_id == job.invocation_id && (d.job_id.empty() || d.job_id == job.id);
@@ -269,23 +291,16 @@ void Supervisor::ReconcileDeployment(DeploymentRecord& d, const storage::Invocat
       backend != nullptr ? backend->driver->executor().deployments() : nullptr;
   absl::StatusOr<deployment::DeploymentSpec> spec = planner_->DeploymentSpecFor(view.invocation, d);
   if (servers == nullptr || !spec.ok()) {
-    std::string why = servers == nullptr
-                          ? absl::StrCat("executor '", view.invocation.executor,
-                                         "' cannot run model servers in this evald")
-                          : std::string(spec.status().message());
+    std::string why = servers == nullptr ? absl::StrCat("executor '", view.invocation.executor,
+                                                        "' cannot run model servers in this evald")
+                                         : std::string(spec.status().message());
     if (TransitionDeployment(d, {.to = DeploymentState::kFailed, .message = why})) {
       d.message = why;
       FailServedJobs(d, jobs);
     }
     return;
   }
-  executors::DeploymentRef ref{.id = d.id,
-                               .invocation_id = d.invocation_id,
-                               .state = d.state,
-                               .handle = d.handle,
-                               .log_path = d.log_path,
-                               .health_url = d.health_url,
-                               .started_ms = d.started_ms};
+  executors::DeploymentRef ref = RefOf(d);
   auto queue = [&](std::string what, ExecutorDriver::Call call) {
     deployment_busy_.insert(d.id);
     backend->driver->Queue(absl::StrCat(what, " ", d.id), std::move(call));
@@ -293,9 +308,9 @@ void Supervisor::ReconcileDeployment(DeploymentRecord& d, const storage::Invocat
   switch (d.state) {
     case DeploymentState::kPending: {
       if (want_stop) {
-        TransitionDeployment(d, {.to = DeploymentState::kStopped,
-                                 .message = all_done ? "no task needs it any more"
-                                                     : "stopped before it started"});
+        TransitionDeployment(
+            d, {.to = DeploymentState::kStopped,
+                .message = all_done ? "no task needs it any more" : "stopped before it started"});
         return;
       }
       if (!MayStart(absl::StrCat("deployment ", d.id))) return;
@@ -311,37 +326,39 @@ void Supervisor::ReconcileDeployment(DeploymentRecord& d, const storage::Invocat
         }
       }
       // A server an earlier evald started but did not record is adopted, not started twice.
-      queue("start deployment", [this, d, ref, spec = *spec, secret_env](executors::Executor& ex)
-                                    -> ExecutorDriver::Apply {
-        executors::DeploymentBackend* backend_servers = ex.deployments();
-        absl::StatusOr<std::optional<executors::DeploymentStarted>> found =
-            backend_servers->Recover(ref, spec);
-        if (found.ok() && found->has_value()) {
-          return [this, d, found] { OnDeploymentStarted(d, found, /*recovered=*/true); };
-        }
-        absl::StatusOr<executors::DeploymentStarted> started =
-            backend_servers->Start(ref, spec, secret_env);
-        absl::StatusOr<std::optional<executors::DeploymentStarted>> result =
-            started.ok() ? absl::StatusOr<std::optional<executors::DeploymentStarted>>(*started)
-                         : started.status();
-        return [this, d, result] { OnDeploymentStarted(d, result, /*recovered=*/false); };
-      });
+      queue("start deployment",
+            [this, d, ref, spec = *spec,
+             secret_env](executors::Executor& ex) -> ExecutorDriver::Apply {
+              executors::DeploymentBackend* backend_servers = ex.deployments();
+              absl::StatusOr<std::optional<executors::DeploymentStarted>> found =
+                  backend_servers->Recover(ref, spec);
+              if (found.ok() && found->has_value()) {
+                return [this, d, found] { OnDeploymentStarted(d, found, /*recovered=*/true); };
+              }
+              absl::StatusOr<executors::DeploymentStarted> started =
+                  backend_servers->Start(ref, spec, secret_env);
+              absl::StatusOr<std::optional<executors::DeploymentStarted>> result =
+                  started.ok()
+                      ? absl::StatusOr<std::optional<executors::DeploymentStarted>>(*started)
+                      : started.status();
+              return [this, d, result] { OnDeploymentStarted(d, result, /*recovered=*/false); };
+            });
       return;
     }
     case DeploymentState::kStarting:
     case DeploymentState::kHealthy: {
       if (want_stop) {
-        std::string why = d.desired == DesiredState::kStop ? "stop requested"
-                                                           : "every task it served has ended";
-        queue("stop deployment", [this, d, ref, spec = *spec,
-                                  why](executors::Executor& ex) -> ExecutorDriver::Apply {
-          absl::Status s = ex.deployments()->Stop(ref, spec);
-          return [this, d, s, why]() mutable {
-            deployment_busy_.erase(d.id);
-            if (!s.ok()) spdlog::warn("deployment {}: stop failed: {}", d.id, s.message());
-            TransitionDeployment(d, {.to = DeploymentState::kStopping, .message = why});
-          };
-        });
+        std::string why =
+            d.desired == DesiredState::kStop ? "stop requested" : "every task it served has ended";
+        queue("stop deployment",
+              [this, d, ref, spec = *spec, why](executors::Executor& ex) -> ExecutorDriver::Apply {
+                absl::Status s = ex.deployments()->Stop(ref, spec);
+                return [this, d, s, why]() mutable {
+                  deployment_busy_.erase(d.id);
+                  if (!s.ok()) spdlog::warn("deployment {}: stop failed: {}", d.id, s.message());
+                  TransitionDeployment(d, {.to = DeploymentState::kStopping, .message = why});
+                };
+              });
         return;
       }
       [[fallthrough]];
@@ -364,8 +381,8 @@ void Supervisor::OnDeploymentStarted(
     bool recovered) {
   deployment_busy_.erase(d.id);
   if (!started.ok() || !started->has_value()) {
-    std::string why = started.ok() ? "the server did not start"
-                                   : std::string(started.status().message());
+    std::string why =
+        started.ok() ? "the server did not start" : std::string(started.status().message());
     if (TransitionDeployment(d, {.to = DeploymentState::kFailed, .message = why})) {
       d.message = why;
       if (pass_jobs_ != nullptr) FailServedJobs(d, *pass_jobs_);
@@ -376,8 +393,11 @@ void Supervisor::OnDeploymentStarted(
   TransitionDeployment(d, {.to = DeploymentState::kStarting,
                            .message = recovered ? "re-attached after an evald restart"
                                                 : absl::StrCat("started on port ", s.port),
-                           .handle = s.handle, .port = s.port, .url = s.url,
-                           .health_url = s.health_url, .command = s.command});
+                           .handle = s.handle,
+                           .port = s.port,
+                           .url = s.url,
+                           .health_url = s.health_url,
+                           .command = s.command});
 }
 
 void Supervisor::OnDeploymentPolled(DeploymentRecord d, executors::DeploymentObservation obs) {
@@ -421,20 +441,17 @@ void Supervisor::StopDeploymentsForShutdown() {
     quick.stop_grace_s = std::min(quick.stop_grace_s, 3.0);
     absl::Duration call_wait = absl::Seconds(5);
     if (d.state != DeploymentState::kStopping) {
-      executors::DeploymentRef ref{.id = d.id, .invocation_id = d.invocation_id, .state = d.state,
-                                   .handle = d.handle, .log_path = d.log_path,
-                                   .health_url = d.health_url, .started_ms = d.started_ms};
+      executors::DeploymentRef ref = RefOf(d);
       backend->driver->RunAndWait(
           "stop deployment",
           [ref, quick](executors::Executor& ex) {
             ex.deployments()->Stop(ref, quick).IgnoreError();
           },
           call_wait);
-      TransitionDeployment(d, {.to = DeploymentState::kStopping, .message = "evald is shutting down"});
+      TransitionDeployment(d,
+                           {.to = DeploymentState::kStopping, .message = "evald is shutting down"});
     }
-    executors::DeploymentRef ref{.id = d.id, .invocation_id = d.invocation_id, .state = d.state,
-                                 .handle = d.handle, .log_path = d.log_path,
-                                 .health_url = d.health_url, .started_ms = d.started_ms};
+    executors::DeploymentRef ref = RefOf(d);
     absl::Time give_up = absl::Now() + absl::Seconds(quick.stop_grace_s + 2);
     while (absl::Now() < give_up) {
       auto stopped = std::make_shared<std::atomic<bool>>(false);
@@ -461,8 +478,8 @@ bool Supervisor::Transition(JobRecord& job, JobTransition t) {
   absl::StatusOr<std::vector<EventRecord>> events = store_->TransitionJob(t, NowMs());
   if (!events.ok()) {
     if (events.status().code() != absl::StatusCode::kAborted) {
-      spdlog::error("job {}: cannot record {} -> {}: {}", job.id, ToString(t.from),
-                    ToString(t.to), events.status().message());
+      spdlog::error("job {}: cannot record {} -> {}: {}", job.id, ToString(t.from), ToString(t.to),
+                    events.status().message());
     }
     return false;
   }
@@ -516,19 +533,19 @@ void Supervisor::PollStarted(std::vector<JobRecord>& jobs) {
     std::vector<executors::JobRef> refs;
     std::map<std::string, std::string> handles;  // what was polled, to drop stale answers
     for (JobRecord* job : list) {
-      refs.push_back({job->id, job->invocation_id, job->attempt, job->output_dir, job->handle});
+      refs.push_back(RefOf(*job));
       handles[job->id] = job->handle.state;
     }
     b->poll_in_flight = true;
     b->next_poll = now + b->poll_interval;
-    b->driver->Queue("Poll", [this, name = name, refs = std::move(refs),
-                              handles = std::move(handles)](
-                                 executors::Executor& ex) -> ExecutorDriver::Apply {
-      std::vector<executors::Observation> observed = ex.Poll(refs);
-      return [this, name, observed = std::move(observed), handles]() mutable {
-        OnPolled(name, std::move(observed), handles);
-      };
-    });
+    b->driver->Queue("Poll",
+                     [this, name = name, refs = std::move(refs), handles = std::move(handles)](
+                         executors::Executor& ex) -> ExecutorDriver::Apply {
+                       std::vector<executors::Observation> observed = ex.Poll(refs);
+                       return [this, name, observed = std::move(observed), handles]() mutable {
+                         OnPolled(name, std::move(observed), handles);
+                       };
+                     });
   }
 }
 
@@ -562,8 +579,9 @@ void Supervisor::RecordProgress(const JobRecord& job, const executors::Observati
   if (obs.has_progress &&
       (obs.progress_done != job.progress_done || obs.progress_total != job.progress_total ||
        obs.progress_errors != job.progress_errors)) {
-    storage::ProgressUpdate u{job.id,           obs.progress_done, obs.progress_total,
-                              obs.progress_errors, obs.progress_rate, NowMs()};
+    storage::ProgressUpdate u{
+        job.id, obs.progress_done, obs.progress_total, obs.progress_errors, obs.progress_rate,
+        NowMs()};
     progress.push_back(u);
     hub_->PublishProgress(job.invocation_id, job.id,
                           {u.done, u.total, u.errors, u.rate, u.updated_ms, 0});
@@ -610,7 +628,8 @@ void Supervisor::ApplyObservation(JobRecord& job, const executors::Observation& 
                          .reason = ExitReason::kKilledByUser,
                          .message = absl::StrCat("stopped on request; ", obs.message)});
       } else {
-        Transition(job, {.to = JobState::kLost, .reason = ExitReason::kLost, .message = obs.message});
+        Transition(job,
+                   {.to = JobState::kLost, .reason = ExitReason::kLost, .message = obs.message});
       }
       stop_sent_.erase(job.id);
       return;
@@ -666,7 +685,7 @@ void Supervisor::QueueRecover(const JobRecord& job) {
   Backend* b = BackendFor(job.handle.executor);
   if (b == nullptr || starting_.count(job.id) > 0) return;
   starting_.insert(job.id);
-  executors::JobRef ref{job.id, job.invocation_id, job.attempt, job.output_dir, job.handle};
+  executors::JobRef ref = RefOf(job);
   b->driver->Queue(absl::StrCat("Recover ", job.id),
                    [this, ref](executors::Executor& ex) -> ExecutorDriver::Apply {
                      absl::StatusOr<std::optional<JobHandle>> found = ex.Recover(ref);
@@ -716,7 +735,7 @@ void Supervisor::StopRequested(std::vector<JobRecord>& jobs) {
     Backend* b = BackendFor(job.handle.executor);
     if (b == nullptr) continue;
     stop_sent_.insert(job.id);
-    executors::JobRef ref{job.id, job.invocation_id, job.attempt, job.output_dir, job.handle};
+    executors::JobRef ref = RefOf(job);
     absl::Duration grace = options_.stop_grace;
     b->driver->Queue(absl::StrCat("Stop ", job.id),
                      [this, ref, grace](executors::Executor& ex) -> ExecutorDriver::Apply {
@@ -826,15 +845,14 @@ void Supervisor::StartJob(JobRecord& job, const DeploymentRecord* deployment) {
   recover_done_.erase(job.id);
   starting_.insert(job.id);
   int attempt = job.attempt;
-  backend->driver->Queue(
-      absl::StrCat("Start ", job.id),
-      [this, spec = *std::move(spec), env = *std::move(env),
-       attempt](executors::Executor& ex) -> ExecutorDriver::Apply {
-        absl::StatusOr<JobHandle> handle = ex.Start(spec, env);
-        return [this, job_id = spec.job_id, attempt, handle] {
-          OnStarted(job_id, attempt, handle);
-        };
-      });
+  backend->driver->Queue(absl::StrCat("Start ", job.id),
+                         [this, spec = *std::move(spec), env = *std::move(env),
+                          attempt](executors::Executor& ex) -> ExecutorDriver::Apply {
+                           absl::StatusOr<JobHandle> handle = ex.Start(spec, env);
+                           return [this, job_id = spec.job_id, attempt, handle] {
+                             OnStarted(job_id, attempt, handle);
+                           };
+                         });
 }
 
 void Supervisor::OnStarted(const std::string& job_id, int attempt,
@@ -848,7 +866,8 @@ void Supervisor::OnStarted(const std::string& job_id, int attempt,
     return;
   }
   if (!handle.ok()) {
-    if (options_.metrics != nullptr) options_.metrics->CountExecutorError(job->handle.executor, "Start");
+    if (options_.metrics != nullptr)
+      options_.metrics->CountExecutorError(job->handle.executor, "Start");
     Transition(*job, {.to = JobState::kFailed,
                       .reason = ExitReason::kStartFailed,
                       .message = std::string(handle.status().message())});
