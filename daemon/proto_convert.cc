@@ -11,10 +11,6 @@ executors::HandleInfo Describe(const executors::ExecutorRegistry& registry,
   return ex.ok() ? (*ex)->Describe(handle) : executors::HandleInfo{};
 }
 
-std::string BackendId(const executors::ExecutorRegistry& registry, const JobHandle& handle) {
-  return Describe(registry, handle).backend_id;
-}
-
 void ToProto(const JobRecord& job, const std::string& executor,
              const executors::ExecutorRegistry& registry, v1::Job* out) {
   out->set_job_id(job.id);
@@ -59,7 +55,8 @@ void ToProto(const DeploymentRecord& d, const executors::ExecutorRegistry& regis
   for (const auto& [key, value] : info.details) (*out->mutable_backend_details())[key] = value;
   out->set_started_ms(d.started_ms);
   out->set_healthy_ms(d.healthy_ms);
-  if (d.healthy_ms > 0 && d.started_ms > 0) out->set_time_to_healthy_ms(d.healthy_ms - d.started_ms);
+  if (d.healthy_ms > 0 && d.started_ms > 0)
+    out->set_time_to_healthy_ms(d.healthy_ms - d.started_ms);
   out->set_ended_ms(d.ended_ms);
   out->set_message(d.message);
   out->set_command(d.command);

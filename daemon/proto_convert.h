@@ -23,10 +23,8 @@ void ToProto(const InvocationRecord& inv, v1::Invocation* out);  // without jobs
 void ToProto(const EventRecord& e, v1::Event* out);
 void ToProto(const ResultRecord& r, v1::Metric* out);
 
-// The backend id users see for a handle ("pid 123", a SLURM job id, ...) as the executor that
-// wrote it describes it; "" when not started or the executor is not registered.
-std::string BackendId(const executors::ExecutorRegistry& registry, const JobHandle& handle);
 // Everything the executor says about a handle (backend id and details); empty when not started.
-executors::HandleInfo Describe(const executors::ExecutorRegistry& registry, const JobHandle& handle);
+executors::HandleInfo Describe(const executors::ExecutorRegistry& registry,
+                               const JobHandle& handle);
 
 }  // namespace evald::daemon
