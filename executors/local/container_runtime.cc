@@ -51,18 +51,24 @@ std::string DetectContainerRuntime(const std::function<bool(const std::string& p
   return "";
 }
 
-std::string PickContainerRuntime(const std::string& configured) {
+std::string PickContainerRuntime(const std::string& configured, bool probe) {
   if (!configured.empty()) return FindOnPath(configured);
   static absl::Mutex mu(absl::kConstInit);
   // Keyed by PATH: tests and tools may call this with different environments.
   static auto* cache ABSL_GUARDED_BY(mu) = new std::map<std::string, Cached>();
   const char* path_env = std::getenv("PATH");
   const std::string key = path_env == nullptr ? "" : path_env;
-  absl::MutexLock lock(&mu);  // one probe at a time; concurrent callers wait for its answer
-  auto it = cache->find(key);
-  if (it != cache->end() && absl::Now() < it->second.until) return it->second.path;
+  {
+    absl::MutexLock lock(&mu);
+    auto it = cache->find(key);
+    if (it != cache->end() && absl::Now() < it->second.until) return it->second.path;
+  }
+  if (!probe) return DetectContainerRuntime([](const std::string&) { return true; });
+  // Not under the lock: a probe of a hung engine takes up to its timeout, and a caller that
+  // only reads the cache must not wait for it.
   std::string found =
       DetectContainerRuntime([](const std::string& p) { return RuntimeAnswersInfo(p); });
+  absl::MutexLock lock(&mu);
   (*cache)[key] = {found, absl::Now() + kKeepAnswer};
   return found;
 }

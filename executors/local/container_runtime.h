@@ -7,7 +7,8 @@
 // an engine (or a podman that cannot reach its storage) is passed over. The answer is kept for a
 // minute, so a Submit does not probe every time and a runtime installed later is still found.
 //
-// Callers: LocalExecutor::ContainerRuntime (Validate, Render, Start, deployments).
+// Callers: LocalExecutor::ContainerRuntime: Start and a model server's start probe; Render and a
+// model server's Validate run on Submit's gRPC threads and only read (`probe` false).
 //
 //   std::string runtime = PickContainerRuntime(context.container_runtime);  // "" = none usable
 #pragma once
@@ -20,7 +21,9 @@
 namespace evald::executors {
 
 // The path of the runtime to call, or "" when none is configured and none answers `info`.
-std::string PickContainerRuntime(const std::string& configured);
+// Without `probe`: the answer kept from the last probe, else the first of docker and podman on
+// PATH, without asking either (never waits on an engine).
+std::string PickContainerRuntime(const std::string& configured, bool probe = true);
 
 // The detection without the cache, with the probe as a parameter (tests).
 std::string DetectContainerRuntime(const std::function<bool(const std::string& path)>& answers);

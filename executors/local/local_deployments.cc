@@ -99,10 +99,10 @@ DeploymentStarted StartedFrom(const DeploymentSpec& spec, const ServerState& sta
 
 }  // namespace
 
-deployment::LaunchEnvironment LocalDeployments::LaunchEnvironment() const {
+deployment::LaunchEnvironment LocalDeployments::LaunchEnvironment(bool probe) const {
   deployment::LaunchEnvironment env;
   env.has_binary = [](const std::string& name) { return !FindOnPath(name).empty(); };
-  std::string runtime = executor_.ContainerRuntime();
+  std::string runtime = executor_.ContainerRuntime(probe);
   env.container_runtime = runtime.empty() ? "" : fs::path(runtime).filename().string();
   // `--gpus all` fails on a machine without the NVIDIA container toolkit.
   env.gpus = !FindOnPath("nvidia-smi").empty();
@@ -111,7 +111,7 @@ deployment::LaunchEnvironment LocalDeployments::LaunchEnvironment() const {
 
 absl::Status LocalDeployments::Validate(const DeploymentSpec& spec) const {
   return deployment::RenderLocalLaunch(spec, spec.port_auto ? 8000 : spec.port,
-                                       LaunchEnvironment(), "evald-check")
+                                       LaunchEnvironment(/*probe=*/false), "evald-check")
       .status();
 }
 
@@ -125,9 +125,9 @@ absl::StatusOr<DeploymentStarted> LocalDeployments::Start(
     // A health check must never pass against somebody else's server.
     EVALD_RETURN_IF_ERROR(CheckPortFree(port));
   }
-  EVALD_ASSIGN_OR_RETURN(
-      deployment::LocalLaunch launch,
-      deployment::RenderLocalLaunch(spec, port, LaunchEnvironment(), ServerName(record)));
+  EVALD_ASSIGN_OR_RETURN(deployment::LocalLaunch launch,
+                         deployment::RenderLocalLaunch(
+                             spec, port, LaunchEnvironment(/*probe=*/true), ServerName(record)));
   std::map<std::string, std::string> env = launch.env;
   for (const auto& [server_var, host_var] : launch.secret_env) {
     auto it = secret_env.find(server_var);
@@ -219,10 +219,11 @@ DeploymentObservation LocalDeployments::Poll(const DeploymentRef& record,
   // Starting: wait for the health URL, on wall-clock time so a restart keeps the timeout.
   auto it = waiters_.find(record.id);
   if (it == waiters_.end()) {
-    double started_s = record.started_ms > 0 ? static_cast<double>(record.started_ms) / 1000.0
-                                             : NowSeconds();
-    it = waiters_.emplace(record.id, deployment::HealthWaiter(deployment::ReadinessOptionsOf(spec),
-                                                              started_s))
+    double started_s =
+        record.started_ms > 0 ? static_cast<double>(record.started_ms) / 1000.0 : NowSeconds();
+    it = waiters_
+             .emplace(record.id,
+                      deployment::HealthWaiter(deployment::ReadinessOptionsOf(spec), started_s))
              .first;
   }
   deployment::HealthWaiter& waiter = it->second;
@@ -272,7 +273,9 @@ absl::StatusOr<std::optional<DeploymentStarted>> LocalDeployments::Recover(
   fs::path log_dir = fs::path(record.log_path).parent_path();
   std::optional<ServerState> state = Decode(ReadText((log_dir / "server.json").string()));
   pid_t pid = 0;
-  if (!state || !absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadText((log_dir / "server.pid").string())), &pid) ||
+  if (!state ||
+      !absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadText((log_dir / "server.pid").string())),
+                        &pid) ||
       pid <= 1) {
     return std::optional<DeploymentStarted>();
   }

@@ -129,8 +129,8 @@ void LocalExecutor::SetWakeCallback(std::function<void()> wake) {
   exits_->SetCallback(std::move(wake));
 }
 
-std::string LocalExecutor::ContainerRuntime() const {
-  return PickContainerRuntime(context_.container_runtime);
+std::string LocalExecutor::ContainerRuntime(bool probe) const {
+  return PickContainerRuntime(context_.container_runtime, probe);
 }
 
 absl::Status LocalExecutor::CheckContainerRuntime(const JobSpec& spec) const {
@@ -161,7 +161,8 @@ absl::Status LocalExecutor::Validate(const JobSpec& spec) const {
 absl::StatusOr<RenderedJob> LocalExecutor::Render(const JobSpec& spec) const {
   RunScriptOptions options{.runner_path = context_.runner_path};
   if (!spec.native) {
-    std::string runtime = ContainerRuntime();
+    // Render runs on Submit's threads too (dry runs): no probe of the engines there.
+    std::string runtime = ContainerRuntime(/*probe=*/false);
     options.runtime_name =
         runtime.empty()
             ? (context_.container_runtime.empty() ? "docker" : context_.container_runtime)

@@ -42,7 +42,9 @@ class LocalDeployments : public DeploymentBackend {
       const DeploymentRef& ref, const deployment::DeploymentSpec& spec) override;
 
  private:
-  deployment::LaunchEnvironment LaunchEnvironment() const;
+  // `probe`: ask the container engines (Start, on the executor's thread) or only read what is
+  // known (Validate, on Submit's threads).
+  deployment::LaunchEnvironment LaunchEnvironment(bool probe) const;
 
   const LocalExecutor& executor_;
   // Servers asked to stop, with the time after which the whole process group gets SIGKILL (and a
@@ -71,8 +73,9 @@ class LocalExecutor : public Executor {
   DeploymentBackend* deployments() override { return &deployments_; }
 
   // The configured runtime, else docker or podman, the first on PATH that answers `info`
-  // (container_runtime.h); "" when none.
-  std::string ContainerRuntime() const;
+  // (container_runtime.h); "" when none. Without `probe`, only what is already known: the last
+  // probe's answer, else the first on PATH (Submit's threads never wait on an engine).
+  std::string ContainerRuntime(bool probe = true) const;
   // FailedPrecondition naming the task when it runs in a container and ContainerRuntime() is "".
   absl::Status CheckContainerRuntime(const JobSpec& spec) const;
 
