@@ -15,6 +15,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -112,6 +113,22 @@ absl::Status Annotated(const absl::Status& status, absl::string_view suffix) {
   return out;
 }
 
+// "/<prefix>/<escaped segment><suffix>": an id or name is one path segment whatever it holds.
+// "", "." and ".." are refused: the first would address the collection (DELETE /jobs/), the
+// others are dot segments curl resolves away.
+absl::StatusOr<std::string> SegmentPath(absl::string_view prefix, const std::string& segment,
+                                        absl::string_view suffix = "") {
+  if (segment.empty() || segment == "." || segment == "..") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Lepton API ", prefix, ": '", absl::CHexEscape(segment), "' is not a usable id or name"));
+  }
+  // Since curl 7.82 the handle argument is ignored.
+  std::unique_ptr<char, decltype(&curl_free)> escaped(
+      curl_easy_escape(nullptr, segment.c_str(), static_cast<int>(segment.size())), curl_free);
+  if (!escaped) return absl::ResourceExhaustedError("curl_easy_escape failed");
+  return absl::StrCat(prefix, "/", escaped.get(), suffix);
+}
+
 }  // namespace
 
 int HttpStatusOf(const absl::Status& status) {
@@ -133,8 +150,12 @@ struct LeptonClient::Response {
 
 LeptonClient::LeptonClient(Options options) : options_(std::move(options)) {
   InitCurlOnce();
+  std::unique_ptr<char, decltype(&curl_free)> workspace(
+      curl_easy_escape(nullptr, options_.workspace_id.c_str(),
+                       static_cast<int>(options_.workspace_id.size())),
+      curl_free);
   base_url_ = absl::StrCat(absl::StripSuffix(options_.api_url, "/"), "/api/v2/workspaces/",
-                           options_.workspace_id);
+                           workspace ? workspace.get() : "");
   options_.max_attempts = std::max(options_.max_attempts, 1);
 }
 
@@ -368,9 +389,11 @@ absl::StatusOr<std::vector<json>> LeptonClient::ListJobs(const JobQuery& query) 
 }
 
 absl::StatusOr<json> LeptonClient::GetJob(const std::string& id, bool include_archived) const {
+  absl::StatusOr<std::string> path = SegmentPath("/jobs", id);
+  if (!path.ok()) return path.status();
   Query q;
   if (include_archived) q.emplace_back("job_query_mode", "alive_and_archive");
-  return Call("GET", "/jobs/" + id, q);
+  return Call("GET", *path, q);
 }
 
 absl::StatusOr<json> LeptonClient::CreateJob(const json& spec) const {
@@ -387,12 +410,16 @@ absl::StatusOr<json> LeptonClient::CreateJob(const json& spec) const {
 }
 
 absl::Status LeptonClient::StopJob(const std::string& id) const {
+  absl::StatusOr<std::string> path = SegmentPath("/jobs", id);
+  if (!path.ok()) return path.status();
   json patch = {{"spec", {{"stopped", true}}}};
-  return Call("PATCH", "/jobs/" + id, {}, &patch).status();
+  return Call("PATCH", *path, {}, &patch).status();
 }
 
 absl::Status LeptonClient::DeleteJob(const std::string& id) const {
-  absl::Status status = Call("DELETE", "/jobs/" + id).status();
+  absl::StatusOr<std::string> path = SegmentPath("/jobs", id);
+  if (!path.ok()) return path.status();
+  absl::Status status = Call("DELETE", *path).status();
   return absl::IsNotFound(status) ? absl::OkStatus() : status;
 }
 
@@ -403,7 +430,9 @@ absl::StatusOr<std::vector<json>> LeptonClient::ListDeployments() const {
 }
 
 absl::StatusOr<json> LeptonClient::GetDeployment(const std::string& name) const {
-  return Call("GET", "/deployments/" + name);
+  absl::StatusOr<std::string> path = SegmentPath("/deployments", name);
+  if (!path.ok()) return path.status();
+  return Call("GET", *path);
 }
 
 absl::StatusOr<json> LeptonClient::CreateDeployment(const json& spec) const {
@@ -412,12 +441,16 @@ absl::StatusOr<json> LeptonClient::CreateDeployment(const json& spec) const {
 }
 
 absl::Status LeptonClient::DeleteDeployment(const std::string& name) const {
-  absl::Status status = Call("DELETE", "/deployments/" + name).status();
+  absl::StatusOr<std::string> path = SegmentPath("/deployments", name);
+  if (!path.ok()) return path.status();
+  absl::Status status = Call("DELETE", *path).status();
   return absl::IsNotFound(status) ? absl::OkStatus() : status;
 }
 
 absl::StatusOr<json> LeptonClient::GetDeploymentReadiness(const std::string& name) const {
-  return Call("GET", "/deployments/" + name + "/readiness");
+  absl::StatusOr<std::string> path = SegmentPath("/deployments", name, "/readiness");
+  if (!path.ok()) return path.status();
+  return Call("GET", *path);
 }
 
 absl::StatusOr<std::map<std::string, std::string>> LeptonClient::ListNodeGroups() const {

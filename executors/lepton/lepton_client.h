@@ -5,6 +5,8 @@
 // `<api url>/api/v2/workspaces/<workspace id>`, with a bearer token. Payloads stay
 // nlohmann::json; the Lepton executor (issue 11) parses the fields it needs.
 //
+// Ids and names reach the URL as escaped path segments (an empty one, "." or ".." is refused).
+//
 // Robustness: each request has its own timeout; 429, 5xx, timeouts, dropped connections and
 // malformed 2xx bodies are retried with exponential backoff and jitter (Retry-After wins when
 // sent), bounded by max_attempts and max_total. A POST is never repeated blindly after an

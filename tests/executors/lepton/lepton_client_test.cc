@@ -374,5 +374,23 @@ TEST_CASE("LeptonClient gives up within max_total", "[lepton_client]") {
   CHECK(fake.Count("GET", "/deployments") == 1);
 }
 
+TEST_CASE("LeptonClient sends an id as one escaped path segment", "[lepton_client]") {
+  Fake fake;
+  LeptonClient client = fake.Client();
+  // Unescaped, '/' and '?' would address /jobs/a/b with a query x=1.
+  absl::StatusOr<json> job = client.GetJob("a/b?x=1");
+  CHECK(absl::IsNotFound(job.status()));
+  REQUIRE(fake.Requests().size() == 1);
+  const json request = fake.Requests().back();
+  CHECK(
+      absl::EndsWith(request["path"].get<std::string>(), "/jobs/a/b?x=1"));  // decoded by the fake
+  CHECK(request["query"].empty());
+  // Empty and dot segments would address the collection or be resolved away: refused, unsent.
+  CHECK(absl::IsInvalidArgument(client.DeleteJob("")));
+  CHECK(absl::IsInvalidArgument(client.DeleteDeployment("..")));
+  CHECK(absl::IsInvalidArgument(client.GetDeploymentReadiness(".").status()));
+  CHECK(fake.Requests().size() == 1);
+}
+
 }  // namespace
 }  // namespace evald::executors::lepton
