@@ -160,8 +160,13 @@ LeptonClient::LeptonClient(Options options) : options_(std::move(options)) {
 }
 
 LeptonClient::Response LeptonClient::Perform(const std::string& method, const std::string& path,
-                                             const Query& query, const std::string* body) const {
+                                             const Query& query, const std::string* body,
+                                             absl::Time deadline) const {
   Response out;
+  // At least 1 ms: 0 would mean no timeout to curl.
+  const absl::Duration timeout =
+      std::max(std::min(options_.request_timeout, deadline - absl::Now()), absl::Milliseconds(1));
+  const absl::Duration connect_timeout = std::min(options_.connect_timeout, timeout);
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
   if (!curl) {
     out.transport_error = "curl_easy_init failed";
@@ -210,10 +215,10 @@ LeptonClient::Response LeptonClient::Perform(const std::string& method, const st
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
-                   static_cast<long>(absl::ToInt64Milliseconds(options_.request_timeout)));
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(absl::ToInt64Milliseconds(options_.request_timeout)));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(timeout)));
+  curl_easy_setopt(
+      c, CURLOPT_CONNECTTIMEOUT_MS,
+      static_cast<long>(std::max<int64_t>(absl::ToInt64Milliseconds(connect_timeout), 1)));
   curl_easy_setopt(c, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, AppendBody);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &out.body);
@@ -237,8 +242,7 @@ LeptonClient::Response LeptonClient::Perform(const std::string& method, const st
                      out.curl_code != CURLE_COULDNT_RESOLVE_HOST &&
                      out.curl_code != CURLE_COULDNT_RESOLVE_PROXY;
     if (out.curl_code == CURLE_OPERATION_TIMEDOUT) {
-      out.transport_error =
-          absl::StrCat("timed out after ", absl::FormatDuration(options_.request_timeout));
+      out.transport_error = absl::StrCat("timed out after ", absl::FormatDuration(timeout));
     } else if (out.curl_code == CURLE_GOT_NOTHING) {
       out.transport_error = "connection closed without an answer";
     } else {
@@ -293,7 +297,8 @@ absl::StatusOr<json> LeptonClient::Call(const std::string& method, const std::st
   absl::Status last;
   int attempt = 1;
   for (;; ++attempt) {
-    Response response = Perform(method, path, query, body != nullptr ? &payload : nullptr);
+    Response response =
+        Perform(method, path, query, body != nullptr ? &payload : nullptr, deadline);
     bool retryable = false;
     if (response.http_status >= 200 && response.http_status < 300) {
       if (absl::StripAsciiWhitespace(response.body).empty()) return json();
@@ -331,7 +336,7 @@ absl::StatusOr<json> LeptonClient::CreateIdempotent(const std::string& path, con
   absl::Status last;
   int attempt = 1;
   for (;; ++attempt) {
-    Response response = Perform("POST", path, {}, &payload);
+    Response response = Perform("POST", path, {}, &payload, deadline);
     long http = response.http_status;
     if (http >= 200 && http < 300) {
       json parsed = json::parse(response.body, nullptr, /*allow_exceptions=*/false);

@@ -7,7 +7,8 @@
 //
 // Ids and names reach the URL as escaped path segments (an empty one, "." or ".." is refused).
 //
-// Robustness: each request has its own timeout; 429, 5xx, timeouts, dropped connections and
+// Robustness: each request has its own timeout (connect and total, never past the call's
+// max_total); 429, 5xx, timeouts, dropped connections and
 // malformed 2xx bodies are retried with exponential backoff and jitter (Retry-After wins when
 // sent), bounded by max_attempts and max_total. A POST is never repeated blindly after an
 // ambiguous failure (timeout, dropped connection, 5xx): the resource is looked up by name first
@@ -42,7 +43,9 @@ class LeptonClient {
     std::string api_url;       // e.g. https://gateway.dgxc-lepton.nvidia.com (no /api/v2 suffix)
     std::string workspace_id;  // e.g. ws-test
     std::string token;         // the workspace token; sent only as the Authorization header
-    absl::Duration request_timeout = absl::Seconds(60);
+    absl::Duration request_timeout = absl::Seconds(60);  // one attempt, connect included
+    // The TCP+TLS connect alone: an unreachable gateway fails fast and is retried.
+    absl::Duration connect_timeout = absl::Seconds(10);
     int max_attempts = 5;  // per call, first attempt included
     absl::Duration backoff_base = absl::Milliseconds(500);
     absl::Duration backoff_max = absl::Seconds(30);
@@ -89,9 +92,10 @@ class LeptonClient {
  private:
   using Query = std::vector<std::pair<std::string, std::string>>;
 
-  // One attempt: no retries. Transport failures come back in the Response.
+  // One attempt: no retries, at most min(request_timeout, `deadline` - now). Transport failures
+  // come back in the Response.
   Response Perform(const std::string& method, const std::string& path, const Query& query,
-                   const std::string* body) const;
+                   const std::string* body, absl::Time deadline) const;
   // GET/PATCH/DELETE with retries; returns the parsed body (null for an empty one).
   absl::StatusOr<nlohmann::json> Call(const std::string& method, const std::string& path,
                                       const Query& query = {},

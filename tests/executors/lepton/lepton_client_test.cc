@@ -55,6 +55,11 @@ class Fake {
 
   LeptonClient Client(const std::string& token = kToken, int max_attempts = 4,
                       absl::Duration timeout = absl::Seconds(5)) const {
+    return LeptonClient(ClientOptions(token, max_attempts, timeout));
+  }
+
+  LeptonClient::Options ClientOptions(const std::string& token = kToken, int max_attempts = 4,
+                                      absl::Duration timeout = absl::Seconds(5)) const {
     LeptonClient::Options o;
     o.api_url = "http://127.0.0.1:" + std::to_string(port_);
     o.workspace_id = "ws-test";
@@ -63,7 +68,7 @@ class Fake {
     o.max_attempts = max_attempts;
     o.backoff_base = absl::Milliseconds(10);
     o.max_total = absl::Seconds(20);
-    return LeptonClient(o);
+    return o;
   }
 
  private:
@@ -390,6 +395,19 @@ TEST_CASE("LeptonClient sends an id as one escaped path segment", "[lepton_clien
   CHECK(absl::IsInvalidArgument(client.DeleteDeployment("..")));
   CHECK(absl::IsInvalidArgument(client.GetDeploymentReadiness(".").status()));
   CHECK(fake.Requests().size() == 1);
+}
+
+TEST_CASE("LeptonClient cuts an attempt short at max_total", "[lepton_client]") {
+  Fake fake;
+  fake.Faults({{{"method", "GET"}, {"path", "/deployments"}, {"delay_ms", 3000}, {"count", -1}}});
+  LeptonClient::Options o = fake.ClientOptions();
+  o.request_timeout = absl::Seconds(10);
+  o.max_total = absl::Milliseconds(500);
+  absl::Time start = absl::Now();
+  absl::StatusOr<std::vector<json>> deps = LeptonClient(o).ListDeployments();
+  CHECK(absl::IsUnavailable(deps.status()));
+  CHECK(absl::StrContains(deps.status().message(), "timed out after"));
+  CHECK(absl::Now() - start < absl::Milliseconds(2000));
 }
 
 }  // namespace
