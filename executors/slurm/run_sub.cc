@@ -17,27 +17,12 @@ namespace {
 
 constexpr char kNow[] = "$(date -u +%Y-%m-%dT%H:%M:%SZ)";
 
-// Values that reach an #SBATCH line or a pyxis option list: no control characters (a newline would
-// end the comment for bash) and no backslash (sbatch would read it as an escape, bash would not).
-absl::Status CheckLineValue(absl::string_view value, absl::string_view what) {
-  for (char c : value) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f || c == '\\') {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, " '", absl::CHexEscape(value),
-                       "' holds a control character or a backslash, which run.sub cannot carry "
-                       "on an #SBATCH line"));
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::Status CheckSpec(const JobSpec& spec, const RunSubOptions& options) {
   EVALD_RETURN_IF_ERROR(CheckJobSpecForScript(spec));
   EVALD_RETURN_IF_ERROR(CheckShellValue(options.runner_path, "runner_path"));
-  EVALD_RETURN_IF_ERROR(CheckLineValue(spec.task_dir, "task directory"));
+  EVALD_RETURN_IF_ERROR(CheckSbatchLineValue(spec.task_dir, "task directory"));
   if (!spec.native) {
-    EVALD_RETURN_IF_ERROR(CheckLineValue(spec.image, "task image"));
+    EVALD_RETURN_IF_ERROR(CheckSbatchLineValue(spec.image, "task image"));
     if (spec.task_dir.find_first_of(",:") != std::string::npos) {
       return absl::InvalidArgumentError(absl::StrCat(
           "task directory '", absl::CHexEscape(spec.task_dir),
@@ -52,17 +37,6 @@ void Sbatch(std::string& s, absl::string_view flag, absl::string_view value) {
   absl::StrAppend(&s, "#SBATCH --", flag);
   if (!value.empty()) absl::StrAppend(&s, " ", ShellQuote(value));
   s += "\n";
-}
-
-absl::Status CheckMountPath(const std::string& path, absl::string_view what) {
-  EVALD_RETURN_IF_ERROR(CheckLineValue(path, what));
-  if (path.empty() || path.find_first_of(",:") != std::string::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " '", absl::CHexEscape(path),
-                     "': a mount path must be non-empty and hold no ',' or ':' (pyxis "
-                     "--container-mounts syntax)"));
-  }
-  return absl::OkStatus();
 }
 
 // The model server as an srun step beside the evaluation (peer-launcher §3.2), then a wait for
@@ -97,19 +71,19 @@ absl::Status AppendServer(std::string& s, const deployment::DeploymentSpec& d,
   }
   std::string flags;
   if (!d.image.empty()) {
-    EVALD_RETURN_IF_ERROR(CheckLineValue(d.image, "deployment.image"));
+    EVALD_RETURN_IF_ERROR(CheckSbatchLineValue(d.image, "deployment.image"));
     std::vector<std::string> mounts;
     if (!d.checkpoint_path.empty()) {
-      EVALD_RETURN_IF_ERROR(CheckMountPath(d.checkpoint_path, "deployment.checkpoint_path"));
+      EVALD_RETURN_IF_ERROR(CheckPyxisMountPath(d.checkpoint_path, "deployment.checkpoint_path"));
       mounts.push_back(d.checkpoint_path + ":/checkpoint:ro");
     }
     if (!d.cache_path.empty()) {
-      EVALD_RETURN_IF_ERROR(CheckMountPath(d.cache_path, "deployment.cache_path"));
+      EVALD_RETURN_IF_ERROR(CheckPyxisMountPath(d.cache_path, "deployment.cache_path"));
       mounts.push_back(d.cache_path + ":/cache");
     }
     for (const auto& [src, dst] : d.mounts) {
-      EVALD_RETURN_IF_ERROR(CheckMountPath(src, "execution.mounts.deployment"));
-      EVALD_RETURN_IF_ERROR(CheckMountPath(dst, "execution.mounts.deployment"));
+      EVALD_RETURN_IF_ERROR(CheckPyxisMountPath(src, "execution.mounts.deployment"));
+      EVALD_RETURN_IF_ERROR(CheckPyxisMountPath(dst, "execution.mounts.deployment"));
       mounts.push_back(src + ":" + dst);
     }
     absl::StrAppend(&flags, " --container-image ", ShellQuote(d.image));
@@ -188,7 +162,7 @@ absl::StatusOr<RenderedJob> RenderRunSub(const JobSpec& spec, const SlurmConfig&
   Sbatch(s, "no-requeue", "");
   std::string comment = absl::StrCat("evald job ", spec.job_id, " attempt ", spec.attempt);
   if (!config.sbatch_comment.empty()) absl::StrAppend(&comment, "; ", config.sbatch_comment);
-  EVALD_RETURN_IF_ERROR(CheckLineValue(comment, "sbatch comment"));
+  EVALD_RETURN_IF_ERROR(CheckSbatchLineValue(comment, "sbatch comment"));
   Sbatch(s, "comment", comment);
 
   // Comments show quoted words too: a quoted word never holds a newline that would end them.

@@ -56,18 +56,9 @@ std::optional<bool> AsBool(const YAML::Node& n) {
   return value;
 }
 
-// A value that ends up on an `#SBATCH` line or in an srun option: sbatch reads those lines with
-// its own quoting rules (quotes and backslashes), and a newline would end the comment for bash.
+// A value that ends up on an `#SBATCH` line or in an srun option, named by its key.
 absl::Status CheckLineValue(absl::string_view key, absl::string_view value) {
-  for (char c : value) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f || c == '\\') {
-      return Bad(key, absl::StrCat("'", absl::CHexEscape(value),
-                                   "' holds a control character or a backslash, which an "
-                                   "#SBATCH line cannot carry"));
-    }
-  }
-  return absl::OkStatus();
+  return CheckSbatchLineValue(value, absl::StrCat("execution.", key, ":"));
 }
 
 absl::StatusOr<std::string> Str(const YAML::Node& execution, absl::string_view key,
@@ -149,6 +140,30 @@ absl::Status ParseExtraFlags(const YAML::Node& execution, SlurmConfig& config) {
 
 }  // namespace
 
+absl::Status CheckSbatchLineValue(absl::string_view value, absl::string_view what) {
+  for (char c : value) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f || c == '\\') {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " '", absl::CHexEscape(value),
+                       "' holds a control character or a backslash, which an #SBATCH line "
+                       "cannot carry"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckPyxisMountPath(absl::string_view path, absl::string_view what) {
+  EVALD_RETURN_IF_ERROR(CheckSbatchLineValue(path, what));
+  if (path.empty() || path.find_first_of(",:") != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " '", absl::CHexEscape(path),
+                     "': a mount path must be non-empty and hold no ',' or ':' (pyxis "
+                     "--container-mounts syntax)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<SlurmConfig> ParseSlurmConfig(const std::string& execution_yaml) {
   SlurmConfig config;
   YAML::Node execution;
@@ -208,13 +223,7 @@ absl::StatusOr<SlurmConfig> ParseSlurmConfig(const std::string& execution_yaml) 
                            StrMap(mounts["evaluation"], "mounts.evaluation"));
     for (const auto& [src, dst] : config.evaluation_mounts) {
       for (const std::string* p : {&src, &dst}) {
-        EVALD_RETURN_IF_ERROR(CheckLineValue("mounts.evaluation", *p));
-        if (p->empty() || p->find_first_of(",:") != std::string::npos) {
-          return Bad("mounts.evaluation",
-                     absl::StrCat("'", absl::CHexEscape(*p),
-                                  "': a mount path must be non-empty and hold no ',' or ':' "
-                                  "(pyxis --container-mounts syntax)"));
-        }
+        EVALD_RETURN_IF_ERROR(CheckPyxisMountPath(*p, "execution.mounts.evaluation:"));
       }
     }
     if (YAML::Node home = mounts["mount_home"]; Present(home)) {

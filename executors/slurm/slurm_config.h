@@ -13,7 +13,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "core/config/schema.h"
 
 namespace evald::executors {
@@ -48,5 +50,14 @@ std::vector<config::SchemaRule> SlurmExecutionKeys();
 // `#SBATCH` line or `srun` word (control characters, backslashes, ',' or ':' in mounts) are
 // refused here so the renderer never has to guess.
 absl::StatusOr<SlurmConfig> ParseSlurmConfig(const std::string& execution_yaml);
+
+// The rules for a value on an `#SBATCH` line or in a pyxis option list, shared by the parser and
+// run.sub's own values. InvalidArgument "<what> '<value>' holds a control character or a
+// backslash, ..." when `value` has one (sbatch reads those lines with its own quoting rules, and a
+// newline would end the comment for bash); OK otherwise.
+absl::Status CheckSbatchLineValue(absl::string_view value, absl::string_view what);
+// As above, and InvalidArgument "<what> '<path>': a mount path must be non-empty and hold no ','
+// or ':' ..." (pyxis --container-mounts syntax).
+absl::Status CheckPyxisMountPath(absl::string_view path, absl::string_view what);
 
 }  // namespace evald::executors
