@@ -280,6 +280,17 @@ absl::Status LeptonClient::ErrorFor(const std::string& method, const std::string
   return status;
 }
 
+absl::Status LeptonClient::CheckToken() const {
+  // It goes into a header line: a CR or LF would end the line and start another header.
+  for (char c : options_.token) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return absl::InvalidArgumentError(
+          "the Lepton API token holds a control character (a line break?); check the secret");
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Duration LeptonClient::Backoff(int attempt, const Response& response) const {
   if (response.retry_after) return *response.retry_after;
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -292,6 +303,7 @@ absl::Duration LeptonClient::Backoff(int attempt, const Response& response) cons
 
 absl::StatusOr<json> LeptonClient::Call(const std::string& method, const std::string& path,
                                         const Query& query, const json* body) const {
+  if (absl::Status s = CheckToken(); !s.ok()) return s;
   const absl::Time deadline = absl::Now() + options_.max_total;
   std::string payload = body != nullptr ? body->dump() : "";
   absl::Status last;
@@ -325,6 +337,7 @@ absl::StatusOr<json> LeptonClient::Call(const std::string& method, const std::st
 template <typename Lookup>
 absl::StatusOr<json> LeptonClient::CreateIdempotent(const std::string& path, const json& body,
                                                     const Lookup& lookup) const {
+  if (absl::Status s = CheckToken(); !s.ok()) return s;
   const std::string name = NameOf(body);
   if (name.empty()) {
     return absl::InvalidArgumentError(

@@ -108,6 +108,8 @@ class LeptonClient {
                                                   const Lookup& lookup) const;
   absl::Status ErrorFor(const std::string& method, const std::string& path,
                         const Response& response) const;
+  // InvalidArgument when the token cannot go into an HTTP header as it is.
+  absl::Status CheckToken() const;
   absl::Duration Backoff(int attempt, const Response& response) const;
 
   Options options_;

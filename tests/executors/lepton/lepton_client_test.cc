@@ -397,6 +397,18 @@ TEST_CASE("LeptonClient sends an id as one escaped path segment", "[lepton_clien
   CHECK(fake.Requests().size() == 1);
 }
 
+TEST_CASE("LeptonClient refuses a token with a line break, unsent and unshown", "[lepton_client]") {
+  Fake fake;
+  const std::string token = std::string(kToken) + "\r\nX-Injected: 1";
+  LeptonClient client = fake.Client(token);
+  absl::StatusOr<std::vector<json>> jobs = client.ListJobs();
+  CHECK(absl::IsInvalidArgument(jobs.status()));
+  CHECK(!absl::StrContains(jobs.status().message(), kToken));
+  absl::StatusOr<json> created = client.CreateJob({{"metadata", {{"name", "j1"}}}});
+  CHECK(absl::IsInvalidArgument(created.status()));
+  CHECK(fake.Requests().empty());
+}
+
 TEST_CASE("LeptonClient cuts an attempt short at max_total", "[lepton_client]") {
   Fake fake;
   fake.Faults({{{"method", "GET"}, {"path", "/deployments"}, {"delay_ms", 3000}, {"count", -1}}});
