@@ -53,6 +53,9 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::str
   }
   endpoint->port_ = port;
   endpoint->thread_ = std::thread([&server] { server.listen_after_bind(); });
+  // httplib's stop() does nothing before the listen loop runs: a Stop right after Start would
+  // leave it serving and the join waiting forever.
+  for (int i = 0; i < 5000 && !server.is_running(); ++i) absl::SleepFor(absl::Milliseconds(1));
   return endpoint;
 }
 
