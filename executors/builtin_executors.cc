@@ -11,6 +11,7 @@
 #ifdef EVALD_EXECUTOR_CONFIGS_ONLY
 #define EVALD_EXECUTOR(type) nullptr
 #else
+#include "executors/lepton/lepton_executor.h"
 #include "executors/local/local_executor.h"
 #include "executors/slurm/slurm_executor.h"
 #define EVALD_EXECUTOR(type)                                        \
@@ -31,8 +32,11 @@ std::vector<ExecutorFactory> List() {
       {.name = "slurm",
        .execution_keys = SlurmExecutionKeys,
        .create = EVALD_EXECUTOR(SlurmExecutor)},
-      // Configs checked key by key; running them comes with its executor.
-      {.name = "lepton", .execution_keys = LeptonExecutionKeys, .job_env = LeptonJobEnvNames},
+      // Batch jobs over the Lepton REST API; endpoints (deployments) not yet.
+      {.name = "lepton",
+       .execution_keys = LeptonExecutionKeys,
+       .job_env = LeptonJobEnvNames,
+       .create = EVALD_EXECUTOR(LeptonExecutor)},
   };
 }
 

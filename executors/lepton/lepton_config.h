@@ -1,14 +1,17 @@
 // File: lepton_config.h
 //
 // The Lepton executor's part of `execution:` (configs/execution/lepton/default.yaml): its keys for
-// the schema check, and the env vars a Lepton job gets from lepton_platform.tasks.env_vars (they
-// satisfy a task's required env vars). Checked even in a build that cannot run Lepton jobs yet.
-// Caller: the executor list (builtin_executors.cc).
+// the schema check, the env vars a Lepton job gets from lepton_platform.tasks.env_vars (they
+// satisfy a task's required env vars), and the typed settings the executor reads from a job's
+// `execution` section (ParseLeptonConfig). No backend code here: evalctl links this file.
+// Callers: the executor list (builtin_executors.cc), the Lepton executor.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "core/config/schema.h"
 #include "yaml-cpp/yaml.h"
 
@@ -16,5 +19,43 @@ namespace evald::executors {
 
 std::vector<config::SchemaRule> LeptonExecutionKeys();
 std::vector<std::string> LeptonJobEnvNames(const YAML::Node& execution);
+
+// One entry of lepton_platform.tasks.env_vars: a plain value or a workspace secret by name.
+struct LeptonEnvVar {
+  std::string name;
+  std::string value;       // when secret_ref is empty
+  std::string secret_ref;  // value_from.secret_name_ref
+};
+
+// One entry of lepton_platform.tasks.mounts. `local_path` (evald's own key) is where `path` of
+// that storage is mounted on the evald host: a task dir under it is reachable by the job at
+// mount_path + the rest, which is how evald reads the job's results (see docs/lepton.md).
+struct LeptonMount {
+  std::string from;
+  std::string path;
+  std::string mount_path;
+  std::string local_path;
+  std::string mount_options_json;  // "" or a JSON object
+};
+
+struct LeptonConfig {
+  std::string api_url = "https://gateway.dgxc-lepton.nvidia.com";
+  std::string workspace_id;
+  // The env var holding the workspace token: in evald's environment, or sent by evalctl as a
+  // secret when evaluation.env_vars maps it (the job never gets it).
+  std::string token_env = "LEPTON_API_TOKEN";
+  std::string resource_shape = "cpu.small";
+  bool use_shared_storage = true;
+  std::string runner_image;                // native tasks: an image with evalrun
+  std::string runner_command = "evalrun";  // evalrun inside runner_image
+  std::string node_group;                  // a name; resolved to its id at Start
+  std::vector<LeptonEnvVar> env_vars;
+  std::vector<LeptonMount> mounts;
+  std::vector<std::string> image_pull_secrets;
+  int ttl_seconds_after_finished = 600;
+};
+
+// Parses a job's `execution` section (JobSpec::execution_yaml). InvalidArgument naming the key.
+absl::StatusOr<LeptonConfig> ParseLeptonConfig(const std::string& execution_yaml);
 
 }  // namespace evald::executors

@@ -1,0 +1,99 @@
+// File: lepton_executor.h
+//
+// Runs each task as a DGX Cloud Lepton batch job over the REST API (LeptonClient), for
+// `execution.type: lepton` with `deployment: none` (the model is target.api_endpoint.url).
+//
+// - Start: POSTs a job named `evald-<invocation>-<index>-a<attempt>` (unique per attempt, within
+//   Lepton's 36 characters; also its metadata.id), running `evalrun` from a runner image (native
+//   tasks) or the harness image with its command (container tasks). Before the POST it writes
+//   <task dir>/lepton-job.json (name, workspace, attempt; no secrets), which Recover reads.
+// - Poll: one GET /jobs per workspace per poll for all its jobs; a job missing from that list
+//   (archived or deleted meanwhile) is read once by id, archive included.
+// - Results: the task dir is on storage shared with the job (a mount's `local_path`), so the job
+//   writes logs/stage.exit and artifacts/results.yml where evald reads them (docs/lepton.md).
+// - Stop: PATCH stopped, then DELETE (idempotent). Recover: finds this attempt's job by name.
+//
+// The workspace token comes from the env var named by lepton_platform.api_token_env: Start's env
+// (evalctl sends it when evaluation.env_vars maps it) or evald's own environment. It is only ever
+// the Authorization header, never a job's env, the handle, a file or a log line.
+//
+// Called on its driver thread (Start/Poll/Stop/Recover) and by Submit and the read RPCs
+// (Validate/Render/Describe).
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "executors/executor.h"
+#include "executors/lepton/lepton_client.h"
+#include "executors/lepton/lepton_config.h"
+#include "executors/registry.h"
+#include "nlohmann/json.hpp"
+
+namespace evald::executors {
+
+// `evald-<invocation>-<index>-a<attempt>`; "" for a job id that is not `<inv>.<index>`.
+std::string LeptonJobName(const std::string& job_id, int attempt);
+
+// How a Lepton job state string reads to evald: the observation kind, and for finished jobs
+// whether it succeeded. Unknown strings ("", "UNK", "Migrating", ...) keep the job as it was.
+enum class LeptonStateClass {
+  kQueued,
+  kRunning,
+  kCompleted,
+  kFailed,
+  kStopped,
+  kGone,
+  kArchived,
+  kUnknown
+};
+LeptonStateClass ClassifyLeptonJobState(const std::string& state);
+
+class LeptonExecutor : public Executor {
+ public:
+  explicit LeptonExecutor(ExecutorContext context);
+
+  std::string name() const override { return "lepton"; }
+  absl::Status Validate(const JobSpec& spec) const override;
+  absl::StatusOr<RenderedJob> Render(const JobSpec& spec) const override;
+  absl::StatusOr<JobHandle> Start(const JobSpec& spec,
+                                  const std::map<std::string, std::string>& env) override;
+  std::vector<Observation> Poll(const std::vector<JobRef>& jobs) override;
+  absl::Status Stop(const JobRef& job, absl::Duration grace) override;
+  absl::StatusOr<std::optional<JobHandle>> Recover(const JobRef& job) override;
+  HandleInfo Describe(const JobHandle& handle) const override;
+
+  // The reference polls every 10 s; the API has no SLA for frequent calls (lepton-api.md).
+  absl::Duration PollInterval() const override { return absl::Seconds(10); }
+  absl::Duration CallTimeout() const override { return absl::Seconds(120); }
+
+  // Where a job's API calls go (kept in the handle and in lepton-job.json).
+  struct Target {
+    std::string api_url;
+    std::string workspace_id;
+    std::string token_env;
+  };
+
+ private:
+  // The job spec Start posts; `node_group_id` "" renders the name as a placeholder (dry runs).
+  absl::StatusOr<nlohmann::json> BuildJob(const JobSpec& spec, const LeptonConfig& config,
+                                          const std::string& node_group_id,
+                                          bool resolve_node_group) const;
+  // A client for `target`, or FailedPrecondition when no token is known for it.
+  absl::StatusOr<lepton::LeptonClient> ClientFor(const Target& target) const;
+  void NoteState(const std::string& name, const std::string& state);
+
+  ExecutorContext context_;
+  // Tokens Start received by workspace ("<api url> <workspace>"); driver thread only.
+  std::map<std::string, std::string> tokens_;
+  // The last raw Lepton state seen per job name, for Describe (any thread).
+  mutable std::mutex states_mu_;
+  std::map<std::string, std::string> raw_states_;
+  // Workspaces already warned about having no token (driver thread only).
+  std::map<std::string, bool> warned_no_token_;
+};
+
+}  // namespace evald::executors
