@@ -94,7 +94,7 @@ std::string FilterStep::Apply(const std::string& text, const FilterContext& ctx)
     case Kind::kLowercase:
       return PyLower(text);
     case Kind::kUppercase:
-      return absl::AsciiStrToUpper(text);
+      return PyUpper(text);
     case Kind::kRegex:
       return FindMatch(*regex_, text, group_select_).value_or(fallback_);
     case Kind::kMultiChoiceRegex: {

@@ -71,25 +71,8 @@ std::string StripChars(absl::string_view s, absl::string_view chars) {
 // Python str.strip(): Unicode whitespace.
 std::string Strip(absl::string_view s) { return PyStrip(s); }
 
-// Python's str.islower()/isupper() on ASCII letters: at least one cased letter, none of the
-// other case.
-bool IsLower(absl::string_view s) {
-  bool cased = false;
-  for (char c : s) {
-    if (absl::ascii_isupper(c)) return false;
-    cased = cased || absl::ascii_islower(c);
-  }
-  return cased;
-}
-
-bool IsUpper(absl::string_view s) {
-  bool cased = false;
-  for (char c : s) {
-    if (absl::ascii_islower(c)) return false;
-    cased = cased || absl::ascii_isupper(c);
-  }
-  return cased;
-}
+bool IsLower(absl::string_view s) { return PyIsLower(s); }
+bool IsUpper(absl::string_view s) { return PyIsUpper(s); }
 
 enum class Relation { kLessThan, kAtLeast };
 

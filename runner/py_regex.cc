@@ -1,12 +1,16 @@
 #include "runner/py_regex.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include <locale.h>
 #include <pcre2.h>
-#include <wctype.h>
+#include <unicode/locid.h>
+#include <unicode/uchar.h>
+#include <unicode/unistr.h>
+#include <unicode/utf8.h>
 
+#include <algorithm>
 #include <cctype>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
 namespace evald::runner {
@@ -272,24 +276,6 @@ int32_t Decode(absl::string_view s, size_t i, size_t* len) {
   return cp;
 }
 
-void Encode(int32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    *out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    *out += static_cast<char>(0xC0 | (cp >> 6));
-    *out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    *out += static_cast<char>(0xE0 | (cp >> 12));
-    *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    *out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    *out += static_cast<char>(0xF0 | (cp >> 18));
-    *out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    *out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 // Python's str.isspace().
 bool IsPySpace(int32_t cp) {
   return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85 || cp == 0xA0 ||
@@ -324,24 +310,79 @@ std::string PyStrip(absl::string_view s) {
   return left;
 }
 
-std::string PyLower(absl::string_view s) {
-  static const locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(0));
+namespace {
+
+// Python's str.lower()/upper() are Unicode's full case mappings with no locale: SpecialCasing's
+// unconditional rules (`ß` -> `SS`, `İ` -> `i̇`) and Final_Sigma, which is what ICU's root locale
+// applies. Each run of well-formed UTF-8 is mapped; ill-formed bytes (which a Python str cannot
+// hold) pass through unchanged. ASCII runs take a fast path.
+std::string MapCase(absl::string_view s, bool upper) {
   std::string out;
   out.reserve(s.size());
-  for (size_t i = 0; i < s.size();) {
-    size_t len = 1;
-    int32_t cp = Decode(s, i, &len);
-    if (cp < 0) {
-      out += s[i];
-    } else if (cp < 0x80) {
-      out += static_cast<char>(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp);
-    } else {
-      Encode(utf8 != static_cast<locale_t>(0) ? static_cast<int32_t>(towlower_l(cp, utf8)) : cp,
-             &out);
+  auto map_run = [&](absl::string_view run) {
+    if (run.empty()) return;
+    bool ascii = true;
+    for (char c : run) ascii = ascii && static_cast<unsigned char>(c) < 0x80;
+    if (ascii) {
+      out += upper ? absl::AsciiStrToUpper(run) : absl::AsciiStrToLower(run);
+      return;
     }
-    i += len;
+    icu::UnicodeString text = icu::UnicodeString::fromUTF8(
+        icu::StringPiece(run.data(), static_cast<int32_t>(run.size())));
+    if (upper) {
+      text.toUpper(icu::Locale::getRoot());
+    } else {
+      text.toLower(icu::Locale::getRoot());
+    }
+    text.toUTF8String(out);
+  };
+  // ICU indexes with int32_t; a larger text is mapped in pieces cut at code point boundaries.
+  constexpr size_t kPiece = size_t{1} << 30;
+  size_t run_start = 0;
+  size_t i = 0;
+  while (i < s.size()) {
+    const size_t start = i;
+    const int32_t n = static_cast<int32_t>(std::min(s.size() - i, size_t{4}));
+    int32_t k = 0;
+    UChar32 c;
+    U8_NEXT(reinterpret_cast<const uint8_t*>(s.data() + i), k, n, c);
+    i += static_cast<size_t>(k);
+    if (c < 0) {
+      map_run(s.substr(run_start, start - run_start));
+      out.append(s.data() + start, i - start);
+      run_start = i;
+    } else if (i - run_start >= kPiece) {
+      map_run(s.substr(run_start, i - run_start));
+      run_start = i;
+    }
   }
+  map_run(s.substr(run_start));
   return out;
 }
+
+// Python's str.islower()/isupper(): false on any titlecase letter or any letter of the other case
+// (Unicode's Lowercase/Uppercase properties), and true only with at least one of the asked case.
+bool CaseCheck(absl::string_view s, UProperty want, UProperty other) {
+  bool seen = false;
+  size_t i = 0;
+  while (i < s.size()) {
+    const int32_t n = static_cast<int32_t>(std::min(s.size() - i, size_t{4}));
+    int32_t k = 0;
+    UChar32 c;
+    U8_NEXT(reinterpret_cast<const uint8_t*>(s.data() + i), k, n, c);
+    i += static_cast<size_t>(k);
+    if (c < 0) continue;
+    if (u_hasBinaryProperty(c, other) || u_charType(c) == U_TITLECASE_LETTER) return false;
+    seen = seen || u_hasBinaryProperty(c, want);
+  }
+  return seen;
+}
+
+}  // namespace
+
+std::string PyLower(absl::string_view s) { return MapCase(s, /*upper=*/false); }
+std::string PyUpper(absl::string_view s) { return MapCase(s, /*upper=*/true); }
+bool PyIsLower(absl::string_view s) { return CaseCheck(s, UCHAR_LOWERCASE, UCHAR_UPPERCASE); }
+bool PyIsUpper(absl::string_view s) { return CaseCheck(s, UCHAR_UPPERCASE, UCHAR_LOWERCASE); }
 
 }  // namespace evald::runner

@@ -68,7 +68,11 @@ class PyRegex {
 // start.
 std::string PyStrip(absl::string_view s);
 std::string PyLStrip(absl::string_view s);
-// Python's str.lower() for the simple (one code point to one) case mappings of Unicode.
+// Python's str.lower() / str.upper(): Unicode's full case mappings (ICU, root locale).
 std::string PyLower(absl::string_view s);
+std::string PyUpper(absl::string_view s);
+// Python's str.islower() / str.isupper(): at least one cased letter, all of that case.
+bool PyIsLower(absl::string_view s);
+bool PyIsUpper(absl::string_view s);
 
 }  // namespace evald::runner

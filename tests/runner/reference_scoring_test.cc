@@ -212,6 +212,74 @@ TEST_CASE("regex filter: group_select, tuples, strip and fallback") {
   CHECK(Apply(lower, "The Answer (B)") == "the answer (b)");
   FilterPipeline upper{"upper", {FilterStep::Uppercase()}};
   CHECK(Apply(upper, "the answer (b)") == "THE ANSWER (B)");
+  // Python's str.upper() is Unicode's full mapping, not ASCII's.
+  CHECK(Apply(upper, "stra\u00dfe \u00e9t\u00e9 \uff43") == "STRASSE \u00c9T\u00c9 \uff23");
+}
+
+// Differential check against CPython: str.lower/upper/islower/isupper on the cases where Unicode's
+// rules differ from ASCII's and from one-to-one mappings (SpecialCasing, Final_Sigma, titlecase
+// letters, uncased scripts, ill-formed bytes passed through).
+TEST_CASE("py case functions: lower, upper, islower and isupper agree with CPython") {
+  CHECK(PyUpper("\u00df") == "SS");
+  CHECK(PyLower("\u0130") == "i\u0307");
+  CHECK(PyLower("\u039f\u0394\u039f\u03a3") == "\u03bf\u03b4\u03bf\u03c2");  // final sigma
+  CHECK(PyUpper("a\xff b") == "A\xff B");
+  CHECK_FALSE(PyIsUpper("\u01c5A"));  // titlecase Dz
+  CHECK(PyIsUpper("I SAID \u00c9T\u00c9 123"));
+  CHECK_FALSE(PyIsLower("123 \u4e2d\u6587"));
+  if (std::system("python3 -c 'import json' >/dev/null 2>&1") != 0) {
+    WARN("python3 not found: differential check skipped");
+    return;
+  }
+  const std::vector<std::string> texts = {"",
+                                          "abc",
+                                          "ABC",
+                                          "Abc",
+                                          "123",
+                                          "I",
+                                          "U.S.",
+                                          "stra\u00dfe",
+                                          "\u1e9e",
+                                          "\u0130stanbul",
+                                          "\u039f\u0394\u039f\u03a3 \u03a3",
+                                          "\u03c3\u03a3\u03a3\u03c3",
+                                          "\ufb03 \ufb01",
+                                          "\u0149",
+                                          "\u01c5 \u01c4 \u01c6",
+                                          "\u1f80 \u1f88",
+                                          "\u00e9t\u00e9 \u00c9T\u00c9",
+                                          "\uff41\uff22",
+                                          "\u4e2d\u6587 abc",
+                                          "\u4e2d\u6587",
+                                          "\u2160 \u2170 \u24b6 \u24d0",
+                                          "\u0587",
+                                          "\U00010428\U00010400",
+                                          "\u00aa \u00ba",
+                                          "\u02b0",
+                                          "ABC \u2167",
+                                          "\u0345",
+                                          "hello, WORLD! 42"};
+  nlohmann::json in = texts;
+  TempDir dir;
+  WriteFile(dir / "in.json", in.dump());
+  WriteFile(dir / "check.py", R"py(
+import json, sys
+texts = json.load(open(sys.argv[1], encoding="utf-8"))
+json.dump([[t.lower(), t.upper(), t.islower(), t.isupper()] for t in texts],
+          open(sys.argv[2], "w", encoding="utf-8"))
+)py");
+  const std::string cmd = "python3 '" + (dir / "check.py") + "' '" + (dir / "in.json") + "' '" +
+                          (dir / "out.json") + "'";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  const nlohmann::json want = nlohmann::json::parse(testing::ReadFile(dir / "out.json"));
+  REQUIRE(want.size() == texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    INFO("text " << i << ": " << texts[i]);
+    CHECK(PyLower(texts[i]) == want[i][0].get<std::string>());
+    CHECK(PyUpper(texts[i]) == want[i][1].get<std::string>());
+    CHECK(PyIsLower(texts[i]) == want[i][2].get<bool>());
+    CHECK(PyIsUpper(texts[i]) == want[i][3].get<bool>());
+  }
 }
 
 TEST_CASE("exact_match: regexes, then case, then punctuation, both sides") {
