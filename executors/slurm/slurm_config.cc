@@ -16,6 +16,9 @@ std::vector<config::SchemaRule> SlurmExecutionKeys() {
   return {
       SchemaKey("execution.hostname", K::kStr),
       SchemaKey("execution.username", K::kStr | K::kNum),
+      // evald's own: an ssh client config to use instead of ~/.ssh/config (port, key, known
+      // hosts of the login node), e.g. the test cluster's from `scripts/slurm-local env`.
+      SchemaKey("execution.ssh_config_file", K::kStr | K::kNull),
       SchemaKey("execution.account", K::kStr | K::kInt),
       SchemaKey("execution.partition", K::kStr | K::kNull),
       SchemaKey("execution.cpu_partition", K::kStr | K::kNull),
@@ -175,6 +178,12 @@ absl::StatusOr<SlurmConfig> ParseSlurmConfig(const std::string& execution_yaml) 
   if (!execution.IsMap()) return absl::InvalidArgumentError("execution: expected a mapping");
   EVALD_ASSIGN_OR_RETURN(config.hostname, Str(execution, "hostname", ""));
   EVALD_ASSIGN_OR_RETURN(config.username, Str(execution, "username", ""));
+  EVALD_ASSIGN_OR_RETURN(config.ssh_config_file, Str(execution, "ssh_config_file", ""));
+  for (const auto& [key, value] :
+       {std::pair{"hostname", &config.hostname}, std::pair{"username", &config.username}}) {
+    // ssh would read a leading '-' as an option.
+    if (!value->empty() && (*value)[0] == '-') return Bad(key, "must not start with '-'");
+  }
   EVALD_ASSIGN_OR_RETURN(config.account, Str(execution, "account", ""));
   if (config.account.empty())
     return Bad("account", "missing; expected the SLURM account to charge");

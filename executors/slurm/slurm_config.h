@@ -23,6 +23,7 @@ namespace evald::executors {
 struct SlurmConfig {
   std::string hostname;  // login node; "" = sbatch on this machine
   std::string username;
+  std::string ssh_config_file;  // "" = the user's ssh config
   std::string account;
   std::string partition;  // "" = the cluster's default partition
   int num_nodes = 1;

@@ -1,8 +1,21 @@
 #include "executors/slurm/slurm_executor.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "core/shell.h"
 #include "core/status_macros.h"
 #include "executors/slurm/run_sub.h"
 #include "executors/slurm/slurm_config.h"
@@ -11,7 +24,14 @@
 namespace evald::executors {
 namespace {
 
+namespace fs = std::filesystem;
+
 constexpr int kHandleVersion = 1;
+// Written next to run.sub before sbatch: which cluster this attempt went to, for Recover (which
+// gets no config, only the task dir).
+constexpr char kTargetFile[] = ".slurm_target.json";
+// Polls in which a job is in neither squeue nor sacct before it counts as vanished.
+constexpr int kMaxMisses = 3;
 
 RunSubOptions Options(const ExecutorContext& context) {
   // TODO(issue 10): the runner as the compute node sees it (a configured path, an image, or an
@@ -19,11 +39,102 @@ RunSubOptions Options(const ExecutorContext& context) {
   return {.runner_path = context.runner_path.empty() ? "evalrun" : context.runner_path};
 }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+absl::Status WriteFile(const std::string& path, const std::string& content, mode_t mode) {
+  // O_TRUNC keeps an existing file's mode: remove it first so `mode` holds (secrets).
+  ::unlink(path.c_str());
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return absl::FailedPreconditionError(absl::StrCat("cannot write ", path));
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n <= 0) {
+      ::close(fd);
+      return absl::FailedPreconditionError(absl::StrCat("cannot write ", path));
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return absl::OkStatus();
+}
+
+// The exit code the job script recorded in logs/stage.exit ("<time> <code>"), if any.
+std::optional<int> StageExitCode(const std::string& task_dir) {
+  std::string text(absl::StripAsciiWhitespace(ReadFile(task_dir + "/logs/stage.exit")));
+  if (text.empty()) return std::nullopt;
+  int code = 1;
+  size_t space = text.rfind(' ');
+  if (space == std::string::npos || !absl::SimpleAtoi(text.substr(space + 1), &code)) return 1;
+  return code;
+}
+
+void ParseProgress(const std::string& text, Observation& obs) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return;
+  obs.has_progress = true;
+  obs.progress_done = j.value("done", int64_t{0});
+  obs.progress_total = j.value("total", int64_t{0});
+  obs.progress_errors = j.value("errors", int64_t{0});
+  obs.progress_rate = j.value("rate", 0.0);
+}
+
+// `sbatch --parsable` prints "<id>" or "<id>;<cluster>".
+std::string ParseSbatchId(const std::string& out) {
+  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipWhitespace())) {
+    std::string id(absl::StripAsciiWhitespace(line.substr(0, line.find(';'))));
+    bool digits = !id.empty();
+    for (char c : id) digits = digits && absl::ascii_isdigit(static_cast<unsigned char>(c));
+    if (digits) return id;
+  }
+  return "";
+}
+
+// The SLURM job id of the job named `name`, from FindByNameCommand's answer: the queue first,
+// then accounting (the newest); "" when neither knows it. Unavailable when the answer is
+// incomplete.
+absl::StatusOr<std::string> FindByName(SlurmCluster& cluster, const std::string& name) {
+  ClusterResult r = cluster.Run(FindByNameCommand(name), "", absl::Seconds(60));
+  size_t q = r.out.find("@squeue\n");
+  size_t a = r.out.find("@sacct\n");
+  if (!r.ok() || q == std::string::npos || a == std::string::npos || a < q) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot look for SLURM job ", name, ": ", r.Describe()));
+  }
+  for (const auto& [id, st] : ParseSqueue(r.out.substr(q, a - q))) {
+    if (st.name == name) return id;
+  }
+  std::string newest;
+  int64_t newest_n = -1;
+  for (const auto& [id, list] : ParseSacct(r.out.substr(a))) {
+    int64_t n = 0;
+    for (const SlurmJobStatus& st : list) {
+      if (st.name == name && absl::SimpleAtoi(id, &n) && n > newest_n) {
+        newest = id;
+        newest_n = n;
+      }
+    }
+  }
+  return newest;
+}
+
+std::string StateKey(const SlurmHandleState& h) {
+  return absl::StrCat(h.hostname, "/", h.slurm_job_id);
+}
+
 }  // namespace
 
 JobHandle EncodeSlurmHandle(const SlurmHandleState& s) {
-  nlohmann::json j = {
-      {"hostname", s.hostname}, {"slurm_job_id", s.slurm_job_id}, {"task_dir", s.task_dir}};
+  nlohmann::json j = {{"hostname", s.hostname},
+                      {"username", s.username},
+                      {"ssh_config_file", s.ssh_config_file},
+                      {"slurm_job_id", s.slurm_job_id},
+                      {"task_dir", s.task_dir}};
   return {.version = kHandleVersion, .executor = "slurm", .state = j.dump()};
 }
 
@@ -33,8 +144,9 @@ std::optional<SlurmHandleState> DecodeSlurmHandle(const JobHandle& h) {
   if (j.is_discarded() || !j.is_object()) return std::nullopt;
   SlurmHandleState s;
   for (auto [key, field] :
-       {std::pair{"hostname", &s.hostname}, std::pair{"slurm_job_id", &s.slurm_job_id},
-        std::pair{"task_dir", &s.task_dir}}) {
+       {std::pair{"hostname", &s.hostname}, std::pair{"username", &s.username},
+        std::pair{"ssh_config_file", &s.ssh_config_file},
+        std::pair{"slurm_job_id", &s.slurm_job_id}, std::pair{"task_dir", &s.task_dir}}) {
     auto it = j.find(key);
     if (it != j.end() && it->is_string()) *field = it->get<std::string>();
   }
@@ -55,26 +167,249 @@ absl::StatusOr<RenderedJob> SlurmExecutor::Render(const JobSpec& spec) const {
 
 absl::StatusOr<JobHandle> SlurmExecutor::Start(const JobSpec& spec,
                                                const std::map<std::string, std::string>& env) {
-  (void)spec;
-  (void)env;
-  return absl::FailedPreconditionError(
-      "submitting to SLURM is not available in this build yet; use --dry-run to see the run.sub");
+  EVALD_ASSIGN_OR_RETURN(SlurmConfig config, ParseSlurmConfig(spec.execution_yaml));
+  EVALD_ASSIGN_OR_RETURN(RenderedJob rendered, RenderRunSub(spec, config, Options(context_)));
+  // Sourced by run.sub under `set -a`: NAME=<quoted value> lines.
+  std::string secrets;
+  for (const auto& [name, host_var] : spec.env_vars) {
+    EVALD_RETURN_IF_ERROR(CheckEnvName(name, "env_vars"));
+    auto it = env.find(name);
+    if (it == env.end()) continue;
+    EVALD_RETURN_IF_ERROR(CheckShellValue(it->second, absl::StrCat("the value of ", name)));
+    absl::StrAppend(&secrets, name, "=", ShellQuote(it->second), "\n");
+  }
+
+  std::error_code ec;
+  fs::create_directories(spec.task_dir + "/logs", ec);
+  if (!ec) fs::create_directories(spec.task_dir + "/artifacts", ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create job directory ", spec.task_dir, ": ", ec.message()));
+  }
+  for (const char* stale : {"stage.exit", "stage.running"}) {
+    fs::remove(spec.task_dir + "/logs/" + stale, ec);
+  }
+  const ClusterTarget target{config.hostname, config.username, config.ssh_config_file};
+  nlohmann::json marker = {{"hostname", target.hostname},
+                           {"username", target.username},
+                           {"ssh_config_file", target.ssh_config_file},
+                           {"attempt", spec.attempt}};
+  EVALD_RETURN_IF_ERROR(WriteFile(spec.task_dir + "/" + kTargetFile, marker.dump() + "\n", 0644));
+  EVALD_RETURN_IF_ERROR(WriteFile(spec.task_dir + "/run.sub", rendered.script, 0755));
+  std::vector<std::string> files = {"run.sub"};
+  if (spec.native) {
+    EVALD_RETURN_IF_ERROR(WriteFile(spec.task_dir + "/plan.yaml", rendered.plan, 0644));
+    files.push_back("plan.yaml");
+  }
+
+  SlurmCluster& cluster = pool_.Get(target);
+  // The task dir on the cluster is the same absolute path (execution.output_dir names it).
+  const std::string& remote_dir = spec.task_dir;
+  EVALD_RETURN_IF_ERROR(cluster.CopyTo(spec.task_dir, files, remote_dir));
+  if (!spec.env_vars.empty()) {
+    const std::string path = remote_dir + "/" + kSlurmSecretsFile;
+    if (target.remote()) {
+      EVALD_RETURN_IF_ERROR(cluster.WritePrivateFile(path, secrets));
+    } else {
+      EVALD_RETURN_IF_ERROR(WriteFile(path, secrets, 0600));
+    }
+  }
+  const std::string name = SlurmJobName(spec.job_id, spec.attempt);
+  const std::string q = ShellQuote(remote_dir);
+  ClusterResult r =
+      cluster.Run(absl::StrCat("cd ", q, " && mkdir -p logs artifacts && rm -f logs/stage.exit ",
+                               "logs/stage.running && sbatch --parsable run.sub"),
+                  "", absl::Seconds(60));
+  std::string id = r.ok() ? ParseSbatchId(r.out) : "";
+  if (id.empty()) {
+    // The answer may have been lost after sbatch took the job: look before anyone resubmits.
+    absl::StatusOr<std::string> found = FindByName(cluster, name);
+    if (!found.ok() || found->empty()) {
+      return absl::UnavailableError(absl::StrCat(
+          "sbatch on ", target.remote() ? target.hostname : "this machine", " failed: ",
+          r.ok() ? absl::StrCat("no job id in its answer '", r.out.substr(0, 200), "'")
+                 : r.Describe()));
+    }
+    id = *found;
+  }
+  misses_.erase(spec.job_id);
+  SlurmHandleState h{.hostname = target.hostname,
+                     .username = target.username,
+                     .ssh_config_file = target.ssh_config_file,
+                     .slurm_job_id = id,
+                     .task_dir = remote_dir};
+  RememberState(h, "submitted");
+  return EncodeSlurmHandle(h);
+}
+
+void SlurmExecutor::RememberState(const SlurmHandleState& h, const std::string& state) {
+  absl::MutexLock lock(&mu_);
+  raw_state_[StateKey(h)] = state;
 }
 
 std::vector<Observation> SlurmExecutor::Poll(const std::vector<JobRef>& jobs) {
-  (void)jobs;
-  return {};  // nothing is ever submitted yet
+  std::map<std::string, std::pair<ClusterTarget, std::vector<Live>>> by_cluster;
+  for (const JobRef& ref : jobs) {
+    std::optional<SlurmHandleState> h = DecodeSlurmHandle(ref.handle);
+    if (!h || h->slurm_job_id.empty()) continue;
+    auto& entry = by_cluster[h->target().Key()];
+    entry.first = h->target();
+    entry.second.push_back({&ref, *h});
+  }
+  std::vector<Observation> out;
+  for (const auto& [key, entry] : by_cluster) PollCluster(entry.first, entry.second, out);
+  return out;
+}
+
+void SlurmExecutor::PollCluster(const ClusterTarget& target, const std::vector<Live>& jobs,
+                                std::vector<Observation>& out) {
+  SlurmCluster& cluster = pool_.Get(target);
+  std::vector<std::string> ids;
+  for (const Live& j : jobs) ids.push_back(j.handle.slurm_job_id);
+  ClusterResult q = cluster.Run(SqueueCommand(ids));
+  if (!q.ok() && !SqueueKnowsNone(q.exit_code, q.err)) return;  // not observed this time
+  std::map<std::string, SlurmJobStatus> queued = ParseSqueue(q.out);
+
+  // A job in the queue under another name is another job that reused the id (cold restart).
+  std::vector<std::optional<SlurmJobStatus>> status(jobs.size());
+  std::vector<std::string> ask;  // ids sacct is asked about: gone from the queue, or FAILED
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const std::string name = SlurmJobName(jobs[i].ref->job_id, jobs[i].ref->attempt);
+    auto it = queued.find(jobs[i].handle.slurm_job_id);
+    if (it != queued.end() && it->second.name == name) status[i] = it->second;
+    if (!status[i] || status[i]->state == "FAILED") ask.push_back(jobs[i].handle.slurm_job_id);
+  }
+  bool accounted = true;
+  if (!ask.empty()) {
+    ClusterResult a = cluster.Run(SacctCommand(ask));
+    accounted = a.ok();
+    std::map<std::string, std::vector<SlurmJobStatus>> done = ParseSacct(a.ok() ? a.out : "");
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      const std::string name = SlurmJobName(jobs[i].ref->job_id, jobs[i].ref->attempt);
+      auto it = done.find(jobs[i].handle.slurm_job_id);
+      if (it == done.end()) continue;
+      for (const SlurmJobStatus& st : it->second) {
+        if (st.name != name) continue;
+        if (!status[i]) {
+          status[i] = st;
+        } else if (st.state == status[i]->state) {
+          status[i]->exit_code = st.exit_code;
+        }
+      }
+    }
+  }
+
+  std::vector<std::pair<Live, Observation*>> running;
+  std::vector<Observation> mine;
+  mine.reserve(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const Live& j = jobs[i];
+    const std::string& local_dir = j.ref->task_dir;
+    if (status[i] && !IsFinalSlurmState(status[i]->state)) {
+      misses_.erase(j.ref->job_id);
+      RememberState(j.handle, DescribeSlurmStatus(*status[i]));
+      Observation obs = ObservationFor(*status[i]);
+      obs.job_id = j.ref->job_id;
+      mine.push_back(std::move(obs));
+      continue;
+    }
+    if (!status[i] && !accounted) continue;  // sacct did not answer: not observed
+    // Final, or nowhere: bring the results home first, so the Supervisor reads them.
+    if (!cluster.FetchFrom(j.handle.task_dir, {"artifacts", "logs"}, local_dir).ok()) continue;
+    std::optional<int> stage_exit = StageExitCode(local_dir);
+    Observation obs;
+    if (status[i]) {
+      obs = ObservationFor(*status[i]);
+      if (status[i]->state == "FAILED" && !status[i]->exit_code && stage_exit && *stage_exit != 0) {
+        obs.exit_code = *stage_exit;
+      }
+      RememberState(j.handle, DescribeSlurmStatus(*status[i]));
+    } else if (stage_exit) {
+      obs.kind = Observation::Kind::kExited;
+      obs.exit_code = *stage_exit;
+      obs.message = absl::StrCat("SLURM job ", j.handle.slurm_job_id,
+                                 " left the queue and accounting has no record; exit code from "
+                                 "logs/stage.exit");
+    } else if (++misses_[j.ref->job_id] >= kMaxMisses) {
+      obs.kind = Observation::Kind::kVanished;
+      obs.message = absl::StrCat("SLURM job ", j.handle.slurm_job_id,
+                                 " is in neither squeue nor sacct and left no logs/stage.exit");
+    } else {
+      continue;
+    }
+    misses_.erase(j.ref->job_id);
+    obs.job_id = j.ref->job_id;
+    ParseProgress(ReadFile(local_dir + "/artifacts/progress.json"), obs);
+    mine.push_back(std::move(obs));
+  }
+  for (size_t i = 0, k = 0; i < jobs.size() && k < mine.size(); ++i) {
+    if (mine[k].job_id != jobs[i].ref->job_id) continue;
+    if (mine[k].kind == Observation::Kind::kRunning) running.emplace_back(jobs[i], &mine[k]);
+    ++k;
+  }
+  ReadProgress(cluster, running);
+  for (Observation& obs : mine) out.push_back(std::move(obs));
+}
+
+void SlurmExecutor::ReadProgress(SlurmCluster& cluster,
+                                 const std::vector<std::pair<Live, Observation*>>& jobs) {
+  if (jobs.empty()) return;
+  if (!cluster.target().remote()) {
+    for (const auto& [j, obs] : jobs) {
+      ParseProgress(ReadFile(j.handle.task_dir + "/artifacts/progress.json"), *obs);
+    }
+    return;
+  }
+  // One command for all: "@<index>" then the file's text, per job.
+  std::string command = "i=0; for d in";
+  for (const auto& [j, obs] : jobs) absl::StrAppend(&command, " ", ShellQuote(j.handle.task_dir));
+  absl::StrAppend(&command,
+                  "; do echo \"@$i\"; cat \"$d/artifacts/progress.json\" 2>/dev/null; echo; "
+                  "i=$((i+1)); done");
+  ClusterResult r = cluster.Run(command);
+  if (!r.ok()) return;
+  std::map<size_t, std::string> texts;
+  size_t current = jobs.size();
+  for (absl::string_view line : absl::StrSplit(r.out, '\n')) {
+    size_t index = 0;
+    if (absl::StartsWith(line, "@") && absl::SimpleAtoi(line.substr(1), &index)) {
+      current = index;
+    } else if (current < jobs.size()) {
+      absl::StrAppend(&texts[current], line, "\n");
+    }
+  }
+  for (const auto& [index, text] : texts) ParseProgress(text, *jobs[index].second);
 }
 
 absl::Status SlurmExecutor::Stop(const JobRef& job, absl::Duration grace) {
-  (void)job;
-  (void)grace;
-  return absl::OkStatus();
+  (void)grace;  // SLURM escalates itself (SIGTERM, then SIGKILL after KillWait)
+  std::optional<SlurmHandleState> h = DecodeSlurmHandle(job.handle);
+  if (!h || h->slurm_job_id.empty()) return absl::OkStatus();
+  ClusterResult r =
+      pool_.Get(h->target()).Run(absl::StrCat("scancel ", ShellQuote(h->slurm_job_id)));
+  if (r.ok() || absl::StrContains(r.err, "already completing or completed") ||
+      absl::StrContains(r.err, "Invalid job id")) {
+    return absl::OkStatus();
+  }
+  return absl::UnavailableError(
+      absl::StrCat("scancel ", h->slurm_job_id, " failed: ", r.Describe()));
 }
 
 absl::StatusOr<std::optional<JobHandle>> SlurmExecutor::Recover(const JobRef& job) {
-  (void)job;
-  return std::optional<JobHandle>();  // no attempt was ever submitted
+  nlohmann::json marker =
+      nlohmann::json::parse(ReadFile(job.task_dir + "/" + kTargetFile), nullptr, false);
+  // No marker for this attempt: Start never got as far as sbatch.
+  if (marker.is_discarded() || !marker.is_object() || marker.value("attempt", 0) != job.attempt) {
+    return std::optional<JobHandle>();
+  }
+  SlurmHandleState h{.hostname = marker.value("hostname", ""),
+                     .username = marker.value("username", ""),
+                     .ssh_config_file = marker.value("ssh_config_file", ""),
+                     .task_dir = job.task_dir};
+  EVALD_ASSIGN_OR_RETURN(h.slurm_job_id,
+                         FindByName(pool_.Get(h.target()), SlurmJobName(job.job_id, job.attempt)));
+  if (h.slurm_job_id.empty()) return std::optional<JobHandle>();
+  return std::optional<JobHandle>(EncodeSlurmHandle(h));
 }
 
 HandleInfo SlurmExecutor::Describe(const JobHandle& handle) const {
@@ -84,6 +419,11 @@ HandleInfo SlurmExecutor::Describe(const JobHandle& handle) const {
   if (!h->slurm_job_id.empty()) info.backend_id = absl::StrCat("slurm ", h->slurm_job_id);
   if (!h->hostname.empty()) info.details.emplace_back("cluster", h->hostname);
   if (!h->task_dir.empty()) info.details.emplace_back("task dir", h->task_dir);
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = raw_state_.find(StateKey(*h));
+    if (it != raw_state_.end()) info.details.emplace_back("slurm state", it->second);
+  }
   return info;
 }
 

@@ -1,11 +1,14 @@
 // File: slurm_executor.h
 //
-// The SLURM backend (issue 10), first piece: configs are parsed and every task's run.sub is
-// rendered (`evalctl submit --dry-run` shows them), but nothing is submitted yet: Start refuses
-// with FailedPrecondition. Validate cannot tell a dry run from a real submit (ServerCore::Submit
-// validates both the same way), so refusing there would also refuse dry runs. Poll observes
-// nothing, Stop and Recover are no-ops, and there are no deployments yet (Submit refuses SLURM
-// configs with a deployment). Registered in builtin_executors.cc.
+// The SLURM backend (issue 10) for `deployment: none`: Start renders run.sub, writes the job dir,
+// copies it to the cluster (same absolute task dir there, under execution.output_dir), writes the
+// secrets as a 0600 secrets.env through stdin and runs `sbatch --parsable`, locally or over one
+// multiplexed ssh connection per cluster (slurm_cluster.h). Poll asks one batched `squeue` per
+// cluster, and `sacct` (slurmdbd, else the jobcomp file) only for jobs that left the queue or
+// failed; a final job's artifacts/ and logs/ are fetched back before it is reported exited. Stop
+// is scancel; Recover finds an attempt's job by its job name. Not yet: deployments inside the job
+// (Submit refuses SLURM configs with a deployment), auto-resume, runner upload. Registered in
+// builtin_executors.cc.
 #pragma once
 
 #include <map>
@@ -13,17 +16,24 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "executors/executor.h"
 #include "executors/registry.h"
+#include "executors/slurm/slurm_cluster.h"
+#include "executors/slurm/slurm_status.h"
 
 namespace evald::executors {
 
-// What a SLURM job handle holds (JobHandle::state as JSON, version 1): the cluster and SLURM job
-// id.
+// What a SLURM job handle holds (JobHandle::state as JSON, version 1): how to reach the cluster,
+// the SLURM job id and the job's task dir on the cluster.
 struct SlurmHandleState {
   std::string hostname;  // "" = this machine
+  std::string username;
+  std::string ssh_config_file;
   std::string slurm_job_id;
   std::string task_dir;
+  ClusterTarget target() const { return {hostname, username, ssh_config_file}; }
 };
 JobHandle EncodeSlurmHandle(const SlurmHandleState& state);
 std::optional<SlurmHandleState> DecodeSlurmHandle(const JobHandle& handle);
@@ -43,9 +53,26 @@ class SlurmExecutor : public Executor {
   HandleInfo Describe(const JobHandle& handle) const override;
   // A cluster is polled every few seconds, not every supervisor tick.
   absl::Duration PollInterval() const override { return absl::Seconds(30); }
+  // A poll may fetch the results of several finished jobs over ssh.
+  absl::Duration CallTimeout() const override { return absl::Minutes(3); }
 
  private:
+  struct Live {
+    const JobRef* ref;
+    SlurmHandleState handle;
+  };
+  void PollCluster(const ClusterTarget& target, const std::vector<Live>& jobs,
+                   std::vector<Observation>& out);
+  // Reads artifacts/progress.json of running jobs (one remote command for all of them).
+  void ReadProgress(SlurmCluster& cluster, const std::vector<std::pair<Live, Observation*>>& jobs);
+  void RememberState(const SlurmHandleState& h, const std::string& state);
+
   ExecutorContext context_;
+  ClusterPool pool_;
+  std::map<std::string, int> misses_;  // job id -> polls that found its SLURM job nowhere
+  // The last raw SLURM state per cluster and SLURM job id, for Describe (gRPC threads).
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::string> raw_state_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace evald::executors
