@@ -248,6 +248,9 @@ int main(int argc, char** argv) {
   app.add_option("--trace", trace_path,
                  "write each loaded Submit's start (ms from the phase's start) and latency here");
   CLI11_PARSE(app, argc, argv);
+  // Configs name files under the source tree and are read from evald's working dir.
+  g_source = std::filesystem::absolute(g_source).string();
+  g_bin = std::filesystem::absolute(g_bin).string();
 
   std::string tmpl = (fs::temp_directory_path() / "evald-bench-XXXXXX").string();
   std::string dir = mkdtemp(tmpl.data());
@@ -270,7 +273,12 @@ int main(int argc, char** argv) {
       evald::v1::SubmitResponse resp;
       grpc::ClientContext ctx;
       auto t = Clock::now();
-      if (!stub->Submit(&ctx, req, &resp).ok()) continue;
+      grpc::Status s = stub->Submit(&ctx, req, &resp);
+      if (!s.ok()) {
+        // A refused Submit is a broken bench, not a fast one: say why, once.
+        if (lat.empty()) std::fprintf(stderr, "Submit failed: %s\n", s.error_message().c_str());
+        continue;
+      }
       lat.push_back(Ms(Clock::now() - t));
       if (!KillAndWait(*stub, resp.invocation_id())) {
         std::fprintf(stderr, "invocation %s did not end after Kill\n",
@@ -335,6 +343,8 @@ int main(int argc, char** argv) {
             lat[c].push_back(Ms(Clock::now() - t));
             starts[c].push_back(Ms(t - phase_start));
             ids[c].push_back(resp.invocation_id());
+          } else if (lat[c].empty()) {
+            std::fprintf(stderr, "Submit failed: %s\n", s.error_message().c_str());
           }
         }
       });
