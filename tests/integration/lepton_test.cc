@@ -1,0 +1,314 @@
+// End to end through real processes for `execution.type: lepton` with `deployment: none`:
+// evalctl -> gRPC -> evald -> the Lepton REST API of the loopback fake (tests/fixtures/lepton_fake,
+// its own process on a free port). The fake runs no container: a test plays the job by writing
+// its stage.exit and results.yml into the task dir (the "shared storage") and by moving the job's
+// state through the fake's control API. Every request evald sends is in the fake's request log.
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+#include "tests/integration/fixture.h"
+
+namespace evald::testing {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr char kToken[] = "lepton-token-5150-secret";
+constexpr char kApiKey[] = "sk-endpoint-key-2718-secret";
+
+// lepton_fake on a free port, its clock running in real time.
+class LeptonFake {
+ public:
+  explicit LeptonFake(const TempDir& dir) {
+    std::string port_file = dir.path() + "/lepton.port";
+    process_ = std::make_unique<Process>(
+        std::vector<std::string>{BinDir() + "/lepton_fake", "--port", "0", "--port-file", port_file,
+                                 "--token", kToken, "--job-queue-s", "0.3", "--job-start-s", "0.3",
+                                 "--delete-delay-s", "0.5"},
+        std::map<std::string, std::string>{}, dir.path() + "/lepton_fake");
+    for (int i = 0; i < 200 && port_ == 0; ++i) {
+      std::ifstream in(port_file);
+      std::string text;
+      if (std::getline(in, text)) (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &port_);
+      if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    REQUIRE(port_ > 0);
+  }
+  std::string url() const { return absl::StrCat("http://127.0.0.1:", port_); }
+
+  Json Control(const std::string& method, const std::string& path, const Json& body = nullptr) {
+    httplib::Client c("127.0.0.1", port_);
+    httplib::Result r =
+        method == "GET" ? c.Get(path) : c.Post(path, body.dump(), "application/json");
+    REQUIRE(r);
+    INFO(r->body);
+    REQUIRE(r->status == 200);
+    return Json::parse(r->body, nullptr, false);
+  }
+  void Scenario(const Json& s) { Control("POST", "/_fake/scenario", s); }
+  // A new timeline for an existing job, starting now.
+  void Script(const std::string& job_id, const Json& script) {
+    Control("POST", "/_fake/jobs/" + job_id, script);
+  }
+  Json Requests() { return Control("GET", "/_fake/requests"); }
+  int Count(const std::string& method, const std::string& path_suffix) {
+    int n = 0;
+    for (const Json& r : Requests()) {
+      if (r["method"] == method && absl::EndsWith(r["path"].get<std::string>(), path_suffix)) ++n;
+    }
+    return n;
+  }
+
+ private:
+  std::unique_ptr<Process> process_;
+  int port_ = 0;
+};
+
+// `token_from_evalctl`: the token reaches evald as a secret of the submit (evaluation.env_vars);
+// otherwise evald has it in its environment.
+std::string LeptonConfig(const TempDir& dir, const LeptonFake& fake, bool token_from_evalctl) {
+  return absl::StrCat(
+      "defaults:\n  - execution: lepton/default\n  - deployment: none\n  - _self_\n"
+      "execution:\n  output_dir: ",
+      dir.path(), "/shared/out\n",
+      "  evaluation_tasks:\n    runner_image: nvcr.io/evald/runner:test\n"
+      "  lepton_platform:\n    api_url: ",
+      fake.url(),
+      "\n    workspace_id: ws-test\n"
+      "    tasks:\n      node_group: default\n"
+      "      env_vars:\n        API_KEY:\n          value_from:\n"
+      "            secret_name_ref: ENDPOINT_API_KEY\n"
+      "      mounts:\n        - from: node-nfs:lepton-shared-fs\n          path: /evals\n"
+      "          mount_path: /workspace\n          local_path: ",
+      dir.path(), "/shared\n",
+      "target:\n  api_endpoint:\n    url: http://127.0.0.1:9/v1/chat/completions\n"
+      "    model_id: ref-model\n    api_key_name: API_KEY\n"
+      "evaluation:\n",
+      token_from_evalctl ? "  env_vars:\n    LEPTON_API_TOKEN: LEPTON_API_TOKEN\n" : "",
+      "  tasks:\n    - name: arith\n      task_file: ", DataDir(), "/arith_task.yaml\n");
+}
+
+std::vector<std::string> EvaldFlags(const TempDir& dir) {
+  return {"--config", WriteConfig(dir, "evald.yaml", "executor_poll_ms:\n  lepton: 200\n")};
+}
+
+std::map<std::string, std::string> CtlEnv(bool with_token) {
+  std::map<std::string, std::string> env = {{"API_KEY", kApiKey}};
+  if (with_token) env["LEPTON_API_TOKEN"] = kToken;
+  return env;
+}
+
+std::string Submit(const Evald& evald, const std::string& cfg, bool with_token) {
+  CommandResult r = evald.Ctl({"submit", cfg, "--json"}, CtlEnv(with_token));
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  std::string inv = InvocationIdFromJson(r.out);
+  REQUIRE(inv.size() == 8);
+  return inv;
+}
+
+Json Status(const Evald& evald, const std::string& inv) {
+  CommandResult s = evald.Ctl({"status", inv, "--json"});
+  INFO(s.out << s.err);
+  REQUIRE(s.exit_code == 0);
+  return Json::parse(s.out);
+}
+
+// Waits until the invocation's first job is in `state`; returns its status entry.
+Json WaitJobState(const Evald& evald, const std::string& inv, const std::string& state,
+                  double timeout_s = 30) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  Json last;
+  while (std::chrono::steady_clock::now() < deadline) {
+    last = Status(evald, inv);
+    if (!last["jobs"].empty() && last["jobs"][0]["state"] == state) return last["jobs"][0];
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  INFO(last.dump(2));
+  FAIL("job never reached " << state);
+  return last;
+}
+
+// The job's files as the Lepton job would have written them on the shared storage.
+void PlayJobOutput(const std::string& task_dir, int exit_code) {
+  std::filesystem::create_directories(task_dir + "/artifacts");
+  std::filesystem::create_directories(task_dir + "/logs");
+  std::ofstream(task_dir + "/artifacts/results.yml") << R"(command: evalrun
+results:
+  tasks:
+    arith:
+      metrics:
+        exact_match:
+          scores:
+            exact_match:
+              value: 0.9
+)";
+  std::ofstream(task_dir + "/logs/stage.exit") << "2026-01-01T00:00:00Z " << exit_code << "\n";
+}
+
+std::string JobName(const std::string& inv) { return absl::StrCat("evald-", inv, "-0-a1"); }
+
+// No request carries a secret value, except the bearer token in its header.
+void CheckNoSecretLeak(LeptonFake& fake) {
+  int requests = 0;
+  for (Json r : fake.Requests()) {
+    ++requests;
+    CHECK(r["headers"]["authorization"] == absl::StrCat("Bearer ", kToken));
+    r["headers"].erase("authorization");
+    std::string text = r.dump();
+    CHECK(!absl::StrContains(text, kToken));
+    CHECK(!absl::StrContains(text, kApiKey));
+  }
+  CHECK(requests > 0);
+}
+
+TEST_CASE("lepton: a job runs to success with deployment none, results read from shared storage") {
+  TempDir dir;
+  LeptonFake fake(dir);
+  fake.Scenario({{"jobs", {{{"match", "*"}, {"scenario", "run_forever"}}}}});
+  Evald evald(dir, EvaldFlags(dir));  // no token in evald's environment: evalctl sends it
+  std::string cfg = WriteConfig(dir, "run.yaml", LeptonConfig(dir, fake, true));
+  std::string inv = Submit(evald, cfg, true);
+
+  Json job = WaitJobState(evald, inv, "running");
+  std::string task_dir = job["output_dir"];
+  CHECK(absl::StartsWith(task_dir, dir.path() + "/shared/out/"));
+  CHECK(std::filesystem::exists(task_dir + "/plan.yaml"));
+  PlayJobOutput(task_dir, 0);
+  fake.Script(JobName(inv), {{"timeline", {{{"state", "Completed"}}}}});
+  v1::Invocation done = evald.WaitTerminal(inv, 30);
+  REQUIRE(done.jobs_size() == 1);
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_SUCCEEDED);
+
+  CommandResult results = evald.Ctl({"results", inv, "--json"});
+  INFO(results.out << results.err);
+  REQUIRE(results.exit_code == 0);
+  Json rows = Json::parse(results.out);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0]["value"].get<double>() == Approx(0.9));
+
+  // The posted job: resolved node group, secret ref, the in-job task dir under the mount.
+  Json posted;
+  for (const Json& r : fake.Requests()) {
+    if (r["method"] == "POST" && absl::EndsWith(r["path"].get<std::string>(), "/jobs")) {
+      posted = r["json"];
+    }
+  }
+  REQUIRE(posted.is_object());
+  CHECK(fake.Count("POST", "/jobs") == 1);
+  CHECK(posted["metadata"]["name"] == JobName(inv));
+  CHECK(posted["spec"]["affinity"]["allowed_dedicated_node_groups"][0] == "default-x7k2q");
+  CHECK(posted["spec"]["envs"][0]["value_from"]["secret_name_ref"] == "ENDPOINT_API_KEY");
+  std::string rel = task_dir.substr((dir.path() + "/shared").size());
+  CHECK(absl::StrContains(posted["spec"]["container"]["command"][2].get<std::string>(),
+                          "task_dir=/workspace" + rel));
+  // `evalctl info` shows the Lepton job.
+  CommandResult info = evald.Ctl({"info", inv + ".0"});
+  INFO(info.out << info.err);
+  CHECK(absl::StrContains(info.out, JobName(inv)));
+  CheckNoSecretLeak(fake);
+}
+
+TEST_CASE("lepton: a failed job fails the invocation with the job's exit code") {
+  TempDir dir;
+  LeptonFake fake(dir);
+  fake.Scenario({{"jobs", {{{"match", "*"}, {"scenario", "run_forever"}}}}});
+  Evald evald(dir, EvaldFlags(dir), {{"LEPTON_API_TOKEN", kToken}});
+  std::string cfg = WriteConfig(dir, "run.yaml", LeptonConfig(dir, fake, false));
+  std::string inv = Submit(evald, cfg, false);
+  Json job = WaitJobState(evald, inv, "running");
+  std::ofstream(job["output_dir"].get<std::string>() + "/logs/stage.exit")
+      << "2026-01-01T00:00:00Z 3\n";
+  fake.Script(JobName(inv), {{"timeline", {{{"state", "Failed"}}}}});
+  v1::Invocation done = evald.WaitTerminal(inv, 30);
+  REQUIRE(done.jobs_size() == 1);
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_FAILED);
+  CHECK(done.jobs(0).exit_code() == 3);
+  CommandResult w = evald.Ctl({"watch", inv});
+  CHECK(w.exit_code != 0);
+  CheckNoSecretLeak(fake);
+}
+
+TEST_CASE("lepton: kill stops and deletes the Lepton job") {
+  TempDir dir;
+  LeptonFake fake(dir);
+  fake.Scenario({{"jobs", {{{"match", "*"}, {"scenario", "run_forever"}}}}});
+  Evald evald(dir, EvaldFlags(dir), {{"LEPTON_API_TOKEN", kToken}});
+  std::string cfg = WriteConfig(dir, "run.yaml", LeptonConfig(dir, fake, false));
+  std::string inv = Submit(evald, cfg, false);
+  WaitJobState(evald, inv, "running");
+  CommandResult k = evald.Ctl({"kill", inv});
+  INFO(k.out << k.err);
+  REQUIRE(k.exit_code == 0);
+  v1::Invocation done = evald.WaitTerminal(inv, 30);
+  REQUIRE(done.jobs_size() == 1);
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_KILLED);
+  CHECK(fake.Count("PATCH", "/jobs/" + JobName(inv)) >= 1);
+  CHECK(fake.Count("DELETE", "/jobs/" + JobName(inv)) >= 1);
+  Json state = fake.Control("GET", "/_fake/state");
+  for (const Json& j : state["jobs"]) {
+    INFO(j.dump());
+    CHECK(j["status"]["state"] != "Running");
+  }
+}
+
+TEST_CASE("lepton: a job archived before the next poll ends with its outcome") {
+  TempDir dir;
+  LeptonFake fake(dir);
+  fake.Scenario({{"jobs", {{{"match", "*"}, {"scenario", "run_forever"}}}}});
+  // Polls far apart: the job finishes and is archived in between.
+  Evald evald(dir,
+              {"--config", WriteConfig(dir, "evald.yaml", "executor_poll_ms:\n  lepton: 3000\n")},
+              {{"LEPTON_API_TOKEN", kToken}});
+  std::string cfg = WriteConfig(dir, "run.yaml", LeptonConfig(dir, fake, false));
+  std::string inv = Submit(evald, cfg, false);
+  Json job = WaitJobState(evald, inv, "running");
+  PlayJobOutput(job["output_dir"], 0);
+  fake.Script(JobName(inv), {{"timeline", {{{"state", "Completed"}}}}, {"ttl_s", 0}});
+  v1::Invocation done = evald.WaitTerminal(inv, 30);
+  REQUIRE(done.jobs_size() == 1);
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_SUCCEEDED);
+  bool archive_get = false;
+  for (const Json& r : fake.Requests()) {
+    if (r["method"] == "GET" &&
+        absl::EndsWith(r["path"].get<std::string>(), "/jobs/" + JobName(inv)) &&
+        r["query"].contains("job_query_mode")) {
+      archive_get |= r["query"]["job_query_mode"][0] == "alive_and_archive";
+    }
+  }
+  CHECK(archive_get);
+}
+
+TEST_CASE(
+    "lepton: evald killed -9 during a running job re-attaches after restart, creating nothing "
+    "twice") {
+  TempDir dir;
+  LeptonFake fake(dir);
+  fake.Scenario({{"jobs", {{{"match", "*"}, {"scenario", "run_forever"}}}}});
+  Evald evald(dir, EvaldFlags(dir), {{"LEPTON_API_TOKEN", kToken}});
+  std::string cfg = WriteConfig(dir, "run.yaml", LeptonConfig(dir, fake, false));
+  std::string inv = Submit(evald, cfg, false);
+  Json job = WaitJobState(evald, inv, "running");
+  evald.Kill9();
+  PlayJobOutput(job["output_dir"], 0);
+  fake.Script(JobName(inv), {{"timeline", {{{"state", "Completed"}}}}});
+  evald.Start();
+  v1::Invocation done = evald.WaitTerminal(inv, 30);
+  REQUIRE(done.jobs_size() == 1);
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_SUCCEEDED);
+  CHECK(fake.Count("POST", "/jobs") == 1);
+  CheckNoSecretLeak(fake);
+}
+
+}  // namespace
+}  // namespace evald::testing
