@@ -6,6 +6,7 @@
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,6 +45,19 @@ bool Drain(int fd, std::string& out) {
     if (n < 0 && errno == EINTR) continue;
     return false;
   }
+}
+
+// True when an ssh master listens on `path` (a connect, no process: cheap enough per command).
+bool MasterListens(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) return false;
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
 }
 
 int ExitCodeOf(int status) {
@@ -184,7 +198,9 @@ SlurmCluster::SlurmCluster(ClusterTarget target, std::string control_socket)
     : target_(std::move(target)), control_socket_(std::move(control_socket)) {}
 
 SlurmCluster::~SlurmCluster() {
-  if (!target_.remote() || !std::filesystem::exists(control_socket_)) return;
+  if (!target_.remote() || control_socket_.empty() || !std::filesystem::exists(control_socket_)) {
+    return;
+  }
   RunCommand(ControlArgv("exit"), "", absl::Seconds(5));
 }
 
@@ -202,7 +218,7 @@ std::vector<std::string> SlurmCluster::SshArgv(const std::string& command, bool 
   argv.insert(argv.end(),
               {"-o", "BatchMode=yes", "-o", absl::StrCat("ConnectTimeout=", kConnectTimeoutS), "-o",
                "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3", "-o",
-               absl::StrCat("ControlPath=", control_socket_)});
+               absl::StrCat("ControlPath=", control_socket_.empty() ? "none" : control_socket_)});
   if (master) {
     // -f: to the background once authenticated, so this call returns; -N: no command.
     argv.insert(argv.end(), {"-o", "ControlMaster=yes", "-o",
@@ -220,7 +236,8 @@ std::vector<std::string> SlurmCluster::SshArgv(const std::string& command, bool 
 }
 
 void SlurmCluster::EnsureMaster() {
-  if (master_ok_ && std::filesystem::exists(control_socket_)) return;
+  if (control_socket_.empty()) return;
+  if (master_ok_ && MasterListens(control_socket_)) return;
   if (std::filesystem::exists(control_socket_) &&
       RunCommand(ControlArgv("check"), "", absl::Seconds(5)).ok()) {
     master_ok_ = true;
@@ -306,11 +323,7 @@ absl::Status SlurmCluster::WritePrivateFile(const std::string& remote_path,
   return absl::OkStatus();
 }
 
-ClusterPool::ClusterPool() {
-  // Socket paths must stay short (108 bytes), so under /tmp rather than the state dir.
-  std::string tmpl = "/tmp/evald-ssh-XXXXXX";
-  if (mkdtemp(tmpl.data()) != nullptr) control_dir_ = tmpl;  // mode 0700
-}
+ClusterPool::ClusterPool() = default;
 
 ClusterPool::~ClusterPool() {
   clusters_.clear();  // ends the masters first
@@ -323,7 +336,15 @@ ClusterPool::~ClusterPool() {
 SlurmCluster& ClusterPool::Get(const ClusterTarget& target) {
   auto it = clusters_.find(target.Key());
   if (it != clusters_.end()) return *it->second;
-  std::string socket = absl::StrCat(control_dir_, "/c", clusters_.size());
+  if (control_dir_.empty() && target.remote()) {
+    // Made on first use (every evald builds this executor). Socket paths must stay short (108
+    // bytes), so under /tmp rather than the state dir; mkdtemp makes it 0700.
+    std::string tmpl = "/tmp/evald-ssh-XXXXXX";
+    if (mkdtemp(tmpl.data()) != nullptr) control_dir_ = tmpl;
+  }
+  // Without a directory: no multiplexing, every command its own connection.
+  std::string socket =
+      control_dir_.empty() ? "" : absl::StrCat(control_dir_, "/c", clusters_.size());
   auto cluster = std::make_unique<SlurmCluster>(target, socket);
   SlurmCluster& ref = *cluster;
   clusters_.emplace(target.Key(), std::move(cluster));

@@ -329,7 +329,7 @@ TEST_CASE("values an #SBATCH line cannot carry are refused, naming the key") {
   CHECK(ok->hostname == "login");
 }
 
-TEST_CASE("the executor renders but does not submit yet") {
+TEST_CASE("the executor renders, and Start writes the job dir and reports an unreachable cluster") {
   SlurmExecutor executor(ExecutorContext{.runner_path = "/opt/evald/bin/evalrun"});
   JobSpec spec = NativeSpec("ifeval", ExampleExecution(kNoDeploymentExamples[0]));
   CHECK(executor.Validate(spec).ok());
@@ -337,11 +337,18 @@ TEST_CASE("the executor renders but does not submit yet") {
   REQUIRE(job.ok());
   CHECK(absl::StrContains(job->script, " /opt/evald/bin/evalrun --plan "));
   CHECK(job->plan == spec.plan_yaml);
+  char tmpl[] = "/tmp/evald-slurm-start-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  spec.task_dir = std::string(tmpl) + "/task";
   absl::StatusOr<JobHandle> started = executor.Start(spec, {{"API_KEY", "sekrit"}});
-  CHECK(started.status().code() == absl::StatusCode::kFailedPrecondition);
-  CHECK(started.status().message() ==
-        "submitting to SLURM is not available in this build yet; use --dry-run to see the "
-        "run.sub");
+  CHECK(started.status().code() == absl::StatusCode::kUnavailable);
+  CHECK(absl::StrContains(started.status().message(), "cannot copy the job files to login:"));
+  CHECK_FALSE(absl::StrContains(started.status().message(), "sekrit"));
+  std::ifstream in(spec.task_dir + "/run.sub");
+  std::string script((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(absl::StartsWith(script, "#!/bin/bash\n#SBATCH "));
+  CHECK_FALSE(absl::StrContains(script, "sekrit"));
+  std::system((std::string("rm -rf ") + tmpl).c_str());
   CHECK(executor.Poll({JobRef{.job_id = spec.job_id}}).empty());
   CHECK(executor.deployments() == nullptr);
 
@@ -350,6 +357,7 @@ TEST_CASE("the executor renders but does not submit yet") {
   CHECK(info.backend_id == "slurm 4242");
   CHECK(info.details ==
         std::vector<std::pair<std::string, std::string>>{{"cluster", "login"}, {"task dir", "/t"}});
+  // No job polled yet: no cluster asked.
   CHECK(executor.Describe(JobHandle{.executor = "local", .state = "{}"}).backend_id.empty());
 
   spec.execution_yaml = "account: a\nwalltime: soon\n";
