@@ -8,6 +8,7 @@
 // or fail when EVALD_REQUIRE_SLURM=1 (scripts/test sets it).
 #include <signal.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
@@ -123,14 +124,15 @@ std::optional<Cluster> TestCluster() {
 
 // A config for `tasks` arith tasks on the test cluster, and evald polling SLURM every second.
 std::string SlurmArithConfig(const TempDir& dir, const RefEndpoint& model, const Cluster& c,
-                             int tasks, int limit_samples = 10, int parallelism = 4) {
+                             int tasks, int limit_samples = 10, int parallelism = 4,
+                             const std::string& api_key_name = "null") {
   std::string yaml = absl::StrCat(
       "defaults:\n  - execution: slurm/default\n  - deployment: none\n  - _self_\n",
       "execution:\n  hostname: ", c.alias, "\n  ssh_config_file: ", c.ssh_config,
       "\n  username: root\n  account: evald\n  partition: ", c.partition,
       "\n  gres: null\n  walltime: '00:10:00'\n  sbatch_extra_flags: null\n  output_dir: ",
       dir.path(), "/out\n", "target:\n  api_endpoint:\n    url: ", model.chat_url(),
-      "\n    model_id: ref-model\n", "    api_key_name: null\n",
+      "\n    model_id: ref-model\n    api_key_name: ", api_key_name, "\n",
       "evaluation:\n  overrides:\n    config.params.limit_samples: ", limit_samples, "\n",
       "    config.params.parallelism: ", parallelism, "\n  tasks:\n");
   for (int i = 0; i < tasks; ++i) {
@@ -157,8 +159,9 @@ TEST_CASE("slurm: native tasks run on the cluster through the ssh login node and
   TempDir dir;
   RefEndpoint model(dir, ArithModelFlags());
   Evald evald(dir, FastSlurmPolls(dir));
-  const std::string cfg = SlurmArithConfig(dir, model, *cluster, 2);
-  CommandResult r = evald.Ctl({"submit", cfg, "--json"});
+  const std::string cfg = SlurmArithConfig(dir, model, *cluster, 2, 10, 4, "SLURM_TEST_KEY");
+  const std::string secret = "slurm-secret-value-4711";
+  CommandResult r = evald.Ctl({"submit", cfg, "--json"}, {{"SLURM_TEST_KEY", secret}});
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
   const std::string inv = InvocationIdFromJson(r.out);
@@ -177,7 +180,13 @@ TEST_CASE("slurm: native tasks run on the cluster through the ssh login node and
     CHECK(fs::exists(out_dir + "/run.sub"));
     CHECK(fs::exists(out_dir + "/artifacts/results.yml"));
     CHECK(absl::StrContains(Slurp(out_dir + "/logs/stage.exit"), " 0"));
+    // The key reached the job only through the 0600 secrets.env next to run.sub.
+    CHECK_FALSE(absl::StrContains(Slurp(out_dir + "/run.sub"), secret));
+    CHECK(absl::StrContains(Slurp(out_dir + "/secrets.env"), secret));
+    CHECK((fs::status(out_dir + "/secrets.env").permissions() & fs::perms::all) ==
+          (fs::perms::owner_read | fs::perms::owner_write));
   }
+  CHECK_FALSE(absl::StrContains(evald.process().Stderr(), secret));
   // info shows the SLURM job id and its last raw state.
   CommandResult info = evald.Ctl({"info", inv, "--json"});
   INFO(info.out << info.err);
@@ -195,6 +204,104 @@ TEST_CASE("slurm: native tasks run on the cluster through the ssh login node and
   bool perfect = false;
   for (const Json& row : rows) perfect |= (row["value"].get<double>() == 1.0);
   CHECK(perfect);  // the model knows every answer
+}
+
+// The processes whose command line mentions `needle` (evalrun's --plan <task dir>/plan.yaml).
+std::vector<std::string> ProcessesMentioning(const std::string& needle) {
+  std::vector<std::string> found;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string pid = entry.path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmdline = Slurp(entry.path().string() + "/cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    std::string stat = Slurp(entry.path().string() + "/stat");
+    if (absl::StrContains(stat, ") Z ")) continue;  // a zombie waiting for a lazy reaper
+    if (absl::StrContains(cmdline, needle)) found.push_back(pid + ": " + cmdline);
+  }
+  return found;
+}
+
+// Waits until the invocation's first job is running; its status JSON.
+Json WaitRunning(Evald& evald, const std::string& inv, double timeout_s) {
+  Json job;
+  WaitFor(
+      [&] {
+        CommandResult st = evald.Ctl({"info", inv, "--json"});
+        if (st.exit_code != 0) return false;
+        job = Json::parse(st.out)["jobs"][0];
+        return job["state"] == "running";
+      },
+      timeout_s);
+  return job;
+}
+
+TEST_CASE("slurm: a job killed while running ends killed and its processes are gone") {
+  std::optional<Cluster> cluster = TestCluster();
+  if (!cluster) return;
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags({"--latency-ms", "1000"}));
+  Evald evald(dir, FastSlurmPolls(dir));
+  const std::string cfg = SlurmArithConfig(dir, model, *cluster, 1, 30, 1);
+  CommandResult r = evald.Ctl({"submit", cfg, "--json"});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::string inv = InvocationIdFromJson(r.out);
+  Json job = WaitRunning(evald, inv, 60);
+  INFO(job.dump());
+  REQUIRE(job["state"] == "running");
+  const std::string plan = job["output_dir"].get<std::string>() + "/plan.yaml";
+  // evalrun is up under slurmstepd before the kill (the job may still be starting it).
+  WaitFor([&] { return !ProcessesMentioning(plan).empty(); }, 30);
+  REQUIRE_FALSE(ProcessesMentioning(plan).empty());
+
+  CommandResult kill = evald.Ctl({"kill", inv});
+  INFO(kill.out << kill.err);
+  REQUIRE(kill.exit_code == 0);
+  v1::Invocation done = evald.WaitTerminal(inv, 60);
+  REQUIRE(done.jobs_size() == 1);
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_KILLED);
+  INFO(done.jobs(0).message());
+  CHECK(absl::StrContains(done.jobs(0).message(), "CANCELLED"));
+  WaitFor([&] { return ProcessesMentioning(plan).empty(); }, 15);
+  CHECK(ProcessesMentioning(plan).empty());
+}
+
+TEST_CASE("slurm: a job that finished and left squeue while evald was down gets its final state") {
+  std::optional<Cluster> cluster = TestCluster();
+  if (!cluster) return;
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags({"--latency-ms", "300"}));
+  Evald evald(dir, FastSlurmPolls(dir));
+  const std::string cfg = SlurmArithConfig(dir, model, *cluster, 1, 10, 1);
+  CommandResult r = evald.Ctl({"submit", cfg, "--json"});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::string inv = InvocationIdFromJson(r.out);
+  Json job = WaitRunning(evald, inv, 60);
+  INFO(job.dump());
+  REQUIRE(job["state"] == "running");
+  const std::string slurm_id = SlurmJobId(job);
+  REQUIRE_FALSE(slurm_id.empty());
+  evald.Kill9();
+
+  // The job ends and SLURM forgets it (MinJobAge) while nobody watches.
+  const auto squeue_knows = [&] {
+    CommandResult q = Run(
+        {"ssh", "-F", cluster->ssh_config, cluster->alias, "squeue -h -t all -o %i -j " + slurm_id},
+        {}, 30);
+    return q.exit_code == 0 && absl::StrContains(q.out, slurm_id);
+  };
+  REQUIRE(WaitFor([&] { return !squeue_knows(); }, 120));
+
+  evald.Start();
+  v1::Invocation done = evald.WaitTerminal(inv, 60);
+  REQUIRE(done.jobs_size() == 1);
+  INFO(done.jobs(0).message());
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_SUCCEEDED);
+  CommandResult results = evald.Ctl({"results", inv, "--json"});
+  INFO(results.out << results.err);
+  REQUIRE(results.exit_code == 0);
+  CHECK(Json::parse(results.out).size() >= 1);
 }
 
 }  // namespace
