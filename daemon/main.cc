@@ -4,6 +4,9 @@
 // Exit codes: 0 clean shutdown (SIGTERM/SIGINT), 2 bad flags or server config (including a TCP
 // listen address without --insecure-tcp), 3 another evald holds the state dir, 4 the state dir,
 // database or listen address is unusable (including a lost database, see state_dir_check.h).
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -17,14 +20,11 @@
 #include <memory>
 #include <string>
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
-
 #include "CLI/CLI.hpp"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "daemon/fmt_absl.h"
 #include "daemon/http_endpoint.h"
 #include "daemon/logging.h"
@@ -78,6 +78,12 @@ bool SocketInUse(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef NDEBUG
+  // Debian builds Abseil without NDEBUG, which leaves deadlock detection on: every absl::Mutex
+  // lock in the process (gRPC's own included) then takes one process-wide spinlock to update the
+  // lock graph, a serialization point under concurrent Submits. Debug and sanitizer builds keep it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+#endif
   CLI::App app{"evald: evaluation-orchestration daemon (gRPC API evald.v1)"};
   std::string config_file;
   std::string state_dir;
@@ -152,7 +158,8 @@ int main(int argc, char** argv) {
 
   std::error_code ec;
   fs::create_directories(config.state_dir, ec);
-  if (ec) return Fail(kExitUnusable, "cannot create state dir " + config.state_dir + ": " + ec.message());
+  if (ec)
+    return Fail(kExitUnusable, "cannot create state dir " + config.state_dir + ": " + ec.message());
   chmod(config.state_dir.c_str(), 0700);
   absl::StatusOr<evald::daemon::ProcessLock> lock =
       evald::daemon::ProcessLock::Acquire(config.state_dir);
@@ -173,8 +180,8 @@ int main(int argc, char** argv) {
 
   evald::daemon::ProcessLock* held = &*lock;
   absl::StatusOr<std::unique_ptr<evald::daemon::ServerCore>> core =
-      evald::daemon::ServerCore::Create(config, [held] { return held->CheckHeld(); }, {},
-                                        &notifier);
+      evald::daemon::ServerCore::Create(
+          config, [held] { return held->CheckHeld(); }, {}, &notifier);
   if (!core.ok()) return Fail(kExitUnusable, std::string(core.status().message()));
   if (absl::Status s = lock->Pin(config.state_dir + "/evald.db"); !s.ok()) {
     return Fail(kExitUnusable, std::string(s.message()));
