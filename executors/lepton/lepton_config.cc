@@ -125,10 +125,6 @@ absl::StatusOr<LeptonConfig> Parse(const YAML::Node& execution) {
              "evaluation_tasks.runner_command");
   EVALD_TEXT(node_group, Child(tasks, "node_group"), "lepton_platform.tasks.node_group");
 #undef EVALD_TEXT
-  if (c.workspace_id.empty()) {
-    return Bad("lepton_platform.workspace_id",
-               "is required: the id of the Lepton workspace (not its name) the jobs run in");
-  }
   if (c.api_url.empty()) return Bad("lepton_platform.api_url", "must not be empty");
   if (!IsEnvName(c.token_env)) {
     return Bad("lepton_platform.api_token_env", "must be an environment variable name");
@@ -190,6 +186,12 @@ absl::StatusOr<LeptonConfig> Parse(const YAML::Node& execution) {
 }
 
 }  // namespace
+
+absl::Status LeptonWorkspaceError(const LeptonConfig& config) {
+  if (!config.workspace_id.empty()) return absl::OkStatus();
+  return Bad("lepton_platform.workspace_id",
+             "is required: the id of the Lepton workspace (not its name) the jobs run in");
+}
 
 absl::StatusOr<LeptonConfig> ParseLeptonConfig(const std::string& execution_yaml) {
   // Exceptions stop here, at the config edge.

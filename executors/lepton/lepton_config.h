@@ -56,6 +56,11 @@ struct LeptonConfig {
 };
 
 // Parses a job's `execution` section (JobSpec::execution_yaml). InvalidArgument naming the key.
+// An empty workspace_id is allowed here (dry runs render without one); running needs it
+// (LeptonWorkspaceError).
 absl::StatusOr<LeptonConfig> ParseLeptonConfig(const std::string& execution_yaml);
+
+// InvalidArgument when the config cannot address a workspace (no workspace_id), else OK.
+absl::Status LeptonWorkspaceError(const LeptonConfig& config);
 
 }  // namespace evald::executors

@@ -134,8 +134,26 @@ int IntAt(const json& j, const char* a, const char* b) {
   return inner[b].get<int>();
 }
 
+bool HasLocalPath(const LeptonConfig& config) {
+  for (const LeptonMount& m : config.mounts) {
+    if (!m.local_path.empty()) return true;
+  }
+  return false;
+}
+
 // The task dir as the job sees it: under a mount whose `local_path` holds it, the mount_path plus
-// the rest; else the same path (storage mounted at the same place on both sides).
+// the rest. Without such a mapping, as the reference: <first mount_path>/<task> (that mount's
+// storage path gets /<invocation id>), which evald cannot read back (Poll says so).
+bool UnderLocalPath(const LeptonConfig& config, const std::string& task_dir) {
+  for (const LeptonMount& m : config.mounts) {
+    std::string local(absl::StripSuffix(m.local_path, "/"));
+    if (!local.empty() && (task_dir == local || absl::StartsWith(task_dir, local + "/"))) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::string InJobTaskDir(const LeptonConfig& config, const std::string& task_dir) {
   for (const LeptonMount& m : config.mounts) {
     if (m.local_path.empty()) continue;
@@ -145,14 +163,11 @@ std::string InJobTaskDir(const LeptonConfig& config, const std::string& task_dir
       return absl::StrCat(absl::StripSuffix(m.mount_path, "/"), task_dir.substr(local.size()));
     }
   }
-  return task_dir;
-}
-
-bool HasLocalPath(const LeptonConfig& config) {
-  for (const LeptonMount& m : config.mounts) {
-    if (!m.local_path.empty()) return true;
+  if (!config.mounts.empty() && !HasLocalPath(config) && config.use_shared_storage) {
+    return absl::StrCat(absl::StripSuffix(config.mounts[0].mount_path, "/"), "/",
+                        fs::path(task_dir).filename().string());
   }
-  return false;
+  return task_dir;
 }
 
 // The bash program the job's container runs: the stage files of job-contract.md in the task dir
@@ -255,22 +270,18 @@ LeptonExecutor::LeptonExecutor(ExecutorContext context) : context_(std::move(con
 absl::Status LeptonExecutor::Validate(const JobSpec& spec) const {
   absl::StatusOr<LeptonConfig> config = ParseLeptonConfig(spec.execution_yaml);
   if (!config.ok()) return absl::FailedPreconditionError(config.status().message());
+  if (absl::Status s = LeptonWorkspaceError(*config); !s.ok()) {
+    return absl::FailedPreconditionError(s.message());
+  }
   if (LeptonJobName(spec.job_id, std::max(spec.attempt, 1)).empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("job id ", spec.job_id, " gives no valid Lepton job name"));
   }
   if (absl::Status s = CheckImages(spec, *config); !s.ok()) return s;
   if (absl::Status s = CheckEnvCovered(spec, *config); !s.ok()) return s;
-  bool token_sent = false;
-  for (const auto& [dst, src] : spec.env_vars) token_sent |= dst == config->token_env;
-  if (!token_sent && std::getenv(config->token_env.c_str()) == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("no Lepton API token: evald's environment has no ", config->token_env,
-                     ", and the config does not send it (map it in evaluation.env_vars: `",
-                     config->token_env, ": ", config->token_env, "`, or start evald with it set)"));
-  }
-  if (config->use_shared_storage && HasLocalPath(*config) &&
-      InJobTaskDir(*config, spec.task_dir) == spec.task_dir && !spec.task_dir.empty()) {
+  // The token is not checked here: a dry run needs none, and Start says clearly when it lacks one.
+  if (config->use_shared_storage && HasLocalPath(*config) && !spec.task_dir.empty() &&
+      !UnderLocalPath(*config, spec.task_dir)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "task dir ", spec.task_dir,
         " is not under the local_path of any execution.lepton_platform.tasks.mounts entry, so "
@@ -376,6 +387,7 @@ absl::StatusOr<JobHandle> LeptonExecutor::Start(const JobSpec& spec,
                                                 const std::map<std::string, std::string>& env) {
   absl::StatusOr<LeptonConfig> config = ParseLeptonConfig(spec.execution_yaml);
   if (!config.ok()) return config.status();
+  if (absl::Status s = LeptonWorkspaceError(*config); !s.ok()) return s;
   if (absl::Status s = CheckImages(spec, *config); !s.ok()) return s;
   if (absl::Status s = CheckEnvCovered(spec, *config); !s.ok()) return s;
   const Target target = TargetFor(*config);

@@ -244,7 +244,27 @@ TEST_CASE("lepton validate refuses what a Lepton job cannot get") {
   SECTION("no token anywhere") {
     spec.env_vars = {{"API_KEY", "API_KEY"}};
     unsetenv("LEPTON_TEST_TOKEN");
-    CHECK(absl::StrContains(ex.Validate(spec).message(), "LEPTON_TEST_TOKEN"));
+    CHECK(ex.Validate(spec).ok());  // dry runs need no token
+    absl::StatusOr<JobHandle> h = ex.Start(spec, {{"API_KEY", kApiKey}});
+    CHECK(absl::IsFailedPrecondition(h.status()));
+    CHECK(absl::StrContains(h.status().message(), "LEPTON_TEST_TOKEN"));
+    CHECK(fake.Requests().empty());
+  }
+  SECTION("a task dir outside the storage evald shares with the job") {
+    spec.task_dir = "/elsewhere/run/arith-0";
+    CHECK(absl::StrContains(ex.Validate(spec).message(), "local_path"));
+  }
+  SECTION("without local_path the job writes under the first mount, as the reference") {
+    spec.execution_yaml = absl::StrReplaceAll(spec.execution_yaml, {{"local_path:", "x_local:"}});
+    spec.execution_yaml =
+        spec.execution_yaml.substr(0, spec.execution_yaml.find("        x_local:")) +
+        "    image_pull_secrets: [lepton-nvidia]\n";
+    REQUIRE(ex.Validate(spec).ok());
+    absl::StatusOr<RenderedJob> r = ex.Render(spec);
+    REQUIRE(r.ok());
+    CHECK(absl::StrContains(r->script, "task_dir=/workspace/arith-0"));
+    CHECK(absl::StrContains(r->script, "\"path\": \"/shared/evals/3f9a0c1e\""));
+    CHECK(fake.Requests().empty());  // rendering sends nothing
   }
   SECTION("an unknown node group fails the start instead of running anywhere") {
     spec.execution_yaml =
