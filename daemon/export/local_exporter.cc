@@ -312,6 +312,14 @@ JobExportResult LocalExporter::CopyJob(const JobExportInput& job, SummaryEntry* 
                                        int* files) const {
   JobExportResult r;
   r.job_id = job.job_id;
+  // The ids become folder names under output_dir: nothing that could leave it.
+  for (const std::string* id : {&job.invocation_id, &job.job_id}) {
+    if (id->empty() || *id == "." || *id == ".." || id->find('/') != std::string::npos ||
+        id->find('\0') != std::string::npos) {
+      r.message = absl::StrCat("invalid id '", *id, "' for a folder name");
+      return r;
+    }
+  }
   ArtifactCheck check = CheckArtifacts(job.artifacts_dir);
   if (!check.can_export) {
     r.message = check.message;

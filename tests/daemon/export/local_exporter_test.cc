@@ -74,6 +74,12 @@ TEST_CASE("local: a missing required artifact fails the job and writes nothing")
   CHECK_FALSE(r.jobs[0].success);
   CHECK(r.jobs[0].message == "Missing required: eval_factory_metrics.json");
   CHECK_FALSE(fs::exists(tmp.path() / "out"));
+  job = MakeJob(tmp.path(), "1a2b3c4d", 0, "gsm8k", SimpleResults("gsm8k", 0.5));
+  job.job_id = "../../escape";
+  JobExportResult bad = Local(tmp.path() / "out").ExportJob(job);
+  CHECK_FALSE(bad.success);
+  CHECK(bad.message == "invalid id '../../escape' for a folder name");
+  CHECK_FALSE(fs::exists(tmp.path() / "out"));
 }
 
 TEST_CASE("local: a metric conflict fails the job with the conflict") {
