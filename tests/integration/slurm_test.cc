@@ -125,13 +125,15 @@ std::optional<Cluster> TestCluster() {
 // A config for `tasks` arith tasks on the test cluster, and evald polling SLURM every second.
 std::string SlurmArithConfig(const TempDir& dir, const RefEndpoint& model, const Cluster& c,
                              int tasks, int limit_samples = 10, int parallelism = 4,
-                             const std::string& api_key_name = "null") {
+                             const std::string& api_key_name = "null",
+                             const std::string& sbatch_extra_flags = "null") {
   std::string yaml = absl::StrCat(
       "defaults:\n  - execution: slurm/default\n  - deployment: none\n  - _self_\n",
       "execution:\n  hostname: ", c.alias, "\n  ssh_config_file: ", c.ssh_config,
       "\n  username: root\n  account: evald\n  partition: ", c.partition,
-      "\n  gres: null\n  walltime: '00:10:00'\n  sbatch_extra_flags: null\n  output_dir: ",
-      dir.path(), "/out\n", "target:\n  api_endpoint:\n    url: ", model.chat_url(),
+      "\n  gres: null\n  walltime: '00:10:00'\n  sbatch_extra_flags: ", sbatch_extra_flags,
+      "\n  output_dir: ", dir.path(), "/out\n",
+      "target:\n  api_endpoint:\n    url: ", model.chat_url(),
       "\n    model_id: ref-model\n    api_key_name: ", api_key_name, "\n",
       "evaluation:\n  overrides:\n    config.params.limit_samples: ", limit_samples, "\n",
       "    config.params.parallelism: ", parallelism, "\n  tasks:\n");
@@ -302,6 +304,46 @@ TEST_CASE("slurm: a job that finished and left squeue while evald was down gets 
   INFO(results.out << results.err);
   REQUIRE(results.exit_code == 0);
   CHECK(Json::parse(results.out).size() >= 1);
+}
+
+TEST_CASE("slurm: a pending job shows its SLURM reason and a kill cancels it") {
+  std::optional<Cluster> cluster = TestCluster();
+  if (!cluster) return;
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags());
+  Evald evald(dir, FastSlurmPolls(dir));
+  // Held back by a start time an hour away: PENDING (BeginTime) until cancelled.
+  const std::string cfg =
+      SlurmArithConfig(dir, model, *cluster, 1, 10, 4, "null", "{begin: now+1hour}");
+  CommandResult r = evald.Ctl({"submit", cfg, "--json"});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::string inv = InvocationIdFromJson(r.out);
+  Json job;
+  WaitFor(
+      [&] {
+        CommandResult info = evald.Ctl({"info", inv, "--json"});
+        if (info.exit_code != 0) return false;
+        job = Json::parse(info.out)["jobs"][0];
+        return job["backend_details"].value("slurm state", "") == "PENDING (BeginTime)";
+      },
+      30);
+  INFO(job.dump());
+  CHECK(job["state"] == "submitted");
+  REQUIRE(job["backend_details"].value("slurm state", "") == "PENDING (BeginTime)");
+  CommandResult kill = evald.Ctl({"kill", inv});
+  INFO(kill.out << kill.err);
+  REQUIRE(kill.exit_code == 0);
+  v1::Invocation done = evald.WaitTerminal(inv, 60);
+  REQUIRE(done.jobs_size() == 1);
+  INFO(done.jobs(0).message());
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_KILLED);
+  CHECK(absl::StrContains(done.jobs(0).message(), "CANCELLED"));
+  const std::string slurm_id = SlurmJobId(job);
+  CommandResult q = Run({"ssh", "-F", cluster->ssh_config, cluster->alias,
+                         "squeue -h -o %i -t PENDING,RUNNING -j " + slurm_id},
+                        {}, 30);
+  CHECK_FALSE(absl::StrContains(q.out, slurm_id));
 }
 
 }  // namespace
