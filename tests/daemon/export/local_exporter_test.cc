@@ -1,9 +1,13 @@
 #include "daemon/export/local_exporter.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <thread>
 #include <vector>
 
+#include "daemon/export/file_util.h"
 #include "tests/daemon/export/export_test_util.h"
 
 namespace evald::daemon::exporters {
@@ -220,6 +224,49 @@ TEST_CASE("local: concurrent exports to one summary keep every row") {
   for (const auto& e : fs::directory_iterator(out / "ffff5555")) {
     CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
   }
+}
+
+TEST_CASE("local: exports from separate processes to one summary keep every row") {
+  TempDir tmp;
+  const fs::path out = tmp.path() / "out";
+  std::vector<JobExportInput> jobs;
+  for (int i = 0; i < 12; ++i) {
+    jobs.push_back(MakeJob(tmp.path(), "abab6666", i, "t" + std::to_string(i),
+                           SimpleResults("t" + std::to_string(i), 0.5)));
+  }
+  LocalExporter local = Local(out, {{"format", "csv"}});
+  std::vector<pid_t> children;
+  for (int p = 0; p < 3; ++p) {
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      int failed = 0;
+      for (int i = p; i < 12; i += 3) failed += local.ExportJob(jobs[i]).success ? 0 : 1;
+      ::_exit(failed);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  const std::string csv = ReadText(out / "abab6666" / "processed_results.csv");
+  CHECK(std::count(csv.begin(), csv.end(), '\n') == 13);
+}
+
+TEST_CASE("local: a write that fails at the rename leaves no temp file behind") {
+  TempDir tmp;
+  // The target is a non-empty folder: rename(2) fails (also for root), after the temp file was
+  // written in full.
+  const fs::path target = tmp.path() / "processed_results.json";
+  WriteText(target / "keep", "x");
+  absl::Status s = WriteFileAtomic(target.string(), "{}\n");
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.message().find("cannot rename to " + target.string()) == 0);
+  CHECK(std::distance(fs::directory_iterator(tmp.path()), fs::directory_iterator()) == 1);
+  CHECK(ReadText(target / "keep") == "x");
 }
 
 }  // namespace
