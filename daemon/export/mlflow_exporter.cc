@@ -99,6 +99,15 @@ absl::StatusOr<MlflowExportOptions> ParseMlflowConfig(const json& cfg) {
         "export config mlflow.tracking_uri must be an http(s) URL of a tracking server, not '",
         o.tracking_uri, "' (file stores and databricks URIs are not supported)"));
   }
+  // Credentials in the URI would travel into run_url, results and events.
+  const std::string authority = o.tracking_uri.substr(
+      o.tracking_uri.find("//") + 2,
+      o.tracking_uri.find('/', o.tracking_uri.find("//") + 2) - (o.tracking_uri.find("//") + 2));
+  if (authority.find('@') != std::string::npos) {
+    return absl::InvalidArgumentError(
+        "export config mlflow.tracking_uri must not hold credentials (user:password@); give the "
+        "token as the MLFLOW_TRACKING_TOKEN secret");
+  }
   if (o.experiment_name.empty()) {
     return absl::InvalidArgumentError("export config mlflow.experiment_name is empty");
   }

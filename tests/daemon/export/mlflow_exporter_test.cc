@@ -310,6 +310,11 @@ TEST_CASE("mlflow: config errors name the key") {
   e = MlflowExporter::FromConfig({{"tracking_uri", "file:///tmp/mlruns"}}, "");
   REQUIRE_FALSE(e.ok());
   CHECK(e.status().message().find("must be an http(s) URL") != std::string::npos);
+  e = MlflowExporter::FromConfig({{"tracking_uri", "https://u:pw@mlflow.example/x"}}, "");
+  REQUIRE_FALSE(e.ok());
+  CHECK(e.status().message().find("must not hold credentials") != std::string::npos);
+  CHECK(e.status().message().find("pw") == std::string::npos);
+  CHECK(MlflowExporter::FromConfig({{"tracking_uri", "https://mlflow.example/a@b"}}, "").ok());
   e = MlflowExporter::FromConfig({{"tracking_uri", "http://x"}, {"tags", "a"}}, "");
   REQUIRE_FALSE(e.ok());
   CHECK(e.status().message() == "export config mlflow.tags must be a mapping");
