@@ -289,9 +289,10 @@ absl::Status SlurmCluster::FetchFrom(const std::string& remote_dir,
   if (!target_.remote() && local_dir == remote_dir) return absl::OkStatus();
   std::vector<std::string> quoted;
   for (const std::string& p : paths) quoted.push_back(ShellQuote(p));
-  // Only the paths that exist, so tar's exit code means something.
+  // Only the paths that exist, so tar's exit code means something. A task dir that is gone on the
+  // cluster has nothing to fetch (an error here would keep the job from ever being reported).
   const std::string command =
-      absl::StrCat("cd ", ShellQuote(remote_dir), " && set -- && for p in ",
+      absl::StrCat("cd ", ShellQuote(remote_dir), " 2>/dev/null || exit 0; set -- && for p in ",
                    absl::StrJoin(quoted, " "), "; do [ -e \"$p\" ] && set -- \"$@\" \"$p\"; done; ",
                    "if [ $# -gt 0 ]; then tar c -- \"$@\"; fi");
   ClusterResult r = Run(command, "", absl::Seconds(120));

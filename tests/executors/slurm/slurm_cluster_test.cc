@@ -167,6 +167,8 @@ TEST_CASE("ssh to the test cluster's login node: one master, back after it is ki
   CHECK((st.st_mode & 0777) == 0600);
   REQUIRE(c.FetchFrom(remote.path + "/task", {"run.sub", "missing"}, back.path).ok());
   CHECK(Slurp(back.path + "/run.sub") == "#!/bin/bash\necho hi\n");
+  // A task dir that is gone on the cluster has nothing to fetch: not an error.
+  CHECK(c.FetchFrom(remote.path + "/gone", {"logs"}, back.path).ok());
 }
 
 }  // namespace
