@@ -28,7 +28,9 @@ namespace evald::executors {
 namespace {
 
 constexpr int kConnectTimeoutS = 10;
-constexpr char kControlPersist[] = "600";
+// Idle seconds before a master exits by itself: longer than the default poll interval (30 s), short
+// enough that the master of an evald killed with -9 does not linger.
+constexpr char kControlPersist[] = "120";
 
 void SetNonBlocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
