@@ -242,9 +242,16 @@ absl::StatusOr<JobHandle> SlurmExecutor::Start(const JobSpec& spec,
   return EncodeSlurmHandle(h);
 }
 
-void SlurmExecutor::RememberState(const SlurmHandleState& h, const std::string& state) {
+void SlurmExecutor::RememberState(const SlurmHandleState& h, const std::string& state, bool final) {
   absl::MutexLock lock(&mu_);
-  raw_state_[StateKey(h)] = state;
+  const std::string key = StateKey(h);
+  raw_state_[key] = state;
+  if (!final) return;
+  final_order_.push_back(key);
+  while (final_order_.size() > kKeptFinalStates) {
+    raw_state_.erase(final_order_.front());
+    final_order_.pop_front();
+  }
 }
 
 std::vector<Observation> SlurmExecutor::Poll(const std::vector<JobRef>& jobs) {
@@ -323,7 +330,7 @@ void SlurmExecutor::PollCluster(const ClusterTarget& target, const std::vector<L
       if (status[i]->state == "FAILED" && !status[i]->exit_code && stage_exit && *stage_exit != 0) {
         obs.exit_code = *stage_exit;
       }
-      RememberState(j.handle, DescribeSlurmStatus(*status[i]));
+      RememberState(j.handle, DescribeSlurmStatus(*status[i]), /*final=*/true);
     } else if (stage_exit) {
       obs.kind = Observation::Kind::kExited;
       obs.exit_code = *stage_exit;

@@ -11,6 +11,7 @@
 // builtin_executors.cc.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -65,7 +66,10 @@ class SlurmExecutor : public Executor {
                    std::vector<Observation>& out);
   // Reads artifacts/progress.json of running jobs (one remote command for all of them).
   void ReadProgress(SlurmCluster& cluster, const std::vector<std::pair<Live, Observation*>>& jobs);
-  void RememberState(const SlurmHandleState& h, const std::string& state);
+  // `final`: the job's last state; the newest kKeptFinalStates of those are kept, so memory is
+  // bounded by the live jobs plus that many, however many jobs an evald runs over its life.
+  void RememberState(const SlurmHandleState& h, const std::string& state, bool final = false);
+  static constexpr size_t kKeptFinalStates = 1000;
 
   ExecutorContext context_;
   ClusterPool pool_;
@@ -73,6 +77,7 @@ class SlurmExecutor : public Executor {
   // The last raw SLURM state per cluster and SLURM job id, for Describe (gRPC threads).
   mutable absl::Mutex mu_;
   std::map<std::string, std::string> raw_state_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> final_order_ ABSL_GUARDED_BY(mu_);  // keys of final states, oldest first
 };
 
 }  // namespace evald::executors
