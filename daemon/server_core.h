@@ -74,6 +74,8 @@ class ServerCore {
   absl::Status GetServerInfo(const v1::GetServerInfoRequest& request, v1::ServerInfo* response);
   // Online copy of the database (Store::Backup); evald writes the file.
   absl::Status Backup(const v1::BackupRequest& request, v1::BackupResponse* response);
+  // Exports succeeded jobs to local or MLflow on the calling thread (server_core_export.cc).
+  absl::Status Export(const v1::ExportRequest& request, v1::ExportResponse* response);
 
   Supervisor& supervisor() { return *supervisor_; }
   Metrics& metrics() { return *metrics_; }

@@ -72,4 +72,9 @@ grpc::Status EvalServiceImpl::Backup(grpc::ServerContext* ctx, const v1::BackupR
   return FinishRpc(ctx, "Backup", core_->Backup(*req, resp));
 }
 
+grpc::Status EvalServiceImpl::Export(grpc::ServerContext* ctx, const v1::ExportRequest* req,
+                                     v1::ExportResponse* resp) {
+  return FinishRpc(ctx, "Export", core_->Export(*req, resp));
+}
+
 }  // namespace evald::daemon

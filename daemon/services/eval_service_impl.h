@@ -36,6 +36,8 @@ class EvalServiceImpl final : public v1::EvalService::Service {
                              v1::ServerInfo* resp) override;
   grpc::Status Backup(grpc::ServerContext* ctx, const v1::BackupRequest* req,
                       v1::BackupResponse* resp) override;
+  grpc::Status Export(grpc::ServerContext* ctx, const v1::ExportRequest* req,
+                      v1::ExportResponse* resp) override;
 
  private:
   ServerCore* core_;
