@@ -137,6 +137,10 @@ class GrpcEvalApi final : public EvalApi {
     // Copying a large database takes a while; evald serves other calls meanwhile.
     return Unary(&v1::EvalService::Stub::Backup, req, resp, std::chrono::seconds(600));
   }
+  absl::Status Export(const v1::ExportRequest& req, v1::ExportResponse* resp) override {
+    // An MLflow export retries each call for up to 3 minutes; many jobs take a while.
+    return Unary(&v1::EvalService::Stub::Export, req, resp, std::chrono::seconds(1800));
+  }
   absl::Status GetServerInfo(bool quick, v1::ServerInfo* resp) override {
     v1::GetServerInfoRequest req;
     return Unary(&v1::EvalService::Stub::GetServerInfo, req, resp,

@@ -141,6 +141,11 @@ class EvalApi {
     (void)response;
     return absl::UnimplementedError("Backup");
   }
+  virtual absl::Status Export(const v1::ExportRequest& request, v1::ExportResponse* response) {
+    (void)request;
+    (void)response;
+    return absl::UnimplementedError("Export");
+  }
 };
 
 // The gRPC implementation: insecure channel (unix sockets are protected by file permissions),

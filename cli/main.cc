@@ -25,7 +25,8 @@ ${XDG_STATE_HOME:-$HOME/.local/state}/evald/evald.sock. ADDR: unix:///abs/path, 
 
 Exit codes:
   0    success
-  1    the evaluation failed (watch, --wait) or evald reported an unexpected error
+  1    the evaluation failed (watch, --wait), an export of some job failed, or evald reported
+       an unexpected error
   2    bad input: usage, config, unset environment variable, invalid --since, config too large
   3    evald is not reachable (or went away while watching or following logs)
   4    unknown invocation or job id
@@ -160,6 +161,31 @@ int Main(int argc, char** argv) {
   info_cmd->add_flag("--json", info.json, "one JSON object");
   info_cmd->add_flag("--no-config", info.no_config, "leave the resolved config out");
 
+  ExportOptions export_opts;
+  CLI::App* export_cmd = app.add_subcommand(
+      "export", "Send the results of succeeded jobs to local files or MLflow (run by evald)");
+  export_cmd->add_option("ids", export_opts.ids, "invocation or job ids")->required();
+  export_cmd->add_option("--dest", export_opts.dest, "local or mlflow")->capture_default_str();
+  export_cmd->add_option("--config", export_opts.config_path,
+                         "exporter config YAML (the destination's keys, or export.<dest>)");
+  AddRepeated(export_cmd, "-o,--override", &export_opts.overrides,
+              "export.<dest>.KEY=VALUE, repeatable");
+  export_cmd->add_option("--output-dir", export_opts.output_dir,
+                         "local: where files go (on evald's machine; default: this directory)");
+  export_cmd->add_option("--output-filename", export_opts.output_filename,
+                         "local: summary file name (default processed_results.<format>)");
+  export_cmd->add_option("--format", export_opts.format, "local: summary format, json or csv");
+  CLI::Option* copy_logs =
+      export_cmd->add_flag("--copy-logs")->description("local: also copy the jobs' logs");
+  CLI::Option* only_required = export_cmd->add_flag("--only-required")->description(
+      "local: copy only the required artifacts (the default)");
+  CLI::Option* all_artifacts = export_cmd->add_flag("--no-only-required")->description(
+      "local: copy the whole artifacts tree and the logs");
+  all_artifacts->excludes(only_required);
+  AddRepeated(export_cmd, "--log-metrics", &export_opts.log_metrics,
+              "export only metrics whose key contains NAME, repeatable");
+  export_cmd->add_flag("--json", export_opts.json, "one JSON object");
+
   CLI::App* version_cmd = app.add_subcommand("version", "evalctl's and evald's versions");
 
   // admin
@@ -223,6 +249,13 @@ int Main(int argc, char** argv) {
     return RunLsTasks(ctx, ls_tasks);
   }
   if (info_cmd->parsed()) return RunInfo(ctx, info);
+  if (export_cmd->parsed()) {
+    // Only flags given on the command line are sent; the rest is the config's.
+    if (copy_logs->count() > 0) export_opts.copy_logs = true;
+    if (only_required->count() > 0) export_opts.only_required = true;
+    if (all_artifacts->count() > 0) export_opts.only_required = false;
+    return RunExport(ctx, export_opts);
+  }
   if (version_cmd->parsed()) return RunVersion(ctx);
   if (backup_cmd->parsed()) return RunBackup(ctx, backup);
   std::cout << app.help();

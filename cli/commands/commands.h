@@ -138,6 +138,27 @@ struct ResultsOptions {
 inline constexpr int kExitGateFailed = 7;
 int RunResults(Context& ctx, const ResultsOptions& options);
 
+// ---- export ------------------------------------------------------------------------------------
+
+// `export IDS... --dest local|mlflow` (docs/export.md). Unset optionals leave the key to the
+// invocation's execution.auto_export.configs.<dest>, --config and -o. Exit: 0 every job exported,
+// kExitFailed when some export failed (the others are done), else the RPC's exit code (a job
+// that did not succeed: kExitRefused).
+struct ExportOptions {
+  std::vector<std::string> ids;
+  std::string dest = "local";
+  std::string config_path;             // --config FILE
+  std::vector<std::string> overrides;  // -o export.<dest>.key=value
+  std::string output_dir;              // relative: to evalctl's working dir (sent along)
+  std::string output_filename;
+  std::string format;  // json | csv (local)
+  std::optional<bool> copy_logs;
+  std::optional<bool> only_required;
+  std::vector<std::string> log_metrics;
+  bool json = false;
+};
+int RunExport(Context& ctx, const ExportOptions& options);
+
 // ---- ls / info / version -----------------------------------------------------------------------
 
 struct LsRunsOptions {

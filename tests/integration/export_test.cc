@@ -1,0 +1,221 @@
+// Export of results through real processes (issue 13): evalctl export -> gRPC -> evald's Export
+// RPC -> the local exporter (files on disk) or the MLflow exporter -> mlflow_fake, a separate
+// process whose request log the tests read through its /_fake/ control routes.
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+#include "tests/integration/fixture.h"
+
+namespace evald::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+constexpr char kMlflowToken[] = "mlflow-token-8086-secret";
+
+// mlflow_fake on a free port, requiring kMlflowToken.
+class MlflowFake {
+ public:
+  explicit MlflowFake(const TempDir& dir) {
+    std::string port_file = dir.path() + "/mlflow.port";
+    process_ = std::make_unique<Process>(
+        std::vector<std::string>{BinDir() + "/mlflow_fake", "--port", "0", "--port-file", port_file,
+                                 "--token", kMlflowToken},
+        std::map<std::string, std::string>{}, dir.path() + "/mlflow_fake");
+    for (int i = 0; i < 200 && port_ == 0; ++i) {
+      std::ifstream in(port_file);
+      std::string text;
+      if (std::getline(in, text)) (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &port_);
+      if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    REQUIRE(port_ > 0);
+  }
+  std::string url() const { return absl::StrCat("http://127.0.0.1:", port_); }
+
+  Json Requests() {
+    httplib::Client c("127.0.0.1", port_);
+    httplib::Result r = c.Get("/_fake/requests");
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+    return Json::parse(r->body);
+  }
+  void AddFault(const Json& fault) {
+    httplib::Client c("127.0.0.1", port_);
+    httplib::Result r = c.Post("/_fake/faults", fault.dump(), "application/json");
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+  }
+  // The requests whose path ends with `suffix`.
+  std::vector<Json> Matching(const std::string& method, const std::string& suffix) {
+    std::vector<Json> out;
+    for (const Json& r : Requests()) {
+      if (r["method"] == method && absl::EndsWith(r["path"].get<std::string>(), suffix)) {
+        out.push_back(r);
+      }
+    }
+    return out;
+  }
+
+ private:
+  std::unique_ptr<Process> process_;
+  int port_ = 0;
+};
+
+// Submits `tasks` arith tasks (with `overrides`) and waits until they all succeeded.
+std::string RunToSuccess(const Evald& evald, const TempDir& dir, const RefEndpoint& model,
+                         int tasks, std::vector<std::string> overrides = {}) {
+  std::string cfg = WriteConfig(dir, "run.yaml", ArithConfig(dir, model, {.tasks = tasks}));
+  std::vector<std::string> args = {"submit", cfg, "--json"};
+  for (const std::string& o : overrides) {
+    args.push_back("-o");
+    args.push_back(o);
+  }
+  CommandResult r = evald.Ctl(args);
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  std::string inv = InvocationIdFromJson(r.out);
+  REQUIRE(inv.size() == 8);
+  v1::Invocation done = evald.WaitTerminal(inv);
+  REQUIRE(done.state() == v1::JOB_STATE_SUCCEEDED);
+  return inv;
+}
+
+TEST_CASE("export --dest local copies a finished invocation's artifacts and writes its summary") {
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags());
+  Evald evald(dir);
+  std::string inv = RunToSuccess(evald, dir, model, 2);
+
+  // A relative --output-dir is evalctl's working directory's.
+  fs::create_directories(dir.path() + "/cwd");
+  CommandResult r =
+      evald.Ctl({"export", inv, "--dest", "local", "--output-dir", "exported", "--format", "json"},
+                {}, 120, dir.path() + "/cwd");
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(absl::StrContains(r.out, "Export completed for " + inv));
+  const std::string out = dir.path() + "/cwd/exported";
+  for (const std::string& job : {inv + ".0", inv + ".1"}) {
+    CHECK(absl::StrContains(r.out,
+                            "  " + job + ": Exported 2 files. Missing optional: omni-info.json"));
+    CHECK(fs::exists(out + "/" + inv + "/" + job + "/artifacts/results.yml"));
+    CHECK(fs::exists(out + "/" + inv + "/" + job + "/artifacts/eval_factory_metrics.json"));
+    Json meta = Json::parse(Slurp(out + "/" + inv + "/" + job + "/job_metadata.json"));
+    CHECK(meta["invocation_id"] == inv);
+    CHECK(meta["job_id"] == job);
+    CHECK(meta["executor"] == "local");
+    CHECK_FALSE(fs::exists(out + "/" + inv + "/" + job + "/logs"));  // no --copy-logs
+  }
+  Json summary = Json::parse(Slurp(out + "/" + inv + "/processed_results.json"));
+  INFO(summary.dump(2));
+  const Json& entries = summary["benchmarks"]["arith"]["models"]["ref-model"];
+  REQUIRE(entries.size() == 2);
+  for (const Json& e : entries) {
+    CHECK(e["invocation_id"] == inv);
+    CHECK(e["executor"] == "local");
+    CHECK(e["scores"]["arith_accuracy_exact_match"] == 1.0);
+  }
+
+  // The same export again as CSV and JSON output: the summary's rows are replaced, not added.
+  CommandResult csv = evald.Ctl({"export", inv + ".1", "--output-dir", out, "--format", "csv",
+                                 "--log-metrics", "accuracy", "--copy-logs", "--json"});
+  INFO(csv.out << csv.err);
+  REQUIRE(csv.exit_code == 0);
+  Json j = Json::parse(csv.out);
+  CHECK(j["success"] == true);
+  REQUIRE(j["invocations"].size() == 1);
+  REQUIRE(j["invocations"][0]["jobs"].size() == 1);
+  CHECK(j["invocations"][0]["jobs"][0]["job_id"] == inv + ".1");
+  CHECK(j["invocations"][0]["summary_path"] == out + "/" + inv + "/processed_results.csv");
+  CHECK(fs::exists(out + "/" + inv + "/" + inv + ".1/logs/stdout.log"));
+  std::string text = Slurp(out + "/" + inv + "/processed_results.csv");
+  CHECK(absl::StartsWith(text,
+                         "Model Name,Harness,Task Name,Executor,Container,Invocation ID,Job ID,"
+                         "accuracy_exact_match\r\n"));
+  CHECK(absl::StrContains(text, "ref-model,"));
+  CHECK(absl::StrContains(text, "," + inv + "," + inv + ".1,1.0\r\n"));
+
+  // Refusals map to the usual exit codes.
+  CHECK(evald.Ctl({"export", "abcdef12"}).exit_code == 4);
+  CHECK(evald.Ctl({"export", inv, "--dest", "wandb"}).exit_code == 2);
+  CHECK(
+      evald.Ctl({"export", inv, "-o", "export.local.format=xml", "--output-dir", out}).exit_code ==
+      2);
+}
+
+TEST_CASE("export --dest mlflow logs the extracted metrics with the token sent as a secret") {
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags());
+  MlflowFake mlflow(dir);
+  Evald evald(dir);
+  std::string inv = RunToSuccess(evald, dir, model, 2);
+  const std::string uri_override = "export.mlflow.tracking_uri=" + mlflow.url();
+
+  // One job: one run named after its benchmark.
+  CommandResult r = evald.Ctl({"export", inv + ".0", "--dest", "mlflow", "-o", uri_override, "-o",
+                               "export.mlflow.tags.team=evals"},
+                              {{"MLFLOW_TRACKING_TOKEN", kMlflowToken}});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(absl::StrContains(r.out, "  " + inv + ".0: Exported 1 metrics, 3 params"));
+  CHECK(absl::StrContains(r.out, "URL: " + mlflow.url() + "/#/experiments/1/runs/"));
+  std::vector<Json> created = mlflow.Matching("POST", "/runs/create");
+  REQUIRE(created.size() == 1);
+  CHECK(created[0]["json"]["run_name"] == "eval-" + inv + "-arith");
+  std::map<std::string, std::string> tags;
+  for (const Json& t : created[0]["json"]["tags"]) tags[t["key"]] = t["value"];
+  CHECK(tags["invocation_id"] == inv);
+  CHECK(tags["job_id"] == inv + ".0");
+  CHECK(tags["benchmark"] == "arith");
+  CHECK(tags["executor"] == "local");
+  CHECK(tags["team"] == "evals");
+  std::vector<Json> batches = mlflow.Matching("POST", "/runs/log-batch");
+  REQUIRE(batches.size() == 1);
+  std::set<std::string> keys;
+  for (const Json& m : batches[0]["json"]["metrics"]) {
+    keys.insert(m["key"]);
+    CHECK(m["value"] == 1.0);
+  }
+  CHECK(keys == std::set<std::string>{"arith_accuracy_exact_match"});
+  for (const Json& req : mlflow.Requests()) {
+    CHECK(req["headers"]["authorization"] == std::string("Bearer ") + kMlflowToken);
+  }
+
+  // The whole invocation: one run with the union of its jobs' metrics.
+  CommandResult all = evald.Ctl({"export", inv, "--dest", "mlflow", "-o", uri_override, "--json"},
+                                {{"MLFLOW_TRACKING_TOKEN", kMlflowToken}});
+  INFO(all.out << all.err);
+  REQUIRE(all.exit_code == 0);
+  Json j = Json::parse(all.out);
+  CHECK(absl::StartsWith(j["invocations"][0]["run_url"].get<std::string>(), mlflow.url()));
+  created = mlflow.Matching("POST", "/runs/create");
+  REQUIRE(created.size() == 2);
+  CHECK(created[1]["json"]["run_name"] == "eval-" + inv);
+
+  // Without the token the server refuses; the export fails (exit 1) and says what to set.
+  CommandResult no_token =
+      evald.Ctl({"export", inv + ".1", "--dest", "mlflow", "-o", uri_override}, {}, 120);
+  INFO(no_token.out << no_token.err);
+  CHECK(no_token.exit_code == 1);
+  CHECK(absl::StrContains(no_token.out, inv + ".1 failed: "));
+  CHECK(absl::StrContains(no_token.out, "MLFLOW_TRACKING_TOKEN"));
+
+  // The token is in no log, output or event.
+  CHECK_FALSE(absl::StrContains(evald.process().Stderr(), kMlflowToken));
+  CHECK_FALSE(absl::StrContains(evald.process().Stdout(), kMlflowToken));
+  CHECK_FALSE(absl::StrContains(r.out + r.err + all.out + all.err, kMlflowToken));
+}
+
+}  // namespace
+}  // namespace evald::testing
