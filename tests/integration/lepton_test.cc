@@ -310,5 +310,33 @@ TEST_CASE(
   CheckNoSecretLeak(fake);
 }
 
+TEST_CASE("lepton: evald killed -9 while its job POST is in flight adopts the job after restart") {
+  TempDir dir;
+  LeptonFake fake(dir);
+  // The create lands 3 s after it was sent; evald dies in between and never sees the answer.
+  fake.Scenario({{"jobs", {{{"match", "*"}, {"scenario", "run_forever"}}}},
+                 {"faults", {{{"method", "POST"}, {"path", "/jobs"}, {"delay_ms", 3000}}}}});
+  Evald evald(dir, EvaldFlags(dir), {{"LEPTON_API_TOKEN", kToken}});
+  std::string cfg = WriteConfig(dir, "run.yaml", LeptonConfig(dir, fake, false));
+  std::string inv = Submit(evald, cfg, false);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  evald.Kill9();
+  std::this_thread::sleep_for(std::chrono::milliseconds(3000));
+  REQUIRE(fake.Count("POST", "/jobs") == 1);
+  evald.Start();
+  Json job = WaitJobState(evald, inv, "running");
+  PlayJobOutput(job["output_dir"], 0);
+  fake.Script(JobName(inv), {{"timeline", {{{"state", "Completed"}}}}});
+  v1::Invocation done = evald.WaitTerminal(inv, 30);
+  REQUIRE(done.jobs_size() == 1);
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_SUCCEEDED);
+  CHECK(fake.Count("POST", "/jobs") == 1);  // adopted by Recover, not posted again
+  CommandResult watch = evald.Ctl({"watch", inv});
+  INFO(watch.out << watch.err << evald.process().Stderr());
+  CHECK(absl::StrContains(watch.out + watch.err + evald.process().Stderr(), "re-attached"));
+  Json state = fake.Control("GET", "/_fake/state");
+  CHECK(state["jobs"].size() == 1);
+}
+
 }  // namespace
 }  // namespace evald::testing
