@@ -270,9 +270,8 @@ LeptonExecutor::LeptonExecutor(ExecutorContext context) : context_(std::move(con
 absl::Status LeptonExecutor::Validate(const JobSpec& spec) const {
   absl::StatusOr<LeptonConfig> config = ParseLeptonConfig(spec.execution_yaml);
   if (!config.ok()) return absl::FailedPreconditionError(config.status().message());
-  if (absl::Status s = LeptonWorkspaceError(*config); !s.ok()) {
-    return absl::FailedPreconditionError(s.message());
-  }
+  // No workspace check here: dry runs of the reference's examples (which rely on `lep login`)
+  // render without one; Start refuses clearly.
   if (LeptonJobName(spec.job_id, std::max(spec.attempt, 1)).empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("job id ", spec.job_id, " gives no valid Lepton job name"));
@@ -349,8 +348,10 @@ absl::StatusOr<RenderedJob> LeptonExecutor::Render(const JobSpec& spec) const {
   absl::StatusOr<json> job = BuildJob(spec, *config, "", /*resolve_node_group=*/false);
   if (!job.ok()) return job.status();
   RenderedJob out;
-  out.script = absl::StrCat("# POST ", config->api_url, "/api/v2/workspaces/", config->workspace_id,
-                            "/jobs\n", job->dump(2), "\n");
+  const std::string workspace =
+      config->workspace_id.empty() ? "<workspace id>" : config->workspace_id;
+  out.script = absl::StrCat("# POST ", config->api_url, "/api/v2/workspaces/", workspace, "/jobs\n",
+                            job->dump(2), "\n");
   out.plan = spec.native ? spec.plan_yaml : "";
   return out;
 }

@@ -338,5 +338,30 @@ TEST_CASE("lepton: evald killed -9 while its job POST is in flight adopts the jo
   CHECK(state["jobs"].size() == 1);
 }
 
+TEST_CASE("lepton: a dry run of the reference's lepton_none example renders the job spec") {
+  TempDir dir;
+  Evald evald(dir);  // no token, no workspace: rendering needs neither and sends nothing
+  CommandResult r = evald.Ctl({"run", "--config-dir", SourceDir() + "/tests/fixtures/peer-examples",
+                               "--config-name", "lepton_none_llama_3_1_8b_instruct", "--dry-run",
+                               "-o", "execution.output_dir=" + dir.path() + "/out"},
+                              {{"USER", "tester"}, {"API_KEY", kApiKey}});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  // The reference's job spec fields (lepton-api.md b.4) and its harness command.
+  for (const char* field :
+       {"\"resource_shape\": \"cpu.small\"", "\"allowed_dedicated_node_groups\"",
+        "<id of node group nv-int-multiteam-nebius-h200-01>",
+        "\"secret_name_ref\": \"ENDPOINT_API_KEY\"",
+        "\"secret_name_ref\": \"HUGGING_FACE_HUB_TOKEN\"",
+        "\"from\": \"node-nfs:lepton-shared-fs\"", "nemo-evaluator-launcher-workspace/",
+        "\"image_pull_secrets\"", "\"lepton-nvidia\"", "\"shared_memory_size\": 1024",
+        "\"/bin/bash\"", "nv_eval run_eval",
+        "--model_url https://xfre17eu-nim-gpqa-d-2-f110e0.xenon.lepton.run/v1/chat/completions",
+        "\"visibility\": \"private\"", "Dry run: nothing was stored or started"}) {
+    CHECK(absl::StrContains(r.out, field));
+  }
+  CHECK(!absl::StrContains(r.out, kApiKey));
+}
+
 }  // namespace
 }  // namespace evald::testing

@@ -266,6 +266,17 @@ TEST_CASE("lepton validate refuses what a Lepton job cannot get") {
     CHECK(absl::StrContains(r->script, "\"path\": \"/shared/evals/3f9a0c1e\""));
     CHECK(fake.Requests().empty());  // rendering sends nothing
   }
+  SECTION("no workspace: renders (dry runs), but does not start") {
+    spec.execution_yaml =
+        absl::StrReplaceAll(spec.execution_yaml, {{"  workspace_id: ws-test\n", ""}});
+    CHECK(ex.Validate(spec).ok());
+    absl::StatusOr<RenderedJob> r = ex.Render(spec);
+    REQUIRE(r.ok());
+    CHECK(absl::StrContains(r->script, "/workspaces/<workspace id>/jobs"));
+    absl::StatusOr<JobHandle> h = ex.Start(spec, Env());
+    CHECK(absl::StrContains(h.status().message(), "workspace_id"));
+    CHECK(fake.Requests().empty());
+  }
   SECTION("an unknown node group fails the start instead of running anywhere") {
     spec.execution_yaml =
         absl::StrReplaceAll(spec.execution_yaml, {{"node_group: ng-h200-01", "node_group: nope"}});
