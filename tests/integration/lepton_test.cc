@@ -363,5 +363,44 @@ TEST_CASE("lepton: a dry run of the reference's lepton_none example renders the 
   CHECK(!absl::StrContains(r.out, kApiKey));
 }
 
+TEST_CASE(
+    "lepton: faults on the way (503 after the create, 429 storm, unknown state) cost no job") {
+  TempDir dir;
+  LeptonFake fake(dir);
+  fake.Scenario({{"jobs", {{{"match", "*"}, {"scenario", "run_forever"}}}},
+                 {"faults",
+                  {{{"method", "POST"},
+                    {"path", "/jobs"},
+                    {"status", 503},
+                    {"body", "html"},
+                    {"commit", true}},
+                   {{"method", "GET"},
+                    {"path", "/jobs"},
+                    {"status", 429},
+                    {"retry_after", "1"},
+                    {"count", 2}},
+                   {{"method", "GET"},
+                    {"path", "/jobs"},
+                    {"kind", "state"},
+                    {"state", "Migrating"},
+                    {"count", 2}}}}});
+  Evald evald(dir, EvaldFlags(dir), {{"LEPTON_API_TOKEN", kToken}});
+  std::string cfg = WriteConfig(dir, "run.yaml", LeptonConfig(dir, fake, false));
+  std::string inv = Submit(evald, cfg, false);
+  Json job = WaitJobState(evald, inv, "running");
+  PlayJobOutput(job["output_dir"], 0);
+  fake.Script(JobName(inv), {{"timeline", {{{"state", "Completed"}}}}});
+  v1::Invocation done = evald.WaitTerminal(inv, 30);
+  REQUIRE(done.jobs_size() == 1);
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_SUCCEEDED);
+  CHECK(fake.Count("POST", "/jobs") == 1);  // the 503 was looked up, not re-posted
+  Json state = fake.Control("GET", "/_fake/state");
+  CHECK(state["jobs"].size() == 1);
+  int faulted = 0;
+  for (const Json& r : fake.Requests()) faulted += r["fault"].is_null() ? 0 : 1;
+  CHECK(faulted == 5);  // every injected fault was met
+  CheckNoSecretLeak(fake);
+}
+
 }  // namespace
 }  // namespace evald::testing
