@@ -422,6 +422,14 @@ std::string RenderInfo(const v1::Invocation& inv, int64_t now_ms) {
       kv("  ", "stderr log", absl::StrCat(j.output_dir(), "/logs/stderr.log"));
       kv("  ", "results", absl::StrCat(j.output_dir(), "/artifacts/results.yml"));
     }
+    // Auto-export: "export mlflow   succeeded (1 attempt): http://..."
+    for (const v1::JobExport& e : j.exports()) {
+      std::string detail = e.run_url().empty() ? e.message() : e.run_url();
+      kv("  ", absl::StrCat("export ", e.dest()),
+         absl::StrCat(ExportStateName(e.state()), " (", e.attempts(),
+                      e.attempts() == 1 ? " attempt)" : " attempts)",
+                      detail.empty() ? "" : ": ", detail));
+    }
   }
   for (const v1::Deployment& d : inv.deployments()) {
     absl::StrAppend(&out, "\ndeployment ", d.deployment_id(), "  ", d.type(), "\n");
@@ -497,6 +505,19 @@ Json ProgressJson(const v1::Progress& p) {
   return j;
 }
 
+std::string ExportStateName(v1::ExportState s) {
+  switch (s) {
+    case v1::EXPORT_STATE_PENDING:
+      return "pending";
+    case v1::EXPORT_STATE_SUCCEEDED:
+      return "succeeded";
+    case v1::EXPORT_STATE_FAILED:
+      return "failed";
+    default:
+      return "unknown";
+  }
+}
+
 Json JobStatusJson(const v1::Job& job) {
   Json j;
   j["job_id"] = job.job_id();
@@ -508,6 +529,18 @@ Json JobStatusJson(const v1::Job& job) {
   j["exit_reason"] = reason.empty() ? Json() : Json(reason);
   j["exit_code"] = job.has_exit_code() ? Json(job.exit_code()) : Json();
   j["attempt"] = job.attempt();
+  if (job.exports_size() > 0) {
+    j["exports"] = Json::array();
+    for (const v1::JobExport& e : job.exports()) {
+      Json x;
+      x["dest"] = e.dest();
+      x["state"] = ExportStateName(e.state());
+      x["attempts"] = e.attempts();
+      x["message"] = e.message();
+      x["run_url"] = e.run_url().empty() ? Json() : Json(e.run_url());
+      j["exports"].push_back(std::move(x));
+    }
+  }
   return j;
 }
 

@@ -111,6 +111,9 @@ std::string RenderDryRun(const v1::SubmitResponse& response);
 // {"done": n, "total": n, "rate": x}
 Json ProgressJson(const v1::Progress& progress);
 // {"job_id", "task", "state", "progress", "output_dir", "exit_reason", "exit_code", "attempt"}
+// Auto-export states: pending, succeeded, failed.
+std::string ExportStateName(v1::ExportState s);
+// ... "exports": [{dest, state, attempts, message, run_url}] when the job has any.
 Json JobStatusJson(const v1::Job& job);
 // {"invocation_id", "state", "executor", "created", "jobs": [JobStatusJson...]}
 Json InvocationStatusJson(const v1::Invocation& inv);

@@ -126,6 +126,25 @@ void ServerCore::FillInvocation(const storage::InvocationView& view, bool includ
   for (const DeploymentRecord& d : view.deployments) ToProto(d, registry_, out->add_deployments());
   out->set_job_count(static_cast<int32_t>(view.jobs.size()));
   if (include_config) out->set_config_yaml(view.invocation.config_yaml);
+  // Auto-export state per job and destination; a read failure only leaves it out.
+  absl::StatusOr<std::vector<storage::JobExportRecord>> exports =
+      store_->ListExports(view.invocation.id, /*pending_only=*/false);
+  if (!exports.ok() || exports->empty()) return;
+  for (v1::Job& job : *out->mutable_jobs()) {
+    for (const storage::JobExportRecord& e : *exports) {
+      if (e.job_id != job.job_id()) continue;
+      v1::JobExport* x = job.add_exports();
+      x->set_dest(e.dest);
+      x->set_state(e.state == "succeeded" ? v1::EXPORT_STATE_SUCCEEDED
+                   : e.state == "failed"  ? v1::EXPORT_STATE_FAILED
+                                          : v1::EXPORT_STATE_PENDING);
+      x->set_attempts(e.attempts);
+      x->set_message(e.message);
+      x->set_run_url(e.run_url);
+      x->set_updated_ms(e.updated_ms);
+      if (e.state == "pending") x->set_next_attempt_ms(e.next_attempt_ms);
+    }
+  }
 }
 
 namespace {

@@ -50,7 +50,12 @@ std::string DescribeExitCode(int code) {
 
 Supervisor::Supervisor(storage::Store* store, executors::ExecutorRegistry* registry,
                        JobPlanner* planner, WatchHub* hub, Options options)
-    : store_(store), registry_(registry), planner_(planner), hub_(hub), options_(options) {
+    : store_(store),
+      registry_(registry),
+      planner_(planner),
+      hub_(hub),
+      options_(options),
+      exporter_(store, hub, options.auto_export) {
   for (const std::string& name : registry_->Names()) {
     absl::StatusOr<executors::Executor*> ex = registry_->Get(name);
     if (!ex.ok()) continue;
@@ -80,6 +85,7 @@ void Supervisor::Start() {
   }
   thread_ = std::thread([this] { Loop(); });
   SetWakeCallbacks(true);
+  exporter_.Start();
 }
 
 void Supervisor::Stop() {
@@ -93,6 +99,7 @@ void Supervisor::Stop() {
     thread_.join();
     StopDeploymentsForShutdown();
   }
+  exporter_.Stop();
   for (auto& [name, b] : backends_) b.driver->Shutdown(absl::Seconds(5));
 }
 
@@ -604,10 +611,12 @@ void Supervisor::ApplyObservation(JobRecord& job, const executors::Observation& 
       // (GetResults marks them partial).
       ImportResults(job, /*expected=*/code == 0);
       if (code == 0) {
-        Transition(job, {.to = JobState::kSucceeded,
-                         .reason = ExitReason::kExitCode,
-                         .exit_code = code,
-                         .message = message});
+        if (Transition(job, {.to = JobState::kSucceeded,
+                             .reason = ExitReason::kExitCode,
+                             .exit_code = code,
+                             .message = message})) {
+          exporter_.JobSucceeded(job);
+        }
       } else if (job.desired == DesiredState::kStop) {
         Transition(job, {.to = JobState::kKilled,
                          .reason = ExitReason::kKilledByUser,

@@ -32,6 +32,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/model.h"
+#include "daemon/auto_exporter.h"
 #include "daemon/executor_driver.h"
 #include "daemon/job_planner.h"
 #include "daemon/metrics.h"
@@ -60,6 +61,8 @@ class Supervisor {
     // Called on the loop thread at the end of each pass of the loop (not of ReconcileOnce calls
     // from tests): the systemd watchdog is fed from here (systemd_notify.h).
     std::function<void()> on_pass_done;
+    // Retries and backoff of auto-export (auto_exporter.h).
+    AutoExporter::Options auto_export;
   };
 
   Supervisor(storage::Store* store, executors::ExecutorRegistry* registry, JobPlanner* planner,
@@ -158,6 +161,8 @@ class Supervisor {
   std::set<std::string> stop_sent_;
   std::set<std::string> deployment_busy_;      // deployment ids with a backend call queued
   std::string refused_why_;
+  // Exports succeeded jobs on its own thread (execution.auto_export).
+  AutoExporter exporter_;
 };
 
 // What an evalrun exit code means, for event messages (docs/design/job-contract.md).

@@ -146,9 +146,30 @@ CREATE TABLE submit_keys (
 ) WITHOUT ROWID;
 )sql";
 
+// Auto-export (execution.auto_export): one row per succeeded job and destination, written by the
+// AutoExporter. state: pending (to attempt at next_attempt_ms), succeeded or failed.
+constexpr const char kV3JobExports[] = R"sql(
+CREATE TABLE IF NOT EXISTS job_exports (
+  job_id          TEXT NOT NULL REFERENCES jobs(id),
+  dest            TEXT NOT NULL,
+  invocation_id   TEXT NOT NULL,
+  state           TEXT NOT NULL,
+  attempts        INTEGER NOT NULL,
+  message         TEXT NOT NULL,
+  run_url         TEXT NOT NULL,
+  created_ms      INTEGER NOT NULL,
+  updated_ms      INTEGER NOT NULL,
+  next_attempt_ms INTEGER NOT NULL,
+  PRIMARY KEY (job_id, dest)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS job_exports_by_invocation ON job_exports(invocation_id);
+CREATE INDEX IF NOT EXISTS job_exports_pending ON job_exports(next_attempt_ms) WHERE state = 'pending';
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema: invocations, jobs, deployments, events, results, secrets", kV1Initial},
     {2, "submit idempotency keys", kV2SubmitKeys},
+    {3, "auto-export state per job and destination", kV3JobExports},
 };
 
 }  // namespace

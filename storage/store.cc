@@ -13,6 +13,7 @@
 #include "storage/database.h"
 #include "storage/deployment_repository.h"
 #include "storage/event_repository.h"
+#include "storage/export_repository.h"
 #include "storage/invocation_repository.h"
 #include "storage/job_repository.h"
 #include "storage/result_repository.h"
@@ -674,6 +675,22 @@ absl::StatusOr<std::vector<ResultRecord>> Store::GetResults(
         if (!exists) return absl::NotFoundError(absl::StrCat("no invocation ", id));
         return ResultRepository(*db_).ListByInvocation(id);
       });
+}
+
+absl::Status Store::PutExport(const JobExportRecord& record) {
+  FifoLock lock(&mu_);
+  return db_->InTransaction(absl::StrCat("put export of ", record.job_id), [&]() -> absl::Status {
+    EVALD_ASSIGN_OR_RETURN(JobRecord job, JobRepository(*db_).Get(record.job_id));
+    JobExportRecord r = record;
+    r.invocation_id = job.invocation_id;
+    return ExportRepository(*db_).Put(r);
+  });
+}
+
+absl::StatusOr<std::vector<JobExportRecord>> Store::ListExports(const std::string& invocation_id,
+                                                                bool pending_only) {
+  FifoLock lock(&mu_);
+  return ExportRepository(*db_).List(invocation_id, pending_only);
 }
 
 absl::StatusOr<EventRecord> Store::AppendEvent(EventRecord event) {

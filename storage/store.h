@@ -96,6 +96,20 @@ struct SubmitKey {
   std::string existing_invocation_id;
 };
 
+// The auto-export of one job to one destination (table job_exports).
+struct JobExportRecord {
+  std::string job_id;
+  std::string dest;  // local | mlflow
+  std::string invocation_id;
+  std::string state;  // pending | succeeded | failed
+  int attempts = 0;
+  std::string message;  // the last attempt's result
+  std::string run_url;
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+  int64_t next_attempt_ms = 0;  // pending: not before
+};
+
 struct CreateRequest;  // one queued CreateInvocation (store.cc)
 
 class Store {
@@ -203,6 +217,13 @@ class Store {
   // for an unknown invocation. limit <= 0 means 1000; at most 10000.
   absl::StatusOr<std::vector<EventRecord>> ListEvents(const std::string& invocation_id,
                                                       int64_t after_seq, int limit);
+
+  // Auto-export state (the AutoExporter's). PutExport inserts or replaces the (job, dest) row;
+  // NotFound for an unknown job. ListExports: one invocation's rows (all when empty), optionally
+  // only the pending ones, by job id and destination.
+  absl::Status PutExport(const JobExportRecord& record);
+  absl::StatusOr<std::vector<JobExportRecord>> ListExports(const std::string& invocation_id,
+                                                           bool pending_only);
 
   // What Backup wrote.
   struct BackupInfo {

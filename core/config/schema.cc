@@ -131,6 +131,8 @@ std::vector<Rule> BuildRules(const std::vector<ExecutorSchema>& executors,
       K("execution.auto_export.destinations", kList | kNull),
       K("execution.auto_export.destinations[]", kStr),
       K("execution.auto_export.configs", kMap | kNull).Open(),
+      // evald's: how long auto-export retries a destination after the job succeeded (seconds).
+      K("execution.auto_export.retry_timeout", kNum | kNull).Above(0),
       K("execution.endpoint_readiness_timeout", kNum | kNull).Above(0),
       K("execution.endpoint_readiness_interval", kNum | kNull).Above(0),
       // Read for every executor by the deployment parser (execution.env_vars.deployment, ...).

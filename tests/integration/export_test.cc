@@ -56,6 +56,12 @@ class MlflowFake {
     REQUIRE(r);
     REQUIRE(r->status == 200);
   }
+  void ClearFaults() {
+    httplib::Client c("127.0.0.1", port_);
+    httplib::Result r = c.Delete("/_fake/faults");
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+  }
   // The requests whose path ends with `suffix`.
   std::vector<Json> Matching(const std::string& method, const std::string& suffix) {
     std::vector<Json> out;
@@ -215,6 +221,114 @@ TEST_CASE("export --dest mlflow logs the extracted metrics with the token sent a
   CHECK_FALSE(absl::StrContains(evald.process().Stderr(), kMlflowToken));
   CHECK_FALSE(absl::StrContains(evald.process().Stdout(), kMlflowToken));
   CHECK_FALSE(absl::StrContains(r.out + r.err + all.out + all.err, kMlflowToken));
+}
+
+std::string DestRunUrl(const Json& job, const std::string& dest) {
+  for (const Json& e : job["exports"]) {
+    if (e["dest"] == dest && e["run_url"].is_string()) return e["run_url"];
+  }
+  return "";
+}
+
+// Polls `status --json` until every job has an export to each of `dests` that is no longer
+// pending; returns the last status.
+Json WaitExported(const Evald& evald, const std::string& inv, size_t dests, double timeout_s) {
+  Json s;
+  for (int i = 0; i < timeout_s * 5; ++i) {
+    CommandResult r = evald.Ctl({"status", inv, "--json"});
+    REQUIRE(r.exit_code == 0);
+    s = Json::parse(r.out);
+    bool done = true;
+    for (const Json& job : s["jobs"]) {
+      if (!job.contains("exports") || job["exports"].size() != dests) {
+        done = false;
+        continue;
+      }
+      for (const Json& e : job["exports"]) done &= e["state"] != "pending";
+    }
+    if (done) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return s;
+}
+
+TEST_CASE("auto-export sends every succeeded job of an invocation to local and mlflow") {
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags());
+  MlflowFake mlflow(dir);
+  Evald evald(dir, {}, {{"MLFLOW_TRACKING_TOKEN", kMlflowToken}});
+  const std::string out = dir.path() + "/auto";
+  std::string inv =
+      RunToSuccess(evald, dir, model, 4,
+                   {"+execution.auto_export.destinations=[local,mlflow]",
+                    "+execution.auto_export.configs.local.output_dir=" + out,
+                    "+execution.auto_export.configs.local.format=json",
+                    "+execution.auto_export.configs.mlflow.tracking_uri=" + mlflow.url()});
+  Json s = WaitExported(evald, inv, 2, 60);
+  INFO(s.dump(2));
+  REQUIRE(s["jobs"].size() == 4);
+  for (const Json& job : s["jobs"]) {
+    REQUIRE(job["exports"].size() == 2);
+    for (const Json& e : job["exports"]) {
+      CHECK(e["state"] == "succeeded");
+      CHECK(e["attempts"] == 1);
+    }
+    CHECK(DestRunUrl(job, "mlflow").rfind(mlflow.url() + "/#/experiments/", 0) == 0);
+    std::string job_id = job["job_id"];
+    CHECK(fs::exists(out + "/" + inv + "/" + job_id + "/artifacts/results.yml"));
+  }
+  CHECK(s["state"] == "succeeded");
+  // One run per job, each with the job's metric.
+  std::vector<Json> created = mlflow.Matching("POST", "/runs/create");
+  CHECK(created.size() == 4);
+  for (const Json& b : mlflow.Matching("POST", "/runs/log-batch")) {
+    REQUIRE(b["json"]["metrics"].size() == 1);
+    CHECK(b["json"]["metrics"][0]["key"] == "arith_accuracy_exact_match");
+  }
+  Json summary = Json::parse(Slurp(out + "/" + inv + "/processed_results.json"));
+  CHECK(summary["benchmarks"]["arith"]["models"]["ref-model"].size() == 4);
+  // Each attempt is an event (evald logs it too); the token is in no log.
+  std::string log = evald.process().Stderr() + evald.process().Stdout();
+  CHECK(absl::StrContains(log, inv + ".3: export mlflow: ok, run_url " + mlflow.url()));
+  CHECK(absl::StrContains(log, inv + ".0: export local: ok, Exported 2 files"));
+  CHECK_FALSE(absl::StrContains(log, kMlflowToken));
+  CommandResult info = evald.Ctl({"info", inv + ".1", "--no-config"});
+  CHECK(absl::StrContains(info.out, "succeeded (1 attempt): " + mlflow.url()));
+}
+
+TEST_CASE("auto-export retries through an MLflow outage and leaves the invocation's state alone") {
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags());
+  MlflowFake mlflow(dir);
+  Evald evald(dir, {}, {{"MLFLOW_TRACKING_TOKEN", kMlflowToken}});
+  mlflow.AddFault({{"path", "/api/*"}, {"status", 503}, {"count", -1}});
+  std::string inv =
+      RunToSuccess(evald, dir, model, 2,
+                   {"+execution.auto_export.destinations=[mlflow]",
+                    "+execution.auto_export.configs.mlflow.tracking_uri=" + mlflow.url()});
+  // The outage lasts until both jobs have failed at least once.
+  for (int i = 0; i < 100; ++i) {
+    std::string log = evald.process().Stderr() + evald.process().Stdout();
+    if (absl::StrContains(log, inv + ".0: export mlflow: failed: ") &&
+        absl::StrContains(log, inv + ".1: export mlflow: failed: ")) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  mlflow.ClearFaults();
+  Json s = WaitExported(evald, inv, 1, 90);
+  INFO(s.dump(2));
+  CHECK(s["state"] == "succeeded");
+  for (const Json& job : s["jobs"]) {
+    CHECK(job["state"] == "succeeded");
+    CHECK(job["exports"][0]["state"] == "succeeded");
+    CHECK(job["exports"][0]["attempts"].get<int>() >= 2);
+  }
+  std::string log = evald.process().Stderr() + evald.process().Stdout();
+  CHECK(absl::StrContains(log, "HTTP 503"));
+  CHECK(absl::StrContains(log, "; retrying in "));
+  CHECK(absl::StrContains(log, inv + ".0: export mlflow: ok, run_url "));
 }
 
 }  // namespace
