@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -461,6 +462,33 @@ TEST_CASE("lepton poll keeps a job in an unknown state and leaves out an unobser
   CHECK(shown);
   fake.Scenario({{"faults", {{{"method", "GET"}, {"path", "/jobs"}, {"status", 401}}}}});
   CHECK(ex.Poll({RefOf(spec, *h)}).empty());  // not observed is never failed
+}
+
+TEST_CASE("lepton job scripts are valid bash for native and container tasks") {
+  TempDir dir;
+  Fake fake;
+  LeptonExecutor ex({});
+  JobSpec native = Spec(fake, dir, 0);
+  JobSpec container = Spec(fake, dir, 1);
+  container.native = false;
+  container.image = "nvcr.io/nvidia/eval-factory/simple-evals:25.08";
+  container.container_command =
+      "echo \"e30K\" | base64 -d > config_ef.yaml && nv_eval run_eval --model_id 'a b' "
+      "--output_dir /results --run_config config_ef.yaml";
+  for (const JobSpec& spec : {native, container}) {
+    absl::StatusOr<RenderedJob> r = ex.Render(spec);
+    REQUIRE(r.ok());
+    json job = json::parse(r->script.substr(r->script.find('\n') + 1));
+    std::string script = job["spec"]["container"]["command"][2];
+    std::string path = dir.path() + "/script.sh";
+    std::ofstream(path) << script;
+    INFO(script);
+    CHECK(std::system(("bash -n " + path).c_str()) == 0);
+    if (!spec.native) {
+      CHECK(absl::StrContains(script, "--output_dir \"$task_dir/artifacts\""));
+      CHECK(job["spec"]["container"]["image"] == spec.image);
+    }
+  }
 }
 
 }  // namespace
