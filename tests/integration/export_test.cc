@@ -331,5 +331,31 @@ TEST_CASE("auto-export retries through an MLflow outage and leaves the invocatio
   CHECK(absl::StrContains(log, inv + ".0: export mlflow: ok, run_url "));
 }
 
+TEST_CASE("auto-export still pending when evald restarts is resumed by the new evald") {
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags());
+  MlflowFake mlflow(dir);
+  Evald evald(dir, {}, {{"MLFLOW_TRACKING_TOKEN", kMlflowToken}});
+  mlflow.AddFault({{"path", "/api/*"}, {"status", 503}, {"count", -1}});
+  std::string inv =
+      RunToSuccess(evald, dir, model, 1,
+                   {"+execution.auto_export.destinations=[mlflow]",
+                    "+execution.auto_export.configs.mlflow.tracking_uri=" + mlflow.url()});
+  bool failed_once = false;
+  for (int i = 0; i < 100 && !failed_once; ++i) {
+    failed_once = absl::StrContains(evald.process().Stderr() + evald.process().Stdout(),
+                                    inv + ".0: export mlflow: failed: ");
+    if (!failed_once) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  REQUIRE(failed_once);
+  evald.Restart();
+  mlflow.ClearFaults();
+  Json s = WaitExported(evald, inv, 1, 90);
+  INFO(s.dump(2));
+  CHECK(s["state"] == "succeeded");
+  CHECK(s["jobs"][0]["exports"][0]["state"] == "succeeded");
+  CHECK(mlflow.Matching("POST", "/runs/update").size() == 1);
+}
+
 }  // namespace
 }  // namespace evald::testing
