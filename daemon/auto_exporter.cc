@@ -175,9 +175,12 @@ void AutoExporter::Attempt(storage::JobExportRecord r) {
         permanent = true;
       }
     } else if (r.dest == "mlflow") {
-      // Short per-call retries: this loop retries the whole export for much longer.
-      exporters::MlflowClient::Options client{
-          .request_timeout = absl::Seconds(30), .max_attempts = 3, .max_total = absl::Seconds(30)};
+      // Short per-call retries: this loop retries the whole export for much longer, and an
+      // attempt in progress is what evald's shutdown waits for.
+      exporters::MlflowClient::Options client{.request_timeout = absl::Seconds(15),
+                                              .connect_timeout = absl::Seconds(5),
+                                              .max_attempts = 3,
+                                              .max_total = absl::Seconds(20)};
       absl::StatusOr<exporters::MlflowExporter> e =
           exporters::MlflowExporter::FromConfig(*cfg, token, client);
       if (e.ok()) {
