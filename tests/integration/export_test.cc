@@ -296,6 +296,54 @@ TEST_CASE("auto-export sends every succeeded job of an invocation to local and m
   CHECK(absl::StrContains(info.out, "succeeded (1 attempt): " + mlflow.url()));
 }
 
+TEST_CASE("a failed job is neither auto-exported nor exported, and its invocation stays failed") {
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags());
+  Evald evald(dir);
+  // Job 1 names a dataset that does not exist: evalrun exits 2 and the job fails.
+  Spit(dir.path() + "/broken_task.yaml",
+       "dataset: no-such-data.jsonl\nprompt: \"{{question}}\"\nanswer_field: answer\n"
+       "extractor:\n  regex: \"(\\\\d+)\"\nmetric: exact_match\n");
+  std::string cfg =
+      WriteConfig(dir, "run.yaml",
+                  ArithConfig(dir, model) + "    - name: broken\n      task_file: " + dir.path() +
+                      "/broken_task.yaml\n");
+  const std::string out = dir.path() + "/auto";
+  CommandResult r =
+      evald.Ctl({"submit", cfg, "--json", "-o", "+execution.auto_export.destinations=[local]", "-o",
+                 "+execution.auto_export.configs.local.output_dir=" + out});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  std::string inv = InvocationIdFromJson(r.out);
+  REQUIRE(evald.WaitTerminal(inv).state() == v1::JOB_STATE_FAILED);
+  Json s;
+  for (int i = 0; i < 100; ++i) {
+    s = Json::parse(evald.Ctl({"status", inv, "--json"}).out);
+    if (s["jobs"][0].contains("exports") && s["jobs"][0]["exports"][0]["state"] != "pending") {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  INFO(s.dump(2));
+  CHECK(s["jobs"][0]["exports"][0]["state"] == "succeeded");
+  CHECK_FALSE(s["jobs"][1].contains("exports"));
+  CHECK(s["state"] == "failed");
+  CHECK(s["jobs"][1]["state"] == "failed");
+  CHECK(fs::exists(out + "/" + inv + "/" + inv + ".0/artifacts/results.yml"));
+  CHECK_FALSE(fs::exists(out + "/" + inv + "/" + inv + ".1"));
+
+  // evalctl export: the invocation exports its succeeded job and names the other; the failed
+  // job alone is refused (exit 5).
+  CommandResult e = evald.Ctl({"export", inv, "--output-dir", dir.path() + "/manual"});
+  INFO(e.out << e.err);
+  CHECK(e.exit_code == 0);
+  CHECK(absl::StrContains(e.out, "  " + inv + ".1: failed (not exported)"));
+  CommandResult refused = evald.Ctl({"export", inv + ".1"});
+  INFO(refused.err);
+  CHECK(refused.exit_code == 5);
+  CHECK(absl::StrContains(refused.err, "only succeeded jobs are exported"));
+}
+
 TEST_CASE("auto-export retries through an MLflow outage and leaves the invocation's state alone") {
   TempDir dir;
   RefEndpoint model(dir, ArithModelFlags());
