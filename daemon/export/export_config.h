@@ -3,7 +3,8 @@
 // One exporter's configuration as a JSON object: `execution.auto_export.configs.<dest>` from the
 // invocation's config, then the CLI's `-o export.<dest>.key=value` overrides on top (last wins,
 // peer-launcher.md 6.1), plus typed getters that name the key in their errors. Called by the
-// exporters' callers (the Export RPC and auto-export, not wired yet) and by the exporters.
+// exporters' callers (the Export RPC: daemon/export_runner.cc; auto-export:
+// daemon/auto_exporter.cc) and by the exporters.
 //
 //   EVALD_ASSIGN_OR_RETURN(nlohmann::json cfg,
 //       MergeExportConfig(root["execution"]["auto_export"]["configs"]["local"],

@@ -2,9 +2,9 @@
 //
 // The plain inputs and outputs of evald's result exporters (issue 13, peer-launcher.md section 6):
 // what one job is (ids, names, where its artifacts and logs are on evald's file system) and what
-// an export of it returned. The Export RPC and auto-export (not wired yet) fill JobExportInput
-// from the job's database row and task dir; the exporters (local_exporter.h, mlflow_exporter.h)
-// never read the database themselves.
+// an export of it returned. The Export RPC and auto-export (daemon/export_runner.cc) fill
+// JobExportInput from the job's database row and task dir; the exporters (local_exporter.h,
+// mlflow_exporter.h) never read the database themselves.
 #pragma once
 
 #include <string>

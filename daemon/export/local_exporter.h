@@ -6,8 +6,8 @@
 // (`<output_dir>/<inv>/`) and, for exports of several invocations, a consolidated one
 // (`<output_dir>/`). Summaries are rewritten atomically under a flock on `<summary>.lock`, so
 // concurrent exports to one summary (auto-export of parallel jobs, an evalctl export meanwhile)
-// each keep the others' rows. Called by the Export RPC and auto-export (not wired yet), and by
-// bench/export.
+// each keep the others' rows. Called by the Export RPC and auto-export (daemon/export_runner.cc),
+// and by bench/export.
 //
 //   EVALD_ASSIGN_OR_RETURN(LocalExporter local, LocalExporter::FromConfig(cfg));
 //   InvocationExportResult r = local.Export(jobs, /*consolidated=*/false);

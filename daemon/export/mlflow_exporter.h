@@ -8,7 +8,7 @@
 // mlflow.note.content; values cut to 5000), the artifacts (config.yaml at the root, the job's
 // required and optional artifacts under `<benchmark>/`) and the run FINISHED. `skip_existing`
 // looks for a run tagged with the invocation (and, per job, the job) first. Called by the Export
-// RPC and auto-export (not wired yet).
+// RPC and auto-export (daemon/export_runner.cc).
 //
 //   EVALD_ASSIGN_OR_RETURN(MlflowExporter m, MlflowExporter::FromConfig(cfg, token));
 //   JobExportResult r = m.ExportJob(job);   // r.metadata["run_url"]
