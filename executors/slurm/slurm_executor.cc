@@ -14,11 +14,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/shell.h"
 #include "core/status_macros.h"
 #include "executors/slurm/run_sub.h"
 #include "executors/slurm/slurm_config.h"
+#include "executors/slurm/slurm_resume.h"
 #include "nlohmann/json.hpp"
 
 namespace evald::executors {
@@ -106,11 +108,17 @@ absl::StatusOr<std::string> FindByName(SlurmCluster& cluster, const std::string&
     return absl::UnavailableError(
         absl::StrCat("cannot look for SLURM job ", name, ": ", r.Describe()));
   }
-  for (const auto& [id, st] : ParseSqueue(r.out.substr(q, a - q))) {
-    if (st.name == name) return id;
-  }
+  // A resumed attempt has several jobs of that name: the newest counts.
   std::string newest;
   int64_t newest_n = -1;
+  for (const auto& [id, st] : ParseSqueue(r.out.substr(q, a - q))) {
+    int64_t n = 0;
+    if (st.name == name && absl::SimpleAtoi(id, &n) && n > newest_n) {
+      newest = id;
+      newest_n = n;
+    }
+  }
+  if (!newest.empty()) return newest;
   for (const auto& [id, list] : ParseSacct(r.out.substr(a))) {
     int64_t n = 0;
     for (const SlurmJobStatus& st : list) {
@@ -125,6 +133,29 @@ absl::StatusOr<std::string> FindByName(SlurmCluster& cluster, const std::string&
 
 std::string StateKey(const SlurmHandleState& h) {
   return absl::StrCat(h.hostname, "/", h.slurm_job_id);
+}
+
+// The attempt's chain of SLURM jobs, from the local task dir; nullopt when there is none for this
+// attempt (a job started by an evald without auto-resume).
+std::optional<SlurmChain> ReadChain(const std::string& task_dir, int attempt) {
+  std::optional<SlurmChain> chain = DecodeSlurmChain(ReadFile(task_dir + "/" + kSlurmChainFile));
+  if (!chain || chain->attempt != attempt) return std::nullopt;
+  return chain;
+}
+
+absl::Status WriteChain(const std::string& task_dir, const SlurmChain& chain) {
+  // Written whole to a temporary name and renamed: a crash leaves the old chain or the new one.
+  const std::string path = task_dir + "/" + kSlurmChainFile;
+  EVALD_RETURN_IF_ERROR(WriteFile(path + ".tmp", EncodeSlurmChain(chain), 0644));
+  std::error_code ec;
+  fs::rename(path + ".tmp", path, ec);
+  if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
+
+bool NewerId(const std::string& a, const std::string& b) {
+  int64_t x = 0, y = 0;
+  return absl::SimpleAtoi(a, &x) && absl::SimpleAtoi(b, &y) && x > y;
 }
 
 }  // namespace
@@ -195,6 +226,13 @@ absl::StatusOr<JobHandle> SlurmExecutor::Start(const JobSpec& spec,
                            {"ssh_config_file", target.ssh_config_file},
                            {"attempt", spec.attempt}};
   EVALD_RETURN_IF_ERROR(WriteFile(spec.task_dir + "/" + kTargetFile, marker.dump() + "\n", 0644));
+  // The resume budget goes with the chain: Poll gets no config.
+  SlurmChain chain{.attempt = spec.attempt, .max_resumes = config.max_resumes};
+  EVALD_ASSIGN_OR_RETURN(chain.walltime_s, SlurmTimeSeconds(config.walltime));
+  if (config.max_walltime) {
+    EVALD_ASSIGN_OR_RETURN(chain.max_walltime_s, SlurmTimeSeconds(*config.max_walltime));
+  }
+  EVALD_RETURN_IF_ERROR(WriteChain(spec.task_dir, chain));
   EVALD_RETURN_IF_ERROR(WriteFile(spec.task_dir + "/run.sub", rendered.script, 0755));
   std::vector<std::string> files = {"run.sub"};
   if (spec.native) {
@@ -232,6 +270,8 @@ absl::StatusOr<JobHandle> SlurmExecutor::Start(const JobSpec& spec,
     }
     id = *found;
   }
+  chain.ids = {id};
+  EVALD_RETURN_IF_ERROR(WriteChain(spec.task_dir, chain));
   misses_.erase(spec.job_id);
   SlurmHandleState h{.hostname = target.hostname,
                      .username = target.username,
@@ -259,9 +299,11 @@ std::vector<Observation> SlurmExecutor::Poll(const std::vector<JobRef>& jobs) {
   for (const JobRef& ref : jobs) {
     std::optional<SlurmHandleState> h = DecodeSlurmHandle(ref.handle);
     if (!h || h->slurm_job_id.empty()) continue;
+    std::optional<SlurmChain> chain = ReadChain(ref.task_dir, ref.attempt);
+    if (chain && !chain->ids.empty()) h->slurm_job_id = chain->ids.back();
     auto& entry = by_cluster[h->target().Key()];
     entry.first = h->target();
-    entry.second.push_back({&ref, *h});
+    entry.second.push_back({&ref, *h, std::move(chain)});
   }
   std::vector<Observation> out;
   for (const auto& [key, entry] : by_cluster) PollCluster(entry.first, entry.second, out);
@@ -321,6 +363,20 @@ void SlurmExecutor::PollCluster(const ClusterTarget& target, const std::vector<L
       continue;
     }
     if (!status[i] && !accounted) continue;  // sacct did not answer: not observed
+    std::string not_resumed;
+    if (status[i] && IsResumableSlurmState(status[i]->state)) {
+      SlurmChain chain =
+          j.chain.value_or(SlurmChain{.attempt = j.ref->attempt, .ids = {j.handle.slurm_job_id}});
+      ResumeDecision d = DecideResume(chain, status[i]->state);
+      if (d.resume) {
+        RememberState(j.handle, DescribeSlurmStatus(*status[i]), /*final=*/true);
+        absl::StatusOr<Observation> resumed = Resume(cluster, j, chain, status[i]->state);
+        if (!resumed.ok()) continue;  // not observed: tried again next poll
+        mine.push_back(*std::move(resumed));
+        continue;
+      }
+      not_resumed = d.message;
+    }
     // Final, or nowhere: bring the results home first, so the Supervisor reads them.
     if (!cluster.FetchFrom(j.handle.task_dir, {"artifacts", "logs"}, local_dir).ok()) continue;
     std::optional<int> stage_exit = StageExitCode(local_dir);
@@ -331,6 +387,7 @@ void SlurmExecutor::PollCluster(const ClusterTarget& target, const std::vector<L
         obs.exit_code = *stage_exit;
       }
       RememberState(j.handle, DescribeSlurmStatus(*status[i]), /*final=*/true);
+      if (!not_resumed.empty()) absl::StrAppend(&obs.message, "; ", not_resumed);
     } else if (stage_exit) {
       obs.kind = Observation::Kind::kExited;
       obs.exit_code = *stage_exit;
@@ -388,18 +445,70 @@ void SlurmExecutor::ReadProgress(SlurmCluster& cluster,
   for (const auto& [index, text] : texts) ParseProgress(text, *jobs[index].second);
 }
 
+absl::StatusOr<Observation> SlurmExecutor::Resume(SlurmCluster& cluster, const Live& job,
+                                                  SlurmChain chain, const std::string& state) {
+  const std::string& local_dir = job.ref->task_dir;
+  const std::string name = SlurmJobName(job.ref->job_id, job.ref->attempt);
+  std::string id;
+  if (chain.resubmitting) {
+    // A resubmission whose answer was lost (or evald died): the job may be there already.
+    absl::StatusOr<std::string> found = FindByName(cluster, name);
+    if (!found.ok()) return found.status();
+    if (NewerId(*found, chain.ids.back())) id = *found;
+  }
+  if (id.empty()) {
+    chain.resubmitting = true;
+    EVALD_RETURN_IF_ERROR(WriteChain(local_dir, chain));
+    // The same run.sub, plan and secrets.env, still in the task dir on the cluster.
+    ClusterResult r = cluster.Run(
+        absl::StrCat("cd ", ShellQuote(job.handle.task_dir), " && sbatch --parsable run.sub"), "",
+        absl::Seconds(60));
+    id = r.ok() ? ParseSbatchId(r.out) : "";
+    if (id.empty()) {
+      absl::StatusOr<std::string> found = FindByName(cluster, name);
+      if (!found.ok() || !NewerId(*found, chain.ids.back())) {
+        return absl::UnavailableError(
+            absl::StrCat("resubmitting SLURM job ", chain.ids.back(), ": ", r.Describe()));
+      }
+      id = *found;
+    }
+  }
+  chain.ids.push_back(id);
+  chain.resubmitting = false;
+  EVALD_RETURN_IF_ERROR(WriteChain(local_dir, chain));
+  misses_.erase(job.ref->job_id);
+  SlurmHandleState next = job.handle;
+  next.slurm_job_id = id;
+  RememberState(next, "submitted");
+  Observation obs;
+  obs.job_id = job.ref->job_id;
+  obs.kind = Observation::Kind::kRunning;
+  obs.message = ResumedMessage(chain, state);
+  return obs;
+}
+
 absl::Status SlurmExecutor::Stop(const JobRef& job, absl::Duration grace) {
   (void)grace;  // SLURM escalates itself (SIGTERM, then SIGKILL after KillWait)
   std::optional<SlurmHandleState> h = DecodeSlurmHandle(job.handle);
   if (!h || h->slurm_job_id.empty()) return absl::OkStatus();
-  ClusterResult r =
-      pool_.Get(h->target()).Run(absl::StrCat("scancel ", ShellQuote(h->slurm_job_id)));
+  // Every job of a resumed chain that may still be queued or running; and no resume after this.
+  std::vector<std::string> ids = {h->slurm_job_id};
+  if (std::optional<SlurmChain> chain = ReadChain(job.task_dir, job.attempt)) {
+    chain->stopped = true;
+    (void)WriteChain(job.task_dir, *chain);
+    for (const std::string& id : chain->ids) {
+      if (id != h->slurm_job_id) ids.push_back(id);
+    }
+  }
+  std::string command = "scancel";
+  for (const std::string& id : ids) absl::StrAppend(&command, " ", ShellQuote(id));
+  ClusterResult r = pool_.Get(h->target()).Run(command);
   if (r.ok() || absl::StrContains(r.err, "already completing or completed") ||
       absl::StrContains(r.err, "Invalid job id")) {
     return absl::OkStatus();
   }
   return absl::UnavailableError(
-      absl::StrCat("scancel ", h->slurm_job_id, " failed: ", r.Describe()));
+      absl::StrCat("scancel ", absl::StrJoin(ids, " "), " failed: ", r.Describe()));
 }
 
 absl::StatusOr<std::optional<JobHandle>> SlurmExecutor::Recover(const JobRef& job) {
@@ -416,6 +525,12 @@ absl::StatusOr<std::optional<JobHandle>> SlurmExecutor::Recover(const JobRef& jo
   EVALD_ASSIGN_OR_RETURN(h.slurm_job_id,
                          FindByName(pool_.Get(h.target()), SlurmJobName(job.job_id, job.attempt)));
   if (h.slurm_job_id.empty()) return std::optional<JobHandle>();
+  if (std::optional<SlurmChain> chain = ReadChain(job.task_dir, job.attempt);
+      chain && (chain->ids.empty() || NewerId(h.slurm_job_id, chain->ids.back()))) {
+    chain->ids.push_back(h.slurm_job_id);
+    chain->resubmitting = false;
+    EVALD_RETURN_IF_ERROR(WriteChain(job.task_dir, *chain));
+  }
   return std::optional<JobHandle>(EncodeSlurmHandle(h));
 }
 
@@ -423,6 +538,12 @@ HandleInfo SlurmExecutor::Describe(const JobHandle& handle) const {
   HandleInfo info;
   std::optional<SlurmHandleState> h = DecodeSlurmHandle(handle);
   if (!h) return info;
+  // The handle keeps the chain's first job; the chain file (local task dir) has the rest.
+  std::optional<SlurmChain> chain = DecodeSlurmChain(ReadFile(h->task_dir + "/" + kSlurmChainFile));
+  if (chain && !chain->ids.empty() && chain->ids.front() == h->slurm_job_id) {
+    h->slurm_job_id = chain->ids.back();
+    info.details.emplace_back("slurm jobs", chain->Text());
+  }
   if (!h->slurm_job_id.empty()) info.backend_id = absl::StrCat("slurm ", h->slurm_job_id);
   if (!h->hostname.empty()) info.details.emplace_back("cluster", h->hostname);
   if (!h->task_dir.empty()) info.details.emplace_back("task dir", h->task_dir);

@@ -6,8 +6,10 @@
 // multiplexed ssh connection per cluster (slurm_cluster.h). Poll asks one batched `squeue` per
 // cluster, and `sacct` (slurmdbd, else the jobcomp file) only for jobs that left the queue or
 // failed; a final job's artifacts/ and logs/ are fetched back before it is reported exited. Stop
-// is scancel; Recover finds an attempt's job by its job name. Not yet: deployments inside the job
-// (Submit refuses SLURM configs with a deployment), auto-resume, runner upload. Registered in
+// is scancel; Recover finds an attempt's job by its job name. A job that ends TIMEOUT,
+// PREEMPTED or NODE_FAIL is resubmitted within its budget (slurm_resume.h), the chain of ids in
+// the task dir. Not yet: deployments inside the job (Submit refuses SLURM configs with a
+// deployment), runner upload. Registered in
 // builtin_executors.cc.
 #pragma once
 
@@ -22,6 +24,7 @@
 #include "executors/executor.h"
 #include "executors/registry.h"
 #include "executors/slurm/slurm_cluster.h"
+#include "executors/slurm/slurm_resume.h"
 #include "executors/slurm/slurm_status.h"
 
 namespace evald::executors {
@@ -60,10 +63,16 @@ class SlurmExecutor : public Executor {
  private:
   struct Live {
     const JobRef* ref;
-    SlurmHandleState handle;
+    SlurmHandleState handle;  // slurm_job_id: the newest job of the chain
+    std::optional<SlurmChain> chain;
   };
   void PollCluster(const ClusterTarget& target, const std::vector<Live>& jobs,
                    std::vector<Observation>& out);
+  // Resubmits run.sub for `job`, whose newest SLURM job ended in resumable `state`, and records
+  // the new id in the chain file. The observation says "resumed ..."; Unavailable when the
+  // cluster did not answer (tried again at the next poll).
+  absl::StatusOr<Observation> Resume(SlurmCluster& cluster, const Live& job, SlurmChain chain,
+                                     const std::string& state);
   // Reads artifacts/progress.json of running jobs (one remote command for all of them).
   void ReadProgress(SlurmCluster& cluster, const std::vector<std::pair<Live, Observation*>>& jobs);
   // `final`: the job's last state; the newest kKeptFinalStates of those are kept, so memory is
