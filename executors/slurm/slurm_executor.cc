@@ -22,6 +22,7 @@
 #include "executors/slurm/slurm_config.h"
 #include "executors/slurm/slurm_resume.h"
 #include "nlohmann/json.hpp"
+#include "spdlog/spdlog.h"
 
 namespace evald::executors {
 namespace {
@@ -475,7 +476,9 @@ absl::StatusOr<Observation> SlurmExecutor::Resume(SlurmCluster& cluster, const L
   }
   chain.ids.push_back(id);
   chain.resubmitting = false;
+  chain.last_resume = ResumedMessage(chain, state);
   EVALD_RETURN_IF_ERROR(WriteChain(local_dir, chain));
+  spdlog::info("slurm: job {} {}", job.ref->job_id, chain.last_resume);
   misses_.erase(job.ref->job_id);
   SlurmHandleState next = job.handle;
   next.slurm_job_id = id;
@@ -483,7 +486,7 @@ absl::StatusOr<Observation> SlurmExecutor::Resume(SlurmCluster& cluster, const L
   Observation obs;
   obs.job_id = job.ref->job_id;
   obs.kind = Observation::Kind::kRunning;
-  obs.message = ResumedMessage(chain, state);
+  obs.message = chain.last_resume;
   return obs;
 }
 
@@ -543,6 +546,7 @@ HandleInfo SlurmExecutor::Describe(const JobHandle& handle) const {
   if (chain && !chain->ids.empty() && chain->ids.front() == h->slurm_job_id) {
     h->slurm_job_id = chain->ids.back();
     info.details.emplace_back("slurm jobs", chain->Text());
+    if (!chain->last_resume.empty()) info.details.emplace_back("resumed", chain->last_resume);
   }
   if (!h->slurm_job_id.empty()) info.backend_id = absl::StrCat("slurm ", h->slurm_job_id);
   if (!h->hostname.empty()) info.details.emplace_back("cluster", h->hostname);

@@ -17,7 +17,7 @@ std::string EncodeSlurmChain(const SlurmChain& c) {
   nlohmann::json j = {{"attempt", c.attempt},         {"ids", c.ids},
                       {"max_resumes", c.max_resumes}, {"walltime_s", c.walltime_s},
                       {"max_walltime_s", nullptr},    {"resubmitting", c.resubmitting},
-                      {"stopped", c.stopped}};
+                      {"stopped", c.stopped},         {"last_resume", c.last_resume}};
   if (c.max_walltime_s) j["max_walltime_s"] = *c.max_walltime_s;
   return j.dump() + "\n";
 }
@@ -48,6 +48,9 @@ std::optional<SlurmChain> DecodeSlurmChain(absl::string_view text) {
   }
   c.resubmitting = boolean("resubmitting");
   c.stopped = boolean("stopped");
+  if (auto it = j.find("last_resume"); it != j.end() && it->is_string()) {
+    c.last_resume = it->get<std::string>();
+  }
   return c;
 }
 

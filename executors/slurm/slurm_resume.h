@@ -38,6 +38,9 @@ struct SlurmChain {
   bool resubmitting = false;
   // Set by Stop: a cancelled chain is never resumed, whatever state its last job ends in.
   bool stopped = false;
+  // The last resume's message ("resumed after TIMEOUT as SLURM job 57 (resume 1 of 3)"), for
+  // `evalctl info`: the Supervisor keeps no message of a running job.
+  std::string last_resume;
 
   int resumes() const { return ids.empty() ? 0 : static_cast<int>(ids.size()) - 1; }
   // "55 -> 57"

@@ -208,6 +208,80 @@ TEST_CASE("slurm: native tasks run on the cluster through the ssh login node and
   CHECK(perfect);  // the model knows every answer
 }
 
+// Auto-resume: arith tasks against a slow model with a 1-minute walltime (SLURM kills a job
+// 60-95 s in here: OverTimeLimit 0, the controller's ~30 s timeout check, KillWait 5). Both
+// invocations run at once (the node has 2 CPUs): 40 samples x 3.5 s with max_resumes 3 needs a
+// second job and finishes from the response cache; 40 x 6 s with max_resumes 1 cannot finish in
+// two jobs and ends failed saying why.
+TEST_CASE("slurm: a job past its walltime is resumed from its cache within max_resumes") {
+  std::optional<Cluster> cluster = TestCluster();
+  if (!cluster) return;
+  TempDir dir;
+  RefEndpoint quick(dir, ArithModelFlags({"--latency-ms", "3500"}));
+  RefEndpoint slow(dir, ArithModelFlags({"--latency-ms", "6000"}));
+  Evald evald(dir, FastSlurmPolls(dir));
+  const auto submit = [&](const RefEndpoint& model, const std::string& name, int max_resumes) {
+    std::string cfg = Slurp(SlurmArithConfig(dir, model, *cluster, 1, 40, 1));
+    const std::string walltime = "walltime: '00:10:00'";
+    cfg.replace(cfg.find(walltime), walltime.size(),
+                absl::StrCat("walltime: '00:01:00'\n  max_walltime: '00:10:00'\n  max_resumes: ",
+                             max_resumes));
+    const std::string path = dir.path() + "/" + name;
+    Spit(path, cfg);
+    CommandResult r = evald.Ctl({"submit", path, "--json"});
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    return InvocationIdFromJson(r.out);
+  };
+  const std::string resumed = submit(quick, "resumed.yaml", 3);
+  const std::string exhausted = submit(slow, "exhausted.yaml", 1);
+  const auto info_of = [&](const std::string& inv) {
+    CommandResult info = evald.Ctl({"info", inv, "--json"});
+    INFO(info.out << info.err);
+    REQUIRE(info.exit_code == 0);
+    return Json::parse(info.out)["jobs"][0];
+  };
+
+  v1::Invocation done = evald.WaitTerminal(resumed, 420);
+  INFO("evald stderr:\n" << evald.process().Stderr());
+  REQUIRE(done.jobs_size() == 1);
+  INFO(done.jobs(0).message());
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_SUCCEEDED);
+  Json job = info_of(resumed);
+  INFO(job.dump(2));
+  const std::string chain = job["backend_details"].value("slurm jobs", "");
+  CHECK(absl::StrContains(chain, " -> "));        // at least one resume
+  CHECK(absl::EndsWith(chain, SlurmJobId(job)));  // info shows the newest job of the chain
+  CHECK(job["backend_details"].value("slurm state", "") == "COMPLETED");
+  CHECK(absl::StrContains(job["backend_details"].value("resumed", ""),
+                          "resumed after TIMEOUT as SLURM job"));
+  CHECK(job["progress"]["done"] == 40);
+  const std::string out_dir = job["output_dir"];
+  CHECK(fs::exists(out_dir + "/artifacts/cache/cache.sqlite3"));
+  // Every job of the chain ran the same run.sub in the same task dir (the test cluster shares
+  // this machine's file system, so the list run.sub appends to is here).
+  const std::string ran = Slurp(out_dir + "/.slurm_job_id.list");
+  CHECK(std::count(ran.begin(), ran.end(), '\n') ==
+        std::count(chain.begin(), chain.end(), '>') + 1);
+  CommandResult results = evald.Ctl({"results", resumed, "--json"});
+  INFO(results.out << results.err);
+  REQUIRE(results.exit_code == 0);
+  bool perfect = false;
+  for (const Json& row : Json::parse(results.out)) perfect |= (row["value"].get<double>() == 1.0);
+  CHECK(perfect);  // every answer, from the model or the cache, was the right one
+
+  v1::Invocation failed = evald.WaitTerminal(exhausted, 420);
+  REQUIRE(failed.jobs_size() == 1);
+  INFO(failed.jobs(0).message());
+  CHECK(failed.jobs(0).state() == v1::JOB_STATE_FAILED);
+  CHECK(absl::StrContains(failed.jobs(0).message(), "TIMEOUT; max_resumes 1 reached"));
+  Json failed_job = info_of(exhausted);
+  INFO(failed_job.dump(2));
+  const std::string failed_chain = failed_job["backend_details"].value("slurm jobs", "");
+  CHECK(std::count(failed_chain.begin(), failed_chain.end(), '>') == 1);  // 2 jobs: 1 resume
+  CHECK(absl::StartsWith(failed_job["backend_details"].value("slurm state", ""), "TIMEOUT"));
+}
+
 // The processes whose command line mentions `needle` (evalrun's --plan <task dir>/plan.yaml).
 std::vector<std::string> ProcessesMentioning(const std::string& needle) {
   std::vector<std::string> found;

@@ -95,6 +95,7 @@ TEST_CASE("the chain file round-trips and refuses what is not one") {
   SlurmChain chain = Chain({"55", "57"}, 3, 60, 600);
   chain.attempt = 2;
   chain.resubmitting = true;
+  chain.last_resume = "resumed after TIMEOUT as SLURM job 57 (resume 1 of 3)";
   std::optional<SlurmChain> back = DecodeSlurmChain(EncodeSlurmChain(chain));
   REQUIRE(back);
   CHECK(back->attempt == 2);
@@ -104,6 +105,7 @@ TEST_CASE("the chain file round-trips and refuses what is not one") {
   CHECK(back->max_walltime_s == 600);
   CHECK(back->resubmitting);
   CHECK_FALSE(back->stopped);
+  CHECK(back->last_resume == chain.last_resume);
   std::optional<SlurmChain> unbounded = DecodeSlurmChain(EncodeSlurmChain(Chain({"1"}, 0)));
   REQUIRE(unbounded);
   CHECK_FALSE(unbounded->max_walltime_s);
