@@ -16,9 +16,11 @@
 #include <filesystem>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "core/shell.h"
 
@@ -60,6 +62,19 @@ bool MasterListens(const std::string& path) {
   bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   close(fd);
   return ok;
+}
+
+absl::Mutex g_counts_mu;
+std::map<std::string, int64_t>& Counts() ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_counts_mu) {
+  static auto* counts = new std::map<std::string, int64_t>();
+  return *counts;
+}
+
+void CountCommand(const std::string& command) {
+  absl::string_view s = absl::StripLeadingAsciiWhitespace(command);
+  std::string word(s.substr(0, s.find_first_of(" \t\n;")));
+  absl::MutexLock lock(&g_counts_mu);
+  ++Counts()[word];
 }
 
 int ExitCodeOf(int status) {
@@ -254,8 +269,14 @@ void SlurmCluster::EnsureMaster() {
   master_ok_ = r.ok();
 }
 
+std::map<std::string, int64_t> SlurmCluster::CommandCounts() {
+  absl::MutexLock lock(&g_counts_mu);
+  return Counts();
+}
+
 ClusterResult SlurmCluster::Run(const std::string& command, const std::string& stdin_data,
                                 absl::Duration timeout) {
+  CountCommand(command);
   if (!target_.remote()) return RunCommand({"bash", "-c", command}, stdin_data, timeout);
   EnsureMaster();
   ClusterResult r = RunCommand(SshArgv(command), stdin_data, timeout);
