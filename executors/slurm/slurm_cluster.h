@@ -81,9 +81,9 @@ class SlurmCluster {
   std::vector<std::string> SshArgv(const std::string& command, bool master = false) const;
 
   // How many commands Run() has started in this process, over all clusters, by the command's
-  // first word ("squeue", "sacct", "cd" for CopyTo/FetchFrom, ...); ssh master checks are not
-  // counted. For tests and benches (bench/slurm) that check what a poll costs: the executor's
-  // pool is private, so the count is process-wide. Thread-safe.
+  // first word ("squeue", "sacct", "cd" for FetchFrom, "mkdir" for CopyTo, ...); ssh master checks
+  // are not counted. For tests and benches (bench/slurm) that check what a poll costs: the
+  // executor's pool is private, so the count is process-wide. Thread-safe.
   static std::map<std::string, int64_t> CommandCounts();
 
  private:
