@@ -3,8 +3,9 @@
 // submit to an unreachable login node fails its jobs saying so. On the real one-node cluster of
 // `scripts/slurm-local up` (through its ssh login node; EVALD_SLURM_* from `scripts/slurm-local
 // env`): native tasks against the reference endpoint succeed with results, a job killed while
-// running ends killed with its processes gone, and a job that finished and was purged from squeue
-// while evald was down still gets its final state. Without the cluster these tests are skipped,
+// running ends killed with its processes gone, a job that finished and was purged from squeue
+// while evald was down still gets its final state, and a job past its walltime is resumed from
+// its response cache until max_resumes is reached. Without the cluster these tests are skipped,
 // or fail when EVALD_REQUIRE_SLURM=1 (scripts/test sets it).
 #include <signal.h>
 
