@@ -14,7 +14,8 @@ endfunction()
 # evald_catch_test(<name> SOURCES ... LIBS ...): one Catch2 v2 test binary, one ctest test per
 # TEST_CASE (catch_discover_tests runs the binary after linking, so it must start cleanly).
 function(evald_catch_test name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})
+  # PROPERTIES: extra ctest properties for every test of the binary (e.g. a RESOURCE_LOCK).
+  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS;PROPERTIES" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} Catch2::Catch2WithMain)
   target_compile_definitions(${name} PRIVATE
@@ -22,6 +23,6 @@ function(evald_catch_test name)
   evald_warnings(${name})
   # -w NoTests: a name ctest cannot pass back whole (it splits on ';') matches no test and
   # must fail instead of passing silently.
-  catch_discover_tests(${name} EXTRA_ARGS -w NoTests PROPERTIES TIMEOUT 300
+  catch_discover_tests(${name} EXTRA_ARGS -w NoTests PROPERTIES TIMEOUT 300 ${ARG_PROPERTIES}
     DISCOVERY_TIMEOUT 60)
 endfunction()

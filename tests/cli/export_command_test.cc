@@ -100,7 +100,7 @@ TEST_CASE("export: a failed job exits 1 and the token never shows") {
   CHECK_FALSE(absl::StrContains(j.all(), kToken));
 }
 
-TEST_CASE("export: bad destination or format exit 2 before sending; RPC errors map as usual") {
+TEST_CASE("export: bad destination or format exit 2 before sending, and RPC errors map as usual") {
   ExportApi api;
   Harness h(&api);
   ExportOptions o;

@@ -1,5 +1,6 @@
 #include "tests/integration/harness.h"
 
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,12 +11,12 @@
 #include <filesystem>
 #include <thread>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "executors/local/process.h"
+#include "nlohmann/json.hpp"
+#include "tests/integration/fixture.h"
 
 namespace evald::testing {
 namespace {
@@ -38,8 +39,8 @@ std::string BinDir() { return std::string(EVALD_BINARY_DIR) + "/bin"; }
 std::string SourceDir() { return EVALD_SOURCE_DIR; }
 
 bool IsTerminalState(v1::JobState s) {
-  return s == v1::JOB_STATE_SUCCEEDED || s == v1::JOB_STATE_FAILED ||
-         s == v1::JOB_STATE_KILLED || s == v1::JOB_STATE_LOST;
+  return s == v1::JOB_STATE_SUCCEEDED || s == v1::JOB_STATE_FAILED || s == v1::JOB_STATE_KILLED ||
+         s == v1::JOB_STATE_LOST;
 }
 
 bool PidAlive(pid_t pid) {
@@ -54,8 +55,8 @@ Process::Process(const std::vector<std::string>& argv,
                  const std::map<std::string, std::string>& env, const std::string& log_prefix) {
   out_path_ = log_prefix + ".out";
   err_path_ = log_prefix + ".err";
-  absl::StatusOr<ProcessId> p = SpawnDetached(
-      {.argv = argv, .env = env, .stdout_path = out_path_, .stderr_path = err_path_});
+  absl::StatusOr<ProcessId> p =
+      SpawnDetached({.argv = argv, .env = env, .stdout_path = out_path_, .stderr_path = err_path_});
   REQUIRE(p.ok());
   pid_ = p->pid;
 }
@@ -131,11 +132,11 @@ CommandResult Run(const std::vector<std::string>& argv,
 
 RefEndpoint::RefEndpoint(const TempDir& dir, std::vector<std::string> flags) {
   std::string port_file = absl::StrCat(dir.path(), "/ref-port-", Counter());
-  std::vector<std::string> argv = {BinDir() + "/ref_endpoint", "--host", "127.0.0.1", "--port",
-                                   "0", "--port-file", port_file};
+  std::vector<std::string> argv = {
+      BinDir() + "/ref_endpoint", "--host", "127.0.0.1", "--port", "0", "--port-file", port_file};
   argv.insert(argv.end(), flags.begin(), flags.end());
-  process_ = std::make_unique<Process>(argv, std::map<std::string, std::string>{},
-                                       port_file + ".log");
+  process_ =
+      std::make_unique<Process>(argv, std::map<std::string, std::string>{}, port_file + ".log");
   REQUIRE(WaitFor([&] {
     return absl::SimpleAtoi(absl::StripAsciiWhitespace(Slurp(port_file)), &port_) && port_ > 0;
   }));
@@ -242,6 +243,13 @@ std::string WriteConfig(const TempDir& dir, const std::string& name, const std::
   std::string path = dir.path() + "/" + name;
   Spit(path, body);
   return path;
+}
+
+// Declared in fixture.h; here so every integration test binary links it.
+std::string InvocationIdFromJson(const std::string& json_text) {
+  nlohmann::json j = nlohmann::json::parse(json_text, nullptr, false);
+  if (j.is_discarded() || !j.contains("invocation_id")) return "";
+  return j["invocation_id"].get<std::string>();
 }
 
 }  // namespace evald::testing

@@ -13,12 +13,6 @@
 
 namespace evald::testing {
 
-std::string InvocationIdFromJson(const std::string& json_text) {
-  nlohmann::json j = nlohmann::json::parse(json_text, nullptr, false);
-  if (j.is_discarded() || !j.contains("invocation_id")) return "";
-  return j["invocation_id"].get<std::string>();
-}
-
 namespace {
 
 using Json = nlohmann::json;
@@ -83,11 +77,12 @@ TEST_CASE("a failing job fails the invocation and watch says so with exit code 1
        "extractor:\n  regex: \"(\\\\d+)\"\nmetric: exact_match\n");
   std::string cfg = WriteConfig(
       dir, "run.yaml",
-      absl::StrCat("defaults:\n  - execution: local\n  - deployment: none\n  - _self_\n"
-                   "execution:\n  output_dir: ", dir.path(), "/out\n",
-                   "target:\n  api_endpoint:\n    url: ", model.chat_url(),
-                   "\n    model_id: m\n    api_key_name: null\n",
-                   "evaluation:\n  tasks:\n    - name: broken\n      task_file: broken_task.yaml\n"));
+      absl::StrCat(
+          "defaults:\n  - execution: local\n  - deployment: none\n  - _self_\n"
+          "execution:\n  output_dir: ",
+          dir.path(), "/out\n", "target:\n  api_endpoint:\n    url: ", model.chat_url(),
+          "\n    model_id: m\n    api_key_name: null\n",
+          "evaluation:\n  tasks:\n    - name: broken\n      task_file: broken_task.yaml\n"));
   CommandResult r = evald.Ctl({"submit", cfg, "--json"});
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
@@ -147,8 +142,8 @@ TEST_CASE("sequential mode runs one job at a time in order") {
   TempDir dir;
   RefEndpoint model(dir, ArithModelFlags({"--latency-ms", "20"}));
   Evald evald(dir);
-  std::string cfg = WriteConfig(dir, "run.yaml",
-                                ArithConfig(dir, model, {.tasks = 3, .mode = "sequential"}));
+  std::string cfg =
+      WriteConfig(dir, "run.yaml", ArithConfig(dir, model, {.tasks = 3, .mode = "sequential"}));
   CommandResult r = evald.Ctl({"submit", cfg, "--json"});
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
@@ -225,7 +220,8 @@ TEST_CASE("an escaped interpolation reaches the stored config as a literal") {
   Evald evald(dir);
   std::string cfg = WriteConfig(
       dir, "run.yaml",
-      ArithConfig(dir, model, {.extra_yaml = "notes: 'job \\${SLURM_JOB_ID} on ${oc.env:HOME}'\n"}));
+      ArithConfig(dir, model,
+                  {.extra_yaml = "notes: 'job \\${SLURM_JOB_ID} on ${oc.env:HOME}'\n"}));
   CommandResult r = evald.Ctl({"submit", cfg, "--json"});
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
@@ -261,17 +257,16 @@ TEST_CASE("results --fail-under gates a real run: equal passes, above fails with
   // The shortest text that reads back as the same double: the gate at exactly the value passes.
   std::string exact = Json(value).dump();
 
-  CommandResult pass =
-      evald.Ctl({"results", inv, "--fail-under", "arith.accuracy=" + exact, "--fail-under",
-                 "*.accuracy=0.01"});
+  CommandResult pass = evald.Ctl({"results", inv, "--fail-under", "arith.accuracy=" + exact,
+                                  "--fail-under", "*.accuracy=0.01"});
   INFO(pass.out << pass.err);
   CHECK(pass.exit_code == 0);
   CHECK(absl::StrContains(pass.out, "PASS arith.accuracy "));
   CHECK(absl::StrContains(pass.out, " >= " + exact + "\n"));
   CHECK_FALSE(absl::StrContains(pass.out, "FAIL"));
 
-  CommandResult fail = evald.Ctl({"results", inv, "--json", "--fail-under",
-                                  "arith.accuracy=0.01", "--fail-under", "arith.accuracy=0.999"});
+  CommandResult fail = evald.Ctl({"results", inv, "--json", "--fail-under", "arith.accuracy=0.01",
+                                  "--fail-under", "arith.accuracy=0.999"});
   INFO(fail.out << fail.err);
   CHECK(fail.exit_code == 7);
   Json j = Json::parse(fail.out);
