@@ -194,7 +194,9 @@ TEST_CASE("slurm: native tasks run on the cluster through the ssh login node and
   CommandResult info = evald.Ctl({"info", inv, "--json"});
   INFO(info.out << info.err);
   REQUIRE(info.exit_code == 0);
-  for (const Json& job : Json::parse(info.out)["jobs"]) {
+  // Named: a range-for over a member of a temporary would read freed memory.
+  const Json info_json = Json::parse(info.out);
+  for (const Json& job : info_json["jobs"]) {
     CHECK_FALSE(SlurmJobId(job).empty());
     CHECK(job["backend_details"].value("slurm state", "") == "COMPLETED");
     CHECK(job["backend_details"].value("cluster", "") == cluster->alias);
