@@ -71,9 +71,6 @@ std::string StripChars(absl::string_view s, absl::string_view chars) {
 // Python str.strip(): Unicode whitespace.
 std::string Strip(absl::string_view s) { return PyStrip(s); }
 
-bool IsLower(absl::string_view s) { return PyIsLower(s); }
-bool IsUpper(absl::string_view s) { return PyIsUpper(s); }
-
 enum class Relation { kLessThan, kAtLeast };
 
 bool Compare(int64_t value, Relation rel, int64_t n) {
@@ -495,16 +492,16 @@ absl::StatusOr<IfevalChecker> IfevalChecker::Create(const std::string& id,
       return false;
     };
   } else if (id == "change_case:english_lowercase") {
-    check = [](absl::string_view r) { return IsLower(r); };
+    check = [](absl::string_view r) { return PyIsLower(r); };
   } else if (id == "change_case:english_capital") {
-    check = [](absl::string_view r) { return IsUpper(r); };
+    check = [](absl::string_view r) { return PyIsUpper(r); };
   } else if (id == "change_case:capital_word_frequency") {
     EVALD_ASSIGN_OR_RETURN(int64_t n, kw.Int("capital_frequency"));
     EVALD_ASSIGN_OR_RETURN(Relation rel, kw.Rel("capital_relation"));
     check = [n, rel](absl::string_view r) {
       static const RE2 word(R"([\p{L}\p{N}_']+)");
       int64_t count = 0;
-      for (const auto& w : AllMatches(word, r)) count += IsUpper(w);
+      for (const auto& w : AllMatches(word, r)) count += PyIsUpper(w);
       return Compare(count, rel, n);
     };
   } else if (id == "detectable_content:postscript") {
