@@ -1,14 +1,6 @@
 #include "daemon/export/mlflow_client.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
-#include <cmath>
-#include <memory>
-#include <mutex>
-#include <optional>
-#include <random>
-#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
@@ -29,16 +21,6 @@ constexpr char kHttpStatusPayload[] = "evald.export/mlflow-http-status";
 constexpr size_t kMaxMetricsPerBatch = 1000;
 constexpr size_t kMaxParamsPerBatch = 100;
 constexpr size_t kMaxTagsPerBatch = 100;
-
-void InitCurlOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-size_t AppendBody(char* data, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
-  return size * n;
-}
 
 absl::StatusCode CodeForHttp(long status) {
   switch (status) {
@@ -78,19 +60,8 @@ std::string EscapePath(const std::string& path) {
   std::string out;
   for (absl::string_view seg : absl::StrSplit(path, '/')) {
     if (!out.empty()) out += '/';
-    char* e = curl_easy_escape(nullptr, seg.data(), static_cast<int>(seg.size()));
-    if (e != nullptr) {
-      out += e;
-      curl_free(e);
-    }
+    out += http::UrlEscape(seg);
   }
-  return out;
-}
-
-std::string EscapeQuery(const std::string& s) {
-  char* e = curl_easy_escape(nullptr, s.c_str(), static_cast<int>(s.size()));
-  std::string out = e != nullptr ? e : "";
-  curl_free(e);
   return out;
 }
 
@@ -103,100 +74,28 @@ int MlflowHttpStatusOf(const absl::Status& status) {
   return v;
 }
 
-struct MlflowClient::Response {
-  long http_status = 0;  // 0: no HTTP answer
-  std::string body;
-  std::optional<absl::Duration> retry_after;
-  std::string transport_error;
-};
-
 MlflowClient::MlflowClient(Options options) : options_(std::move(options)) {
-  InitCurlOnce();
   uri_ = std::string(absl::StripSuffix(options_.tracking_uri, "/"));
   while (absl::EndsWith(uri_, "/")) uri_.pop_back();
   options_.max_attempts = std::max(options_.max_attempts, 1);
 }
 
-MlflowClient::Response MlflowClient::Perform(const std::string& method, const std::string& route,
-                                             const std::string& query, const std::string* body,
-                                             const char* content_type, absl::Time deadline) const {
-  Response out;
-  const absl::Duration timeout =
-      std::max(std::min(options_.request_timeout, deadline - absl::Now()), absl::Milliseconds(1));
-  const absl::Duration connect_timeout = std::min(options_.connect_timeout, timeout);
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
-  if (!curl) {
-    out.transport_error = "curl_easy_init failed";
-    return out;
-  }
-  std::string url = absl::StrCat(uri_, route, query.empty() ? "" : "?", query);
-  struct curl_slist* headers = nullptr;
-  std::string auth;
-  if (!options_.token.empty()) {
-    auth = "Authorization: Bearer " + options_.token;
-    headers = curl_slist_append(headers, auth.c_str());
-    std::fill(auth.begin(), auth.end(), '\0');
-  }
-  headers = curl_slist_append(headers, "Accept: application/json");
-  std::string ct = absl::StrCat("Content-Type: ", content_type);
-  if (body != nullptr) headers = curl_slist_append(headers, ct.c_str());
-  headers = curl_slist_append(headers, "Expect:");
-  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> header_guard(headers,
-                                                                           curl_slist_free_all);
-  auto header_cb = +[](char* data, size_t size, size_t n, void* user) -> size_t {
-    absl::string_view line(data, size * n);
-    auto* resp = static_cast<Response*>(user);
-    if (absl::StartsWithIgnoreCase(line, "retry-after:")) {
-      double seconds = 0;
-      if (absl::SimpleAtod(absl::StripAsciiWhitespace(line.substr(12)), &seconds) && seconds >= 0 &&
-          std::isfinite(seconds)) {
-        resp->retry_after = absl::Seconds(seconds);
-      }
-    }
-    return size * n;
-  };
-  char errbuf[CURL_ERROR_SIZE] = {0};
-  CURL* c = curl.get();
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(timeout)));
-  curl_easy_setopt(
-      c, CURLOPT_CONNECTTIMEOUT_MS,
-      static_cast<long>(std::max<int64_t>(absl::ToInt64Milliseconds(connect_timeout), 1)));
-  curl_easy_setopt(c, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, AppendBody);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &out.body);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &out);
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-  if (method == "GET") {
-    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-  } else {
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
-  }
-  if (body != nullptr) {
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->data());
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
-  }
-  CURLcode rc = curl_easy_perform(c);
-  if (rc != CURLE_OK) {
-    if (rc == CURLE_OPERATION_TIMEDOUT) {
-      out.transport_error = absl::StrCat("timed out after ", absl::FormatDuration(timeout));
-    } else if (rc == CURLE_GOT_NOTHING) {
-      out.transport_error = "connection closed without an answer";
-    } else {
-      out.transport_error = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
-    }
-    return out;
-  }
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out.http_status);
-  return out;
+http::HttpAttempt MlflowClient::Perform(const std::string& method, const std::string& route,
+                                        const std::string& query, const std::string* body,
+                                        const char* content_type, absl::Time deadline) const {
+  http::HttpRequest request;
+  request.method = method;
+  request.url = absl::StrCat(uri_, route, query.empty() ? "" : "?", query);
+  if (!options_.token.empty()) request.bearer_token = &options_.token;
+  request.body = body;
+  request.content_type = content_type;
+  request.request_timeout = options_.request_timeout;
+  request.connect_timeout = options_.connect_timeout;
+  return http::PerformHttpAttempt(request, deadline);
 }
 
 absl::Status MlflowClient::ErrorFor(const std::string& method, const std::string& route,
-                                    const Response& response) const {
+                                    const http::HttpAttempt& response) const {
   std::string message;
   absl::StatusCode code;
   if (response.http_status == 0) {
@@ -221,27 +120,15 @@ absl::Status MlflowClient::ErrorFor(const std::string& method, const std::string
   return status;
 }
 
-absl::Duration MlflowClient::Backoff(int attempt, const Response& response) const {
-  if (response.retry_after) return std::min(*response.retry_after, options_.backoff_max);
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  absl::Duration cap = options_.backoff_base * std::pow(2.0, std::min(attempt - 1, 20));
-  cap = std::min(cap, options_.backoff_max);
-  std::uniform_real_distribution<double> dist(0.5, 1.0);  // jitter: concurrent exports spread
-  return cap * dist(rng);
-}
-
 absl::StatusOr<json> MlflowClient::Call(const std::string& method, const std::string& route,
                                         const std::string& query, const std::string* body,
                                         const char* content_type) const {
-  for (char ch : options_.token) {
-    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) {
-      return absl::InvalidArgumentError(
-          "the MLflow token holds a control character (a line break?); check the secret");
-    }
+  if (absl::Status s = http::CheckHeaderToken(options_.token, "the MLflow token"); !s.ok()) {
+    return s;
   }
   const absl::Time deadline = absl::Now() + options_.max_total;
   for (int attempt = 1;; ++attempt) {
-    Response r = Perform(method, route, query, body, content_type, deadline);
+    http::HttpAttempt r = Perform(method, route, query, body, content_type, deadline);
     if (r.http_status >= 200 && r.http_status < 300) {
       if (absl::StripAsciiWhitespace(r.body).empty()) return json::object();
       json j = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
@@ -251,9 +138,11 @@ absl::StatusOr<json> MlflowClient::Call(const std::string& method, const std::st
       }
       return j;
     }
-    const bool retryable = r.http_status == 0 || r.http_status == 429 || r.http_status >= 500;
+    const bool retryable = r.http_status == 0 || http::IsRetryableHttpStatus(r.http_status);
     if (!retryable || attempt >= options_.max_attempts) return ErrorFor(method, route, r);
-    const absl::Duration wait = Backoff(attempt, r);
+    const absl::Duration wait =
+        r.retry_after ? std::min(*r.retry_after, options_.backoff_max)
+                      : http::JitteredBackoff(options_.backoff_base, options_.backoff_max, attempt);
     if (absl::Now() + wait >= deadline) return ErrorFor(method, route, r);
     absl::SleepFor(wait);
   }
@@ -266,7 +155,7 @@ absl::StatusOr<json> MlflowClient::Post(const std::string& route, const json& bo
 
 absl::StatusOr<std::string> MlflowClient::GetExperimentIdByName(const std::string& name) const {
   absl::StatusOr<json> r = Call("GET", "/api/2.0/mlflow/experiments/get-by-name",
-                                absl::StrCat("experiment_name=", EscapeQuery(name)), nullptr);
+                                absl::StrCat("experiment_name=", http::UrlEscape(name)), nullptr);
   if (!r.ok()) return r.status();
   const json& e = (*r)["experiment"];
   if (!e.is_object() || !e.contains("experiment_id")) {

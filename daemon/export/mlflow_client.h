@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "executors/common/http_attempt.h"
 #include "nlohmann/json.hpp"
 
 namespace evald::daemon::exporters {
@@ -79,19 +80,18 @@ class MlflowClient {
   absl::Status UploadArtifact(const std::string& artifact_uri, const std::string& artifact_path,
                               const std::string& content) const;
 
-  struct Response;  // one HTTP exchange (defined in the .cc)
-
  private:
-  Response Perform(const std::string& method, const std::string& route, const std::string& query,
-                   const std::string* body, const char* content_type, absl::Time deadline) const;
+  // One attempt (executors/common/http_attempt.h), bounded by `deadline`.
+  http::HttpAttempt Perform(const std::string& method, const std::string& route,
+                            const std::string& query, const std::string* body,
+                            const char* content_type, absl::Time deadline) const;
   // With retries; the parsed JSON body (an empty body is {}).
   absl::StatusOr<nlohmann::json> Call(const std::string& method, const std::string& route,
                                       const std::string& query, const std::string* body,
                                       const char* content_type = "application/json") const;
   absl::StatusOr<nlohmann::json> Post(const std::string& route, const nlohmann::json& body) const;
   absl::Status ErrorFor(const std::string& method, const std::string& route,
-                        const Response& response) const;
-  absl::Duration Backoff(int attempt, const Response& response) const;
+                        const http::HttpAttempt& response) const;
 
   Options options_;
   std::string uri_;
