@@ -1,16 +1,8 @@
 // File: lepton_client.cc
 #include "executors/lepton/lepton_client.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <cctype>
-#include <cmath>
-#include <memory>
-#include <mutex>
-#include <optional>
-#include <random>
-#include <thread>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -34,18 +26,6 @@ constexpr char kHttpStatusPayload[] = "evald.lepton.http_status";
 // live jobs cost one list call.
 constexpr int kJobPageSize = 500;
 constexpr int kMaxJobPages = 1000;
-
-void InitCurlOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-size_t AppendBody(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-bool IsRetryableHttp(long status) { return status == 429 || status >= 500; }
 
 absl::StatusCode CodeForHttp(long status) {
   switch (status) {
@@ -122,11 +102,9 @@ absl::StatusOr<std::string> SegmentPath(absl::string_view prefix, const std::str
     return absl::InvalidArgumentError(absl::StrCat(
         "Lepton API ", prefix, ": '", absl::CHexEscape(segment), "' is not a usable id or name"));
   }
-  // Since curl 7.82 the handle argument is ignored.
-  std::unique_ptr<char, decltype(&curl_free)> escaped(
-      curl_easy_escape(nullptr, segment.c_str(), static_cast<int>(segment.size())), curl_free);
-  if (!escaped) return absl::ResourceExhaustedError("curl_easy_escape failed");
-  return absl::StrCat(prefix, "/", escaped.get(), suffix);
+  std::string escaped = http::UrlEscape(segment);
+  if (escaped.empty()) return absl::ResourceExhaustedError("curl_easy_escape failed");
+  return absl::StrCat(prefix, "/", escaped, suffix);
 }
 
 }  // namespace
@@ -138,120 +116,29 @@ int HttpStatusOf(const absl::Status& status) {
   return 0;
 }
 
-struct LeptonClient::Response {
-  long http_status = 0;  // 0: no HTTP answer
-  std::string body;
-  std::optional<absl::Duration> retry_after;
-  CURLcode curl_code = CURLE_OK;
-  std::string transport_error;  // set when http_status is 0
-  // The request may have reached the server (everything but a refused connection).
-  bool maybe_sent = true;
-};
-
 LeptonClient::LeptonClient(Options options) : options_(std::move(options)) {
-  InitCurlOnce();
-  std::unique_ptr<char, decltype(&curl_free)> workspace(
-      curl_easy_escape(nullptr, options_.workspace_id.c_str(),
-                       static_cast<int>(options_.workspace_id.size())),
-      curl_free);
   base_url_ = absl::StrCat(absl::StripSuffix(options_.api_url, "/"), "/api/v2/workspaces/",
-                           workspace ? workspace.get() : "");
+                           http::UrlEscape(options_.workspace_id));
   options_.max_attempts = std::max(options_.max_attempts, 1);
 }
 
 LeptonClient::Response LeptonClient::Perform(const std::string& method, const std::string& path,
                                              const Query& query, const std::string* body,
                                              absl::Time deadline) const {
-  Response out;
-  // At least 1 ms: 0 would mean no timeout to curl.
-  const absl::Duration timeout =
-      std::max(std::min(options_.request_timeout, deadline - absl::Now()), absl::Milliseconds(1));
-  const absl::Duration connect_timeout = std::min(options_.connect_timeout, timeout);
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
-  if (!curl) {
-    out.transport_error = "curl_easy_init failed";
-    out.maybe_sent = false;
-    return out;
-  }
-  std::string url = base_url_ + path;
+  http::HttpRequest request;
+  request.method = method;
+  request.url = base_url_ + path;
   for (size_t i = 0; i < query.size(); ++i) {
-    char* key = curl_easy_escape(curl.get(), query[i].first.c_str(), 0);
-    char* value = curl_easy_escape(curl.get(), query[i].second.c_str(), 0);
-    absl::StrAppend(&url, i == 0 ? "?" : "&", key, "=", value);
-    curl_free(key);
-    curl_free(value);
+    absl::StrAppend(&request.url, i == 0 ? "?" : "&", http::UrlEscape(query[i].first), "=",
+                    http::UrlEscape(query[i].second));
   }
-
-  struct curl_slist* headers = nullptr;
-  std::string auth = "Authorization: Bearer " + options_.token;
-  headers = curl_slist_append(headers, auth.c_str());
-  headers = curl_slist_append(headers, "Accept: application/json");
-  if (body != nullptr) headers = curl_slist_append(headers, "Content-Type: application/json");
-  headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip for big specs
-  std::string origin = "origin: " + base_url_;
+  request.bearer_token = &options_.token;
   // The SDK sends origin to the DGX Cloud gateway (lepton-api.md b.1).
-  if (absl::StrContains(base_url_, "dgxc")) headers = curl_slist_append(headers, origin.c_str());
-  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> header_guard(headers,
-                                                                           curl_slist_free_all);
-  // Scrub the token from our copy as soon as curl has its own.
-  std::fill(auth.begin(), auth.end(), '\0');
-
-  auto header_cb = +[](char* data, size_t size, size_t n, void* user) -> size_t {
-    absl::string_view line(data, size * n);
-    auto* resp = static_cast<Response*>(user);
-    if (absl::StartsWithIgnoreCase(line, "retry-after:")) {
-      std::string value(absl::StripAsciiWhitespace(line.substr(12)));
-      double seconds = 0;
-      if (absl::SimpleAtod(value, &seconds) && seconds >= 0 && std::isfinite(seconds)) {
-        resp->retry_after = absl::Seconds(seconds);
-      }
-    }
-    return size * n;
-  };
-
-  char errbuf[CURL_ERROR_SIZE] = {0};
-  CURL* c = curl.get();
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(timeout)));
-  curl_easy_setopt(
-      c, CURLOPT_CONNECTTIMEOUT_MS,
-      static_cast<long>(std::max<int64_t>(absl::ToInt64Milliseconds(connect_timeout), 1)));
-  curl_easy_setopt(c, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, AppendBody);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &out.body);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &out);
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-  if (method == "GET") {
-    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-  } else {
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
-  }
-  if (body != nullptr) {
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->c_str());
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body->size()));
-  }
-
-  out.curl_code = curl_easy_perform(c);
-  if (out.curl_code != CURLE_OK) {
-    out.http_status = 0;
-    out.maybe_sent = out.curl_code != CURLE_COULDNT_CONNECT &&
-                     out.curl_code != CURLE_COULDNT_RESOLVE_HOST &&
-                     out.curl_code != CURLE_COULDNT_RESOLVE_PROXY;
-    if (out.curl_code == CURLE_OPERATION_TIMEDOUT) {
-      out.transport_error = absl::StrCat("timed out after ", absl::FormatDuration(timeout));
-    } else if (out.curl_code == CURLE_GOT_NOTHING) {
-      out.transport_error = "connection closed without an answer";
-    } else {
-      out.transport_error = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(out.curl_code);
-    }
-    return out;
-  }
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out.http_status);
-  return out;
+  if (absl::StrContains(base_url_, "dgxc")) request.extra_headers.push_back("origin: " + base_url_);
+  request.body = body;
+  request.request_timeout = options_.request_timeout;
+  request.connect_timeout = options_.connect_timeout;
+  return http::PerformHttpAttempt(request, deadline);
 }
 
 absl::Status LeptonClient::ErrorFor(const std::string& method, const std::string& path,
@@ -281,24 +168,12 @@ absl::Status LeptonClient::ErrorFor(const std::string& method, const std::string
 }
 
 absl::Status LeptonClient::CheckToken() const {
-  // It goes into a header line: a CR or LF would end the line and start another header.
-  for (char c : options_.token) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      return absl::InvalidArgumentError(
-          "the Lepton API token holds a control character (a line break?); check the secret");
-    }
-  }
-  return absl::OkStatus();
+  return http::CheckHeaderToken(options_.token, "the Lepton API token");
 }
 
 absl::Duration LeptonClient::Backoff(int attempt, const Response& response) const {
   if (response.retry_after) return *response.retry_after;
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  absl::Duration cap = options_.backoff_base * std::pow(2.0, std::min(attempt - 1, 20));
-  cap = std::min(cap, options_.backoff_max);
-  // Jitter in [cap/2, cap] so concurrent clients spread out but still back off.
-  std::uniform_real_distribution<double> dist(0.5, 1.0);
-  return cap * dist(rng);
+  return http::JitteredBackoff(options_.backoff_base, options_.backoff_max, attempt);
 }
 
 absl::StatusOr<json> LeptonClient::Call(const std::string& method, const std::string& path,
@@ -323,7 +198,7 @@ absl::StatusOr<json> LeptonClient::Call(const std::string& method, const std::st
       retryable = true;
     } else {
       last = ErrorFor(method, path, response);
-      retryable = response.http_status == 0 || IsRetryableHttp(response.http_status);
+      retryable = response.http_status == 0 || http::IsRetryableHttpStatus(response.http_status);
     }
     if (!retryable || attempt >= options_.max_attempts) break;
     absl::Duration wait = Backoff(attempt, response);
@@ -366,7 +241,7 @@ absl::StatusOr<json> LeptonClient::CreateIdempotent(const std::string& path, con
       last = ErrorFor("POST", path, response);
     } else {
       last = ErrorFor("POST", path, response);
-      if (http != 0 && !IsRetryableHttp(http)) return last;
+      if (http != 0 && !http::IsRetryableHttpStatus(http)) return last;
       // A 429 means not processed; a 5xx, timeout or drop may have created it.
       if (http != 429 && response.maybe_sent) ambiguous = true;
     }

@@ -29,6 +29,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "executors/common/http_attempt.h"
 #include "nlohmann/json.hpp"
 
 namespace evald::executors::lepton {
@@ -87,9 +88,8 @@ class LeptonClient {
   // Dedicated node groups: name -> id (affinity takes ids, users write names).
   absl::StatusOr<std::map<std::string, std::string>> ListNodeGroups() const;
 
-  struct Response;  // one HTTP exchange (defined in the .cc)
-
  private:
+  using Response = http::HttpAttempt;  // one HTTP exchange (executors/common/http_attempt.h)
   using Query = std::vector<std::pair<std::string, std::string>>;
 
   // One attempt: no retries, at most min(request_timeout, `deadline` - now). Transport failures
