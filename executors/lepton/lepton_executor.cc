@@ -20,6 +20,8 @@
 #include "absl/strings/strip.h"
 #include "core/ids.h"
 #include "core/shell.h"
+#include "core/status_macros.h"
+#include "executors/job_spec_check.h"
 #include "spdlog/spdlog.h"
 
 namespace evald::executors {
@@ -172,7 +174,14 @@ std::string InJobTaskDir(const LeptonConfig& config, const std::string& task_dir
 
 // The bash program the job's container runs: the stage files of job-contract.md in the task dir
 // on the shared storage, the evaluation with its output copied to the job log, and the exit code.
-std::string JobScript(const JobSpec& spec, const LeptonConfig& config, const std::string& dir) {
+// Every value in it is a ShellQuote'd word, after the checks every script renderer runs
+// (job_spec_check.h) plus this script's own values; InvalidArgument naming the first bad one.
+absl::StatusOr<std::string> JobScript(const JobSpec& spec, const LeptonConfig& config,
+                                      const std::string& dir) {
+  EVALD_RETURN_IF_ERROR(CheckJobSpecForScript(spec));
+  EVALD_RETURN_IF_ERROR(
+      CheckShellValue(config.runner_command, "execution.evaluation_tasks.runner_command"));
+  EVALD_RETURN_IF_ERROR(CheckShellValue(dir, "task directory in the Lepton job"));
   std::string s =
       absl::StrCat("# evald job ", ShellQuote(spec.job_id), " task ", ShellQuote(spec.task),
                    "\nset -u\ntask_dir=", ShellQuote(dir),
@@ -272,15 +281,17 @@ absl::Status LeptonExecutor::Validate(const JobSpec& spec) const {
   if (!config.ok()) return absl::FailedPreconditionError(config.status().message());
   // No workspace check here: dry runs of the reference's examples (which rely on `lep login`)
   // render without one; Start refuses clearly.
-  if (LeptonJobName(spec.job_id, std::max(spec.attempt, 1)).empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("job id ", spec.job_id, " gives no valid Lepton job name"));
-  }
-  if (absl::Status s = CheckImages(spec, *config); !s.ok()) return s;
-  if (absl::Status s = CheckEnvCovered(spec, *config); !s.ok()) return s;
+  return CheckJob(spec, *config);
+}
+
+absl::Status LeptonExecutor::CheckJob(const JobSpec& spec, const LeptonConfig& config) const {
+  // The job name and the script, as Render and Start build them (no API call).
+  EVALD_RETURN_IF_ERROR(BuildJob(spec, config, "", /*resolve_node_group=*/false).status());
+  EVALD_RETURN_IF_ERROR(CheckImages(spec, config));
+  EVALD_RETURN_IF_ERROR(CheckEnvCovered(spec, config));
   // The token is not checked here: a dry run needs none, and Start says clearly when it lacks one.
-  if (config->use_shared_storage && HasLocalPath(*config) && !spec.task_dir.empty() &&
-      !UnderLocalPath(*config, spec.task_dir)) {
+  if (config.use_shared_storage && HasLocalPath(config) && !spec.task_dir.empty() &&
+      !UnderLocalPath(config, spec.task_dir)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "task dir ", spec.task_dir,
         " is not under the local_path of any execution.lepton_platform.tasks.mounts entry, so "
@@ -318,11 +329,12 @@ absl::StatusOr<json> LeptonExecutor::BuildJob(const JobSpec& spec, const LeptonC
     if (!m.mount_options_json.empty()) mount["mount_options"] = json::parse(m.mount_options_json);
     mounts.push_back(std::move(mount));
   }
+  EVALD_ASSIGN_OR_RETURN(std::string script, JobScript(spec, config, dir));
   json job_spec = {
       {"resource_shape", config.resource_shape},
       {"container",
        {{"image", spec.native ? config.runner_image : spec.image},
-        {"command", {"/bin/bash", "-c", JobScript(spec, config, dir)}}}},
+        {"command", {"/bin/bash", "-c", std::move(script)}}}},
       {"shared_memory_size", 1024},
       {"completions", 1},
       {"parallelism", 1},
@@ -388,9 +400,9 @@ absl::StatusOr<JobHandle> LeptonExecutor::Start(const JobSpec& spec,
                                                 const std::map<std::string, std::string>& env) {
   absl::StatusOr<LeptonConfig> config = ParseLeptonConfig(spec.execution_yaml);
   if (!config.ok()) return config.status();
-  if (absl::Status s = LeptonWorkspaceError(*config); !s.ok()) return s;
-  if (absl::Status s = CheckImages(spec, *config); !s.ok()) return s;
-  if (absl::Status s = CheckEnvCovered(spec, *config); !s.ok()) return s;
+  EVALD_RETURN_IF_ERROR(LeptonWorkspaceError(*config));
+  // Everything Validate refuses, before any API call.
+  EVALD_RETURN_IF_ERROR(CheckJob(spec, *config));
   const Target target = TargetFor(*config);
   if (auto it = env.find(config->token_env); it != env.end() && !it->second.empty()) {
     tokens_[TargetKey(target)] = it->second;

@@ -82,6 +82,9 @@ class LeptonExecutor : public Executor {
   absl::StatusOr<nlohmann::json> BuildJob(const JobSpec& spec, const LeptonConfig& config,
                                           const std::string& node_group_id,
                                           bool resolve_node_group) const;
+  // Validate's checks on a parsed config: the job name, the script's values, images, secrets
+  // and the task dir's place on the shared storage. Validate and Start (before any API call).
+  absl::Status CheckJob(const JobSpec& spec, const LeptonConfig& config) const;
   // A client for `target`, or FailedPrecondition when no token is known for it.
   absl::StatusOr<lepton::LeptonClient> ClientFor(const Target& target) const;
   void NoteState(const std::string& name, const std::string& state);

@@ -491,5 +491,33 @@ TEST_CASE("lepton job scripts are valid bash for native and container tasks") {
   }
 }
 
+TEST_CASE("lepton validate, render and start refuse a value a job script cannot carry") {
+  TempDir dir;
+  Fake fake;
+  LeptonExecutor ex({});
+  JobSpec spec = Spec(fake, dir, 0);
+  std::string what;
+  SECTION("a NUL byte in the task name") {
+    spec.task = std::string("ari\0th", 6);
+    what = "task name";
+  }
+  SECTION("a NUL byte in the runner command") {
+    spec.execution_yaml = absl::StrReplaceAll(
+        spec.execution_yaml,
+        {{"  runner_image:", "  runner_command: \"evalrun\\0x\"\n  runner_image:"}});
+    what = "runner_command";
+  }
+  SECTION("an env_vars name that is no variable name") {
+    spec.env_vars.emplace_back("A-B", "A_B");
+    what = "env_vars";
+  }
+  absl::Status v = ex.Validate(spec);
+  CHECK(absl::IsInvalidArgument(v));
+  CHECK(absl::StrContains(v.message(), what));
+  CHECK(absl::IsInvalidArgument(ex.Render(spec).status()));
+  CHECK(absl::IsInvalidArgument(ex.Start(spec, Env()).status()));
+  CHECK(fake.Count("POST", "/jobs") == 0);
+}
+
 }  // namespace
 }  // namespace evald::executors
