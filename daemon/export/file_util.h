@@ -3,7 +3,8 @@
 // File helpers of the local exporter: whole-file writes that are atomic (a temp file in the same
 // folder, fsync, rename: a crash leaves the old file or the new one, never half of one), an
 // exclusive flock(2) lock file that serializes read-modify-write of a shared summary across
-// threads and processes, and file copies. Called by local_exporter.cc.
+// threads and processes, and file copies. Called by the exporters (local_exporter.cc,
+// mlflow_exporter.cc) and metrics_extract.cc.
 //
 //   EVALD_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(summary + ".lock"));
 //   EVALD_RETURN_IF_ERROR(WriteFileAtomic(summary, text));

@@ -1,14 +1,14 @@
 #include "daemon/export/metrics_extract.h"
 
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/config/value.h"
 #include "core/yaml_budget.h"
+#include "daemon/export/file_util.h"
 #include "nlohmann/json.hpp"
 
 namespace evald::daemon::exporters {
@@ -95,14 +95,6 @@ absl::Status ReadSection(const YAML::Node& section, const std::string& section_n
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> Slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path.string()));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
 bool IsExportedMetricName(const std::string& metric) {
@@ -157,7 +149,7 @@ absl::StatusOr<MetricMap> ExtractMetrics(const std::string& artifacts_dir,
   std::string results;
   std::error_code ec;
   if (fs::is_regular_file(dir / "results.yml", ec)) {
-    absl::StatusOr<std::string> text = Slurp(dir / "results.yml");
+    absl::StatusOr<std::string> text = ReadWholeFile((dir / "results.yml").string());
     if (!text.ok()) return text.status();
     results = std::move(*text);
   }
@@ -166,7 +158,7 @@ absl::StatusOr<MetricMap> ExtractMetrics(const std::string& artifacts_dir,
     const fs::path& p = it->path();
     if (p.extension() != ".json" || !it->is_regular_file(ec)) continue;
     if (it->file_size(ec) > kMaxJsonBytes) continue;
-    absl::StatusOr<std::string> text = Slurp(p);
+    absl::StatusOr<std::string> text = ReadWholeFile(p.string());
     if (!text.ok()) continue;
     jsons.emplace_back(p.stem().string(), std::move(*text));
   }
