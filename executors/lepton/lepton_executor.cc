@@ -201,9 +201,13 @@ absl::StatusOr<std::string> JobScript(const JobSpec& spec, const LeptonConfig& c
                         {{"--output_dir /results", "--output_dir \"$task_dir/artifacts\""}})));
     command = absl::StrCat("task_dir=\"$task_dir\" ", command);
   }
-  absl::StrAppend(&s, command,
-                  " > >(tee -a \"$task_dir/logs/stdout.log\") 2> >(tee -a "
-                  "\"$task_dir/logs/stderr.log\" >&2)\ncode=$?\n",
+  // The script is the container's main process: the tees must be done before it exits, or the
+  // log tails are lost. The stdout tee is a pipeline stage (waited for); the stderr one is a
+  // process substitution, waited for by its pid ($! is it in bash >= 4.4).
+  absl::StrAppend(&s, "(", command,
+                  " 2> >(tee -a \"$task_dir/logs/stderr.log\" >&2); code=$?; wait ${!:+\"$!\"}; "
+                  "exit \"$code\") | tee -a \"$task_dir/logs/stdout.log\"\n"
+                  "code=${PIPESTATUS[0]}\n",
                   "echo \"", kNow, " $code\" > \"$task_dir/logs/stage.exit.tmp\"\n",
                   "mv -f \"$task_dir/logs/stage.exit.tmp\" \"$task_dir/logs/stage.exit\"\n",
                   "exit \"$code\"\n");

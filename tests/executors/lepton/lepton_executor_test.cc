@@ -6,6 +6,7 @@
 
 #include <httplib.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
@@ -488,6 +489,51 @@ TEST_CASE("lepton job scripts are valid bash for native and container tasks") {
       CHECK(absl::StrContains(script, "--output_dir \"$task_dir/artifacts\""));
       CHECK(job["spec"]["container"]["image"] == spec.image);
     }
+  }
+}
+
+TEST_CASE("lepton job script runs under bash: stage files, exit code, hostile values stay data") {
+  TempDir dir;
+  Fake fake;
+  LeptonExecutor ex({});
+  // The job sees the task dir at the same path as evald (mount_path == local_path), so the
+  // script can run here; the runner stands in for evalrun.
+  const std::string runner = dir.path() + "/fake evalrun";
+  std::ofstream(runner) << "#!/bin/bash\necho \"runner: $*\"\necho runner-err >&2\nexit 3\n";
+  std::filesystem::permissions(runner, std::filesystem::perms::owner_all);
+  JobSpec spec = Spec(fake, dir, 0);
+  spec.execution_yaml = absl::StrReplaceAll(
+      spec.execution_yaml,
+      {{"mount_path: /workspace", "mount_path: " + dir.path()},
+       {"  runner_image:", "  runner_command: '" + runner + "'\n  runner_image:"}});
+  spec.task = "arith'; touch pwned-task; '";
+  spec.task_dir = dir.path() + "/run-3f9a0c1e/it's $(touch pwned-dir) `touch pwned-tick`";
+  REQUIRE(ex.Validate(spec).ok());
+  absl::StatusOr<RenderedJob> r = ex.Render(spec);
+  REQUIRE(r.ok());
+  json job = json::parse(r->script.substr(r->script.find('\n') + 1));
+  const std::string script = job["spec"]["container"]["command"][2];
+  const std::string path = dir.path() + "/script.sh";
+  std::ofstream(path) << script;
+  INFO(script);
+  const std::string cmd = absl::StrCat("cd ", dir.path(), " && bash ", path, " >/dev/null 2>&1");
+  const int status = std::system(cmd.c_str());
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 3);
+  const std::regex stamp("^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ");
+  CHECK(std::regex_search(Slurp(spec.task_dir + "/logs/stage.pre-start"), stamp));
+  CHECK(std::regex_search(Slurp(spec.task_dir + "/logs/stage.running"), stamp));
+  const std::string exit_line = Slurp(spec.task_dir + "/logs/stage.exit");
+  CHECK(std::regex_search(exit_line, stamp));
+  CHECK(absl::EndsWith(exit_line, " 3\n"));
+  CHECK(!std::filesystem::exists(spec.task_dir + "/logs/stage.exit.tmp"));
+  CHECK(absl::StrContains(
+      Slurp(spec.task_dir + "/logs/stdout.log"),
+      absl::StrCat("runner: --plan ", spec.task_dir,
+                   "/plan.yaml -o config.output_dir=", spec.task_dir, "/artifacts")));
+  CHECK(Slurp(spec.task_dir + "/logs/stderr.log") == "runner-err\n");
+  for (const char* f : {"pwned-task", "pwned-dir", "pwned-tick"}) {
+    CHECK(!std::filesystem::exists(dir.path() + "/" + f));
   }
 }
 
