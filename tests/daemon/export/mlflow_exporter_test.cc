@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <thread>
 
 #include "tests/daemon/export/export_test_util.h"
 #include "tests/fixtures/mlflow_fake/server.h"
@@ -209,9 +210,24 @@ TEST_CASE("mlflow: 503 twice then success, 429 with Retry-After, a slow answer r
     slow.tracking_uri = fake.url();
     return slow;
   }());
+  const size_t before = fake.Requests().size();
+  const auto get_start = std::chrono::steady_clock::now();
   absl::StatusOr<std::string> id = client.GetExperimentIdByName("nemo-evaluator-launcher");
   REQUIRE(id.ok());
   CHECK(*id == "1");
+  // Answered by a retry well before the slow answer (1 s) came: the first attempt timed out.
+  CHECK(std::chrono::steady_clock::now() - get_start < std::chrono::milliseconds(900));
+  // The fake records the slow GET once it has answered it, after the retry.
+  json after = fake.Requests();
+  for (int i = 0; i < 40 && after.size() < before + 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    after = fake.Requests();
+  }
+  REQUIRE(after.size() == before + 2);
+  CHECK(Calls(after)[before] == "GET /api/2.0/mlflow/experiments/get-by-name 200");
+  CHECK(after[before]["fault"].is_null());
+  CHECK(after[before + 1]["path"] == "/api/2.0/mlflow/experiments/get-by-name");
+  CHECK(after[before + 1]["fault"] == "slow");
 }
 
 TEST_CASE("mlflow: 503 on every attempt gives up with status, route and message") {
