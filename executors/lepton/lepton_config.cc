@@ -1,9 +1,9 @@
 #include "executors/lepton/lepton_config.h"
 
-#include <cctype>
 #include <exception>
 
 #include "absl/strings/str_cat.h"
+#include "core/shell.h"
 #include "nlohmann/json.hpp"
 
 namespace evald::executors {
@@ -73,14 +73,6 @@ absl::StatusOr<std::string> Text(const YAML::Node& node, const std::string& key,
 YAML::Node Child(const YAML::Node& node, const char* key) {
   if (!node || !node.IsMap()) return YAML::Node();
   return node[key];
-}
-
-bool IsEnvName(const std::string& s) {
-  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
-  for (char c : s) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
-  }
-  return true;
 }
 
 // A YAML map as a JSON object (mount_options); scalars stay strings unless they are numbers or

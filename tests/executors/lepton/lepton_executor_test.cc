@@ -237,6 +237,20 @@ TEST_CASE("lepton validate refuses what a Lepton job cannot get") {
     CHECK(absl::IsFailedPrecondition(ex.Start(spec, Env()).status()));
     CHECK(fake.Count("POST", "/jobs") == 0);
   }
+  SECTION("config env var names that are no variable names") {
+    JobSpec bad_env = spec;
+    bad_env.execution_yaml =
+        absl::StrReplaceAll(spec.execution_yaml, {{"      MODE: fast", "      MO-DE: fast"}});
+    absl::Status s = ex.Validate(bad_env);
+    CHECK(absl::IsFailedPrecondition(s));
+    CHECK(absl::StrContains(s.message(), "env_vars.MO-DE"));
+    JobSpec bad_token = spec;
+    bad_token.execution_yaml = absl::StrReplaceAll(
+        spec.execution_yaml, {{"api_token_env: LEPTON_TEST_TOKEN", "api_token_env: 1TOKEN"}});
+    s = ex.Validate(bad_token);
+    CHECK(absl::IsFailedPrecondition(s));
+    CHECK(absl::StrContains(s.message(), "api_token_env"));
+  }
   SECTION("a native task without a runner image") {
     spec.execution_yaml = absl::StrReplaceAll(spec.execution_yaml, {{"runner_image:", "x_:"}});
     spec.execution_yaml =
