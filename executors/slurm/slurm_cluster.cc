@@ -309,27 +309,60 @@ absl::Status SlurmCluster::CopyTo(const std::string& local_dir,
 absl::Status SlurmCluster::FetchFrom(const std::string& remote_dir,
                                      const std::vector<std::string>& paths,
                                      const std::string& local_dir) {
-  if (!target_.remote() && local_dir == remote_dir) return absl::OkStatus();
-  std::vector<std::string> quoted;
+  return FetchFrom({{remote_dir, local_dir}}, paths);
+}
+
+absl::Status SlurmCluster::FetchFrom(const std::vector<FetchDir>& dirs,
+                                     const std::vector<std::string>& paths) {
+  std::vector<FetchDir> todo;
+  for (const FetchDir& d : dirs) {
+    if (target_.remote() || d.local_dir != d.remote_dir) todo.push_back(d);
+  }
+  if (todo.empty()) return absl::OkStatus();
+  std::vector<std::string> remote, quoted;
+  for (const FetchDir& d : todo) remote.push_back(ShellQuote(d.remote_dir));
   for (const std::string& p : paths) quoted.push_back(ShellQuote(p));
-  // Only the paths that exist, so tar's exit code means something. A task dir that is gone on the
-  // cluster has nothing to fetch (an error here would keep the job from ever being reported).
-  const std::string command =
-      absl::StrCat("cd ", ShellQuote(remote_dir), " 2>/dev/null || exit 0; set -- && for p in ",
-                   absl::StrJoin(quoted, " "), "; do [ -e \"$p\" ] && set -- \"$@\" \"$p\"; done; ",
-                   "if [ $# -gt 0 ]; then tar c -- \"$@\"; fi");
+  // Dir number i is the symlink $t/i, so the one archive holds "<i>/<path>" members. Only the
+  // paths that exist go in, so tar's exit code means something; a task dir that is gone on the
+  // cluster has nothing to fetch (an error would keep its job from ever being reported). A
+  // relative dir is relative to where the command started ($OLDPWD after `cd /`).
+  const std::string command = absl::StrCat(
+      "cd / && t=$(mktemp -d) && trap 'rm -rf -- \"$t\"' EXIT && set -- && i=0 && for d in ",
+      absl::StrJoin(remote, " "), "; do case $d in /*) ;; *) d=$OLDPWD/$d ;; esac; ",
+      "if [ -d \"$d\" ]; then ln -s -- \"$d\" \"$t/$i\" || exit 1; for p in ",
+      absl::StrJoin(quoted, " "), "; do [ -e \"$d/$p\" ] && set -- \"$@\" \"$i/$p\"; done; fi; ",
+      "i=$((i+1)); done; if [ $# -gt 0 ]; then tar c -C \"$t\" -- \"$@\"; fi");
   ClusterResult r = Run(command, "", absl::Seconds(120));
+  const std::string where =
+      todo.size() == 1 ? todo[0].remote_dir : absl::StrCat(todo.size(), " task dirs");
   if (!r.ok()) {
     return absl::UnavailableError(
-        absl::StrCat("cannot fetch ", remote_dir, " from ", target_.hostname, ": ", r.Describe()));
+        absl::StrCat("cannot fetch ", where, " from ", target_.hostname, ": ", r.Describe()));
   }
   if (r.out.empty()) return absl::OkStatus();
+  // Unpacked the same way: through a private dir whose entry i links to local dir i.
+  std::string stage = (std::filesystem::temp_directory_path() / "evald-fetch-XXXXXX").string();
+  if (mkdtemp(stage.data()) == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot make a staging dir: ", std::strerror(errno)));
+  }
   std::error_code ec;
-  std::filesystem::create_directories(local_dir, ec);
-  ClusterResult x = RunCommand({"tar", "x", "-m", "-C", local_dir}, r.out, absl::Seconds(60));
+  for (size_t i = 0; i < todo.size() && !ec; ++i) {
+    std::filesystem::create_directories(todo[i].local_dir, ec);
+    std::filesystem::path target;
+    if (!ec) target = std::filesystem::absolute(todo[i].local_dir, ec);
+    if (!ec) std::filesystem::create_directory_symlink(target, absl::StrCat(stage, "/", i), ec);
+  }
+  ClusterResult x;
+  if (!ec) x = RunCommand({"tar", "x", "-m", "-C", stage}, r.out, absl::Seconds(60));
+  std::error_code ignored;
+  std::filesystem::remove_all(stage, ignored);  // the links, not what they point to
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat("cannot unpack ", where, ": ", ec.message()));
+  }
   if (!x.ok()) {
     return absl::UnavailableError(
-        absl::StrCat("cannot unpack the job's files into ", local_dir, ": ", x.Describe()));
+        absl::StrCat("cannot unpack the files of ", where, ": ", x.Describe()));
   }
   return absl::OkStatus();
 }

@@ -74,6 +74,14 @@ class SlurmCluster {
   // Copies `paths` (relative to `remote_dir`; missing ones are skipped) back into `local_dir`.
   absl::Status FetchFrom(const std::string& remote_dir, const std::vector<std::string>& paths,
                          const std::string& local_dir);
+  // The same for many dirs in ONE remote command (one tar stream for all of them): a poll in
+  // which many jobs ended pays one round trip, not one per job. All or nothing; a dir that is gone
+  // on the cluster has nothing to fetch. The whole stream is held in memory: callers bound `dirs`.
+  struct FetchDir {
+    std::string remote_dir;
+    std::string local_dir;
+  };
+  absl::Status FetchFrom(const std::vector<FetchDir>& dirs, const std::vector<std::string>& paths);
   // Writes `content` to `remote_path` with mode 0600 (through stdin, never a command line).
   absl::Status WritePrivateFile(const std::string& remote_path, const std::string& content);
 

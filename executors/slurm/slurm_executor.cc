@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -349,18 +350,22 @@ void SlurmExecutor::PollCluster(const ClusterTarget& target, const std::vector<L
     }
   }
 
-  std::vector<std::pair<Live, Observation*>> running;
   std::vector<Observation> mine;
-  mine.reserve(jobs.size());
+  std::vector<size_t> mine_job;  // mine[k] is about jobs[mine_job[k]]
+  struct Ended {
+    size_t i;
+    std::string not_resumed;  // why a resumable state was not resumed
+  };
+  std::vector<Ended> ended;  // final, or nowhere: reported once their results are home
   for (size_t i = 0; i < jobs.size(); ++i) {
     const Live& j = jobs[i];
-    const std::string& local_dir = j.ref->task_dir;
     if (status[i] && !IsFinalSlurmState(status[i]->state)) {
       misses_.erase(j.ref->job_id);
       RememberState(j.handle, DescribeSlurmStatus(*status[i]));
       Observation obs = ObservationFor(*status[i]);
       obs.job_id = j.ref->job_id;
       mine.push_back(std::move(obs));
+      mine_job.push_back(i);
       continue;
     }
     if (!status[i] && !accounted) continue;  // sacct did not answer: not observed
@@ -374,12 +379,31 @@ void SlurmExecutor::PollCluster(const ClusterTarget& target, const std::vector<L
         absl::StatusOr<Observation> resumed = Resume(cluster, j, chain, status[i]->state);
         if (!resumed.ok()) continue;  // not observed: tried again next poll
         mine.push_back(*std::move(resumed));
+        mine_job.push_back(i);
         continue;
       }
       not_resumed = d.message;
     }
-    // Final, or nowhere: bring the results home first, so the Supervisor reads them.
-    if (!cluster.FetchFrom(j.handle.task_dir, {"artifacts", "logs"}, local_dir).ok()) continue;
+    ended.push_back({i, std::move(not_resumed)});
+  }
+
+  // Bring the ended jobs' results home first, so the Supervisor reads them: one remote command
+  // per kFetchBatch jobs (a job whose batch failed is not observed; tried again next poll).
+  std::vector<bool> fetched(jobs.size(), false);
+  for (size_t b = 0; b < ended.size(); b += kFetchBatch) {
+    std::vector<SlurmCluster::FetchDir> dirs;
+    for (size_t e = b; e < std::min(ended.size(), b + kFetchBatch); ++e) {
+      const Live& j = jobs[ended[e].i];
+      dirs.push_back({j.handle.task_dir, j.ref->task_dir});
+    }
+    if (!cluster.FetchFrom(dirs, {"artifacts", "logs"}).ok()) continue;
+    for (size_t e = b; e < std::min(ended.size(), b + kFetchBatch); ++e) fetched[ended[e].i] = true;
+  }
+  for (const Ended& e : ended) {
+    const size_t i = e.i;
+    const Live& j = jobs[i];
+    const std::string& local_dir = j.ref->task_dir;
+    if (!fetched[i]) continue;
     std::optional<int> stage_exit = StageExitCode(local_dir);
     Observation obs;
     if (status[i]) {
@@ -388,7 +412,7 @@ void SlurmExecutor::PollCluster(const ClusterTarget& target, const std::vector<L
         obs.exit_code = *stage_exit;
       }
       RememberState(j.handle, DescribeSlurmStatus(*status[i]), /*final=*/true);
-      if (!not_resumed.empty()) absl::StrAppend(&obs.message, "; ", not_resumed);
+      if (!e.not_resumed.empty()) absl::StrAppend(&obs.message, "; ", e.not_resumed);
     } else if (stage_exit) {
       obs.kind = Observation::Kind::kExited;
       obs.exit_code = *stage_exit;
@@ -406,11 +430,12 @@ void SlurmExecutor::PollCluster(const ClusterTarget& target, const std::vector<L
     obs.job_id = j.ref->job_id;
     ParseProgress(ReadFile(local_dir + "/artifacts/progress.json"), obs);
     mine.push_back(std::move(obs));
+    mine_job.push_back(i);
   }
-  for (size_t i = 0, k = 0; i < jobs.size() && k < mine.size(); ++i) {
-    if (mine[k].job_id != jobs[i].ref->job_id) continue;
-    if (mine[k].kind == Observation::Kind::kRunning) running.emplace_back(jobs[i], &mine[k]);
-    ++k;
+  std::vector<std::pair<Live, Observation*>> running;
+  for (size_t k = 0; k < mine.size(); ++k) {
+    if (mine[k].kind == Observation::Kind::kRunning)
+      running.emplace_back(jobs[mine_job[k]], &mine[k]);
   }
   ReadProgress(cluster, running);
   for (Observation& obs : mine) out.push_back(std::move(obs));

@@ -79,6 +79,8 @@ class SlurmExecutor : public Executor {
   // bounded by the live jobs plus that many, however many jobs an evald runs over its life.
   void RememberState(const SlurmHandleState& h, const std::string& state, bool final = false);
   static constexpr size_t kKeptFinalStates = 1000;
+  // Ended jobs whose results one remote command fetches (the tar stream is held in memory).
+  static constexpr size_t kFetchBatch = 20;
 
   ExecutorContext context_;
   ClusterPool pool_;

@@ -169,6 +169,23 @@ TEST_CASE("ssh to the test cluster's login node: one master, back after it is ki
   CHECK(Slurp(back.path + "/run.sub") == "#!/bin/bash\necho hi\n");
   // A task dir that is gone on the cluster has nothing to fetch: not an error.
   CHECK(c.FetchFrom(remote.path + "/gone", {"logs"}, back.path).ok());
+
+  // Many dirs in one command, each into its own local dir; a gone one is skipped.
+  TempDir back2;
+  REQUIRE(c.Run(absl::StrCat("mkdir -p ", remote.path, "/t2/logs && echo two > ", remote.path,
+                             "/t2/logs/stage.exit"))
+              .ok());
+  const int64_t before = SlurmCluster::CommandCounts()["cd"];
+  REQUIRE(c.FetchFrom({{remote.path + "/task", back.path + "/a"},
+                       {remote.path + "/gone", back.path + "/b"},
+                       {remote.path + "/t2", back2.path + "/c"}},
+                      {"run.sub", "logs"})
+              .ok());
+  CHECK(SlurmCluster::CommandCounts()["cd"] == before + 1);
+  CHECK(Slurp(back.path + "/a/run.sub") == "#!/bin/bash\necho hi\n");
+  CHECK(Slurp(back2.path + "/c/logs/stage.exit") == "two\n");
+  CHECK(!std::filesystem::exists(back2.path + "/c/run.sub"));
+  CHECK(!std::filesystem::exists(back.path + "/b/logs"));
 }
 
 }  // namespace
