@@ -344,6 +344,18 @@ TEST_CASE("a failed job is neither auto-exported nor exported, and its invocatio
   CHECK(absl::StrContains(refused.err, "only succeeded jobs are exported"));
 }
 
+// Polls evald's output (up to ~20 s) until it holds every one of `needles`.
+bool WaitLogged(Evald& evald, const std::vector<std::string>& needles) {
+  for (int i = 0; i < 100; ++i) {
+    const std::string log = evald.process().Stderr() + evald.process().Stdout();
+    bool all = true;
+    for (const std::string& n : needles) all &= absl::StrContains(log, n);
+    if (all) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return false;
+}
+
 TEST_CASE("auto-export retries through an MLflow outage and leaves the invocation's state alone") {
   TempDir dir;
   RefEndpoint model(dir, ArithModelFlags());
@@ -355,14 +367,8 @@ TEST_CASE("auto-export retries through an MLflow outage and leaves the invocatio
                    {"+execution.auto_export.destinations=[mlflow]",
                     "+execution.auto_export.configs.mlflow.tracking_uri=" + mlflow.url()});
   // The outage lasts until both jobs have failed at least once.
-  for (int i = 0; i < 100; ++i) {
-    std::string log = evald.process().Stderr() + evald.process().Stdout();
-    if (absl::StrContains(log, inv + ".0: export mlflow: failed: ") &&
-        absl::StrContains(log, inv + ".1: export mlflow: failed: ")) {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  REQUIRE(WaitLogged(evald,
+                     {inv + ".0: export mlflow: failed: ", inv + ".1: export mlflow: failed: "}));
   std::this_thread::sleep_for(std::chrono::seconds(3));
   mlflow.ClearFaults();
   Json s = WaitExported(evald, inv, 1, 90);
@@ -389,13 +395,7 @@ TEST_CASE("auto-export still pending when evald restarts is resumed by the new e
       RunToSuccess(evald, dir, model, 1,
                    {"+execution.auto_export.destinations=[mlflow]",
                     "+execution.auto_export.configs.mlflow.tracking_uri=" + mlflow.url()});
-  bool failed_once = false;
-  for (int i = 0; i < 100 && !failed_once; ++i) {
-    failed_once = absl::StrContains(evald.process().Stderr() + evald.process().Stdout(),
-                                    inv + ".0: export mlflow: failed: ");
-    if (!failed_once) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  REQUIRE(failed_once);
+  REQUIRE(WaitLogged(evald, {inv + ".0: export mlflow: failed: "}));
   evald.Restart();
   mlflow.ClearFaults();
   Json s = WaitExported(evald, inv, 1, 90);
