@@ -22,6 +22,7 @@
 #include "core/shell.h"
 #include "core/status_macros.h"
 #include "executors/job_spec_check.h"
+#include "executors/stage_files.h"
 #include "spdlog/spdlog.h"
 
 namespace evald::executors {
@@ -98,28 +99,6 @@ absl::Status WriteFile(const std::string& path, const std::string& content) {
     return absl::InternalError(absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
   }
   return absl::OkStatus();
-}
-
-// "<ISO time> <code>" -> code (the job wrote it on the shared storage).
-std::optional<int> ReadStageExit(const std::string& task_dir) {
-  std::string text(absl::StripAsciiWhitespace(ReadFile(task_dir + "/logs/stage.exit")));
-  if (text.empty()) return std::nullopt;
-  size_t space = text.rfind(' ');
-  int code = 0;
-  if (space == std::string::npos || !absl::SimpleAtoi(text.substr(space + 1), &code)) return 1;
-  return code;
-}
-
-void ReadProgress(const std::string& task_dir, Observation& obs) {
-  std::string text = ReadFile(task_dir + "/artifacts/progress.json");
-  if (text.empty()) return;
-  json j = json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return;
-  obs.has_progress = true;
-  obs.progress_done = j.value("done", int64_t{0});
-  obs.progress_total = j.value("total", int64_t{0});
-  obs.progress_errors = j.value("errors", int64_t{0});
-  obs.progress_rate = j.value("rate", 0.0);
 }
 
 std::string StringAt(const json& j, const char* a, const char* b) {

@@ -330,7 +330,7 @@ TEST_CASE("lepton poll follows a job from Queueing to Completed") {
   FAIL("the job never completed");
 }
 
-TEST_CASE("lepton poll reads the exit code and results the job wrote on shared storage") {
+TEST_CASE("lepton poll reads the exit code and progress the job wrote on shared storage") {
   TempDir dir;
   Fake fake;
   fake.Scenario({{"jobs", {{{"match", "*"}, {"scenario", "fail"}}}}});
@@ -339,10 +339,16 @@ TEST_CASE("lepton poll reads the exit code and results the job wrote on shared s
   absl::StatusOr<JobHandle> h = ex.Start(spec, Env());
   REQUIRE(h.ok());
   std::ofstream(spec.task_dir + "/logs/stage.exit") << "2026-01-01T00:00:00Z 2\n";
+  std::ofstream(spec.task_dir + "/artifacts/progress.json")
+      << R"({"done": 7, "total": 10, "errors": 1, "rate": 0.5})";
   fake.Advance(30);
   Observation o = PollOne(ex, RefOf(spec, *h));
   CHECK(o.kind == Kind::kExited);
   CHECK(o.exit_code == 2);
+  CHECK(o.has_progress);
+  CHECK(o.progress_done == 7);
+  CHECK(o.progress_total == 10);
+  CHECK(o.progress_errors == 1);
   CHECK(absl::StrContains(o.message, "Failed"));
 }
 
