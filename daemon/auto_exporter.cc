@@ -41,6 +41,11 @@ absl::Duration RetryTimeout(const YAML::Node& config, absl::Duration fallback) {
 
 }  // namespace
 
+struct AutoExporter::InvocationContext {
+  absl::StatusOr<storage::InvocationView> view;
+  YAML::Node config;  // null when the stored config does not parse
+};
+
 AutoExporter::AutoExporter(storage::Store* store, WatchHub* hub, Options options)
     : store_(store), hub_(hub), options_(options) {}
 
@@ -119,13 +124,26 @@ void AutoExporter::RunDue() {
     return;
   }
   const int64_t now = NowMs();
+  // The jobs of one invocation succeed together: read and parse it once, not once per job.
+  std::map<std::string, InvocationContext> contexts;
   for (storage::JobExportRecord& r : *pending) {
     if (Stopping()) return;
-    if (r.next_attempt_ms <= now) Attempt(std::move(r));
+    if (r.next_attempt_ms > now) continue;
+    auto it = contexts.find(r.invocation_id);
+    if (it == contexts.end()) {
+      InvocationContext c{.view = store_->GetInvocation(r.invocation_id)};
+      if (c.view.ok()) {
+        absl::StatusOr<YAML::Node> parsed =
+            config::ParseYaml(c.view->invocation.config_yaml, "<stored config>");
+        if (parsed.ok()) c.config = *parsed;
+      }
+      it = contexts.emplace(r.invocation_id, std::move(c)).first;
+    }
+    Attempt(std::move(r), it->second);
   }
 }
 
-void AutoExporter::Attempt(storage::JobExportRecord r) {
+void AutoExporter::Attempt(storage::JobExportRecord r, const InvocationContext& context) {
   const char* env_token = std::getenv(kMlflowTokenSecret);
   const std::string token = env_token == nullptr ? "" : env_token;
   const Redactor redact(std::map<std::string, std::string>{{kMlflowTokenSecret, token}});
@@ -133,7 +151,7 @@ void AutoExporter::Attempt(storage::JobExportRecord r) {
 
   exporters::JobExportResult result;
   bool permanent = false;
-  absl::StatusOr<storage::InvocationView> view = store_->GetInvocation(r.invocation_id);
+  const absl::StatusOr<storage::InvocationView>& view = context.view;
   const JobRecord* job = nullptr;
   if (view.ok()) {
     for (const JobRecord& j : view->jobs) {
@@ -144,10 +162,7 @@ void AutoExporter::Attempt(storage::JobExportRecord r) {
     result.message = view.ok() ? "the job is gone" : std::string(view.status().message());
     permanent = view.ok() || view.status().code() == absl::StatusCode::kNotFound;
   } else {
-    YAML::Node config;
-    absl::StatusOr<YAML::Node> parsed =
-        config::ParseYaml(view->invocation.config_yaml, "<stored config>");
-    if (parsed.ok()) config = *parsed;
+    const YAML::Node& config = context.config;
     retry_timeout = RetryTimeout(config, retry_timeout);
     exporters::JobExportInput in = ExportInputFor(view->invocation, config, *job);
     absl::StatusOr<nlohmann::json> cfg = DestinationConfig(config, r.dest, {});

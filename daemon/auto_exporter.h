@@ -46,9 +46,12 @@ class AutoExporter {
   void JobSucceeded(const JobRecord& job);
 
  private:
+  // An invocation's row and parsed config, read once per RunDue pass for all its due exports.
+  struct InvocationContext;
+
   void Loop();
   void RunDue();
-  void Attempt(storage::JobExportRecord r);
+  void Attempt(storage::JobExportRecord r, const InvocationContext& context);
   bool Stopping();
 
   storage::Store* store_;
