@@ -218,6 +218,7 @@ TEST_CASE("local: concurrent exports to one summary keep every row") {
   }
   const std::string csv = ReadText(out / "ffff5555" / "processed_results.csv");
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 17);
+  for (const JobExportInput& j : jobs) CHECK(csv.find("," + j.job_id + ",") != std::string::npos);
   json s = json::parse(ReadText(out / "ffff5555" / "processed_results.json"));
   CHECK(s["benchmarks"].size() == 16);
   // No temp files left behind.
@@ -254,6 +255,7 @@ TEST_CASE("local: exports from separate processes to one summary keep every row"
   }
   const std::string csv = ReadText(out / "abab6666" / "processed_results.csv");
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 13);
+  for (const JobExportInput& j : jobs) CHECK(csv.find("," + j.job_id + ",") != std::string::npos);
 }
 
 TEST_CASE("local: a write that fails at the rename leaves no temp file behind") {
