@@ -336,8 +336,13 @@ absl::Status SlurmCluster::FetchFrom(const std::vector<FetchDir>& dirs,
   const std::string where =
       todo.size() == 1 ? todo[0].remote_dir : absl::StrCat(todo.size(), " task dirs");
   if (!r.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot fetch ", where, " from ", target_.hostname, ": ", r.Describe()));
+    const std::string message =
+        absl::StrCat("cannot fetch ", where, " from ", target_.hostname, ": ", r.Describe());
+    // The command ran and failed (tar could not read a file): the cluster is there.
+    if (!r.timed_out && r.exit_code > 0 && r.exit_code != 255) {
+      return absl::FailedPreconditionError(message);
+    }
+    return absl::UnavailableError(message);
   }
   if (r.out.empty()) return absl::OkStatus();
   // Unpacked the same way: through a private dir whose entry i links to local dir i.

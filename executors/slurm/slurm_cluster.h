@@ -77,6 +77,8 @@ class SlurmCluster {
   // The same for many dirs in ONE remote command (one tar stream for all of them): a poll in
   // which many jobs ended pays one round trip, not one per job. All or nothing; a dir that is gone
   // on the cluster has nothing to fetch. The whole stream is held in memory: callers bound `dirs`.
+  // FailedPrecondition when the remote tar failed (e.g. an unreadable file: fetching the dirs one
+  // by one may get the others), Unavailable when the cluster did not answer.
   struct FetchDir {
     std::string remote_dir;
     std::string local_dir;

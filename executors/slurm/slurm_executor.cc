@@ -388,16 +388,23 @@ void SlurmExecutor::PollCluster(const ClusterTarget& target, const std::vector<L
   }
 
   // Bring the ended jobs' results home first, so the Supervisor reads them: one remote command
-  // per kFetchBatch jobs (a job whose batch failed is not observed; tried again next poll).
+  // per kFetchBatch jobs. A job whose fetch failed is not observed (tried again next poll); when
+  // the batch failed on a file (not the connection), its jobs are fetched one by one so one bad
+  // job does not hold back the others.
+  const std::vector<std::string> results = {"artifacts", "logs"};
   std::vector<bool> fetched(jobs.size(), false);
   for (size_t b = 0; b < ended.size(); b += kFetchBatch) {
+    const size_t end = std::min(ended.size(), b + kFetchBatch);
     std::vector<SlurmCluster::FetchDir> dirs;
-    for (size_t e = b; e < std::min(ended.size(), b + kFetchBatch); ++e) {
+    for (size_t e = b; e < end; ++e) {
       const Live& j = jobs[ended[e].i];
       dirs.push_back({j.handle.task_dir, j.ref->task_dir});
     }
-    if (!cluster.FetchFrom(dirs, {"artifacts", "logs"}).ok()) continue;
-    for (size_t e = b; e < std::min(ended.size(), b + kFetchBatch); ++e) fetched[ended[e].i] = true;
+    absl::Status batch = cluster.FetchFrom(dirs, results);
+    for (size_t e = b; e < end; ++e) {
+      fetched[ended[e].i] = batch.ok() || (absl::IsFailedPrecondition(batch) && dirs.size() > 1 &&
+                                           cluster.FetchFrom({dirs[e - b]}, results).ok());
+    }
   }
   for (const Ended& e : ended) {
     const size_t i = e.i;
