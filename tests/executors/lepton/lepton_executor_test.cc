@@ -311,15 +311,25 @@ TEST_CASE("lepton poll follows a job from Queueing to Completed") {
   absl::StatusOr<JobHandle> h = ex.Start(spec, Env());
   REQUIRE(h.ok());
   JobRef ref = RefOf(spec, *h);
-  CHECK(PollOne(ex, ref).kind == Kind::kSubmitted);  // Queueing
+  // The raw Lepton state the poll saw, as `evalctl info` shows it.
+  auto raw_state = [&] {
+    for (const auto& [k, v] : ex.Describe(*h).details) {
+      if (k == "lepton_state") return v;
+    }
+    return std::string("(none)");
+  };
+  CHECK(PollOne(ex, ref).kind == Kind::kSubmitted);
+  CHECK(raw_state() == "Queueing");
   fake.Advance(1.5);
-  CHECK(PollOne(ex, ref).kind == Kind::kSubmitted);  // Starting
+  CHECK(PollOne(ex, ref).kind == Kind::kSubmitted);
+  CHECK(raw_state() == "Starting");
   fake.Advance(1);
   CHECK(PollOne(ex, ref).kind == Kind::kRunning);
   for (int i = 0; i < 10; ++i) {
     fake.Advance(1);
     Observation o = PollOne(ex, ref);
     if (o.kind == Kind::kExited) {
+      CHECK(raw_state() == "Completed");
       CHECK(o.exit_code == 0);
       // No results on the "shared storage": a clear message, not a crash.
       CHECK(absl::StrContains(o.message, "results.yml does not exist"));
