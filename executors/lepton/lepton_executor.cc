@@ -450,7 +450,6 @@ std::vector<Observation> LeptonExecutor::Poll(const std::vector<JobRef>& jobs) {
   std::vector<Observation> out;
   // Jobs by workspace: one list call each.
   std::map<std::string, std::vector<std::pair<const JobRef*, HandleState>>> groups;
-  std::map<std::string, Target> targets;
   for (const JobRef& ref : jobs) {
     std::optional<HandleState> h = DecodeHandle(ref.handle);
     if (!h) {
@@ -461,11 +460,11 @@ std::vector<Observation> LeptonExecutor::Poll(const std::vector<JobRef>& jobs) {
       continue;
     }
     std::string key = TargetKey(h->target);
-    targets[key] = h->target;
     groups[key].emplace_back(&ref, *h);
   }
   for (auto& [key, members] : groups) {
-    absl::StatusOr<lepton::LeptonClient> client = ClientFor(targets[key]);
+    const Target& target = members.front().second.target;  // the same for the whole group
+    absl::StatusOr<lepton::LeptonClient> client = ClientFor(target);
     if (!client.ok()) {
       if (!warned_no_token_[key])
         spdlog::warn("lepton: {}", std::string(client.status().message()));
@@ -477,7 +476,7 @@ std::vector<Observation> LeptonExecutor::Poll(const std::vector<JobRef>& jobs) {
     query.name_contains = kNamePrefix;
     absl::StatusOr<std::vector<json>> listed = client->ListJobs(query);
     if (!listed.ok()) {
-      spdlog::warn("lepton: cannot list the jobs of workspace {}: {}", targets[key].workspace_id,
+      spdlog::warn("lepton: cannot list the jobs of workspace {}: {}", target.workspace_id,
                    std::string(listed.status().message()));
       continue;
     }
