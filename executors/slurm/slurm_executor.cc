@@ -22,6 +22,7 @@
 #include "executors/slurm/run_sub.h"
 #include "executors/slurm/slurm_config.h"
 #include "executors/slurm/slurm_resume.h"
+#include "executors/stage_files.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
@@ -68,16 +69,8 @@ absl::Status WriteFile(const std::string& path, const std::string& content, mode
   return absl::OkStatus();
 }
 
-// The exit code the job script recorded in logs/stage.exit ("<time> <code>"), if any.
-std::optional<int> StageExitCode(const std::string& task_dir) {
-  std::string text(absl::StripAsciiWhitespace(ReadFile(task_dir + "/logs/stage.exit")));
-  if (text.empty()) return std::nullopt;
-  int code = 1;
-  size_t space = text.rfind(' ');
-  if (space == std::string::npos || !absl::SimpleAtoi(text.substr(space + 1), &code)) return 1;
-  return code;
-}
-
+// progress.json's counters as read back from the cluster (the text of several files in one
+// answer); a local file is read by stage_files.h's ReadProgress.
 void ParseProgress(const std::string& text, Observation& obs) {
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return;
@@ -411,7 +404,7 @@ void SlurmExecutor::PollCluster(const ClusterTarget& target, const std::vector<L
     const Live& j = jobs[i];
     const std::string& local_dir = j.ref->task_dir;
     if (!fetched[i]) continue;
-    std::optional<int> stage_exit = StageExitCode(local_dir);
+    std::optional<int> stage_exit = ReadStageExit(local_dir);
     Observation obs;
     if (status[i]) {
       obs = ObservationFor(*status[i]);
@@ -435,7 +428,7 @@ void SlurmExecutor::PollCluster(const ClusterTarget& target, const std::vector<L
     }
     misses_.erase(j.ref->job_id);
     obs.job_id = j.ref->job_id;
-    ParseProgress(ReadFile(local_dir + "/artifacts/progress.json"), obs);
+    executors::ReadProgress(local_dir, obs);
     mine.push_back(std::move(obs));
     mine_job.push_back(i);
   }
@@ -453,7 +446,7 @@ void SlurmExecutor::ReadProgress(SlurmCluster& cluster,
   if (jobs.empty()) return;
   if (!cluster.target().remote()) {
     for (const auto& [j, obs] : jobs) {
-      ParseProgress(ReadFile(j.handle.task_dir + "/artifacts/progress.json"), *obs);
+      executors::ReadProgress(j.handle.task_dir, *obs);
     }
     return;
   }
