@@ -8,7 +8,8 @@
 //
 // Robustness: each attempt has its own timeout; 429 (Retry-After honoured), 5xx, timeouts and
 // dropped connections are retried with exponential backoff and jitter, bounded by max_attempts and
-// max_total. Errors are absl::Status values saying the method, route, HTTP status, MLflow's
+// max_total (one attempt, backoff and the token check: executors/common/http_attempt.h). Errors
+// are absl::Status values saying the method, route, HTTP status, MLflow's
 // error_code and message; the token (sent only as `Authorization: Bearer`) never appears in them.
 // A runs/create whose answer is lost can leave a second run on retry: MLflow has no idempotency
 // key; the exporter tags runs so `skip_existing` finds them.

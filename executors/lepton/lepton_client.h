@@ -10,7 +10,8 @@
 // Robustness: each request has its own timeout (connect and total, never past the call's
 // max_total); 429, 5xx, timeouts, dropped connections and
 // malformed 2xx bodies are retried with exponential backoff and jitter (Retry-After wins when
-// sent), bounded by max_attempts and max_total. A POST is never repeated blindly after an
+// sent), bounded by max_attempts and max_total (one attempt, backoff and the token check:
+// executors/common/http_attempt.h). A POST is never repeated blindly after an
 // ambiguous failure (timeout, dropped connection, 5xx): the resource is looked up by name first
 // and returned if the earlier attempt created it. Errors are absl::Status values whose message
 // says the method, path, HTTP status and the body's message; the token never appears in them.
