@@ -177,10 +177,12 @@ Row PollRow(ex::SlurmExecutor& executor, const std::vector<ex::JobRef>& refs, si
           .wall = absl::StrFormat("%.0f ms", Percentile(wall, .5)),
           .target = gone ? "squeue 1, sacct 1" : "squeue 1, sacct 0",
           .ok = false};
-  // The status commands must not grow with N; a job that ended is fetched once (evald stops
-  // polling it after that poll reports it).
-  row.ok = same && squeue == 1 && sacct == (gone ? 1 : 0) && fetch == static_cast<int64_t>(gone) &&
-           rest == 0 && pending == refs.size() - gone && ended == gone;
+  // The status commands must not grow with N, and the fetches only with the ended jobs' batches
+  // (evald stops polling a job after the poll that reports it ended).
+  const size_t batch = ex::SlurmExecutor::kFetchBatch;
+  row.ok = same && squeue == 1 && sacct == (gone ? 1 : 0) &&
+           fetch == static_cast<int64_t>((gone + batch - 1) / batch) && rest == 0 &&
+           pending == refs.size() - gone && ended == gone;
   return row;
 }
 
@@ -296,7 +298,8 @@ int main(int argc, char** argv) {
   for (const Row& r : rows) all_ok = all_ok && r.ok;
   std::printf(
       "(commands per poll by kind: squeue and sacct are the status commands; fetch is one "
-      "`cd <task dir> && tar c` per job that ended, paid once in its life)\n\n");
+      "remote `tar c` per %zu jobs that ended, paid once in their life)\n\n",
+      ex::SlurmExecutor::kFetchBatch);
 
   // 2. evalctl submit of a SLURM config against a real evald.
   const std::string state = work + "/evald";

@@ -59,6 +59,8 @@ class SlurmExecutor : public Executor {
   absl::Duration PollInterval() const override { return absl::Seconds(30); }
   // A poll may fetch the results of several finished jobs over ssh.
   absl::Duration CallTimeout() const override { return absl::Minutes(3); }
+  // Ended jobs whose results one remote command fetches (the tar stream is held in memory).
+  static constexpr size_t kFetchBatch = 20;
 
  private:
   struct Live {
@@ -79,8 +81,6 @@ class SlurmExecutor : public Executor {
   // bounded by the live jobs plus that many, however many jobs an evald runs over its life.
   void RememberState(const SlurmHandleState& h, const std::string& state, bool final = false);
   static constexpr size_t kKeptFinalStates = 1000;
-  // Ended jobs whose results one remote command fetches (the tar stream is held in memory).
-  static constexpr size_t kFetchBatch = 20;
 
   ExecutorContext context_;
   ClusterPool pool_;
