@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "absl/strings/match.h"
@@ -92,7 +93,11 @@ TEST_CASE("a local cluster runs commands with bash and needs no copies") {
   CHECK(local.SshArgv("true").empty());
   ClusterResult r = local.Run("printf '%s' \"$(cat)\"", "a b");
   CHECK(r.out == "a b");
-  CHECK(local.CopyTo("/x", {"run.sub"}, "/x").ok());  // same dir: nothing to do
+  // Same dir both ways: nothing to do, no command run.
+  const std::map<std::string, int64_t> before = SlurmCluster::CommandCounts();
+  CHECK(local.CopyTo("/x", {"run.sub"}, "/x").ok());
+  CHECK(local.FetchFrom("/x", {"logs"}, "/x").ok());
+  CHECK(SlurmCluster::CommandCounts() == before);
 }
 
 TEST_CASE("ssh argv: options for the master and commands, user, config, host after --") {
@@ -146,6 +151,10 @@ TEST_CASE("ssh to the test cluster's login node: one master, back after it is ki
   size_t at = master.err.find("pid=");
   REQUIRE(at != std::string::npos);
   REQUIRE(absl::SimpleAtoi(master.err.substr(at + 4, master.err.find(')', at) - at - 4), &pid));
+  // One master: the next command goes through it rather than starting another.
+  REQUIRE(c.Run("true").ok());
+  ClusterResult same = RunCommand(check, "", absl::Seconds(5));
+  CHECK(absl::StrContains(same.err, absl::StrCat("pid=", pid, ")")));
   // Killed (a dropped connection): the next commands still work, and a new master comes up.
   REQUIRE(kill(pid, SIGKILL) == 0);
   absl::SleepFor(absl::Milliseconds(200));
