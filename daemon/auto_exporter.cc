@@ -117,18 +117,15 @@ void AutoExporter::Loop() {
 }
 
 void AutoExporter::RunDue() {
-  absl::StatusOr<std::vector<storage::JobExportRecord>> pending =
-      store_->ListExports("", /*pending_only=*/true);
+  absl::StatusOr<std::vector<storage::JobExportRecord>> pending = store_->ListDueExports(NowMs());
   if (!pending.ok()) {
     spdlog::warn("auto-export: cannot list pending exports: {}", pending.status().message());
     return;
   }
-  const int64_t now = NowMs();
   // The jobs of one invocation succeed together: read and parse it once, not once per job.
   std::map<std::string, InvocationContext> contexts;
   for (storage::JobExportRecord& r : *pending) {
     if (Stopping()) return;
-    if (r.next_attempt_ms > now) continue;
     auto it = contexts.find(r.invocation_id);
     if (it == contexts.end()) {
       InvocationContext c{.view = store_->GetInvocation(r.invocation_id)};

@@ -128,7 +128,7 @@ void ServerCore::FillInvocation(const storage::InvocationView& view, bool includ
   if (include_config) out->set_config_yaml(view.invocation.config_yaml);
   // Auto-export state per job and destination; a read failure only leaves it out.
   absl::StatusOr<std::vector<storage::JobExportRecord>> exports =
-      store_->ListExports(view.invocation.id, /*pending_only=*/false);
+      store_->ListExports(view.invocation.id);
   if (!exports.ok() || exports->empty()) return;
   for (v1::Job& job : *out->mutable_jobs()) {
     for (const storage::JobExportRecord& e : *exports) {

@@ -7,6 +7,7 @@
 // Callers: Store only, holding its mutex.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -23,10 +24,11 @@ class ExportRepository {
 
   // Inserts the row, or replaces the one of the same (job_id, dest).
   absl::Status Put(const JobExportRecord& r);
-  // By job id then destination; `invocation_id` empty: every invocation's; `pending_only`: the
-  // rows still to attempt.
-  absl::StatusOr<std::vector<JobExportRecord>> List(const std::string& invocation_id,
-                                                    bool pending_only);
+  // One invocation's rows, by job id then destination (index job_exports_by_invocation).
+  absl::StatusOr<std::vector<JobExportRecord>> ListByInvocation(const std::string& invocation_id);
+  // The pending rows whose next attempt is due at `now_ms`, oldest first (the partial index
+  // job_exports_pending: neither query scans the table, which keeps every export ever made).
+  absl::StatusOr<std::vector<JobExportRecord>> ListDue(int64_t now_ms);
 
  private:
   Database& db_;

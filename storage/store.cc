@@ -687,10 +687,14 @@ absl::Status Store::PutExport(const JobExportRecord& record) {
   });
 }
 
-absl::StatusOr<std::vector<JobExportRecord>> Store::ListExports(const std::string& invocation_id,
-                                                                bool pending_only) {
+absl::StatusOr<std::vector<JobExportRecord>> Store::ListExports(const std::string& invocation_id) {
   FifoLock lock(&mu_);
-  return ExportRepository(*db_).List(invocation_id, pending_only);
+  return ExportRepository(*db_).ListByInvocation(invocation_id);
+}
+
+absl::StatusOr<std::vector<JobExportRecord>> Store::ListDueExports(int64_t now_ms) {
+  FifoLock lock(&mu_);
+  return ExportRepository(*db_).ListDue(now_ms);
 }
 
 absl::StatusOr<EventRecord> Store::AppendEvent(EventRecord event) {

@@ -219,11 +219,11 @@ class Store {
                                                       int64_t after_seq, int limit);
 
   // Auto-export state (the AutoExporter's). PutExport inserts or replaces the (job, dest) row;
-  // NotFound for an unknown job. ListExports: one invocation's rows (all when empty), optionally
-  // only the pending ones, by job id and destination.
+  // NotFound for an unknown job. ListExports: one invocation's rows, by job id and destination.
+  // ListDueExports: the pending rows whose next attempt is due at `now_ms`, oldest first.
   absl::Status PutExport(const JobExportRecord& record);
-  absl::StatusOr<std::vector<JobExportRecord>> ListExports(const std::string& invocation_id,
-                                                           bool pending_only);
+  absl::StatusOr<std::vector<JobExportRecord>> ListExports(const std::string& invocation_id);
+  absl::StatusOr<std::vector<JobExportRecord>> ListDueExports(int64_t now_ms);
 
   // What Backup wrote.
   struct BackupInfo {

@@ -477,5 +477,45 @@ TEST_CASE("A row with an unknown state is DataLoss, not a guess") {
   REQUIRE_OK(store->GetJob("00000009.0"));
 }
 
+TEST_CASE("Export rows: one invocation's by job and destination, and only the due pending ones") {
+  TempDir dir;
+  auto store = OpenStore(dir);
+  CreateSimple(*store, "0000000a", 1000);
+  CreateSimple(*store, "0000000b", 1000);
+  auto row = [](const std::string& job, const std::string& dest, const std::string& state,
+                int64_t next) {
+    return JobExportRecord{.job_id = job,
+                           .dest = dest,
+                           .invocation_id = job.substr(0, 8),
+                           .state = state,
+                           .created_ms = 1000,
+                           .updated_ms = 1000,
+                           .next_attempt_ms = next};
+  };
+  REQUIRE_OK(store->PutExport(row("0000000a.1", "mlflow", "pending", 3000)));
+  REQUIRE_OK(store->PutExport(row("0000000a.0", "mlflow", "pending", 2000)));
+  REQUIRE_OK(store->PutExport(row("0000000a.0", "local", "succeeded", 0)));
+  REQUIRE_OK(store->PutExport(row("0000000b.0", "mlflow", "pending", 5000)));
+  REQUIRE_OK(store->PutExport(row("0000000b.1", "local", "failed", 0)));
+
+  absl::StatusOr<std::vector<JobExportRecord>> a = store->ListExports("0000000a");
+  REQUIRE_OK(a);
+  std::vector<std::string> keys;
+  for (const JobExportRecord& r : *a) keys.push_back(r.job_id + " " + r.dest);
+  CHECK(keys ==
+        std::vector<std::string>{"0000000a.0 local", "0000000a.0 mlflow", "0000000a.1 mlflow"});
+
+  // Due at 3000: the two pending rows of a, oldest attempt first; not b's (due at 5000), not the
+  // ended ones.
+  absl::StatusOr<std::vector<JobExportRecord>> due = store->ListDueExports(3000);
+  REQUIRE_OK(due);
+  keys.clear();
+  for (const JobExportRecord& r : *due) keys.push_back(r.job_id + " " + r.dest);
+  CHECK(keys == std::vector<std::string>{"0000000a.0 mlflow", "0000000a.1 mlflow"});
+  due = store->ListDueExports(10000);
+  REQUIRE_OK(due);
+  CHECK(due->size() == 3);
+}
+
 }  // namespace
 }  // namespace evald::storage
