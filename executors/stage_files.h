@@ -5,7 +5,7 @@
 // the counters in artifacts/progress.json. One reading of the contract for every backend whose
 // task dir evald can read (local disk, storage shared with the job).
 //
-// Callers: the Lepton executor's Poll (the local and SLURM executors still carry copies).
+// Callers: the local and Lepton executors' Poll.
 //
 //   Observation obs{.job_id = ref.job_id};
 //   ReadProgress(ref.task_dir, obs);

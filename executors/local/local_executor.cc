@@ -18,12 +18,13 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "executors/local/local_launch.h"
 #include "core/status_macros.h"
 #include "executors/local/container_runtime.h"
 #include "executors/local/local_config.h"
+#include "executors/local/local_launch.h"
 #include "executors/local/process.h"
 #include "executors/local/run_script.h"
+#include "executors/stage_files.h"
 #include "nlohmann/json.hpp"
 
 namespace evald::executors {
@@ -80,30 +81,6 @@ std::optional<LocalHandleState> DecodeHandle(const JobHandle& h) {
   return s;
 }
 
-// "<ISO time> <code>" -> code.
-std::optional<int> ReadStageExit(const std::string& task_dir) {
-  std::string text(absl::StripAsciiWhitespace(ReadFile(task_dir + "/logs/stage.exit")));
-  if (text.empty()) return std::nullopt;
-  size_t space = text.rfind(' ');
-  int code = 0;
-  if (space == std::string::npos || !absl::SimpleAtoi(text.substr(space + 1), &code)) {
-    return 1;  // as the reference: an unparsable exit file means failed
-  }
-  return code;
-}
-
-void ReadProgress(const std::string& task_dir, Observation& obs) {
-  std::string text = ReadFile(task_dir + "/artifacts/progress.json");
-  if (text.empty()) return;
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return;
-  obs.has_progress = true;
-  obs.progress_done = j.value("done", int64_t{0});
-  obs.progress_total = j.value("total", int64_t{0});
-  obs.progress_errors = j.value("errors", int64_t{0});
-  obs.progress_rate = j.value("rate", 0.0);
-}
-
 }  // namespace
 
 std::string FindOnPath(const std::string& name) {
@@ -146,9 +123,9 @@ absl::Status LocalExecutor::CheckContainerRuntime(const JobSpec& spec) const {
 absl::Status LocalExecutor::Validate(const JobSpec& spec) const {
   if (spec.native) {
     if (access(context_.runner_path.c_str(), X_OK) != 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "task '", spec.task, "' is native but the runner '", context_.runner_path,
-          "' is not an executable file; set runner_path in the evald config"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("task '", spec.task, "' is native but the runner '", context_.runner_path,
+                       "' is not an executable file; set runner_path in the evald config"));
     }
     return absl::OkStatus();
   }
