@@ -19,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "cli/connection.h"
 #include "core/paths.h"
 #include "evald/v1/evald.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -109,7 +110,7 @@ class CancelOnInterrupt {
 
 class GrpcEvalApi final : public EvalApi {
  public:
-  explicit GrpcEvalApi(ServerAddress address) : address_(std::move(address)) {}
+  explicit GrpcEvalApi(Connection connection) : connection_(std::move(connection)) {}
 
   absl::Status Submit(const v1::SubmitRequest& req, v1::SubmitResponse* resp) override {
     return Unary(&v1::EvalService::Stub::Submit, req, resp, kUnaryDeadline);
@@ -163,8 +164,15 @@ class GrpcEvalApi final : public EvalApi {
     if (stub_ == nullptr) {
       grpc::ChannelArguments args;
       args.SetMaxReceiveMessageSize(kMaxReceiveBytes);
-      channel_ =
-          grpc::CreateCustomChannel(address_.target, grpc::InsecureChannelCredentials(), args);
+      std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+      if (connection_.tls) {
+        grpc::SslCredentialsOptions ssl;
+        ssl.pem_root_certs = connection_.ca_pem;  // empty: gRPC's default roots
+        ssl.pem_cert_chain = connection_.cert_pem;
+        ssl.pem_private_key = connection_.key_pem;
+        creds = grpc::SslCredentials(ssl);
+      }
+      channel_ = grpc::CreateCustomChannel(connection_.address.target, creds, args);
       stub_ = v1::EvalService::NewStub(channel_);
     }
     return stub_.get();
@@ -175,6 +183,7 @@ class GrpcEvalApi final : public EvalApi {
     grpc::ClientContext ctx;
     ctx.set_wait_for_ready(false);
     ctx.set_deadline(std::chrono::system_clock::now() + deadline);
+    Authorize(&ctx);
     grpc::Status s = (stub()->*method)(&ctx, req, resp);
     return FromGrpc(s, ctx);
   }
@@ -184,6 +193,7 @@ class GrpcEvalApi final : public EvalApi {
     if (g_interrupted.load()) return absl::CancelledError("interrupted");
     grpc::ClientContext ctx;
     ctx.set_wait_for_ready(false);
+    Authorize(&ctx);
     CancelOnInterrupt cancel(&ctx);
     auto reader = open(&ctx);
     Msg msg;
@@ -201,7 +211,15 @@ class GrpcEvalApi final : public EvalApi {
     return FromGrpc(s, ctx);
   }
 
-  ServerAddress address_;
+  // As metadata on each call rather than call credentials: those are only sent over TLS, and
+  // the contract is a token on every call that has one, unix socket included.
+  void Authorize(grpc::ClientContext* ctx) const {
+    if (!connection_.token.empty()) {
+      ctx->AddMetadata("authorization", "Bearer " + connection_.token);
+    }
+  }
+
+  Connection connection_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::EvalService::Stub> stub_;
 };
@@ -236,6 +254,16 @@ absl::StatusOr<ServerAddress> ResolveAddress(const std::optional<std::string>& f
 std::string UnreachableMessage(const ServerAddress& address, absl::string_view detail) {
   std::string why;
   if (!address.unix_path.empty()) why = SocketProblem(address.unix_path);
+  const std::string lower = absl::AsciiStrToLower(detail);
+  // A failed TLS handshake also reads "failed to connect"; it is not a missing daemon.
+  const bool tls_failed =
+      address.tls && (absl::StrContains(lower, "ssl") || absl::StrContains(lower, "handshake") ||
+                      absl::StrContains(lower, "certificate"));
+  if (tls_failed) {
+    return absl::StrCat("cannot reach evald at ", address.target, " over TLS (", OneLine(detail),
+                        "); check the CA file (--ca-file, EVALD_CA_FILE or ca_file in evalctl's "
+                        "config), or --insecure if that evald listens without TLS");
+  }
   if (why.empty()) {
     why = OneLine(detail);
     if (why.empty() || absl::StrContains(why, "onnection refused") ||
@@ -249,6 +277,8 @@ std::string UnreachableMessage(const ServerAddress& address, absl::string_view d
   const std::string& path = address.unix_path;
   if (!path.empty() && (path == "evald.sock" || absl::EndsWith(path, "/evald.sock"))) {
     hint = absl::StrCat("evald --state-dir ", DirName(path));
+  } else if (path.empty() && address.tls) {
+    hint = absl::StrCat("a TLS listen entry for ", address.target, " in evald.yaml");
   } else if (path.empty()) {
     hint = absl::StrCat("evald --listen ", address.target, " --insecure-tcp");
   } else {
@@ -367,6 +397,8 @@ std::string FailureMessage(const absl::Status& status, const ServerAddress& addr
     case absl::StatusCode::kFailedPrecondition:
       return msg;
     case absl::StatusCode::kUnauthenticated:
+      return absl::StrCat("evald refused the request: ", msg,
+                          " (give a token with EVALD_TOKEN or `evalctl login`)");
     case absl::StatusCode::kPermissionDenied:
       return absl::StrCat("evald refused the request: ", msg);
     default:
@@ -393,7 +425,13 @@ bool Interrupted() { return g_interrupted.load(); }
 void SetInterruptedForTest(bool value) { g_interrupted.store(value); }
 
 std::unique_ptr<EvalApi> NewGrpcEvalApi(const ServerAddress& address) {
-  return std::make_unique<GrpcEvalApi>(address);
+  Connection c;
+  c.address = address;
+  return std::make_unique<GrpcEvalApi>(std::move(c));
+}
+
+std::unique_ptr<EvalApi> NewGrpcEvalApi(const Connection& connection) {
+  return std::make_unique<GrpcEvalApi>(connection);
 }
 
 }  // namespace evald::cli

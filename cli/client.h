@@ -46,8 +46,9 @@ const char* EvalctlVersion();
 
 struct ServerAddress {
   std::string target;     // what gRPC dials: unix:///abs, unix:rel, host:port
-  std::string source;     // "--server", "EVALD_ADDR" or "default"
+  std::string source;     // "--server", "EVALD_ADDR", the config file's path or "default"
   std::string unix_path;  // the socket path of a unix target, else ""
+  bool tls = false;       // host:port over TLS (cli/connection.h decides)
 };
 
 // `flag`: --server (nullopt when not given); `env`: EVALD_ADDR (nullptr or "" = unset). A bare
@@ -150,6 +151,7 @@ class EvalApi {
 
 // The gRPC implementation: insecure channel (unix sockets are protected by file permissions),
 // 10 s deadline on unary calls, wait_for_ready false (fail fast when evald is not there).
+// cli/connection.h has the overload with TLS and a bearer token.
 std::unique_ptr<EvalApi> NewGrpcEvalApi(const ServerAddress& address);
 
 }  // namespace evald::cli

@@ -1,5 +1,6 @@
 // evalctl: the command-line client of evald. Parses the command line (CLI11), finds the daemon
-// (--server > EVALD_ADDR > the default socket) and runs one command from cli/commands/. The
+// and its credentials (cli/connection.h: flag > environment > config file > the default socket)
+// and runs one command from cli/commands/. The
 // gRPC channel is only created by the first call a command makes.
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -13,15 +14,18 @@
 #include "cli/client.h"
 #include "cli/commands/commands.h"
 #include "cli/config_compose.h"
+#include "cli/connection.h"
 #include "core/paths.h"
 
 namespace evald::cli {
 namespace {
 
 constexpr char kFooter[] =
-    R"(Server address: --server ADDR, else $EVALD_ADDR, else the default socket
-${XDG_STATE_HOME:-$HOME/.local/state}/evald/evald.sock. ADDR: unix:///abs/path, unix:rel/path,
-/abs/path or host:port.
+    R"(Server address: --server ADDR, else $EVALD_ADDR, else `server` in
+${XDG_CONFIG_HOME:-$HOME/.config}/evalctl/config.yaml (written by `evalctl login`), else the
+default socket ${XDG_STATE_HOME:-$HOME/.local/state}/evald/evald.sock. ADDR: unix:///abs/path,
+unix:rel/path, /abs/path or host:port (TLS unless --insecure). Token: $EVALD_TOKEN, else the
+config file's token_file.
 
 Exit codes:
   0    success
@@ -57,9 +61,19 @@ int Main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("evalctl ") + EvalctlVersion());
   app.fallthrough();  // global flags are accepted after the command too
   app.require_subcommand(0, 1);
-  std::string server;
+  std::string server, ca_file, cert_file, key_file;
+  bool insecure = false;
   CLI::Option* server_opt =
-      app.add_option("--server", server, "evald address (default: $EVALD_ADDR, then the socket)");
+      app.add_option("--server", server,
+                     "evald address (default: $EVALD_ADDR, then config.yaml, then the socket)");
+  CLI::Option* ca_opt =
+      app.add_option("--ca-file", ca_file,
+                     "PEM CA of evald's TLS certificate (default: $EVALD_CA_FILE, config.yaml, "
+                     "the system's roots)");
+  CLI::Option* cert_opt =
+      app.add_option("--cert-file", cert_file, "client certificate (PEM) for mutual TLS");
+  CLI::Option* key_opt = app.add_option("--key-file", key_file, "its private key (PEM)");
+  app.add_flag("--insecure", insecure, "host:port without TLS (only to an evald that has no TLS)");
 
   // submit / run
   SubmitOptions submit;
@@ -188,6 +202,16 @@ int Main(int argc, char** argv) {
 
   CLI::App* version_cmd = app.add_subcommand("version", "evalctl's and evald's versions");
 
+  LoginOptions login;
+  CLI::App* login_cmd = app.add_subcommand(
+      "login",
+      "Save --server (with --ca-file, --cert-file/--key-file, --insecure) and a token in "
+      "evalctl's config file, after checking evald answers");
+  login_cmd->add_option("--token-file", login.token_file,
+                        "read the token from this file (default: stdin; a terminal is asked)");
+  login_cmd->add_flag("--no-token", login.no_token,
+                      "save no token (a unix socket, where evald knows you by your uid)");
+
   // admin
   CLI::App* admin_cmd = app.add_subcommand("admin", "Server administration");
   admin_cmd->require_subcommand(1);
@@ -214,17 +238,30 @@ int Main(int argc, char** argv) {
     return kExitOk;
   }
 
-  absl::StatusOr<ServerAddress> address =
-      ResolveAddress(server_opt->count() > 0 ? std::optional<std::string>(server) : std::nullopt,
-                     std::getenv("EVALD_ADDR"), DefaultStateDir());
-  if (!address.ok()) {
-    std::cerr << "evalctl: " << address.status().message() << "\n";
+  auto given = [](CLI::Option* opt, const std::string& value) {
+    return opt->count() > 0 ? std::optional<std::string>(value) : std::nullopt;
+  };
+  ConnectionFlags flags;
+  flags.server = given(server_opt, server);
+  flags.ca_file = given(ca_opt, ca_file);
+  flags.cert_file = given(cert_opt, cert_file);
+  flags.key_file = given(key_opt, key_file);
+  flags.insecure = insecure;
+  if (login_cmd->parsed()) {
+    return RunLogin(flags, login, ProcessEnvLookup(), DefaultStateDir(), std::cin,
+                    ::isatty(STDIN_FILENO) == 1, std::cout, std::cerr);
+  }
+  absl::StatusOr<Connection> connection =
+      ResolveConnection(flags, ProcessEnvLookup(), DefaultStateDir());
+  if (!connection.ok()) {
+    std::cerr << "evalctl: " << connection.status().message() << "\n";
     return kExitBadInput;
   }
-  std::unique_ptr<EvalApi> api = NewGrpcEvalApi(*address);
+  for (const std::string& w : connection->warnings) std::cerr << "evalctl: warning: " << w << "\n";
+  std::unique_ptr<EvalApi> api = NewGrpcEvalApi(*connection);
   Context ctx;
   ctx.api = api.get();
-  ctx.address = *address;
+  ctx.address = connection->address;
   ctx.out = &std::cout;
   ctx.err = &std::cerr;
   const char* term = std::getenv("TERM");

@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "cli/client.h"
+#include "cli/connection.h"
 #include "cli/secrets.h"
 
 namespace evald::cli {
@@ -183,6 +184,21 @@ struct InfoOptions {
 int RunInfo(Context& ctx, const InfoOptions& options);
 
 int RunVersion(Context& ctx);
+
+// ---- login -------------------------------------------------------------------------------------
+
+struct LoginOptions {
+  std::string token_file;  // --token-file; empty: the token is read from `in`
+  bool no_token = false;   // --no-token: save the address only
+};
+// `evalctl --server ADDR [--ca-file F] [--cert-file C --key-file K] [--insecure] login`: reads
+// the token (file, else `in`; a terminal `in_tty` is prompted on `err` with echo off), checks
+// evald answers GetServerInfo with these settings, then writes evalctl's config file and a 0600
+// token file (cli/connection.h) and says where. Nothing is written when the check fails. The
+// token is never printed.
+int RunLogin(const ConnectionFlags& flags, const LoginOptions& options, const EnvLookup& env,
+             const std::string& state_dir, std::istream& in, bool in_tty, std::ostream& out,
+             std::ostream& err);
 
 struct BackupOptions {
   std::string path;  // relative paths are made absolute here, against evalctl's cwd

@@ -2,10 +2,12 @@
 // reaches the server, against the in-process fake EvalService.
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -36,9 +38,12 @@ std::string Slurp(const std::string& path) {
   return ss.str();
 }
 
-// Runs evalctl with `args`; the environment is ours without EVALD_ADDR, plus `env`.
+// Runs evalctl with `args`; the environment is ours without EVALD_ADDR, EVALD_TOKEN,
+// EVALD_CA_FILE and XDG_CONFIG_HOME (an empty config dir instead), plus `env`.
+// `stdin_text`: what evalctl reads on stdin (default: /dev/null).
 Result Evalctl(const std::vector<std::string>& args,
-               const std::map<std::string, std::string>& env = {}) {
+               const std::map<std::string, std::string>& env = {},
+               const std::string& stdin_text = "") {
   static int counter = 0;
   std::string prefix =
       "/tmp/evalctl-bin-" + std::to_string(getpid()) + "-" + std::to_string(++counter);
@@ -51,15 +56,22 @@ Result Evalctl(const std::vector<std::string>& args,
   for (char** e = environ; *e != nullptr; ++e) {
     std::string kv = *e;
     std::string key = kv.substr(0, kv.find('='));
-    if (key != "EVALD_ADDR" && env.count(key) == 0) env_s.push_back(kv);
+    // Nor a connection setting of the user running the tests.
+    if (key != "EVALD_ADDR" && key != "EVALD_TOKEN" && key != "EVALD_CA_FILE" &&
+        key != "XDG_CONFIG_HOME" && env.count(key) == 0) {
+      env_s.push_back(kv);
+    }
   }
+  if (env.count("XDG_CONFIG_HOME") == 0) env_s.push_back("XDG_CONFIG_HOME=/nonexistent/config");
   for (const auto& [k, v] : env) env_s.push_back(k + "=" + v);
   std::vector<char*> envp;
   for (std::string& e : env_s) envp.push_back(e.data());
   envp.push_back(nullptr);
 
+  std::ofstream(prefix + ".in") << stdin_text;
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, (prefix + ".in").c_str(), O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, (prefix + ".out").c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                    0600);
   posix_spawn_file_actions_addopen(&fa, 2, (prefix + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC,
@@ -76,6 +88,7 @@ Result Evalctl(const std::vector<std::string>& args,
   r.err = Slurp(prefix + ".err");
   unlink((prefix + ".out").c_str());
   unlink((prefix + ".err").c_str());
+  unlink((prefix + ".in").c_str());
   return r;
 }
 
@@ -229,6 +242,115 @@ TEST_CASE("evalctl run -d DIR -c NAME -n: the reference's spelling of a dry run"
   CHECK(absl::StrContains(r.out, "echo evaluating"));
   CHECK(absl::StrContains(r.out, "/tmp/o3"));
   CHECK_FALSE(absl::StrContains(r.out + r.err, "value-"));
+}
+
+constexpr char kToken[] = "evt_SECRET_0123456789abcdef";
+
+struct TempConfigHome {
+  TempConfigHome() {
+    char tmpl[] = "/tmp/evalctl-home-XXXXXX";
+    dir = mkdtemp(tmpl);
+  }
+  ~TempConfigHome() { std::system(("rm -rf '" + dir + "'").c_str()); }
+  std::string config() const { return dir + "/evalctl/config.yaml"; }
+  std::string dir;
+};
+
+int FileMode(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return -1;
+  return st.st_mode & 0777;
+}
+
+TEST_CASE("evalctl: the token goes in authorization metadata and is never printed") {
+  Server s;
+  TempConfigHome home;
+  std::map<std::string, std::string> env = {{"XDG_CONFIG_HOME", home.dir}};
+  Result r = Evalctl({"--server", s.address, "status", "1a2b3c4d"}, env);
+  REQUIRE(r.code == 0);
+  CHECK(s.service.LastAuthorization().empty());
+
+  env["EVALD_TOKEN"] = kToken;
+  r = Evalctl({"--server", s.address, "status", "1a2b3c4d"}, env);
+  REQUIRE(r.code == 0);
+  CHECK(s.service.LastAuthorization() == std::string("Bearer ") + kToken);
+  CHECK_FALSE(absl::StrContains(r.out + r.err, kToken));
+
+  // From the config file's token_file, when the file's server is the one used.
+  env.erase("EVALD_TOKEN");
+  mkdir((home.dir + "/evalctl").c_str(), 0700);
+  std::ofstream(home.dir + "/evalctl/token") << "file-" << kToken << "\n";
+  chmod((home.dir + "/evalctl/token").c_str(), 0600);
+  std::ofstream(home.config()) << "server: " << s.address << "\ntoken_file: token\n";
+  r = Evalctl({"status", "1a2b3c4d", "--json"}, env);
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(s.service.LastAuthorization() == std::string("Bearer file-") + kToken);
+  CHECK_FALSE(absl::StrContains(r.out + r.err, kToken));
+  r = Evalctl({"--server", s.address, "version"}, env);
+  CHECK(absl::StrContains(r.out, "evald 9.9.9"));
+  CHECK_FALSE(absl::StrContains(r.out + r.err, kToken));
+
+  // A bad token is refused before anything is sent, naming where it came from only.
+  env["EVALD_TOKEN"] = std::string("bad ") + kToken;
+  r = Evalctl({"status", "1a2b3c4d"}, env);
+  CHECK(r.code == 2);
+  CHECK(absl::StrContains(r.err, "the token in EVALD_TOKEN has characters"));
+  CHECK_FALSE(absl::StrContains(r.out + r.err, kToken));
+}
+
+TEST_CASE("evalctl: a bad config file is exit 2 with the file and key") {
+  TempConfigHome home;
+  mkdir((home.dir + "/evalctl").c_str(), 0700);
+  std::ofstream(home.config()) << "server: /x.sock\ninsecure: sometimes\n";
+  Result r = Evalctl({"status"}, {{"XDG_CONFIG_HOME", home.dir}});
+  CHECK(r.code == 2);
+  CHECK(r.err == "evalctl: " + home.config() + ": 'insecure' must be true or false\n");
+}
+
+TEST_CASE("evalctl login: checks evald, writes config and a 0600 token, prints no token") {
+  Server s;
+  TempConfigHome home;
+  std::map<std::string, std::string> env = {{"XDG_CONFIG_HOME", home.dir}};
+  Result r = Evalctl({"login", "--server", s.address}, env, std::string(kToken) + "\n");
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.out == "evald 9.9.9 answered at " + s.address + "\nwrote " + home.config() + "\nwrote " +
+                     home.dir + "/evalctl/token (mode 0600)\n");
+  CHECK(s.service.LastAuthorization() == std::string("Bearer ") + kToken);
+  CHECK_FALSE(absl::StrContains(r.out + r.err, kToken));
+  CHECK(FileMode(home.dir + "/evalctl") == 0700);
+  CHECK(FileMode(home.dir + "/evalctl/token") == 0600);
+  CHECK(FileMode(home.config()) == 0600);
+  CHECK_FALSE(absl::StrContains(Slurp(home.config()), kToken));
+
+  // Later commands need no flags: the saved server and token are used.
+  r = Evalctl({"status", "1a2b3c4d", "--json"}, env);
+  REQUIRE(r.code == 0);
+  CHECK(s.service.LastAuthorization() == std::string("Bearer ") + kToken);
+
+  // No server, an empty token, or an evald that is not there: nothing (new) is written.
+  CHECK(Evalctl({"login"}, env, kToken).code == 2);
+  r = Evalctl({"login", "--server", s.address}, env, "\n");
+  CHECK(r.code == 2);
+  CHECK(absl::StrContains(r.err, "the token in stdin is empty"));
+  std::string before = Slurp(home.config());
+  r = Evalctl({"login", "--server", "unix:///nonexistent/evald.sock"}, env, "other-token");
+  CHECK(r.code == 3);
+  CHECK(absl::StrContains(r.err, "login: nothing written"));
+  CHECK(Slurp(home.config()) == before);
+  CHECK(Slurp(home.dir + "/evalctl/token") == std::string(kToken) + "\n");
+
+  // --token-file and --no-token.
+  std::ofstream(home.dir + "/given") << "given-" << kToken;
+  r = Evalctl({"login", "--server", s.address, "--token-file", home.dir + "/given"}, env);
+  REQUIRE(r.code == 0);
+  CHECK(s.service.LastAuthorization() == std::string("Bearer given-") + kToken);
+  r = Evalctl({"login", "--server", s.address, "--no-token"}, env);
+  REQUIRE(r.code == 0);
+  CHECK(r.out == "evald 9.9.9 answered at " + s.address + "\nwrote " + home.config() + "\n");
+  CHECK(s.service.LastAuthorization().empty());
+  CHECK_FALSE(absl::StrContains(Slurp(home.config()), "token_file"));
 }
 
 }  // namespace

@@ -25,8 +25,9 @@ namespace evald::cli::testing {
 
 class FakeService final : public v1::EvalService::Service {
  public:
-  grpc::Status GetInvocation(grpc::ServerContext*, const v1::GetInvocationRequest* req,
+  grpc::Status GetInvocation(grpc::ServerContext* ctx, const v1::GetInvocationRequest* req,
                              v1::Invocation* resp) override {
+    RecordAuthorization(ctx);
     if (req->id().rfind("1a2b3c4d", 0) != 0) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown id");
     }
@@ -54,8 +55,9 @@ class FakeService final : public v1::EvalService::Service {
     }
     return grpc::Status::OK;
   }
-  grpc::Status GetServerInfo(grpc::ServerContext*, const v1::GetServerInfoRequest*,
+  grpc::Status GetServerInfo(grpc::ServerContext* ctx, const v1::GetServerInfoRequest*,
                              v1::ServerInfo* resp) override {
+    RecordAuthorization(ctx);
     resp->set_version("9.9.9");
     resp->set_api_version("evald.v1");
     return grpc::Status::OK;
@@ -93,6 +95,18 @@ class FakeService final : public v1::EvalService::Service {
                           {MakeJob("1a2b3c4d.0", "gsm8k", v1::JOB_STATE_RUNNING)});
   }
 
+  // The `authorization` metadata of the last GetInvocation/GetServerInfo ("" when none).
+  std::string LastAuthorization() {
+    std::lock_guard<std::mutex> lock(mu);
+    return last_authorization;
+  }
+  void RecordAuthorization(grpc::ServerContext* ctx) {
+    auto it = ctx->client_metadata().find("authorization");
+    std::lock_guard<std::mutex> lock(mu);
+    last_authorization =
+        it == ctx->client_metadata().end() ? "" : std::string(it->second.data(), it->second.size());
+  }
+
   v1::SubmitRequest LastSubmit() {
     std::lock_guard<std::mutex> lock(mu);
     return last_submit;
@@ -100,6 +114,7 @@ class FakeService final : public v1::EvalService::Service {
 
   std::mutex mu;
   v1::SubmitRequest last_submit;
+  std::string last_authorization;
   int submit_count = 0;
 };
 
