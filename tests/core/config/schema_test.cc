@@ -196,15 +196,18 @@ TEST_CASE("Env var values are never echoed") {
 }
 
 TEST_CASE("Deeply nested values are refused or described without walking them") {
-  // Built level by level: assigning a yaml-cpp node to a node variable aliases it.
+  // `levels` sequences around the scalar 1, built from the outside in: assigning a yaml-cpp node
+  // to a node variable aliases it, and each push_back merges the pushed node's memory into the
+  // parent's, so inside-out building copied the whole chain at every level (O(n^2), 30 s).
   auto nested = [](int levels) {
-    std::vector<YAML::Node> chain = {YAML::Node(1)};
-    for (int i = 0; i < levels; ++i) {
-      YAML::Node outer(YAML::NodeType::Sequence);
-      outer.push_back(chain.back());
-      chain.push_back(outer);
+    std::vector<YAML::Node> chain = {YAML::Node(YAML::NodeType::Sequence)};
+    for (int i = 1; i < levels; ++i) {
+      YAML::Node inner(YAML::NodeType::Sequence);
+      chain.back().push_back(inner);
+      chain.push_back(inner);
     }
-    return chain.back();
+    chain.back().push_back(YAML::Node(1));
+    return chain.front();
   };
   auto composed = ComposeText(kLocal);
   REQUIRE(composed.ok());
