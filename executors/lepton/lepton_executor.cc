@@ -374,11 +374,6 @@ absl::StatusOr<lepton::LeptonClient> LeptonExecutor::ClientFor(const Target& tar
   return lepton::LeptonClient(std::move(options));
 }
 
-void LeptonExecutor::NoteState(const std::string& name, const std::string& state) {
-  std::lock_guard<std::mutex> lock(states_mu_);
-  raw_states_[name] = state;
-}
-
 absl::StatusOr<JobHandle> LeptonExecutor::Start(const JobSpec& spec,
                                                 const std::map<std::string, std::string>& env) {
   absl::StatusOr<LeptonConfig> config = ParseLeptonConfig(spec.execution_yaml);
@@ -440,7 +435,7 @@ absl::StatusOr<JobHandle> LeptonExecutor::Start(const JobSpec& spec,
   if (!created.ok()) return created.status();
   std::string id = IdOf(*created);
   if (id.empty()) id = name;  // we asked for metadata.id = name
-  NoteState(name, StateOf(*created));
+  raw_states_.Set(name, StateOf(*created));
   spdlog::info("lepton: job {} started as Lepton job {} (id {}) in workspace {}", spec.job_id, name,
                id, target.workspace_id);
   return EncodeHandle({name, id, target});
@@ -498,7 +493,7 @@ std::vector<Observation> LeptonExecutor::Poll(const std::vector<JobRef>& jobs) {
         // archive included, tells which; never "still running" by default (the reference's bug).
         absl::StatusOr<json> got = client->GetJob(h.id, /*include_archived=*/true);
         if (absl::IsNotFound(got.status())) {
-          NoteState(h.name, "(gone)");
+          raw_states_.Set(h.name, "(gone)", /*final=*/true);
           out.push_back(
               {.job_id = ref->job_id,
                .kind = Observation::Kind::kVanished,
@@ -516,17 +511,16 @@ std::vector<Observation> LeptonExecutor::Poll(const std::vector<JobRef>& jobs) {
         found = &single;
       }
       const std::string state = StateOf(*found);
-      std::string previous;
-      {
-        std::lock_guard<std::mutex> lock(states_mu_);
-        previous = raw_states_[h.name];
-        raw_states_[h.name] = state;
-      }
+      const LeptonStateClass state_class = ClassifyLeptonJobState(state);
+      const bool final = state_class != LeptonStateClass::kQueued &&
+                         state_class != LeptonStateClass::kRunning &&
+                         state_class != LeptonStateClass::kUnknown;
+      const std::string previous = raw_states_.Set(h.name, state, final);
       Observation obs{.job_id = ref->job_id};
       ReadProgress(ref->task_dir, obs);
       const std::optional<int> stage_exit = ReadStageExit(ref->task_dir);
       const std::string where = absl::StrCat("Lepton job ", h.name);
-      switch (ClassifyLeptonJobState(state)) {
+      switch (state_class) {
         case LeptonStateClass::kQueued:
           obs.kind = Observation::Kind::kSubmitted;
           break;
@@ -620,7 +614,7 @@ absl::StatusOr<std::optional<JobHandle>> LeptonExecutor::Recover(const JobRef& j
   if (!listed.ok()) return listed.status();
   for (const json& j : *listed) {
     if (NameOf(j) == name) {
-      NoteState(name, StateOf(j));
+      raw_states_.Set(name, StateOf(j));
       return EncodeHandle({name, IdOf(j).empty() ? name : IdOf(j), target});
     }
   }
@@ -643,9 +637,9 @@ HandleInfo LeptonExecutor::Describe(const JobHandle& handle) const {
   info.backend_id = absl::StrCat("lepton job ", h->name);
   info.details.emplace_back("lepton_job_id", h->id);
   info.details.emplace_back("lepton_workspace", h->target.workspace_id);
-  std::lock_guard<std::mutex> lock(states_mu_);
-  auto it = raw_states_.find(h->name);
-  if (it != raw_states_.end()) info.details.emplace_back("lepton_state", it->second);
+  if (std::optional<std::string> state = raw_states_.Get(h->name)) {
+    info.details.emplace_back("lepton_state", *state);
+  }
   return info;
 }
 

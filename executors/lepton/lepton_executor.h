@@ -22,11 +22,11 @@
 #pragma once
 
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "executors/common/last_states.h"
 #include "executors/executor.h"
 #include "executors/lepton/lepton_client.h"
 #include "executors/lepton/lepton_config.h"
@@ -87,14 +87,14 @@ class LeptonExecutor : public Executor {
   absl::Status CheckJob(const JobSpec& spec, const LeptonConfig& config) const;
   // A client for `target`, or FailedPrecondition when no token is known for it.
   absl::StatusOr<lepton::LeptonClient> ClientFor(const Target& target) const;
-  void NoteState(const std::string& name, const std::string& state);
 
   ExecutorContext context_;
   // Tokens Start received by workspace ("<api url> <workspace>"); driver thread only.
   std::map<std::string, std::string> tokens_;
-  // The last raw Lepton state seen per job name, for Describe (any thread).
-  mutable std::mutex states_mu_;
-  std::map<std::string, std::string> raw_states_;
+  // The last raw Lepton state seen per job name, for Describe (any thread); bounded like
+  // SLURM's: live jobs plus the newest kKeptFinalStates that ended.
+  static constexpr size_t kKeptFinalStates = 1000;
+  LastStates raw_states_{kKeptFinalStates};
   // Workspaces already warned about having no token (driver thread only).
   std::map<std::string, bool> warned_no_token_;
 };

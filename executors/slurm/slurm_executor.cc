@@ -278,15 +278,7 @@ absl::StatusOr<JobHandle> SlurmExecutor::Start(const JobSpec& spec,
 }
 
 void SlurmExecutor::RememberState(const SlurmHandleState& h, const std::string& state, bool final) {
-  absl::MutexLock lock(&mu_);
-  const std::string key = StateKey(h);
-  raw_state_[key] = state;
-  if (!final) return;
-  final_order_.push_back(key);
-  while (final_order_.size() > kKeptFinalStates) {
-    raw_state_.erase(final_order_.front());
-    final_order_.pop_front();
-  }
+  raw_state_.Set(StateKey(h), state, final);
 }
 
 std::vector<Observation> SlurmExecutor::Poll(const std::vector<JobRef>& jobs) {
@@ -576,10 +568,8 @@ HandleInfo SlurmExecutor::Describe(const JobHandle& handle) const {
   if (!h->slurm_job_id.empty()) info.backend_id = absl::StrCat("slurm ", h->slurm_job_id);
   if (!h->hostname.empty()) info.details.emplace_back("cluster", h->hostname);
   if (!h->task_dir.empty()) info.details.emplace_back("task dir", h->task_dir);
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = raw_state_.find(StateKey(*h));
-    if (it != raw_state_.end()) info.details.emplace_back("slurm state", it->second);
+  if (std::optional<std::string> state = raw_state_.Get(StateKey(*h))) {
+    info.details.emplace_back("slurm state", *state);
   }
   return info;
 }

@@ -21,6 +21,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "executors/common/last_states.h"
 #include "executors/executor.h"
 #include "executors/registry.h"
 #include "executors/slurm/slurm_cluster.h"
@@ -86,9 +87,7 @@ class SlurmExecutor : public Executor {
   ClusterPool pool_;
   std::map<std::string, int> misses_;  // job id -> polls that found its SLURM job nowhere
   // The last raw SLURM state per cluster and SLURM job id, for Describe (gRPC threads).
-  mutable absl::Mutex mu_;
-  std::map<std::string, std::string> raw_state_ ABSL_GUARDED_BY(mu_);
-  std::deque<std::string> final_order_ ABSL_GUARDED_BY(mu_);  // keys of final states, oldest first
+  LastStates raw_state_{kKeptFinalStates};
 };
 
 }  // namespace evald::executors
