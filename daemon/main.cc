@@ -2,7 +2,7 @@
 // evald.v1.EvalService over gRPC, and supervises every job it was given until it ends.
 //
 // Exit codes: 0 clean shutdown (SIGTERM/SIGINT), 2 bad flags or server config (including a TCP
-// listen address without --insecure-tcp), 3 another evald holds the state dir, 4 the state dir,
+// listen address without TLS, or plain TCP off loopback or without --insecure-tcp), 3 another evald holds the state dir, 4 the state dir,
 // database or listen address is unusable (including a lost database, see state_dir_check.h).
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
@@ -34,6 +34,8 @@
 #include "daemon/services/eval_service_impl.h"
 #include "daemon/state_dir_check.h"
 #include "daemon/systemd_notify.h"
+#include "daemon/tls_credentials.h"
+#include "daemon/unix_listener.h"
 #include "spdlog/spdlog.h"
 
 #ifndef EVALD_VERSION
@@ -111,8 +113,15 @@ int main(int argc, char** argv) {
                  "host:port for GET /metrics (Prometheus) and /healthz; no authentication, keep "
                  "it on loopback or a trusted network (default: none)");
   app.add_flag("--insecure-tcp", insecure_tcp,
-               "allow host:port listen addresses; they have no authentication or TLS, so anyone "
-               "who can connect can run commands as evald's user (docs/operations.md)");
+               "allow a loopback host:port listen address without TLS (callers still need a "
+               "token, which then crosses the connection in clear text; docs/operations.md)");
+  std::string tls_cert, tls_key, tls_client_ca, socket_group, socket_mode;
+  app.add_option("--tls-cert", tls_cert, "PEM certificate (chain) for TCP listen addresses");
+  app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert");
+  app.add_option("--tls-client-ca", tls_client_ca,
+                 "PEM CA: TCP clients must present a certificate it signed (mTLS)");
+  app.add_option("--socket-group", socket_group, "group of the unix socket (default: evald's)");
+  app.add_option("--socket-mode", socket_mode, "mode of the unix socket, octal (default 0600)");
   app.add_flag("--initialize-db", initialize_db,
                "start a new empty database even though the state dir holds an earlier evald's "
                "files (secrets.key, evald.db-wal) and evald.db is missing or empty");
@@ -142,6 +151,16 @@ int main(int argc, char** argv) {
   if (tick_ms > 0) config.tick = absl::Milliseconds(tick_ms);
   if (!runner_path.empty()) config.runner_path = runner_path;
   if (!metrics_listen.empty()) config.metrics_listen = metrics_listen;
+  if (!tls_cert.empty()) config.tls_cert = tls_cert;
+  if (!tls_key.empty()) config.tls_key = tls_key;
+  if (!tls_client_ca.empty()) config.tls_client_ca = tls_client_ca;
+  if (!socket_group.empty()) config.socket_group = socket_group;
+  if (!socket_mode.empty()) {
+    if (socket_mode.size() > 4 || socket_mode.find_first_not_of("01234567") != std::string::npos) {
+      return Fail(kExitUsage, "--socket-mode '" + socket_mode + "' is not an octal mode like 0660");
+    }
+    config.socket_mode = std::stoi(socket_mode, nullptr, 8);
+  }
   if (absl::Status s = evald::daemon::FinalizeServerConfig(config); !s.ok()) {
     return Fail(kExitUsage, std::string(s.message()));
   }
@@ -187,6 +206,9 @@ int main(int argc, char** argv) {
     return Fail(kExitUnusable, std::string(s.message()));
   }
 
+  // evald accepts on its unix sockets itself to learn each caller's uid (unix_listener.h).
+  evald::daemon::UnixPeers unix_peers;
+  std::vector<std::unique_ptr<evald::daemon::UnixListener>> unix_listeners;
   for (const std::string& addr : config.listen) {
     std::string path = UnixPath(addr);
     if (path.empty()) continue;
@@ -194,6 +216,10 @@ int main(int argc, char** argv) {
       return Fail(kExitUnusable, "another server is already listening on " + path);
     }
     fs::create_directories(fs::path(path).parent_path(), ec);
+    absl::StatusOr<std::unique_ptr<evald::daemon::UnixListener>> listener =
+        evald::daemon::UnixListener::Bind(path, config.socket_mode, config.socket_group);
+    if (!listener.ok()) return Fail(kExitUnusable, std::string(listener.status().message()));
+    unix_listeners.push_back(std::move(*listener));
   }
 
   evald::daemon::EvalServiceImpl service(core->get());
@@ -202,14 +228,17 @@ int main(int argc, char** argv) {
   grpc::ServerBuilder builder;
   std::vector<std::unique_ptr<int>> ports;
   for (const std::string& addr : config.listen) {
-    if (UnixPath(addr).empty()) {
-      spdlog::warn(
-          "--insecure-tcp: listening on {} without authentication or TLS: anyone who can connect "
-          "(any local user, even on loopback) can submit jobs and deployments and so run commands "
-          "as evald's user (uid {})",
-          addr, getuid());
-    }
     ports.push_back(std::make_unique<int>(0));
+    if (!UnixPath(addr).empty()) continue;
+    if (!config.tls_cert.empty()) {
+      builder.AddListeningPort(addr, evald::daemon::ServerTlsCredentials(config),
+                               ports.back().get());
+      continue;
+    }
+    spdlog::warn(
+        "--insecure-tcp: listening on {} without TLS: bearer tokens cross it in clear text, and "
+        "anyone on this machine who can read them can act as their users",
+        addr);
     builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), ports.back().get());
   }
   builder.SetMaxReceiveMessageSize(config.max_request_bytes);
@@ -224,18 +253,12 @@ int main(int argc, char** argv) {
   interceptors.push_back(
       std::make_unique<evald::daemon::RpcMetricsInterceptorFactory>(&(*core)->metrics()));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  // Sockets are created 0600: only the daemon's user talks to it.
-  mode_t old_umask = umask(0077);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  umask(old_umask);
   if (server == nullptr) {
     return Fail(kExitUnusable, "cannot listen on " + absl::StrJoin(config.listen, ", "));
   }
   for (size_t i = 0; i < config.listen.size(); ++i) {
-    std::string path = UnixPath(config.listen[i]);
-    if (!path.empty()) {
-      chmod(path.c_str(), 0600);
-    } else if (*ports[i] == 0) {
+    if (UnixPath(config.listen[i]).empty() && *ports[i] == 0) {
       return Fail(kExitUnusable, "cannot listen on " + config.listen[i]);
     }
   }
@@ -252,6 +275,7 @@ int main(int argc, char** argv) {
     http = std::move(*started);
     spdlog::info("metrics and health on http://{} (/metrics, /healthz)", config.metrics_listen);
   }
+  for (auto& listener : unix_listeners) listener->Start(server.get(), &unix_peers);
   spdlog::info("evald {} ready: listening on {}, state dir {}, runner {}", EVALD_VERSION,
                absl::StrJoin(config.listen, ", "), config.state_dir, config.runner_path);
   notifier.Ready(absl::StrCat("listening on ", absl::StrJoin(config.listen, ", ")));
@@ -264,6 +288,7 @@ int main(int argc, char** argv) {
   notifier.Stopping();
   server->GetHealthCheckService()->SetServingStatus(false);
   if (http) http->Stop();
+  for (auto& listener : unix_listeners) listener->Stop();
   (*core)->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   server->Wait();

@@ -1,5 +1,6 @@
 #include "daemon/server_config.h"
 
+#include <grp.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include "core/config/compose.h"
 #include "core/paths.h"
 #include "core/status_macros.h"
+#include "daemon/tls_credentials.h"
 #include "yaml-cpp/yaml.h"
 
 namespace evald::daemon {
@@ -24,6 +26,11 @@ absl::Status Expect(bool ok, const std::string& file, const YAML::Node& node,
   return absl::InvalidArgumentError(absl::StrCat(file, ":", node.Mark().line + 1, ":",
                                                  node.Mark().column + 1, ": '", key,
                                                  "' must be ", what));
+}
+
+// " (server config FILE)" when the settings came from a file, for error messages.
+std::string SourceNote(const ServerConfig& cfg) {
+  return cfg.config_file.empty() ? "" : absl::StrCat(" (server config ", cfg.config_file, ")");
 }
 
 std::string SelfDir() {
@@ -52,7 +59,9 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
   static const std::set<std::string> kKeys = {
       "state_dir", "listen",       "log_level",         "log_format", "supervisor_tick_ms",
       "stop_grace_seconds", "runner_path", "container_runtime", "eval_binary", "configs_dir",
-      "max_request_bytes", "max_running_jobs", "insecure_tcp", "executor_poll_ms", "metrics_listen"};
+      "max_request_bytes", "max_running_jobs", "insecure_tcp", "executor_poll_ms", "metrics_listen",
+      "insecure", "tls", "socket_group", "socket_mode"};
+  cfg.config_file = path;
   try {
     for (const auto& kv : root) {
       std::string key = kv.first.as<std::string>();
@@ -87,7 +96,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
         return absl::OkStatus();
       };
       int64_t n = 0;
-      if (key == "insecure_tcp") {
+      if (key == "insecure_tcp" || key == "insecure") {
         bool ok = v.IsScalar() && YAML::convert<bool>::decode(v, cfg.insecure_tcp);
         EVALD_RETURN_IF_ERROR(Expect(ok, path, v, key, "true or false"));
       }
@@ -100,6 +109,38 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
       if (key == "eval_binary") EVALD_RETURN_IF_ERROR(scalar(&cfg.eval_binary));
       if (key == "configs_dir") EVALD_RETURN_IF_ERROR(scalar(&cfg.configs_dir));
       if (key == "metrics_listen") EVALD_RETURN_IF_ERROR(scalar(&cfg.metrics_listen));
+      if (key == "socket_group") EVALD_RETURN_IF_ERROR(scalar(&cfg.socket_group));
+      if (key == "socket_mode") {
+        // Octal as written ("0660" or 0660); YAML would read 0660 as decimal 660 otherwise.
+        std::string text = v.IsScalar() ? v.as<std::string>() : "";
+        bool ok = !text.empty() && text.size() <= 4 &&
+                  text.find_first_not_of("01234567") == std::string::npos;
+        EVALD_RETURN_IF_ERROR(
+            Expect(ok, path, v, key, "an octal file mode such as \"0600\" or \"0660\""));
+        cfg.socket_mode = std::stoi(text, nullptr, 8) & 0777;
+      }
+      if (key == "tls") {
+        EVALD_RETURN_IF_ERROR(Expect(v.IsMap(), path, v, key,
+                                     "a mapping with cert, key, client_ca, refresh_seconds"));
+        for (const auto& entry : v) {
+          std::string sub = entry.first.as<std::string>();
+          const YAML::Node& e = entry.second;
+          std::string name = absl::StrCat("tls.", sub);
+          if (sub == "cert" || sub == "key" || sub == "client_ca") {
+            EVALD_RETURN_IF_ERROR(Expect(e.IsScalar(), path, e, name, "a PEM file path"));
+            (sub == "cert" ? cfg.tls_cert : sub == "key" ? cfg.tls_key : cfg.tls_client_ca) =
+                e.as<std::string>();
+          } else if (sub == "refresh_seconds") {
+            bool ok = e.IsScalar() && YAML::convert<int64_t>::decode(e, n) && n >= 1;
+            EVALD_RETURN_IF_ERROR(Expect(ok, path, e, name, "an integer >= 1 (seconds)"));
+            cfg.tls_refresh = absl::Seconds(n);
+          } else {
+            return absl::InvalidArgumentError(
+                absl::StrCat(path, ":", entry.first.Mark().line + 1, ": unknown setting '", name,
+                             "'; known: tls.cert, tls.key, tls.client_ca, tls.refresh_seconds"));
+          }
+        }
+      }
       if (key == "supervisor_tick_ms") {
         EVALD_RETURN_IF_ERROR(integer(&n, 10));
         cfg.tick = absl::Milliseconds(n);
@@ -136,6 +177,15 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
   return cfg;
 }
 
+bool IsLoopbackAddress(const std::string& host_port) {
+  size_t colon = host_port.rfind(':');
+  std::string host = host_port.substr(0, colon == std::string::npos ? host_port.size() : colon);
+  if (absl::StartsWith(host, "[") && absl::EndsWith(host, "]")) {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
+}
+
 absl::Status FinalizeServerConfig(ServerConfig& cfg) {
   if (cfg.state_dir.empty()) cfg.state_dir = DefaultStateDir();
   std::error_code ec;
@@ -161,15 +211,38 @@ absl::Status FinalizeServerConfig(ServerConfig& cfg) {
     } else if (addr.find(':') == std::string::npos) {
       return absl::InvalidArgumentError(absl::StrCat(
           "listen address '", addr, "' is neither unix:///abs/path.sock nor host:port"));
-    } else if (!cfg.insecure_tcp) {
-      // Loopback is no protection on a machine with several users: any of them could connect.
-      return absl::InvalidArgumentError(absl::StrCat(
-          "listen address '", addr,
-          "' is not a unix socket, and evald's API has no authentication or TLS yet: anyone who "
-          "can connect (any local user, even on 127.0.0.1) could run commands as evald's user. "
-          "Use unix:///abs/path.sock (mode 0600), or accept that with --insecure-tcp (server "
-          "config: insecure_tcp: true)"));
+    } else if (cfg.tls_cert.empty()) {
+      if (!cfg.insecure_tcp) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "listen address '", addr, "' is not a unix socket and TLS is not configured",
+            SourceNote(cfg), ": TCP needs a certificate and key (server config tls: {cert: ",
+            "FILE.pem, key: FILE.pem}, or --tls-cert/--tls-key). Plain TCP is allowed only on a "
+            "loopback address with --insecure-tcp (server config: insecure: true)"));
+      }
+      if (!IsLoopbackAddress(addr)) {
+        // Tokens would cross the network in clear text.
+        return absl::InvalidArgumentError(absl::StrCat(
+            "listen address '", addr, "'", SourceNote(cfg),
+            ": plain TCP (insecure) is allowed only on a loopback address (127.0.0.1, [::1], "
+            "localhost); configure tls.cert and tls.key to listen on other addresses"));
+      }
     }
+  }
+  if (cfg.tls_cert.empty() != cfg.tls_key.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TLS needs both tls.cert (--tls-cert) and tls.key (--tls-key)", SourceNote(cfg),
+        "; only ", cfg.tls_cert.empty() ? "tls.key" : "tls.cert", " is set"));
+  }
+  if (!cfg.tls_client_ca.empty() && cfg.tls_cert.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tls.client_ca (--tls-client-ca) is set but tls.cert and tls.key are not", SourceNote(cfg),
+        "; client certificates need TLS"));
+  }
+  if (!cfg.tls_cert.empty()) EVALD_RETURN_IF_ERROR(CheckTlsFiles(cfg));
+  if (!cfg.socket_group.empty() && getgrnam(cfg.socket_group.c_str()) == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("socket_group (--socket-group)", SourceNote(cfg),
+                                                   ": no group named '", cfg.socket_group,
+                                                   "' on this machine"));
   }
   if (cfg.runner_path.empty()) cfg.runner_path = SelfDir() + "/evalrun";
   if (cfg.configs_dir.empty()) cfg.configs_dir = config::PackagedConfigDir();

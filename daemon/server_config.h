@@ -18,9 +18,23 @@ namespace evald::daemon {
 struct ServerConfig {
   std::string state_dir;            // database, pidfile, secrets key, default socket
   std::vector<std::string> listen;  // unix:///abs/path.sock or host:port; default the socket
-  // TCP has no authentication or TLS yet: a TCP listen address is refused unless this is set
-  // (--insecure-tcp or `insecure_tcp: true`), and evald warns at every start when it is used.
+  // A TCP listen address needs TLS (tls_cert + tls_key). Plain TCP is allowed only on a loopback
+  // address and only with this set (--insecure-tcp, `insecure: true` or `insecure_tcp: true`);
+  // evald then warns at every start. Callers on TCP always need a bearer token.
   bool insecure_tcp = false;
+  // TLS for TCP listen addresses (server config `tls: {cert, key, client_ca, refresh_seconds}`,
+  // flags --tls-cert, --tls-key, --tls-client-ca): PEM files, re-read every tls_refresh while
+  // evald runs (gRPC's FileWatcherCertificateProvider), so renewed certificates need no restart.
+  // With client_ca, clients must present a certificate it signed (mTLS).
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  absl::Duration tls_refresh = absl::Seconds(60);
+  // The unix socket's group (name; empty = evald's primary group) and mode (default 0600, e.g.
+  // 0660 to let a team group in). Local callers are identified by their uid (SO_PEERCRED).
+  std::string socket_group;
+  int socket_mode = 0600;
+  std::string config_file;  // the file these settings came from ("" = flags only), for messages
   std::string log_level = "info";   // trace, debug, info, warn, error
   std::string log_format = "text";  // text | json
   absl::Duration tick = absl::Seconds(1);  // supervisor period (it also wakes on submit/kill)
@@ -46,8 +60,12 @@ struct ServerConfig {
 absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path);
 
 // Fills defaults that depend on the environment (state dir, socket, runner path) and checks the
-// result: the socket path must fit the 107-byte limit, listen addresses must parse, and any
-// address that is not a unix socket needs `insecure_tcp`.
+// result: the socket path must fit the 107-byte limit, listen addresses must parse, a TCP address
+// needs readable PEM TLS files whose key matches the certificate (or `insecure_tcp` and a
+// loopback host), and the socket group must exist.
 absl::Status FinalizeServerConfig(ServerConfig& config);
+
+// True for 127.0.0.0/8, ::1 and localhost (host:port, [v6]:port).
+bool IsLoopbackAddress(const std::string& host_port);
 
 }  // namespace evald::daemon

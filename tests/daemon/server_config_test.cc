@@ -1,5 +1,6 @@
 #include "daemon/server_config.h"
 
+#include <cstdlib>
 #include <fstream>
 
 #include <catch2/catch.hpp>
@@ -85,9 +86,8 @@ TEST_CASE("finalizing fills the default socket and refuses over-long socket path
         std::string::npos);
 }
 
-// TCP has no authentication: on a shared machine any local user could run commands as evald's
-// user through a loopback port, so it takes an explicit opt-in.
-TEST_CASE("a TCP listen address is refused unless insecure_tcp is set") {
+// Plain TCP carries bearer tokens in clear text: only on loopback, and only as an explicit opt-in.
+TEST_CASE("a TCP listen address needs TLS, or insecure_tcp and a loopback host") {
   TempDir dir;
   std::string path = dir.path() + "/evald.yaml";
   Spit(path, "listen: [unix:///tmp/e.sock, 127.0.0.1:7070]\n");
@@ -99,13 +99,23 @@ TEST_CASE("a TCP listen address is refused unless insecure_tcp is set") {
   CHECK(s.code() == absl::StatusCode::kInvalidArgument);
   CHECK(s.message().find("listen address '127.0.0.1:7070' is not a unix socket") !=
         std::string::npos);
-  CHECK(s.message().find("--insecure-tcp (server config: insecure_tcp: true)") !=
+  CHECK(s.message().find("TLS is not configured (server config " + path + ")") !=
         std::string::npos);
+  CHECK(s.message().find("--insecure-tcp (server config: insecure: true)") != std::string::npos);
 
   cfg->insecure_tcp = true;
   CHECK(FinalizeServerConfig(*cfg).ok());
 
+  // Plain TCP off loopback would carry tokens in clear text across the network.
   Spit(path, "listen: [0.0.0.0:7070]\ninsecure_tcp: true\n");
+  cfg = LoadServerConfig(path);
+  REQUIRE(cfg.ok());
+  cfg->state_dir = "/tmp/x";
+  s = FinalizeServerConfig(*cfg);
+  CHECK(s.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(s.message().find("plain TCP (insecure) is allowed only on a loopback address") !=
+        std::string::npos);
+  Spit(path, "listen: ['[::1]:7070', 'localhost:7071']\ninsecure: true\n");
   cfg = LoadServerConfig(path);
   REQUIRE(cfg.ok());
   cfg->state_dir = "/tmp/x";
@@ -119,6 +129,75 @@ TEST_CASE("a TCP listen address is refused unless insecure_tcp is set") {
   unix_only.state_dir = "/tmp/x";
   unix_only.listen = {"unix:///tmp/x/a.sock", "unix:rel.sock"};
   CHECK(FinalizeServerConfig(unix_only).ok());
+}
+
+// A self-signed certificate and its key (and a second, unrelated key) made by the openssl CLI.
+struct TestCert {
+  explicit TestCert(const std::string& dir) : cert(dir + "/cert.pem"), key(dir + "/key.pem") {
+    other_key = dir + "/other.pem";
+    std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -keyout " + key +
+          " -out " + cert + " 2>/dev/null && openssl genrsa -out " + other_key + " 2048 2>/dev/null";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+  }
+  std::string cert, key, other_key;
+};
+
+TEST_CASE("the tls section is read, and its files are checked with messages naming the setting") {
+  TempDir dir;
+  TestCert tc(dir.path());
+  std::string path = dir.path() + "/evald.yaml";
+  Spit(path, "listen: [0.0.0.0:7443]\ntls:\n  cert: " + tc.cert + "\n  key: " + tc.key +
+                 "\n  client_ca: " + tc.cert + "\n  refresh_seconds: 5\n"
+                 "socket_group: root\nsocket_mode: \"0660\"\n");
+  absl::StatusOr<ServerConfig> cfg = LoadServerConfig(path);
+  REQUIRE(cfg.ok());
+  CHECK(cfg->tls_cert == tc.cert);
+  CHECK(cfg->tls_key == tc.key);
+  CHECK(cfg->tls_client_ca == tc.cert);
+  CHECK(cfg->tls_refresh == absl::Seconds(5));
+  CHECK(cfg->socket_group == "root");
+  CHECK(cfg->socket_mode == 0660);
+  cfg->state_dir = "/tmp/x";
+  absl::Status ok = FinalizeServerConfig(*cfg);
+  INFO(ok.message());
+  CHECK(ok.ok());
+
+  ServerConfig wrong_key = *cfg;
+  wrong_key.tls_key = tc.other_key;
+  absl::Status s = FinalizeServerConfig(wrong_key);
+  CHECK(s.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(s.message().find("tls.key (--tls-key, server config " + path + ") " + tc.other_key +
+                         ": is not the key of the certificate " + tc.cert) != std::string::npos);
+
+  ServerConfig not_pem = *cfg;
+  not_pem.tls_cert = path;
+  s = FinalizeServerConfig(not_pem);
+  CHECK(s.message().find("tls.cert") != std::string::npos);
+  CHECK(s.message().find("is not a PEM certificate") != std::string::npos);
+
+  ServerConfig missing = *cfg;
+  missing.tls_client_ca = dir.path() + "/nope.pem";
+  s = FinalizeServerConfig(missing);
+  CHECK(s.message().find("tls.client_ca") != std::string::npos);
+  CHECK(s.message().find("cannot be read") != std::string::npos);
+
+  ServerConfig half = *cfg;
+  half.tls_key.clear();
+  s = FinalizeServerConfig(half);
+  CHECK(s.message().find("TLS needs both tls.cert (--tls-cert) and tls.key (--tls-key)") !=
+        std::string::npos);
+
+  Spit(path, "socket_mode: 660x\n");
+  CHECK(LoadServerConfig(path).status().message().find("'socket_mode' must be an octal file mode") !=
+        std::string::npos);
+  Spit(path, "tls: {cert: a, kee: b}\n");
+  CHECK(LoadServerConfig(path).status().message().find("unknown setting 'tls.kee'") !=
+        std::string::npos);
+  ServerConfig no_group;
+  no_group.state_dir = "/tmp/x";
+  no_group.socket_group = "no-such-group-evald";
+  CHECK(FinalizeServerConfig(no_group).message().find("no group named 'no-such-group-evald'") !=
+        std::string::npos);
 }
 
 }  // namespace

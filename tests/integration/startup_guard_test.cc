@@ -31,16 +31,17 @@ TEST_CASE("a TCP listener needs --insecure-tcp, and evald warns about it at ever
   const std::string state = dir.path() + "/state";
 
   ExpectRefused(Run({BinDir() + "/evald", "--state-dir", state, "--listen", tcp}, {}, 20), 2,
-                {"listen address '" + tcp + "' is not a unix socket", "--insecure-tcp"});
+                {"listen address '" + tcp + "' is not a unix socket and TLS is not configured",
+                 "--insecure-tcp"});
   const std::string server_cfg = dir.path() + "/evald.yaml";
   Spit(server_cfg, "listen: [" + tcp + "]\n");
   ExpectRefused(Run({BinDir() + "/evald", "--state-dir", state, "--config", server_cfg}, {}, 20), 2,
-                {"'" + tcp + "' is not a unix socket", "insecure_tcp: true"});
+                {"'" + tcp + "' is not a unix socket", "insecure: true"});
 
   Evald evald(dir,
               {"--listen", "unix://" + state + "/evald.sock", "--listen", tcp, "--insecure-tcp"});
   const std::string warning = "--insecure-tcp: listening on " + tcp +
-                              " without authentication or TLS: anyone who can connect";
+                              " without TLS: bearer tokens cross it in clear text";
   CHECK(absl::StrContains(evald.process().Stderr(), warning));
   auto stub =
       v1::EvalService::NewStub(grpc::CreateChannel(tcp, grpc::InsecureChannelCredentials()));
