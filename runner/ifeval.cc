@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -14,6 +15,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/status_macros.h"
+#include "runner/langdetect.h"
+#include "runner/nltk_tokenize.h"
 #include "runner/py_regex.h"
 
 namespace evald::runner {
@@ -362,44 +365,21 @@ int64_t IfevalCountWords(absl::string_view text) {
 }
 
 int64_t IfevalCountSentences(absl::string_view text) {
-  static const std::set<std::string> kAbbrev = {"mr",  "mrs", "ms", "dr",  "prof", "sr",
-                                                "jr",  "st",  "vs", "etc", "e.g",  "i.e",
-                                                "inc", "ltd", "co", "no",  "fig",  "approx"};
+  return static_cast<int64_t>(EnglishPunkt().Tokenize(text).size());
+}
+
+int64_t IfevalCountCapitalWords(absl::string_view text) {
   int64_t count = 0;
-  bool content = false;  // the current sentence has a letter or digit
-  size_t word_start = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (absl::ascii_isalnum(c) || static_cast<unsigned char>(c) >= 0x80) content = true;
-    if (absl::ascii_isspace(c)) word_start = i + 1;
-    if (c != '.' && c != '!' && c != '?') continue;
-    size_t j = i;
-    while (j + 1 < text.size() &&
-           (text[j + 1] == '.' || text[j + 1] == '!' || text[j + 1] == '?')) {
-      ++j;
-    }
-    bool at_end = j + 1 >= text.size();
-    bool boundary = at_end || absl::ascii_isspace(text[j + 1]) || text[j + 1] == '"' ||
-                    text[j + 1] == '\'' || text[j + 1] == ')';
-    if (!boundary) {
-      i = j;
-      continue;
-    }
-    if (c == '.' && j == i) {
-      std::string word = Lower(text.substr(word_start, i - word_start));
-      word = StripChars(word, "(\"'");
-      bool single_letter = word.size() == 1 && absl::ascii_isalpha(word[0]);
-      if (kAbbrev.count(word) || single_letter) {
-        i = j;
-        continue;
-      }
-    }
-    if (content) ++count;
-    content = false;
-    i = j;
-  }
-  if (content) ++count;
+  for (const std::string& w : NltkWordTokenize(text, EnglishPunkt())) count += PyIsUpper(w);
   return count;
+}
+
+std::optional<std::string> IfevalDetectLanguage(absl::string_view text) {
+  const LangDetector* d = DefaultLangDetector();
+  if (d == nullptr) return std::nullopt;
+  auto lang = d->Detect(text, /*seed=*/0);
+  if (!lang.ok()) return std::string();
+  return *lang;
 }
 
 absl::StatusOr<IfevalChecker> IfevalChecker::Create(const std::string& id,
@@ -491,19 +471,18 @@ absl::StatusOr<IfevalChecker> IfevalChecker::Create(const std::string& id,
       }
       return false;
     };
-  } else if (id == "change_case:english_lowercase") {
-    check = [](absl::string_view r) { return PyIsLower(r); };
-  } else if (id == "change_case:english_capital") {
-    check = [](absl::string_view r) { return PyIsUpper(r); };
+  } else if (id == "change_case:english_lowercase" || id == "change_case:english_capital") {
+    // `text.islower() and langdetect.detect(text) == "en"`; a detector exception accepts.
+    const bool lower = id == "change_case:english_lowercase";
+    check = [lower](absl::string_view r) {
+      if (!(lower ? PyIsLower(r) : PyIsUpper(r))) return false;
+      std::optional<std::string> lang = IfevalDetectLanguage(r);
+      return !lang || lang->empty() || *lang == "en";
+    };
   } else if (id == "change_case:capital_word_frequency") {
     EVALD_ASSIGN_OR_RETURN(int64_t n, kw.Int("capital_frequency"));
     EVALD_ASSIGN_OR_RETURN(Relation rel, kw.Rel("capital_relation"));
-    check = [n, rel](absl::string_view r) {
-      static const RE2 word(R"([\p{L}\p{N}_']+)");
-      int64_t count = 0;
-      for (const auto& w : AllMatches(word, r)) count += PyIsUpper(w);
-      return Compare(count, rel, n);
-    };
+    check = [n, rel](absl::string_view r) { return Compare(IfevalCountCapitalWords(r), rel, n); };
   } else if (id == "detectable_content:postscript") {
     EVALD_ASSIGN_OR_RETURN(std::string marker, kw.Str("postscript_marker"));
     std::string pattern;
@@ -634,7 +613,11 @@ absl::StatusOr<IfevalChecker> IfevalChecker::Create(const std::string& id,
     };
   } else if (id == "language:response_language") {
     EVALD_ASSIGN_OR_RETURN(std::string lang, kw.Str("language"));
-    check = [lang](absl::string_view r) { return IfevalLooksLikeLanguage(r, lang); };
+    check = [lang](absl::string_view r) {
+      std::optional<std::string> detected = IfevalDetectLanguage(r);
+      if (!detected) return IfevalLooksLikeLanguage(r, lang);  // no langdetect profiles
+      return detected->empty() || *detected == lang;           // langdetect raised: followed
+    };
   } else {
     return absl::InvalidArgumentError(
         absl::StrCat("unknown IFEval instruction '", id,

@@ -4,9 +4,11 @@
 // each verifiable instruction id (`punctuation:no_comma`, `keywords:existence`, ...) with its
 // kwargs becomes a checker that says whether a response follows it, strictly and "loosely" (the
 // reference's loose mode also accepts the response without its first and/or last line and/or
-// without '*' characters). All 25 instruction types of the original release are supported;
-// `language:response_language` uses a script + stop-word heuristic instead of langdetect.
-// Used by the native_ifeval task.
+// without '*' characters). All 25 instruction types of the original release are supported.
+// Sentences are counted with the Punkt port and capital words taken from the word_tokenize port
+// (nltk_tokenize.h); the language checks use the langdetect port (langdetect.h, seed 0) when
+// langdetect's profiles are installed, else a script + stop-word heuristic. Used by the
+// native_ifeval task.
 //
 //   EVALD_ASSIGN_OR_RETURN(IfevalChecker c,
 //                          IfevalChecker::Create("keywords:existence", {{"keywords", {"cat"}}},
@@ -16,6 +18,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,8 +49,13 @@ class IfevalChecker {
 const std::vector<std::string>& IfevalInstructionIds();
 
 // Helpers with the reference's semantics, exposed for tests.
-int64_t IfevalCountWords(absl::string_view text);      // \w+ tokens
-int64_t IfevalCountSentences(absl::string_view text);  // ends at . ! ? followed by space or end
+int64_t IfevalCountWords(absl::string_view text);         // \w+ tokens
+int64_t IfevalCountSentences(absl::string_view text);     // EnglishPunkt() sentences
+int64_t IfevalCountCapitalWords(absl::string_view text);  // word_tokenize tokens with isupper()
+// langdetect.detect(text) with seed 0: the language code, "" where langdetect raises (no
+// features, e.g. no letters), nullopt when no langdetect profiles are installed.
+std::optional<std::string> IfevalDetectLanguage(absl::string_view text);
+// The fallback without langdetect profiles:
 // True when `text` looks written in `language` (ISO 639-1 code): its dominant script must be the
 // language's script and, for Latin-script languages evalrun has stop words for, that language's
 // stop words must be the most frequent.

@@ -8,6 +8,8 @@
 #include "absl/strings/str_replace.h"
 #include "core/status_macros.h"
 #include "runner/ifeval.h"
+#include "runner/langdetect.h"
+#include "runner/nltk_tokenize.h"
 #include "runner/reference_scoring.h"
 #include "runner/tasks_internal.h"
 
@@ -515,9 +517,15 @@ class IfevalTask : public Task {
   nlohmann::json ScoringJson() const override {
     return {{"reference", "lm-evaluation-harness ifeval (lm_eval/tasks/ifeval/ifeval.yaml)"},
             {"commit", kLmEvalCommit},
-            {"approximations",
-             "sentence counting without nltk Punkt; language detection by script and stop words "
-             "instead of langdetect"}};
+            // Which tokenizer parameters and language detector this process scores with.
+            {"sentence_tokenizer",
+             absl::StrCat("nltk Punkt port (nltk 3.8), parameters: ", EnglishPunktSource())},
+            {"word_tokenizer", "nltk word_tokenize port (Punkt, then NLTKWordTokenizer)"},
+            {"language_detector",
+             DefaultLangDetector() != nullptr
+                 ? absl::StrCat(LangDetectorSource(), " (langdetect port, seed 0)")
+                 : std::string("heuristic: Unicode script and stop words (no langdetect "
+                               "profiles found)")}};
   }
 
  private:

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "runner/langdetect.h"
+
 namespace evald::runner {
 namespace {
 
@@ -21,8 +23,10 @@ TEST_CASE("ifeval: punctuation and case") {
   CHECK(lower.Check("all lower case, 123."));
   CHECK_FALSE(lower.Check("Not lower"));
   auto upper = Make("change_case:english_capital");
-  CHECK(upper.Check("ALL CAPS 42!"));
+  CHECK(upper.Check("HELLO, HOW ARE YOU TODAY? I AM FINE."));
   CHECK_FALSE(upper.Check("ALL CAPs"));
+  // isupper() (a circled capital), and langdetect finds no features in it and raises: accepted.
+  CHECK(upper.Check("\u24b6 123"));
   auto capitals = Make("change_case:capital_word_frequency",
                        {{"capital_frequency", 2}, {"capital_relation", "at least"}});
   CHECK(capitals.Check("The NASA and ESA budgets"));
@@ -119,7 +123,7 @@ TEST_CASE("ifeval: content, combination and start/end") {
   CHECK_FALSE(quote.Check("\"half"));
 }
 
-TEST_CASE("ifeval: language heuristic") {
+TEST_CASE("ifeval: language detection (langdetect, else the heuristic)") {
   auto lang = [](const std::string& code) {
     return Make("language:response_language", {{"language", code}});
   };
@@ -131,8 +135,17 @@ TEST_CASE("ifeval: language heuristic") {
   CHECK_FALSE(lang("ru").Check("Today the weather is fine."));
   CHECK(lang("hi").Check("आज मौसम अच्छा है।"));
   CHECK(lang("ja").Check("今日はいい天気です。"));
-  CHECK(lang("zh").Check("今天天气很好。"));
-  CHECK_FALSE(lang("zh").Check("今日はいい天気です。"));
+  CHECK(lang("zh-cn").Check("今天天气很好。"));
+  CHECK_FALSE(lang("zh-cn").Check("今日はいい天気です。"));
+  CHECK(lang("en").Check("123 ... !!!"));  // no letters: langdetect raises, followed
+  if (DefaultLangDetector() != nullptr) {
+    // langdetect never answers "zh", so the reference rejects that code even for Chinese.
+    CHECK_FALSE(lang("zh").Check("今天天气很好。"));
+  }
+  // The heuristic used without langdetect's profiles.
+  CHECK(IfevalLooksLikeLanguage("今天天气很好。", "zh"));
+  CHECK(IfevalLooksLikeLanguage("Das Wetter ist schön und die Sonne scheint heute.", "de"));
+  CHECK_FALSE(IfevalLooksLikeLanguage("Today the weather is fine.", "ru"));
   CHECK(lang("ko").Check("오늘 날씨가 좋아요."));
 }
 
@@ -217,7 +230,12 @@ TEST_CASE("ifeval: each checker's rules and quirks, as lm-eval's copy has them")
   // startend:quotation: length > 1.
   CHECK_FALSE(Make("startend:quotation").Check("\""));
   // change_case:*: cased letters only of one case.
-  CHECK(Make("change_case:english_capital").Check("HELLO 123"));
+  CHECK(Make("change_case:english_capital").Check("HELLO, HOW ARE YOU TODAY? I AM FINE."));
+  if (DefaultLangDetector() != nullptr) {
+    // ... and langdetect must say English: with seed 0 it reads "HELLO 123" as Vietnamese.
+    CHECK_FALSE(Make("change_case:english_capital").Check("HELLO 123"));
+    CHECK_FALSE(Make("change_case:english_lowercase").Check("das ist ein deutscher satz."));
+  }
   CHECK_FALSE(Make("change_case:english_lowercase").Check("123"));
   // capital_word_frequency: all-caps tokens, the pronoun I included.
   CHECK(Make("change_case:capital_word_frequency",
