@@ -36,6 +36,10 @@ struct ExecutorContext {
   std::string runner_path;              // evalrun binary
   std::string container_runtime;        // docker | podman | "" = detect on PATH
   std::string eval_binary = "nv_eval";  // eval-factory CLI inside harness containers
+  // Added to the nice value of the job processes evald starts on its own host, so a burst of job
+  // starts (each a bash and an evalrun or container runtime loading) does not take the CPU from
+  // the API and the supervisor. Server config `job_nice`.
+  int job_nice = 5;
 };
 
 struct ExecutorFactory {

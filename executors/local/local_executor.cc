@@ -178,6 +178,7 @@ absl::StatusOr<JobHandle> LocalExecutor::Start(const JobSpec& spec,
   options.stdout_path = spec.task_dir + "/logs/stdout.log";
   options.stderr_path = spec.task_dir + "/logs/stderr.log";
   options.pid_file = spec.task_dir + "/logs/pid";
+  options.nice = context_.job_nice;
   EVALD_ASSIGN_OR_RETURN(ProcessId pid, SpawnDetached(options));
   kill_deadlines_.erase(spec.job_id);
   exits_->Watch(pid).IgnoreError();  // best effort: Poll sees the exit anyway

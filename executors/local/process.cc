@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -63,6 +64,7 @@ struct ChildArgs {
   const char* err_path;
   const char* cwd;       // null: stay
   const char* pid_file;  // null: none
+  int nice;
   int status_fd;
 };
 
@@ -98,6 +100,8 @@ EVALD_CHILD_SIDE int RunChild(void* arg) {
   if (out > 2) close(out);
   if (err > 2) close(err);
   if (a.cwd != nullptr && chdir(a.cwd) != 0) ChildFail(fd, 4);
+  // Best effort: a job that keeps evald's priority still runs.
+  if (a.nice != 0) (void)setpriority(PRIO_PROCESS, 0, getpriority(PRIO_PROCESS, 0) + a.nice);
   if (a.pid_file != nullptr) {
     int pf = open(a.pid_file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (pf < 0) ChildFail(fd, 5);
@@ -156,6 +160,7 @@ absl::StatusOr<ProcessId> SpawnDetached(const SpawnOptions& options) {
                   .err_path = err_path,
                   .cwd = options.cwd.empty() ? nullptr : options.cwd.c_str(),
                   .pid_file = options.pid_file.empty() ? nullptr : options.pid_file.c_str(),
+                  .nice = options.nice,
                   .status_fd = status_pipe[1]};
   // The child shares our memory and this thread waits until it has exec'd (what posix_spawn
   // does). A fork() would copy the page tables and make every write by evald's other threads a

@@ -39,6 +39,8 @@ struct SpawnOptions {
   // Written by the child itself ("<pid>\n") before exec, so the file exists before anything the
   // command does, even if the spawning process dies right after fork.
   std::string pid_file;
+  // Added to the child's nice value before exec (0 = evald's own priority).
+  int nice = 0;
 };
 
 // Starts argv[0] (searched on PATH) in a new session. Errors (bad cwd, missing binary, unwritable

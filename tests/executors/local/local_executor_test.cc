@@ -1,10 +1,13 @@
 #include "executors/local/local_executor.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
-
 #include <catch2/catch.hpp>
+#include <optional>
+#include <string>
 
 #include "tests/executors/local/test_util.h"
 
@@ -50,8 +53,7 @@ Observation PollUntilDone(LocalExecutor& ex, const JobRef& rec, double seconds =
         std::vector<Observation> obs = ex.Poll({rec});
         if (obs.empty()) return false;
         last = obs[0];
-        return last.kind == Observation::Kind::kExited ||
-               last.kind == Observation::Kind::kVanished;
+        return last.kind == Observation::Kind::kExited || last.kind == Observation::Kind::kVanished;
       },
       seconds);
   return last;
@@ -160,10 +162,26 @@ TEST_CASE("a job runs to its exit code, with secrets only in its environment") {
   CHECK(Slurp(spec.task_dir + "/logs/attempt") == "1\n");
 }
 
+TEST_CASE("a job runs at evald's nice value plus job_nice, 5 unless set") {
+  TempDir dir;
+  std::string runner = MakeRunner(dir, "nice > \"$art/nice\"\n");
+  const int own = getpriority(PRIO_PROCESS, 0);
+  for (std::optional<int> job_nice : {std::optional<int>(), std::optional<int>(0)}) {
+    ExecutorContext context{.runner_path = runner};
+    if (job_nice) context.job_nice = *job_nice;
+    LocalExecutor ex(context);
+    JobSpec spec = NativeSpec(dir);
+    absl::StatusOr<JobHandle> h = ex.Start(spec, {});
+    REQUIRE(h.ok());
+    REQUIRE(PollUntilDone(ex, RecordFor(spec, *h)).exit_code == 0);
+    CHECK(Slurp(spec.task_dir + "/artifacts/nice") ==
+          std::to_string(std::min(own + job_nice.value_or(5), 19)) + "\n");
+  }
+}
+
 TEST_CASE("a job's exit calls the wake callback without any Poll") {
   TempDir dir;
-  std::string runner =
-      MakeRunner(dir, "while [ ! -e \"$art/go\" ]; do sleep 0.01; done\nexit 3\n");
+  std::string runner = MakeRunner(dir, "while [ ! -e \"$art/go\" ]; do sleep 0.01; done\nexit 3\n");
   LocalExecutor ex({.runner_path = runner});
   std::atomic<int> wakes{0};
   ex.SetWakeCallback([&] { ++wakes; });
@@ -244,7 +262,8 @@ TEST_CASE("a job whose process vanished without an exit file is reported vanishe
   std::filesystem::create_directories(spec.task_dir + "/logs");
   LocalExecutor ex({.runner_path = "/x"});
   JobRef rec = RecordFor(
-      spec, {1, "local", "{\"pid\": 4194000, \"start_ticks\": 1, \"task_dir\": \"" + spec.task_dir + "\"}"});
+      spec, {1, "local",
+             "{\"pid\": 4194000, \"start_ticks\": 1, \"task_dir\": \"" + spec.task_dir + "\"}"});
   std::vector<Observation> obs = ex.Poll({rec});
   REQUIRE(obs.size() == 1);
   CHECK(obs[0].kind == Observation::Kind::kVanished);

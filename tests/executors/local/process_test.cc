@@ -1,9 +1,12 @@
 #include "executors/local/process.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <string>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/strip.h"
@@ -19,11 +22,12 @@ using testing::WaitFor;
 TEST_CASE("a spawned process runs in its own session with the given environment") {
   TempDir dir;
   std::string out = dir.path() + "/out.log";
-  absl::StatusOr<ProcessId> p = SpawnDetached({.argv = {"sh", "-c", "echo $EVALD_T $$; ps -o pgid= -p $$"},
-                                               .env = {{"EVALD_T", "hello"}},
-                                               .cwd = dir.path(),
-                                               .stdout_path = out,
-                                               .pid_file = dir.path() + "/pid"});
+  absl::StatusOr<ProcessId> p =
+      SpawnDetached({.argv = {"sh", "-c", "echo $EVALD_T $$; ps -o pgid= -p $$"},
+                     .env = {{"EVALD_T", "hello"}},
+                     .cwd = dir.path(),
+                     .stdout_path = out,
+                     .pid_file = dir.path() + "/pid"});
   REQUIRE(p.ok());
   REQUIRE(WaitFor([&] { return Inspect(*p).status == ProcessStatus::kExited; }));
   std::string text = Slurp(out);
@@ -33,6 +37,20 @@ TEST_CASE("a spawned process runs in its own session with the given environment"
   int from_file = 0;
   REQUIRE(absl::SimpleAtoi(absl::StripAsciiWhitespace(Slurp(dir.path() + "/pid")), &from_file));
   CHECK(from_file == p->pid);
+}
+
+TEST_CASE("a spawned process runs at the nice value asked for, added to evald's") {
+  TempDir dir;
+  const int own = getpriority(PRIO_PROCESS, 0);
+  for (int nice : {0, 5}) {
+    std::string out = dir.path() + "/nice" + std::to_string(nice);
+    absl::StatusOr<ProcessId> p =
+        SpawnDetached({.argv = {"nice"}, .stdout_path = out, .nice = nice});
+    REQUIRE(p.ok());
+    REQUIRE(WaitFor([&] { return Inspect(*p).status == ProcessStatus::kExited; }));
+    CHECK(Slurp(out) == std::to_string(std::min(own + nice, 19)) + "\n");
+  }
+  CHECK(getpriority(PRIO_PROCESS, 0) == own);  // the child's change stayed in the child
 }
 
 TEST_CASE("a spawned job does not inherit evald's systemd notify and watchdog settings") {
@@ -58,14 +76,14 @@ TEST_CASE("a spawned process starts with no blocked signals and SIGPIPE at its d
   sigaddset(&term, SIGTERM);
   sigaddset(&term, SIGINT);
   pthread_sigmask(SIG_BLOCK, &term, &old_mask);
-  struct sigaction ignore {}, old_pipe {};
+  struct sigaction ignore {
+  }, old_pipe{};
   ignore.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &ignore, &old_pipe);
   TempDir dir;
   std::string out = dir.path() + "/out.log";
-  absl::StatusOr<ProcessId> p =
-      SpawnDetached({.argv = {"grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"},
-                     .stdout_path = out});
+  absl::StatusOr<ProcessId> p = SpawnDetached(
+      {.argv = {"grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"}, .stdout_path = out});
   sigaction(SIGPIPE, &old_pipe, nullptr);
   pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   REQUIRE(p.ok());
