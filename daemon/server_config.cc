@@ -60,7 +60,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
       "state_dir", "listen",       "log_level",         "log_format", "supervisor_tick_ms",
       "stop_grace_seconds", "runner_path", "container_runtime", "eval_binary", "configs_dir",
       "max_request_bytes", "max_running_jobs", "insecure_tcp", "executor_poll_ms", "metrics_listen",
-      "insecure", "tls", "socket_group", "socket_mode"};
+      "insecure", "tls", "socket_group", "socket_mode", "job_nice"};
   cfg.config_file = path;
   try {
     for (const auto& kv : root) {
@@ -152,6 +152,11 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
       if (key == "max_running_jobs") {
         EVALD_RETURN_IF_ERROR(integer(&n, 0));
         cfg.max_running_jobs = static_cast<int>(std::min<int64_t>(n, 1 << 20));
+      }
+      if (key == "job_nice") {
+        EVALD_RETURN_IF_ERROR(integer(&n, 0));
+        EVALD_RETURN_IF_ERROR(Expect(n <= 19, path, v, key, "an integer from 0 to 19"));
+        cfg.job_nice = static_cast<int>(n);
       }
       if (key == "executor_poll_ms") {
         EVALD_RETURN_IF_ERROR(

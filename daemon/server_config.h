@@ -47,6 +47,9 @@ struct ServerConfig {
   // Jobs evald keeps started (submitted or running) at once, over all invocations; 0 = no limit.
   // Further pending jobs wait their turn.
   int max_running_jobs = 64;
+  // Added to the nice value of the jobs evald starts on its own host (0-19), so job starts do not
+  // take the CPU from the API: see executors::ExecutorContext::job_nice.
+  int job_nice = 5;
   // How often each executor's live jobs are polled (`executor_poll_ms: {slurm: 5000}`); an
   // executor not listed uses its own default (local: every tick).
   std::map<std::string, absl::Duration> executor_poll;

@@ -87,7 +87,8 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
   EVALD_RETURN_IF_ERROR(executors::RegisterBuiltinExecutors(
       {.runner_path = config.runner_path,
        .container_runtime = config.container_runtime,
-       .eval_binary = config.eval_binary},
+       .eval_binary = config.eval_binary,
+       .job_nice = config.job_nice},
       core->registry_));
   for (std::unique_ptr<executors::Executor>& executor : extra_executors) {
     EVALD_RETURN_IF_ERROR(core->registry_.Register(std::move(executor)));

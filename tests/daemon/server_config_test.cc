@@ -22,7 +22,7 @@ TEST_CASE("a server config file sets every documented key") {
        "log_level: debug\nlog_format: json\nsupervisor_tick_ms: 250\nstop_grace_seconds: 5\n"
        "runner_path: /opt/evalrun\ncontainer_runtime: podman\neval_binary: eval-factory\n"
        "max_request_bytes: 65536\nmax_running_jobs: 4\ninsecure_tcp: true\n"
-       "executor_poll_ms: {local: 500, slurm: 5000}\n");
+       "executor_poll_ms: {local: 500, slurm: 5000}\njob_nice: 0\n");
   absl::StatusOr<ServerConfig> cfg = LoadServerConfig(path);
   REQUIRE(cfg.ok());
   CHECK(cfg->state_dir == "/var/lib/evald");
@@ -34,6 +34,7 @@ TEST_CASE("a server config file sets every documented key") {
   CHECK(cfg->eval_binary == "eval-factory");
   CHECK(cfg->max_request_bytes == 65536);
   CHECK(cfg->max_running_jobs == 4);
+  CHECK(cfg->job_nice == 0);  // default 5
   CHECK(cfg->insecure_tcp);
   CHECK(cfg->executor_poll ==
         std::map<std::string, absl::Duration>{{"local", absl::Milliseconds(500)},
@@ -54,6 +55,10 @@ TEST_CASE("server config mistakes name the file, the line and the key") {
   REQUIRE_FALSE(cfg.ok());
   CHECK(cfg.status().message().find("'supervisor_tick_ms' must be an integer >= 10") !=
         std::string::npos);
+
+  Spit(path, "job_nice: 20\n");
+  CHECK(LoadServerConfig(path).status().message().find(
+            "'job_nice' must be an integer from 0 to 19") != std::string::npos);
 
   Spit(path, "executor_poll_ms: {local: 5}\n");
   CHECK(LoadServerConfig(path).status().message().find(
