@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <ostream>
@@ -22,6 +23,7 @@
 #include "cli/connection.h"
 #include "core/paths.h"
 #include "evald/v1/evald.grpc.pb.h"
+#include "grpc/support/log.h"
 #include "grpcpp/grpcpp.h"
 
 #ifndef EVALD_VERSION
@@ -42,6 +44,8 @@ constexpr char kServerFailurePayload[] = "type.evald.dev/evalctl.ServerFailure";
 std::atomic<bool> g_interrupted{false};
 
 extern "C" void OnSigint(int) { g_interrupted.store(true); }
+
+void DiscardGrpcLog(gpr_log_func_args*) {}
 
 std::string OneLine(absl::string_view text) {
   std::string out = absl::StrReplaceAll(text, {{"\r\n", " "}, {"\n", " "}, {"\r", " "}});
@@ -164,6 +168,9 @@ class GrpcEvalApi final : public EvalApi {
     if (stub_ == nullptr) {
       grpc::ChannelArguments args;
       args.SetMaxReceiveMessageSize(kMaxReceiveBytes);
+      // gRPC core logs a failed TLS handshake on stderr itself; evalctl's promise is one error
+      // line, which says the same. GRPC_VERBOSITY set by the user brings the logs back.
+      if (std::getenv("GRPC_VERBOSITY") == nullptr) gpr_set_log_function(DiscardGrpcLog);
       std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
       if (connection_.tls) {
         grpc::SslCredentialsOptions ssl;

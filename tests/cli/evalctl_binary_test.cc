@@ -353,5 +353,83 @@ TEST_CASE("evalctl login: checks evald, writes config and a 0600 token, prints n
   CHECK_FALSE(absl::StrContains(Slurp(home.config()), "token_file"));
 }
 
+// The fake service over TLS on 127.0.0.1 with a certificate from a CA made here by openssl (and a
+// second CA that did not sign it).
+struct TlsServer {
+  TlsServer() {
+    char tmpl[] = "/tmp/evalctl-tls-XXXXXX";
+    dir = mkdtemp(tmpl);
+    const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    const std::string script =
+        "set -e; cd '" + dir + "'; exec >openssl.log 2>&1\n" + "openssl req -x509 " + ec +
+        " -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca\n" + "openssl req -x509 " + ec +
+        " -keyout other.key -out other-ca.pem -days 2 -subj /CN=other\n" + "openssl req " + ec +
+        " -keyout server.key -out server.csr -subj /CN=localhost\n" +
+        "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext.cnf\n" +
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
+        "-extfile ext.cnf -out server.pem\n";
+    REQUIRE(std::system(("bash -c \"" + script + "\"").c_str()) == 0);
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({Slurp(dir + "/server.key"), Slurp(dir + "/server.pem")});
+    grpc::ServerBuilder b;
+    b.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(ssl), &port);
+    b.RegisterService(&service);
+    server = b.BuildAndStart();
+    REQUIRE(server != nullptr);
+    REQUIRE(port > 0);
+    address = "127.0.0.1:" + std::to_string(port);
+  }
+  ~TlsServer() {
+    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    std::system(("rm -rf '" + dir + "'").c_str());
+  }
+  std::string dir;
+  std::string address;
+  int port = 0;
+  testing::FakeService service;
+  std::unique_ptr<grpc::Server> server;
+};
+
+TEST_CASE("evalctl over TLS: its CA is trusted, another CA and plain TCP are refused") {
+  TlsServer s;
+  TempConfigHome home;
+  std::map<std::string, std::string> env = {{"XDG_CONFIG_HOME", home.dir}, {"EVALD_TOKEN", kToken}};
+  Result r =
+      Evalctl({"--server", s.address, "--ca-file", s.dir + "/ca.pem", "status", "1a2b3c4d"}, env);
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  CHECK(s.service.LastAuthorization() == std::string("Bearer ") + kToken);
+
+  // Another CA: the handshake fails, nothing reaches the service, and the error says why.
+  s.service.RecordAuthorizationForTest("");
+  env["EVALD_CA_FILE"] = s.dir + "/other-ca.pem";
+  r = Evalctl({"--server", s.address, "status", "1a2b3c4d"}, env);
+  INFO("wrong CA: " << r.err);
+  CHECK(r.code == 3);
+  CHECK(absl::StartsWith(r.err, "evalctl: cannot reach evald at " + s.address + " over TLS ("));
+  CHECK(absl::StrContains(r.err, "check the CA file"));
+  CHECK(Lines(r.err) == 1);
+  CHECK_FALSE(absl::StrContains(r.out + r.err, kToken));
+  CHECK(s.service.LastAuthorization().empty());
+
+  // Plain TCP to a TLS port fails too (and sends nothing the service sees).
+  r = Evalctl({"--server", s.address, "--insecure", "status", "1a2b3c4d"}, env);
+  CHECK(r.code == 3);
+  CHECK(s.service.LastAuthorization().empty());
+
+  // login over TLS saves the CA file, and later commands use it.
+  env.erase("EVALD_CA_FILE");
+  env.erase("EVALD_TOKEN");
+  r = Evalctl({"login", "--server", s.address, "--ca-file", s.dir + "/ca.pem"}, env, kToken);
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  CHECK(absl::StrContains(r.out, "answered at " + s.address + " (TLS)"));
+  CHECK(absl::StrContains(Slurp(home.config()), "ca_file: " + s.dir + "/ca.pem"));
+  s.service.RecordAuthorizationForTest("");
+  r = Evalctl({"status", "1a2b3c4d"}, env);
+  REQUIRE(r.code == 0);
+  CHECK(s.service.LastAuthorization() == std::string("Bearer ") + kToken);
+}
+
 }  // namespace
 }  // namespace evald::cli

@@ -100,6 +100,10 @@ class FakeService final : public v1::EvalService::Service {
     std::lock_guard<std::mutex> lock(mu);
     return last_authorization;
   }
+  void RecordAuthorizationForTest(const std::string& value) {
+    std::lock_guard<std::mutex> lock(mu);
+    last_authorization = value;
+  }
   void RecordAuthorization(grpc::ServerContext* ctx) {
     auto it = ctx->client_metadata().find("authorization");
     std::lock_guard<std::mutex> lock(mu);
