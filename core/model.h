@@ -36,6 +36,7 @@ struct InvocationRecord {
   std::vector<std::string> task_filter;  // Submit's task filter, to re-derive job specs later
   std::vector<std::string> secret_names;
   std::string client;
+  std::string owner;  // the user who submitted it (daemon/auth/caller.h); "" before schema v5
   int64_t created_ms = 0;
   int64_t updated_ms = 0;
   int64_t ended_ms = 0;
@@ -79,6 +80,7 @@ struct EventRecord {
   std::string from_state;
   std::string to_state;
   std::string message;
+  std::string actor;  // the user whose request made it; "" for evald's own changes
 };
 
 // One score of one metric of one finished job, read from artifacts/results.yml.

@@ -6,7 +6,7 @@ namespace evald::storage {
 namespace {
 
 constexpr char kColumns[] =
-    "seq, time_ms, invocation_id, job_id, kind, from_state, to_state, message";
+    "seq, time_ms, invocation_id, job_id, kind, from_state, to_state, message, actor";
 
 }  // namespace
 
@@ -22,7 +22,7 @@ absl::Status EventRepository::Append(EventRecord* event) {
   return db_.Run(absl::StrCat("append event ", event->kind), [&]() -> absl::Status {
     StatementRef s = db_.Prepare(
         "INSERT INTO events (time_ms, invocation_id, job_id, kind, from_state, to_state, "
-        "message) VALUES (?,?,?,?,?,?,?)");
+        "message, actor) VALUES (?,?,?,?,?,?,?,?)");
     s->bind(1, event->time_ms);
     s->bind(2, event->invocation_id);
     s->bind(3, event->job_id);
@@ -30,6 +30,7 @@ absl::Status EventRepository::Append(EventRecord* event) {
     s->bind(5, event->from_state);
     s->bind(6, event->to_state);
     s->bind(7, event->message);
+    s->bind(8, event->actor);
     s->exec();
     event->seq = db_.sqlite().getLastInsertRowid();
     return absl::OkStatus();
@@ -55,6 +56,7 @@ absl::StatusOr<std::vector<EventRecord>> EventRepository::List(const std::string
       e.from_state = s->getColumn(5).getString();
       e.to_state = s->getColumn(6).getString();
       e.message = s->getColumn(7).getString();
+      e.actor = s->getColumn(8).getString();
       out.push_back(std::move(e));
     }
     return out;

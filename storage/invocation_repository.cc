@@ -18,7 +18,7 @@ namespace {
 
 constexpr char kColumns[] =
     "id, executor, state, desired, config_yaml, run_dir, mode, tasks, secret_names, client, "
-    "created_ms, updated_ms, ended_ms";
+    "created_ms, updated_ms, ended_ms, owner";
 constexpr char kTokenPrefix[] = "v1:";
 
 }  // namespace
@@ -28,7 +28,7 @@ absl::Status InvocationRepository::Insert(const InvocationRecord& r) {
   EVALD_ASSIGN_OR_RETURN(std::string names, EncodeStringList(r.secret_names, "secret_names"));
   return db_.Run(absl::StrCat("insert invocation ", r.id), [&]() -> absl::Status {
     StatementRef s = db_.Prepare(absl::StrCat("INSERT INTO invocations (", kColumns,
-                                              ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+                                              ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
     s->bind(1, r.id);
     s->bind(2, r.executor);
     BindText(*s, 3, ToString(r.state));
@@ -42,6 +42,7 @@ absl::Status InvocationRepository::Insert(const InvocationRecord& r) {
     s->bind(11, r.created_ms);
     s->bind(12, r.updated_ms);
     s->bind(13, r.ended_ms);
+    s->bind(14, r.owner);
     s->exec();
     return absl::OkStatus();
   });
@@ -65,6 +66,7 @@ absl::StatusOr<InvocationRecord> InvocationRepository::ReadRow(const SQLite::Sta
   r.created_ms = s.getColumn(10).getInt64();
   r.updated_ms = s.getColumn(11).getInt64();
   r.ended_ms = s.getColumn(12).getInt64();
+  r.owner = s.getColumn(13).getString();
   return r;
 }
 
@@ -148,6 +150,7 @@ std::string InvocationRepository::ListSql(const InvocationFilter& filter) {
   std::vector<std::string> where;
   if (filter.state.has_value()) where.push_back("state = :state");
   if (!filter.executor.empty()) where.push_back("executor = :executor COLLATE NOCASE");
+  if (!filter.owner.empty()) where.push_back("owner = :owner");
   if (filter.since_ms > 0) where.push_back("created_ms >= :since");
   if (!filter.page_token.empty()) where.push_back("(created_ms, id) < (:after_created, :after_id)");
   return absl::StrCat("SELECT ", kColumns,
@@ -175,6 +178,7 @@ absl::StatusOr<InvocationPage> InvocationRepository::List(const InvocationFilter
     StatementRef s = db_.Prepare(sql);
     if (filter.state.has_value()) s->bind(":state", std::string(ToString(*filter.state)));
     if (!filter.executor.empty()) s->bind(":executor", filter.executor);
+    if (!filter.owner.empty()) s->bind(":owner", filter.owner);
     if (filter.since_ms > 0) s->bind(":since", filter.since_ms);
     if (has_token) {
       s->bind(":after_created", after_created);
@@ -191,7 +195,7 @@ absl::StatusOr<InvocationPage> InvocationRepository::List(const InvocationFilter
       }
       EVALD_ASSIGN_OR_RETURN(InvocationRecord r, ReadRow(*s));
       page.invocations.push_back(std::move(r));
-      page.job_counts.push_back(s->getColumn(13).getInt());
+      page.job_counts.push_back(s->getColumn(14).getInt());
     }
     return page;
   });

@@ -166,10 +166,38 @@ CREATE INDEX IF NOT EXISTS job_exports_by_invocation ON job_exports(invocation_i
 CREATE INDEX IF NOT EXISTS job_exports_pending ON job_exports(next_attempt_ms) WHERE state = 'pending';
 )sql";
 
+// API tokens (daemon/auth): only the SHA-256 (hex) of a token's value is stored; the value is shown
+// once at creation. Times are ms; expires_ms/revoked_ms 0 = never/not revoked. last_used_ms is
+// written at most once a minute per token.
+constexpr const char kV4Tokens[] = R"sql(
+CREATE TABLE tokens (
+  id           TEXT PRIMARY KEY NOT NULL,
+  hash         TEXT NOT NULL UNIQUE,
+  user         TEXT NOT NULL,
+  role         TEXT NOT NULL,
+  created_by   TEXT NOT NULL,
+  created_ms   INTEGER NOT NULL,
+  expires_ms   INTEGER NOT NULL,
+  revoked_ms   INTEGER NOT NULL,
+  last_used_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX tokens_by_user ON tokens(user);
+)sql";
+
+// Ownership: who submitted an invocation ('' for rows from before), and who asked for what an
+// event records ('' for evald's own transitions).
+constexpr const char kV5Owners[] = R"sql(
+ALTER TABLE invocations ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+CREATE INDEX invocations_by_owner ON invocations(owner, created_ms, id);
+ALTER TABLE events ADD COLUMN actor TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema: invocations, jobs, deployments, events, results, secrets", kV1Initial},
     {2, "submit idempotency keys", kV2SubmitKeys},
     {3, "auto-export state per job and destination", kV3JobExports},
+    {4, "API tokens (hashes only)", kV4Tokens},
+    {5, "invocation owner and event actor", kV5Owners},
 };
 
 }  // namespace

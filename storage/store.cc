@@ -20,6 +20,7 @@
 #include "storage/secret_box.h"
 #include "storage/secret_repository.h"
 #include "storage/submit_key_repository.h"
+#include "storage/token_repository.h"
 
 namespace evald::storage {
 
@@ -195,6 +196,7 @@ absl::Status InsertInvocation(Database& db, const SecretBox& box, CreateRequest&
   EventRecord ev =
       MakeEvent(r.now_ms, id, "", "invocation.submitted", "", ToString(r.invocation.state),
                 absl::StrCat(r.jobs.size(), " job(s) on executor ", r.invocation.executor));
+  ev.actor = r.invocation.owner;
   EVALD_RETURN_IF_ERROR(EventRepository(db).Append(&ev));
   r.events.push_back(std::move(ev));
   return absl::OkStatus();
@@ -441,7 +443,8 @@ absl::StatusOr<std::vector<EventRecord>> Store::TransitionDeployment(const Deplo
 }
 
 absl::StatusOr<std::vector<std::string>> Store::RequestStop(const std::string& id, int64_t now_ms,
-                                                            std::vector<EventRecord>* events) {
+                                                            std::vector<EventRecord>* events,
+                                                            const std::string& actor) {
   FifoLock lock(&mu_);
   std::vector<EventRecord> appended;
   absl::StatusOr<std::vector<std::string>> result = db_->InTransaction(
@@ -459,6 +462,7 @@ absl::StatusOr<std::vector<std::string>> Store::RequestStop(const std::string& i
           EVALD_RETURN_IF_ERROR(InvocationRepository(*db_).Touch(job.invocation_id, now_ms));
           EventRecord ev = MakeEvent(now_ms, job.invocation_id, id, "job.kill_requested", "", "",
                                      "stop requested");
+          ev.actor = actor;
           EVALD_RETURN_IF_ERROR(event_repo.Append(&ev));
           appended.push_back(std::move(ev));
           return std::vector<std::string>{id};
@@ -490,6 +494,7 @@ absl::StatusOr<std::vector<std::string>> Store::RequestStop(const std::string& i
             MakeEvent(now_ms, id, "", "invocation.kill_requested", "", "",
                       absl::StrCat("stop requested for ", stopped_jobs.size(), " job(s) and ",
                                    stopped_deployments, " deployment(s)"));
+        ev.actor = actor;
         EVALD_RETURN_IF_ERROR(event_repo.Append(&ev));
         appended.push_back(std::move(ev));
         return stopped_jobs;
@@ -728,6 +733,61 @@ absl::StatusOr<std::vector<EventRecord>> Store::ListEvents(const std::string& in
     }
     return EventRepository(*db_).List(invocation_id, after_seq, limit);
   });
+}
+
+absl::Status Store::CreateToken(const TokenRecord& token) {
+  FifoLock lock(&mu_);
+  return TokenRepository(*db_).Insert(token);
+}
+
+absl::StatusOr<std::optional<TokenRecord>> Store::FindTokenByHash(const std::string& hash) {
+  FifoLock lock(&mu_);
+  return TokenRepository(*db_).FindByHash(hash);
+}
+
+absl::StatusOr<std::vector<TokenRecord>> Store::ListTokens(const std::string& user) {
+  FifoLock lock(&mu_);
+  return TokenRepository(*db_).List(user);
+}
+
+absl::StatusOr<TokenRecord> Store::RevokeToken(const std::string& id, int64_t now_ms) {
+  FifoLock lock(&mu_);
+  return db_->InTransaction(absl::StrCat("revoke token ", id), [&]() -> absl::StatusOr<TokenRecord> {
+    TokenRepository tokens(*db_);
+    EVALD_ASSIGN_OR_RETURN(std::optional<TokenRecord> t, tokens.Get(id));
+    if (!t.has_value()) return absl::NotFoundError(absl::StrCat("no token ", id));
+    EVALD_ASSIGN_OR_RETURN(bool revoked, tokens.Revoke(id, now_ms));
+    if (!revoked) {
+      return absl::FailedPreconditionError(absl::StrCat("token ", id, " of ", t->user,
+                                                        " is already revoked"));
+    }
+    t->revoked_ms = now_ms;
+    return *t;
+  });
+}
+
+absl::StatusOr<std::vector<TokenRecord>> Store::RevokeUserTokens(const std::string& user,
+                                                                 int64_t now_ms) {
+  FifoLock lock(&mu_);
+  return db_->InTransaction(
+      absl::StrCat("revoke tokens of ", user), [&]() -> absl::StatusOr<std::vector<TokenRecord>> {
+        TokenRepository tokens(*db_);
+        EVALD_ASSIGN_OR_RETURN(std::vector<TokenRecord> all, tokens.List(user));
+        std::vector<TokenRecord> revoked;
+        for (TokenRecord& t : all) {
+          if (t.revoked_ms != 0) continue;
+          EVALD_ASSIGN_OR_RETURN(bool done, tokens.Revoke(t.id, now_ms));
+          if (!done) continue;
+          t.revoked_ms = now_ms;
+          revoked.push_back(std::move(t));
+        }
+        return revoked;
+      });
+}
+
+absl::Status Store::TouchToken(const std::string& id, int64_t last_used_ms) {
+  FifoLock lock(&mu_);
+  return TokenRepository(*db_).SetLastUsed(id, last_used_ms);
 }
 
 }  // namespace evald::storage

@@ -54,6 +54,7 @@ struct StoreOptions {
 struct InvocationFilter {
   std::optional<JobState> state;
   std::string executor;  // empty = any; case-insensitive
+  std::string owner;     // empty = any; exact
   int64_t since_ms = 0;  // created at or after
   int limit = 50;  // 0 = 50; at most 1000 (larger values are capped); negative = InvalidArgument
   std::string page_token;  // opaque, from InvocationPage::next_page_token
@@ -110,6 +111,20 @@ struct JobExportRecord {
   int64_t next_attempt_ms = 0;  // pending: not before
 };
 
+// One API token (table tokens, daemon/auth/token.h). The token's value is never stored: `hash` is
+// the lower-case hex SHA-256 of it.
+struct TokenRecord {
+  std::string id;  // public, for listing and revoking
+  std::string hash;
+  std::string user;
+  std::string role;        // admin | user | viewer
+  std::string created_by;  // the admin who created it
+  int64_t created_ms = 0;
+  int64_t expires_ms = 0;  // 0 = never
+  int64_t revoked_ms = 0;  // 0 = not revoked
+  int64_t last_used_ms = 0;
+};
+
 struct CreateRequest;  // one queued CreateInvocation (store.cc)
 
 class Store {
@@ -159,8 +174,10 @@ class Store {
   // Appends one `job.kill_requested` / `invocation.kill_requested` event. Returns affected job ids
   // (deployments are not listed) and the appended events. NotFound for an unknown id;
   // FailedPrecondition when nothing (no job, no deployment) is non-terminal.
+  // `actor` (the requesting user) is recorded on the event.
   absl::StatusOr<std::vector<std::string>> RequestStop(const std::string& id, int64_t now_ms,
-                                                       std::vector<EventRecord>* events);
+                                                       std::vector<EventRecord>* events,
+                                                       const std::string& actor = "");
 
   // Marks a job started by an executor: attempt += 1, handle = {executor = the invocation's
   // executor, state = ""} and the invocation's updated_ms. Called right before Executor::Start so
@@ -224,6 +241,19 @@ class Store {
   absl::Status PutExport(const JobExportRecord& record);
   absl::StatusOr<std::vector<JobExportRecord>> ListExports(const std::string& invocation_id);
   absl::StatusOr<std::vector<JobExportRecord>> ListDueExports(int64_t now_ms);
+
+  // API tokens (token_repository.h). CreateToken: AlreadyExists when the id or hash is taken.
+  // FindTokenByHash: nullopt for an unknown hash. ListTokens: oldest first, one user's when
+  // `user` is set. RevokeToken: NotFound for an unknown id, FailedPrecondition when already
+  // revoked. RevokeUserTokens: every unrevoked token of `user`; returns the revoked ones.
+  // TouchToken: sets last_used_ms.
+  absl::Status CreateToken(const TokenRecord& token);
+  absl::StatusOr<std::optional<TokenRecord>> FindTokenByHash(const std::string& hash);
+  absl::StatusOr<std::vector<TokenRecord>> ListTokens(const std::string& user);
+  absl::StatusOr<TokenRecord> RevokeToken(const std::string& id, int64_t now_ms);
+  absl::StatusOr<std::vector<TokenRecord>> RevokeUserTokens(const std::string& user,
+                                                            int64_t now_ms);
+  absl::Status TouchToken(const std::string& id, int64_t last_used_ms);
 
   // What Backup wrote.
   struct BackupInfo {
