@@ -177,9 +177,12 @@ int Main(int argc, char** argv) {
 
   ExportOptions export_opts;
   CLI::App* export_cmd = app.add_subcommand(
-      "export", "Send the results of succeeded jobs to local files or MLflow (run by evald)");
+      "export",
+      "Send the results of succeeded jobs to local files, MLflow, W&B or Google Sheets (run by "
+      "evald)");
   export_cmd->add_option("ids", export_opts.ids, "invocation or job ids")->required();
-  export_cmd->add_option("--dest", export_opts.dest, "local or mlflow")->capture_default_str();
+  export_cmd->add_option("--dest", export_opts.dest, "local, mlflow, wandb or gsheets")
+      ->capture_default_str();
   export_cmd->add_option("--config", export_opts.config_path,
                          "exporter config YAML (the destination's keys, or export.<dest>)");
   AddRepeated(export_cmd, "-o,--override", &export_opts.overrides,

@@ -8,8 +8,10 @@
 #include "core/config/yaml_io.h"
 #include "core/redact.h"
 #include "daemon/export/export_config.h"
+#include "daemon/export/gsheets_exporter.h"
 #include "daemon/export/local_exporter.h"
 #include "daemon/export/mlflow_exporter.h"
+#include "daemon/export/wandb_exporter.h"
 #include "daemon/export_runner.h"
 #include "daemon/fmt_absl.h"
 #include "spdlog/spdlog.h"
@@ -23,8 +25,9 @@ int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
 // Errors that another attempt cannot fix: a refused request or token, bad config, missing files.
 bool IsPermanent(const std::string& message) {
-  for (const char* s : {"HTTP 400", "HTTP 401", "HTTP 403", "HTTP 404", "Missing required",
-                        "metric conflict", " must be ", "is refused", "not a summary"}) {
+  for (const char* s :
+       {"HTTP 400", "HTTP 401", "HTTP 403", "HTTP 404", "Missing required", "metric conflict",
+        " must be ", "is refused", "not a summary", "GraphQL error", "service account key"}) {
     if (absl::StrContains(message, s)) return true;
   }
   return false;
@@ -143,7 +146,10 @@ void AutoExporter::RunDue() {
 void AutoExporter::Attempt(storage::JobExportRecord r, const InvocationContext& context) {
   const char* env_token = std::getenv(kMlflowTokenSecret);
   const std::string token = env_token == nullptr ? "" : env_token;
-  const Redactor redact(std::map<std::string, std::string>{{kMlflowTokenSecret, token}});
+  const char* env_wandb = std::getenv(kWandbApiKeySecret);
+  const std::string wandb_key = env_wandb == nullptr ? "" : env_wandb;
+  const Redactor redact(std::map<std::string, std::string>{{kMlflowTokenSecret, token},
+                                                           {kWandbApiKeySecret, wandb_key}});
   absl::Duration retry_timeout = options_.default_retry_timeout;
 
   exporters::JobExportResult result;
@@ -163,6 +169,17 @@ void AutoExporter::Attempt(storage::JobExportRecord r, const InvocationContext& 
     retry_timeout = RetryTimeout(config, retry_timeout);
     exporters::JobExportInput in = ExportInputFor(view->invocation, config, *job);
     absl::StatusOr<nlohmann::json> cfg = DestinationConfig(config, r.dest, {});
+    if (cfg.ok() && r.dest == "gsheets") {
+      // A relative key file is the invocation's run dir's, as local's output_dir is.
+      absl::StatusOr<std::string> key_file =
+          exporters::ConfigString(*cfg, r.dest, "service_account_file", "");
+      if (!key_file.ok()) {
+        cfg = key_file.status();
+      } else if (!key_file->empty() && (*key_file)[0] != '~' && fs::path(*key_file).is_relative()) {
+        (*cfg)["service_account_file"] =
+            (fs::path(view->invocation.run_dir) / *key_file).lexically_normal().string();
+      }
+    }
     if (cfg.ok() && r.dest == "local") {
       // A relative output_dir (and the exporter's default) is the invocation's run dir's.
       absl::StatusOr<std::string> out =
@@ -200,6 +217,31 @@ void AutoExporter::Attempt(storage::JobExportRecord r, const InvocationContext& 
       } else {
         result.message = std::string(e.status().message());
         permanent = true;
+      }
+    } else if (r.dest == "wandb" || r.dest == "gsheets") {
+      // Short per-call retries as for MLflow: this loop retries the whole export.
+      exporters::RestClientOptions client{.request_timeout = absl::Seconds(15),
+                                          .connect_timeout = absl::Seconds(5),
+                                          .max_attempts = 3,
+                                          .max_total = absl::Seconds(20)};
+      if (r.dest == "wandb") {
+        absl::StatusOr<exporters::WandbExporter> e =
+            exporters::WandbExporter::FromConfig(*cfg, wandb_key, client);
+        if (e.ok()) {
+          result = e->ExportJob(in);
+        } else {
+          result.message = std::string(e.status().message());
+          permanent = true;
+        }
+      } else {
+        absl::StatusOr<exporters::GsheetsExporter> e =
+            exporters::GsheetsExporter::FromConfig(*cfg, client);
+        if (e.ok()) {
+          result = e->ExportJob(in);
+        } else {
+          result.message = std::string(e.status().message());
+          permanent = true;
+        }
       }
     } else {
       result.message = std::string(CheckExportDestination(r.dest).message());

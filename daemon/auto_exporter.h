@@ -8,7 +8,8 @@
 // retry_timeout` seconds (default 300) after the job succeeded; every attempt appends a
 // `job.export` event ("export mlflow: ok, run_url ..." / "export mlflow: failed: ..."). An
 // export never changes a job's or invocation's state. Pending rows survive a restart: Start()
-// resumes them. The MLflow token is MLFLOW_TRACKING_TOKEN from evald's own environment.
+// resumes them. The MLflow token is MLFLOW_TRACKING_TOKEN and the W&B key WANDB_API_KEY from
+// evald's own environment; Google Sheets reads its service account key file.
 //
 // Owned by the Supervisor, which calls JobSucceeded() on its thread after recording a job's
 // transition to succeeded (failed, killed and lost jobs are never exported).

@@ -23,13 +23,11 @@ std::string IsoUtc(int64_t ms) {
 }  // namespace
 
 absl::Status CheckExportDestination(const std::string& dest) {
-  if (dest == "local" || dest == "mlflow") return absl::OkStatus();
-  if (dest == "wandb" || dest == "gsheets") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("export destination '", dest, "' is not supported yet; use local or mlflow"));
+  if (dest == "local" || dest == "mlflow" || dest == "wandb" || dest == "gsheets") {
+    return absl::OkStatus();
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown export destination '", dest, "'; use local or mlflow"));
+      absl::StrCat("unknown export destination '", dest, "'; use local, mlflow, wandb or gsheets"));
 }
 
 exporters::JobExportInput ExportInputFor(const InvocationRecord& invocation,

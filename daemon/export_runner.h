@@ -24,8 +24,10 @@ namespace evald::daemon {
 
 // The secret that carries the MLflow token (the reference's and MLflow's own variable name).
 inline constexpr char kMlflowTokenSecret[] = "MLFLOW_TRACKING_TOKEN";
+// The secret that carries the W&B API key (W&B's own variable name).
+inline constexpr char kWandbApiKeySecret[] = "WANDB_API_KEY";
 
-// local and mlflow; an error naming the supported ones otherwise (wandb, gsheets: not yet).
+// local, mlflow, wandb and gsheets; an error naming them otherwise.
 absl::Status CheckExportDestination(const std::string& dest);
 
 // A job's export input: its ids, names, task dir and the invocation's (masked) config.

@@ -1,8 +1,10 @@
 // ServerCore::Export, the Export RPC (docs/export.md): validates the ids and the destination,
 // collects the succeeded jobs, builds each invocation's exporter config (export_runner.h) and runs
-// the local or MLflow exporter on the calling gRPC thread. Exporter credentials come only from the
-// request's secrets: they are used for this call and never stored, logged or returned.
+// the local, MLflow, W&B or Google Sheets exporter on the calling gRPC thread. Exporter credentials
+// come only from the request's secrets: they are used for this call and never stored, logged or
+// returned.
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -13,8 +15,10 @@
 #include "core/redact.h"
 #include "core/status_macros.h"
 #include "daemon/export/export_config.h"
+#include "daemon/export/gsheets_exporter.h"
 #include "daemon/export/local_exporter.h"
 #include "daemon/export/mlflow_exporter.h"
+#include "daemon/export/wandb_exporter.h"
 #include "daemon/export_runner.h"
 #include "daemon/fmt_absl.h"
 #include "daemon/server_core.h"
@@ -85,6 +89,8 @@ absl::Status ServerCore::Export(const v1::ExportRequest& request, v1::ExportResp
   const Redactor redact(secrets);
   auto token_it = secrets.find(kMlflowTokenSecret);
   const std::string token = token_it == secrets.end() ? "" : token_it->second;
+  auto wandb_it = secrets.find(kWandbApiKeySecret);
+  const std::string wandb_key = wandb_it == secrets.end() ? "" : wandb_it->second;
 
   ExportLayers layers;
   if (!request.config_yaml().empty()) {
@@ -164,6 +170,15 @@ absl::Status ServerCore::Export(const v1::ExportRequest& request, v1::ExportResp
       if (p.is_relative()) p = fs::path(working_dir) / p;
       t.cfg["output_dir"] = p.lexically_normal().string();
     }
+    if (dest == "gsheets") {
+      // A relative key file is the caller's, as a relative output_dir is.
+      EVALD_ASSIGN_OR_RETURN(std::string key_file,
+                             exporters::ConfigString(t.cfg, dest, "service_account_file", ""));
+      if (!key_file.empty() && key_file[0] != '~' && fs::path(key_file).is_relative()) {
+        t.cfg["service_account_file"] =
+            (fs::path(working_dir) / key_file).lexically_normal().string();
+      }
+    }
   }
 
   response->set_dest(dest);
@@ -219,6 +234,26 @@ absl::Status ServerCore::Export(const v1::ExportRequest& request, v1::ExportResp
         add_invocation(targets[i], exporters_by_target[i].Export(targets[i].inputs, false));
       }
     }
+  } else if (dest == "wandb" || dest == "gsheets") {
+    // Every target's config is checked before the first export. An invocation or the jobs named
+    // go through ExportInvocation: W&B per_task logs a run per job, multi_task one run; Sheets
+    // writes a row per job with one token and one read of the sheet.
+    std::vector<std::function<InvocationExportResult(const std::vector<JobExportInput>&)>> run;
+    for (const ExportTarget& t : targets) {
+      if (dest == "wandb") {
+        EVALD_ASSIGN_OR_RETURN(exporters::WandbExporter e,
+                               exporters::WandbExporter::FromConfig(t.cfg, wandb_key));
+        run.push_back(
+            [e](const std::vector<JobExportInput>& in) { return e.ExportInvocation(in); });
+      } else {
+        EVALD_ASSIGN_OR_RETURN(exporters::GsheetsExporter e,
+                               exporters::GsheetsExporter::FromConfig(t.cfg));
+        run.push_back(
+            [e](const std::vector<JobExportInput>& in) { return e.ExportInvocation(in); });
+      }
+    }
+    for (size_t i = 0; i < targets.size(); ++i)
+      add_invocation(targets[i], run[i](targets[i].inputs));
   } else {
     std::vector<exporters::MlflowExporter> exporters_by_target;
     for (const ExportTarget& t : targets) {

@@ -1,7 +1,7 @@
 // export: sends the results of succeeded jobs to a destination through evald's Export RPC
-// (docs/export.md): `local` files and summaries, or MLflow runs. The reference launcher's flags;
-// the MLflow token (MLFLOW_TRACKING_TOKEN) travels as a request secret and is scrubbed from
-// everything printed.
+// (docs/export.md): `local` files and summaries, MLflow or W&B runs, or Google Sheets rows. The
+// reference launcher's flags; the MLflow token (MLFLOW_TRACKING_TOKEN) and the W&B key
+// (WANDB_API_KEY) travel as request secrets and are scrubbed from everything printed.
 #include <fstream>
 #include <ostream>
 #include <sstream>
@@ -14,6 +14,7 @@ namespace evald::cli {
 namespace {
 
 constexpr char kMlflowToken[] = "MLFLOW_TRACKING_TOKEN";
+constexpr char kWandbApiKey[] = "WANDB_API_KEY";
 
 Json ExportJson(const v1::ExportResponse& r, const Redactor& redact) {
   Json j;
@@ -82,9 +83,9 @@ void PrintExport(const v1::ExportResponse& r, const Redactor& redact, std::ostre
 }  // namespace
 
 int RunExport(Context& ctx, const ExportOptions& options) {
-  if (options.dest != "local" && options.dest != "mlflow") {
-    *ctx.err << "evalctl: --dest " << options.dest
-             << ": use local or mlflow (wandb and gsheets are not supported yet)\n";
+  if (options.dest != "local" && options.dest != "mlflow" && options.dest != "wandb" &&
+      options.dest != "gsheets") {
+    *ctx.err << "evalctl: --dest " << options.dest << ": use local, mlflow, wandb or gsheets\n";
     return kExitBadInput;
   }
   if (!options.format.empty() && options.format != "json" && options.format != "csv") {
@@ -119,9 +120,10 @@ int RunExport(Context& ctx, const ExportOptions& options) {
   if (options.only_required) req.set_only_required(*options.only_required);
   for (const std::string& m : options.log_metrics) req.add_log_metrics(m);
   std::map<std::string, std::string> secrets;
-  if (options.dest == "mlflow") {
+  if (options.dest == "mlflow" || options.dest == "wandb") {
     std::vector<std::string> missing;
-    secrets = CollectPresentSecrets({kMlflowToken}, Env(ctx), &missing);
+    secrets = CollectPresentSecrets({options.dest == "mlflow" ? kMlflowToken : kWandbApiKey},
+                                    Env(ctx), &missing);
   }
   req.mutable_secrets()->insert(secrets.begin(), secrets.end());
   req.set_working_dir(WorkingDir(ctx));

@@ -1,5 +1,5 @@
 // `evalctl export` against a scripted API: what it sends (flags only when given, the MLflow token
-// as a secret), what it prints per job, and its exit codes.
+// or W&B key as a secret), what it prints per job, and its exit codes.
 #include <catch2/catch.hpp>
 
 #include "absl/strings/match.h"
@@ -77,6 +77,29 @@ TEST_CASE("export sends only the flags given and the MLflow token as a secret") 
   CHECK(absl::StrContains(h.out.str(), "  1a2b3c4d.2: failed (not exported)\n"));
 }
 
+TEST_CASE("export --dest wandb sends WANDB_API_KEY as a secret and scrubs it; gsheets none") {
+  ExportApi api;
+  api.export_response = TwoJobs(false);
+  api.export_response.mutable_invocations(0)->mutable_jobs(1)->set_message(
+      "W&B said no to wandb-key-canary-5678");
+  Harness h(&api);
+  h.env["WANDB_API_KEY"] = "wandb-key-canary-5678";
+  h.env["MLFLOW_TRACKING_TOKEN"] = kToken;
+  ExportOptions o;
+  o.ids = {"1a2b3c4d"};
+  o.dest = "wandb";
+  CHECK(RunExport(h.ctx, o) == kExitFailed);
+  REQUIRE(api.export_requests.size() == 1);
+  CHECK(api.export_requests[0].dest() == "wandb");
+  CHECK(api.export_requests[0].secrets().size() == 1);  // not the MLflow token
+  CHECK(api.export_requests[0].secrets().at("WANDB_API_KEY") == "wandb-key-canary-5678");
+  CHECK_FALSE(absl::StrContains(h.all(), "wandb-key-canary-5678"));
+  o.dest = "gsheets";
+  api.export_response = TwoJobs(true);
+  CHECK(RunExport(h.ctx, o) == kExitOk);
+  CHECK(api.export_requests[1].secrets().empty());  // the key file is read by evald
+}
+
 TEST_CASE("export: a failed job exits 1 and the token never shows") {
   ExportApi api;
   api.export_response = TwoJobs(false);
@@ -105,8 +128,9 @@ TEST_CASE("export: bad destination or format exit 2 before sending, and RPC erro
   Harness h(&api);
   ExportOptions o;
   o.ids = {"1a2b3c4d"};
-  o.dest = "wandb";
+  o.dest = "jet";  // a choice of the reference's CLI without an exporter
   CHECK(RunExport(h.ctx, o) == kExitBadInput);
+  CHECK(absl::StrContains(h.err.str(), "--dest jet: use local, mlflow, wandb or gsheets"));
   o.dest = "local";
   o.format = "xml";
   CHECK(RunExport(h.ctx, o) == kExitBadInput);
