@@ -1,6 +1,8 @@
 #include "daemon/export/gsheets_exporter.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <set>
 
 #include "absl/strings/match.h"

@@ -1,6 +1,8 @@
 #include "daemon/export/wandb_exporter.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <random>
 
 #include "absl/strings/escaping.h"
