@@ -276,6 +276,19 @@ TEST_CASE("evalctl: the token goes in authorization metadata and is never printe
   CHECK(s.service.LastAuthorization() == std::string("Bearer ") + kToken);
   CHECK_FALSE(absl::StrContains(r.out + r.err, kToken));
 
+  // Nor is it in what submit sends as data (secrets, config) or prints, dry run included.
+  ConfigDir cfg;
+  std::map<std::string, std::string> submit_env = env;
+  submit_env.insert(kSecrets.begin(), kSecrets.end());
+  for (const char* flag : {"--json", "--dry-run"}) {
+    r = Evalctl({"--server", s.address, "submit", cfg.dir + "/eval.yaml", flag}, submit_env);
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    CHECK_FALSE(absl::StrContains(r.out + r.err, kToken));
+    v1::SubmitRequest req = s.service.LastSubmit();
+    CHECK_FALSE(absl::StrContains(req.DebugString(), kToken));
+  }
+
   // From the config file's token_file, when the file's server is the one used.
   env.erase("EVALD_TOKEN");
   mkdir((home.dir + "/evalctl").c_str(), 0700);
