@@ -5,6 +5,7 @@
 // The Python test needs python3 with the grpc and grpc_tools modules (python3-grpcio,
 // python3-grpc-tools). Without them this binary exits 77 (ctest: skipped) with the reason,
 // unless EVALD_REQUIRE_PYTHON_GRPC is set (scripts/test sets it), where it fails.
+#include <signal.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -13,6 +14,7 @@
 #include <iostream>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "tests/integration/fixture.h"
 
@@ -73,8 +75,12 @@ std::string PythonWithGrpc(std::string* why) {
   return "";
 }
 
-TEST_CASE("the Python example submits over the unix socket and follows Watch to the outcome") {
-  TempDir dir;
+// Skips (exit 77) or fails as the file comment says; else python3 and the stubs' directory.
+struct PythonStubs {
+  std::string python;
+  std::string gen;
+};
+PythonStubs GeneratePythonStubs(const TempDir& dir) {
   std::string why;
   std::string python = PythonWithGrpc(&why);
   if (python.empty()) {
@@ -86,7 +92,6 @@ TEST_CASE("the Python example submits over the unix socket and follows Watch to 
     std::cout << "SKIPPED: " << reason << std::endl;
     std::exit(77);
   }
-
   // The stubs, generated the way the example's doc says, into a temp dir.
   std::string gen = dir.path() + "/gen";
   fs::create_directories(gen);
@@ -97,6 +102,12 @@ TEST_CASE("the Python example submits over the unix socket and follows Watch to 
   INFO(protoc.out << protoc.err);
   REQUIRE(protoc.exit_code == 0);
   REQUIRE(fs::exists(gen + "/evald/v1/evald_pb2_grpc.py"));
+  return {python, gen};
+}
+
+TEST_CASE("the Python example submits over the unix socket and follows Watch to the outcome") {
+  TempDir dir;
+  auto [python, gen] = GeneratePythonStubs(dir);
 
   RefEndpoint model(dir, ArithModelFlags());
   Evald evald(dir);
@@ -127,6 +138,59 @@ TEST_CASE("the Python example submits over the unix socket and follows Watch to 
                             "unix://" + dir.path() + "/nobody.sock"},
                            {{"PYTHONPATH", gen}}, 60);
   CHECK(away.exit_code == 3);
+}
+
+TEST_CASE("the Python example speaks TLS with its CA and sends the token on every call") {
+  TempDir dir;
+  auto [python, gen] = GeneratePythonStubs(dir);
+  const std::string tls = dir.path() + "/tls";
+  fs::create_directories(tls);
+  const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  CommandResult certs = Run(
+      {"bash", "-c",
+       absl::StrCat("set -e; cd '", tls, "'\n", "openssl req -x509 ", ec,
+                    " -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca\n", "openssl req -x509 ",
+                    ec, " -keyout other.key -out other-ca.pem -days 2 -subj /CN=other\n",
+                    "openssl req ", ec, " -keyout server.key -out server.csr -subj /CN=localhost\n",
+                    "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext.cnf\n",
+                    "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+                    "-days 2 -extfile ext.cnf -out server.pem\n")},
+      {}, 60);
+  INFO(certs.out << certs.err);
+  REQUIRE(certs.exit_code == 0);
+
+  const std::string token = "evt_python_SECRET_0123456789";
+  Process server({python, SourceDir() + "/tests/integration/tls_fake_evald.py", tls, token},
+                 {{"PYTHONPATH", gen}}, dir.path() + "/tls-fake");
+  int port = 0;
+  REQUIRE(WaitFor([&] { return absl::SimpleAtoi(Slurp(tls + "/port"), &port) && port > 0; }));
+  const std::string example = SourceDir() + "/examples/ci/python/submit_and_wait.py";
+  WriteConfig(dir, "run.yaml", "evaluation: {}\n");
+  std::map<std::string, std::string> env = {{"PYTHONPATH", gen},
+                                            {"EVALD_ADDR", absl::StrCat("127.0.0.1:", port)},
+                                            {"EVALD_TOKEN", token},
+                                            {"EVALD_CA_FILE", tls + "/ca.pem"}};
+  CommandResult r = Run({python, example, dir.path() + "/run.yaml"}, env, 60);
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(absl::StrContains(r.out, "finished: succeeded"));
+  CHECK_FALSE(absl::StrContains(r.out + r.err, token));
+  // Submit, Watch and GetInvocation each carried it.
+  CHECK(Slurp(tls + "/seen") ==
+        absl::StrCat("Bearer ", token, "\n", "Bearer ", token, "\n", "Bearer ", token, "\n"));
+
+  // A wrong token is refused (exit 2, the token not printed); a CA that did not sign the
+  // server's certificate never gets as far as a call (exit 3).
+  env["EVALD_TOKEN"] = "evt_wrong_SECRET";
+  r = Run({python, example, dir.path() + "/run.yaml"}, env, 60);
+  CHECK(r.exit_code == 2);
+  CHECK(absl::StrContains(r.err, "UNAUTHENTICATED"));
+  CHECK_FALSE(absl::StrContains(r.out + r.err, "evt_wrong_SECRET"));
+  env["EVALD_TOKEN"] = token;
+  env["EVALD_CA_FILE"] = tls + "/other-ca.pem";
+  r = Run({python, example, dir.path() + "/run.yaml"}, env, 60);
+  CHECK(r.exit_code == 3);
+  server.Stop(SIGTERM);
 }
 
 }  // namespace
