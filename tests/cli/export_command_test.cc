@@ -77,7 +77,7 @@ TEST_CASE("export sends only the flags given and the MLflow token as a secret") 
   CHECK(absl::StrContains(h.out.str(), "  1a2b3c4d.2: failed (not exported)\n"));
 }
 
-TEST_CASE("export --dest wandb sends WANDB_API_KEY as a secret and scrubs it; gsheets none") {
+TEST_CASE("export --dest wandb sends WANDB_API_KEY as a secret and scrubs it, gsheets sends none") {
   ExportApi api;
   api.export_response = TwoJobs(false);
   api.export_response.mutable_invocations(0)->mutable_jobs(1)->set_message(

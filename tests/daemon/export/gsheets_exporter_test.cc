@@ -103,7 +103,7 @@ struct Setup {
   }
 };
 
-TEST_CASE("gsheets: a signed JWT buys a token; the spreadsheet is created, shared and filled") {
+TEST_CASE("gsheets: a signed JWT buys a token, the spreadsheet is created, shared and filled") {
   Setup s;
   JobExportResult r =
       Exporter(s.fake, s.key_file, {{"spreadsheet_name", "Evals"}}).ExportJob(Job(s.tmp.path()));
@@ -163,7 +163,7 @@ TEST_CASE("gsheets: a signed JWT buys a token; the spreadsheet is created, share
         "https://docs.google.com/spreadsheets/d/1FakeSheet1xYz/edit");
 }
 
-TEST_CASE("gsheets: exporting again updates the job's row; new metrics extend the header") {
+TEST_CASE("gsheets: exporting again updates the job's row and new metrics extend the header") {
   Setup s;
   GsheetsExporter exporter = Exporter(s.fake, s.key_file);
   REQUIRE(exporter.ExportJob(Job(s.tmp.path())).success);
@@ -225,7 +225,7 @@ TEST_CASE("gsheets: 503 on the token endpoint retried, 429 Retry-After honoured"
   CHECK(s.Sheet()["sheets"][0]["rows"].size() == 2);
 }
 
-TEST_CASE("gsheets: a JWT signed by another key and a 401 are not retried; no secret shows") {
+TEST_CASE("gsheets: a JWT signed by another key and a 401 are not retried, no secret shows") {
   Setup s;
   const auto other = NewKeyPair(s.tmp.path(), "other");
   const std::string wrong = KeyFile(s.tmp.path() / "wrong", s.fake, other.first);
