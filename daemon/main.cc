@@ -222,7 +222,8 @@ int main(int argc, char** argv) {
     unix_listeners.push_back(std::move(*listener));
   }
 
-  evald::daemon::EvalServiceImpl service(core->get());
+  evald::daemon::CallerResolver callers(&(*core)->store(), &unix_peers);
+  evald::daemon::EvalServiceImpl service(core->get(), &callers);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

@@ -77,6 +77,7 @@ void ToProto(const InvocationRecord& inv, v1::Invocation* out) {
   for (const std::string& t : inv.tasks) out->add_tasks(t);
   for (const std::string& s : inv.secret_names) out->add_secret_names(s);
   out->set_client(inv.client);
+  out->set_owner(inv.owner);
   out->set_job_count(static_cast<int32_t>(inv.tasks.size()));
 }
 
@@ -89,6 +90,7 @@ void ToProto(const EventRecord& e, v1::Event* out) {
   out->set_from_state(e.from_state);
   out->set_to_state(e.to_state);
   out->set_message(e.message);
+  out->set_actor(e.actor);
   // Typed forms of the stored names; a name that is not a state (or "") stays UNSPECIFIED.
   if (absl::StartsWith(e.kind, "deployment.")) {
     if (auto s = ParseDeploymentState(e.from_state)) out->set_from_deployment_state(ToProto(*s));

@@ -18,6 +18,7 @@
 #include "core/ids.h"
 #include "core/redact.h"
 #include "core/status_macros.h"
+#include "daemon/auth/token.h"
 #include "daemon/log_tail.h"
 #include "daemon/proto_convert.h"
 #include "daemon/results_reader.h"
@@ -159,7 +160,9 @@ struct SubmitRecords {
 
 }  // namespace
 
-absl::Status ServerCore::Submit(const v1::SubmitRequest& request, v1::SubmitResponse* response) {
+absl::Status ServerCore::Submit(const Caller& caller, const v1::SubmitRequest& request,
+                                v1::SubmitResponse* response) {
+  EVALD_RETURN_IF_ERROR(RequireRole(caller, Role::kUser, "submit"));
   if (request.config_yaml().empty()) return absl::InvalidArgumentError("config_yaml is empty");
   EVALD_RETURN_IF_ERROR(CheckIdempotencyKey(request.idempotency_key()));
   std::string working_dir = request.working_dir();
@@ -260,6 +263,7 @@ absl::Status ServerCore::Submit(const v1::SubmitRequest& request, v1::SubmitResp
     inv.task_filter = filter;
     inv.secret_names = rc.secret_names;
     inv.client = request.client();
+    inv.owner = caller.user;
     inv.created_ms = created_ms;
     inv.updated_ms = created_ms;
     for (size_t i = 0; i < rc.tasks.size(); ++i) {
@@ -373,7 +377,8 @@ absl::Status ServerCore::Submit(const v1::SubmitRequest& request, v1::SubmitResp
     return absl::OkStatus();
   }
   const std::string& invocation_id = records.invocation.id;
-  spdlog::info("invocation {} submitted by {}: {} job(s) on {}{}", invocation_id,
+  spdlog::info("invocation {} submitted by {} ({}) with {}: {} job(s) on {}{}", invocation_id,
+               caller.user, caller.via,
                request.client().empty() ? "unknown client" : request.client(),
                records.jobs.size(), rc.executor,
                deploy ? absl::StrCat(" with a ", rc.deployment_type, " deployment") : "");
@@ -399,9 +404,11 @@ absl::Status ServerCore::GetInvocation(const v1::GetInvocationRequest& request,
   return absl::OkStatus();
 }
 
-absl::Status ServerCore::ListInvocations(const v1::ListInvocationsRequest& request,
+absl::Status ServerCore::ListInvocations(const Caller& caller,
+                                         const v1::ListInvocationsRequest& request,
                                          v1::ListInvocationsResponse* response) {
   storage::InvocationFilter filter;
+  filter.owner = request.mine() ? caller.user : request.owner();
   if (request.state() != v1::JOB_STATE_UNSPECIFIED) {
     filter.state = FromProto(request.state());
     if (!filter.state) return absl::InvalidArgumentError("unknown state filter");
@@ -519,25 +526,36 @@ absl::Status ServerCore::Watch(const v1::WatchRequest& request,
   return absl::OkStatus();
 }
 
-absl::Status ServerCore::Kill(const v1::KillRequest& request, v1::KillResponse* response) {
+absl::Status ServerCore::Kill(const Caller& caller, const v1::KillRequest& request,
+                              v1::KillResponse* response) {
   EVALD_RETURN_IF_ERROR(CheckId(request.id()));
+  EVALD_RETURN_IF_ERROR(RequireRole(caller, Role::kUser, "kill"));
+  EVALD_ASSIGN_OR_RETURN(storage::InvocationView view,
+                         store_->GetInvocation(InvocationIdOf(request.id())));
+  EVALD_RETURN_IF_ERROR(
+      RequireOwnerOrAdmin(caller, view.invocation.owner, "kill", request.id()));
   std::vector<EventRecord> events;
   EVALD_ASSIGN_OR_RETURN(std::vector<std::string> jobs,
-                         store_->RequestStop(request.id(), NowMs(), &events));
+                         store_->RequestStop(request.id(), NowMs(), &events, caller.user));
   for (const std::string& id : jobs) response->add_job_ids(id);
-  spdlog::info("kill requested for {}: {} job(s)", request.id(), jobs.size());
+  spdlog::info("kill requested for {} by {} ({}): {} job(s)", request.id(), caller.user,
+               caller.via, jobs.size());
   hub_.NotifyChanged();
   supervisor_->Wake();
   return absl::OkStatus();
 }
 
-absl::Status ServerCore::Resume(const v1::ResumeRequest& request, v1::ResumeResponse* response) {
+absl::Status ServerCore::Resume(const Caller& caller, const v1::ResumeRequest& request,
+                                v1::ResumeResponse* response) {
   EVALD_RETURN_IF_ERROR(CheckId(request.invocation_id()));
   if (request.invocation_id() != InvocationIdOf(request.invocation_id())) {
     return absl::InvalidArgumentError("resume takes an invocation id; use job_ids for single jobs");
   }
+  EVALD_RETURN_IF_ERROR(RequireRole(caller, Role::kUser, "resume"));
   EVALD_ASSIGN_OR_RETURN(storage::InvocationView view,
                          store_->GetInvocation(request.invocation_id()));
+  EVALD_RETURN_IF_ERROR(
+      RequireOwnerOrAdmin(caller, view.invocation.owner, "resume", request.invocation_id()));
   std::set<std::string> wanted(request.job_ids().begin(), request.job_ids().end());
   std::vector<JobRecord*> targets;
   for (JobRecord& job : view.jobs) {
@@ -604,6 +622,18 @@ absl::Status ServerCore::Resume(const v1::ResumeRequest& request, v1::ResumeResp
     if (!events.ok()) return events.status();
     response->add_job_ids(job->id);
   }
+  // Who asked: the job transitions above are the supervisor's vocabulary and carry no actor.
+  EventRecord asked;
+  asked.time_ms = NowMs();
+  asked.invocation_id = request.invocation_id();
+  asked.kind = "invocation.resume_requested";
+  asked.message = absl::StrCat("resume requested for ", response->job_ids_size(), " job(s)");
+  asked.actor = caller.user;
+  if (absl::StatusOr<EventRecord> e = store_->AppendEvent(asked); !e.ok()) {
+    spdlog::warn("cannot record who resumed {}: {}", request.invocation_id(), e.status().message());
+  }
+  spdlog::info("resume of {} requested by {} ({}): {} job(s)", request.invocation_id(),
+               caller.user, caller.via, response->job_ids_size());
   hub_.NotifyChanged();
   supervisor_->Wake();
   return absl::OkStatus();
@@ -739,7 +769,10 @@ absl::Status ServerCore::GetResults(const v1::GetResultsRequest& request,
   return absl::OkStatus();
 }
 
-absl::Status ServerCore::GetServerInfo(const v1::GetServerInfoRequest&, v1::ServerInfo* response) {
+absl::Status ServerCore::GetServerInfo(const Caller& caller, const v1::GetServerInfoRequest&,
+                                       v1::ServerInfo* response) {
+  response->set_caller_user(caller.user);
+  response->set_caller_role(std::string(RoleName(caller.role)));
   response->set_version(EVALD_VERSION);
   response->set_api_version("evald.v1");
   response->set_state_dir(config_.state_dir);
@@ -754,7 +787,9 @@ absl::Status ServerCore::GetServerInfo(const v1::GetServerInfoRequest&, v1::Serv
   return absl::OkStatus();
 }
 
-absl::Status ServerCore::Backup(const v1::BackupRequest& request, v1::BackupResponse* response) {
+absl::Status ServerCore::Backup(const Caller& caller, const v1::BackupRequest& request,
+                                v1::BackupResponse* response) {
+  EVALD_RETURN_IF_ERROR(RequireRole(caller, Role::kAdmin, "back up the database"));
   absl::Time start = absl::Now();
   EVALD_ASSIGN_OR_RETURN(storage::Store::BackupInfo info,
                          store_->Backup(request.path(), request.overwrite()));
@@ -764,6 +799,87 @@ absl::Status ServerCore::Backup(const v1::BackupRequest& request, v1::BackupResp
   response->set_duration_ms(absl::ToInt64Milliseconds(absl::Now() - start));
   spdlog::info("database backed up to {}: {} bytes, {} invocations, {} ms", request.path(),
                info.bytes, info.invocations, response->duration_ms());
+  return absl::OkStatus();
+}
+
+namespace {
+
+void ToProto(const storage::TokenRecord& t, v1::TokenInfo* out) {
+  out->set_id(t.id);
+  out->set_user(t.user);
+  out->set_role(t.role);
+  out->set_created_by(t.created_by);
+  out->set_created_ms(t.created_ms);
+  out->set_expires_ms(t.expires_ms);
+  out->set_revoked_ms(t.revoked_ms);
+  out->set_last_used_ms(t.last_used_ms);
+}
+
+}  // namespace
+
+absl::Status ServerCore::CreateToken(const Caller& caller, const v1::CreateTokenRequest& request,
+                                     v1::CreateTokenResponse* response) {
+  EVALD_RETURN_IF_ERROR(RequireRole(caller, Role::kAdmin, "create tokens"));
+  if (request.user().empty() || request.user().size() > 64 ||
+      request.user().find_first_of(" \t\n\r/:") != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "token user '", request.user(), "' must be 1-64 characters without spaces, '/' or ':'"));
+  }
+  const std::string role_name = request.role().empty() ? "user" : request.role();
+  if (!ParseRole(role_name).has_value()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("role '", role_name, "' is not admin, user or viewer"));
+  }
+  if (request.expires_in_seconds() < 0) {
+    return absl::InvalidArgumentError("expires_in_seconds must be >= 0 (0 = never)");
+  }
+  const std::string value = NewTokenValue();
+  storage::TokenRecord t;
+  t.id = NewTokenId();
+  t.hash = TokenHash(value);
+  t.user = request.user();
+  t.role = role_name;
+  t.created_by = caller.user;
+  t.created_ms = NowMs();
+  t.expires_ms =
+      request.expires_in_seconds() == 0 ? 0 : t.created_ms + request.expires_in_seconds() * 1000;
+  EVALD_RETURN_IF_ERROR(store_->CreateToken(t));
+  spdlog::info("token {} created for {} ({}) by {} ({})", t.id, t.user, t.role, caller.user,
+               caller.via);
+  response->set_token(value);
+  ToProto(t, response->mutable_info());
+  return absl::OkStatus();
+}
+
+absl::Status ServerCore::ListTokens(const Caller& caller, const v1::ListTokensRequest& request,
+                                    v1::ListTokensResponse* response) {
+  EVALD_RETURN_IF_ERROR(RequireRole(caller, Role::kAdmin, "list tokens"));
+  EVALD_ASSIGN_OR_RETURN(std::vector<storage::TokenRecord> tokens,
+                         store_->ListTokens(request.user()));
+  for (const storage::TokenRecord& t : tokens) ToProto(t, response->add_tokens());
+  return absl::OkStatus();
+}
+
+absl::Status ServerCore::RevokeToken(const Caller& caller, const v1::RevokeTokenRequest& request,
+                                     v1::RevokeTokenResponse* response) {
+  EVALD_RETURN_IF_ERROR(RequireRole(caller, Role::kAdmin, "revoke tokens"));
+  if (request.id().empty() == request.user().empty()) {
+    return absl::InvalidArgumentError("name either a token id or a user whose tokens to revoke");
+  }
+  std::vector<storage::TokenRecord> revoked;
+  if (!request.id().empty()) {
+    EVALD_ASSIGN_OR_RETURN(storage::TokenRecord t, store_->RevokeToken(request.id(), NowMs()));
+    revoked.push_back(std::move(t));
+  } else {
+    EVALD_ASSIGN_OR_RETURN(revoked, store_->RevokeUserTokens(request.user(), NowMs()));
+    if (revoked.empty()) {
+      return absl::NotFoundError(absl::StrCat("no unrevoked token of user ", request.user()));
+    }
+  }
+  for (const storage::TokenRecord& t : revoked) {
+    spdlog::info("token {} of {} revoked by {} ({})", t.id, t.user, caller.user, caller.via);
+    ToProto(t, response->add_revoked());
+  }
   return absl::OkStatus();
 }
 

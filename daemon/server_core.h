@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/config/task_catalog.h"
+#include "daemon/auth/caller.h"
 #include "daemon/job_planner.h"
 #include "daemon/request_gate.h"
 #include "daemon/server_config.h"
@@ -60,22 +61,40 @@ class ServerCore {
   // Stops the Supervisor and ends open streams. Running jobs are not touched.
   void Shutdown();
 
-  absl::Status Submit(const v1::SubmitRequest& request, v1::SubmitResponse* response);
+  // Methods that change something or depend on who asks take the Caller (daemon/auth/caller.h,
+  // resolved by the service class) and check its role and ownership before changing anything.
+  // Submit: users and admins; the invocation is owned by caller.user.
+  absl::Status Submit(const Caller& caller, const v1::SubmitRequest& request,
+                      v1::SubmitResponse* response);
   absl::Status GetInvocation(const v1::GetInvocationRequest& request, v1::Invocation* response);
-  absl::Status ListInvocations(const v1::ListInvocationsRequest& request,
+  absl::Status ListInvocations(const Caller& caller, const v1::ListInvocationsRequest& request,
                                v1::ListInvocationsResponse* response);
   absl::Status Watch(const v1::WatchRequest& request, const StreamSink<v1::WatchEvent>& sink);
-  absl::Status Kill(const v1::KillRequest& request, v1::KillResponse* response);
-  absl::Status Resume(const v1::ResumeRequest& request, v1::ResumeResponse* response);
+  // Kill, Resume, Export: the invocation's owner (a user) or an admin.
+  absl::Status Kill(const Caller& caller, const v1::KillRequest& request,
+                    v1::KillResponse* response);
+  absl::Status Resume(const Caller& caller, const v1::ResumeRequest& request,
+                      v1::ResumeResponse* response);
   absl::Status StreamLogs(const v1::StreamLogsRequest& request,
                           const StreamSink<v1::LogChunk>& sink);
   absl::Status ListTasks(const v1::ListTasksRequest& request, v1::ListTasksResponse* response);
   absl::Status GetResults(const v1::GetResultsRequest& request, v1::GetResultsResponse* response);
-  absl::Status GetServerInfo(const v1::GetServerInfoRequest& request, v1::ServerInfo* response);
-  // Online copy of the database (Store::Backup); evald writes the file.
-  absl::Status Backup(const v1::BackupRequest& request, v1::BackupResponse* response);
+  absl::Status GetServerInfo(const Caller& caller, const v1::GetServerInfoRequest& request,
+                             v1::ServerInfo* response);
+  // Online copy of the database (Store::Backup); evald writes the file. Admins only.
+  absl::Status Backup(const Caller& caller, const v1::BackupRequest& request,
+                      v1::BackupResponse* response);
   // Exports succeeded jobs to local or MLflow on the calling thread (server_core_export.cc).
-  absl::Status Export(const v1::ExportRequest& request, v1::ExportResponse* response);
+  absl::Status Export(const Caller& caller, const v1::ExportRequest& request,
+                      v1::ExportResponse* response);
+  // API tokens (admins only). The value is in the response once and nowhere else: not in the
+  // database (only its SHA-256), logs or events.
+  absl::Status CreateToken(const Caller& caller, const v1::CreateTokenRequest& request,
+                           v1::CreateTokenResponse* response);
+  absl::Status ListTokens(const Caller& caller, const v1::ListTokensRequest& request,
+                          v1::ListTokensResponse* response);
+  absl::Status RevokeToken(const Caller& caller, const v1::RevokeTokenRequest& request,
+                           v1::RevokeTokenResponse* response);
 
   Supervisor& supervisor() { return *supervisor_; }
   Metrics& metrics() { return *metrics_; }

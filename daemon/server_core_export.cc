@@ -69,13 +69,23 @@ absl::Status CheckExportId(const std::string& id) {
 
 }  // namespace
 
-absl::Status ServerCore::Export(const v1::ExportRequest& request, v1::ExportResponse* response) {
+absl::Status ServerCore::Export(const Caller& caller, const v1::ExportRequest& request,
+                                v1::ExportResponse* response) {
   if (request.ids().empty()) {
     return absl::InvalidArgumentError("export needs at least one invocation or job id");
   }
   const std::string dest = request.dest().empty() ? "local" : request.dest();
   EVALD_RETURN_IF_ERROR(CheckExportDestination(dest));
   for (const std::string& id : request.ids()) EVALD_RETURN_IF_ERROR(CheckExportId(id));
+  // Exporting writes files and runs as evald's user: the owner's (or an admin's) to ask for.
+  EVALD_RETURN_IF_ERROR(RequireRole(caller, Role::kUser, "export"));
+  if (!caller.is_admin()) {
+    for (const std::string& id : request.ids()) {
+      EVALD_ASSIGN_OR_RETURN(storage::InvocationView view,
+                             store_->GetInvocation(InvocationIdOf(id)));
+      EVALD_RETURN_IF_ERROR(RequireOwnerOrAdmin(caller, view.invocation.owner, "export", id));
+    }
+  }
   std::string working_dir = request.working_dir();
   if (working_dir.empty()) {
     std::error_code ec;

@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
     request.set_config_yaml(yaml);
     request.set_composed(true);
     evald::v1::SubmitResponse response;
-    absl::Status s = (*core)->Submit(request, &response);
+    absl::Status s = (*core)->Submit(evald::daemon::LocalCaller(geteuid()), request, &response);
     if (!s.ok()) {
       std::fprintf(stderr, "submit: %s\n", s.ToString().c_str());
       return 1;

@@ -1,10 +1,15 @@
 // File: eval_service_impl.h
 //
-// The gRPC face of evald.v1.EvalService: each method decodes nothing itself, calls the ServerCore
-// method of the same name and converts the returned status. No state, no SQL, no executor calls
-// here (tf-serving's ModelServiceImpl is the model).
+// The gRPC face of evald.v1.EvalService: each method first resolves who is calling (the one
+// place is CallerResolver, daemon/auth/caller.h: UNAUTHENTICATED ends the call there), then calls
+// the ServerCore method of the same name with that Caller and converts the returned status. No
+// state, no SQL, no executor calls here (tf-serving's ModelServiceImpl is the model).
 #pragma once
 
+#include <optional>
+#include <string>
+
+#include "daemon/auth/caller.h"
 #include "daemon/server_core.h"
 #include "evald/v1/evald.grpc.pb.h"
 
@@ -12,7 +17,8 @@ namespace evald::daemon {
 
 class EvalServiceImpl final : public v1::EvalService::Service {
  public:
-  explicit EvalServiceImpl(ServerCore* core) : core_(core) {}
+  // `resolver` outlives the service.
+  EvalServiceImpl(ServerCore* core, CallerResolver* resolver) : core_(core), resolver_(resolver) {}
 
   grpc::Status Submit(grpc::ServerContext* ctx, const v1::SubmitRequest* req,
                       v1::SubmitResponse* resp) override;
@@ -38,9 +44,18 @@ class EvalServiceImpl final : public v1::EvalService::Service {
                       v1::BackupResponse* resp) override;
   grpc::Status Export(grpc::ServerContext* ctx, const v1::ExportRequest* req,
                       v1::ExportResponse* resp) override;
+  grpc::Status CreateToken(grpc::ServerContext* ctx, const v1::CreateTokenRequest* req,
+                           v1::CreateTokenResponse* resp) override;
+  grpc::Status ListTokens(grpc::ServerContext* ctx, const v1::ListTokensRequest* req,
+                          v1::ListTokensResponse* resp) override;
+  grpc::Status RevokeToken(grpc::ServerContext* ctx, const v1::RevokeTokenRequest* req,
+                           v1::RevokeTokenResponse* resp) override;
 
  private:
+  absl::StatusOr<Caller> CallerOf(grpc::ServerContext* ctx);
+
   ServerCore* core_;
+  CallerResolver* resolver_;
 };
 
 }  // namespace evald::daemon

@@ -1,6 +1,8 @@
 // ServerCore and the Supervisor with a real store, the real local executor (a stub runner) and a
 // scriptable fake executor: submit, start, observe, kill, resume, lost, restart recovery, and a
 // hung backend that must not delay the other executor's jobs.
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <memory>
@@ -57,7 +59,7 @@ struct Daemon {
     request.set_config_yaml(yaml);
     request.set_composed(true);
     v1::SubmitResponse response;
-    absl::Status s = core->Submit(request, &response);
+    absl::Status s = core->Submit(LocalCaller(geteuid()), request, &response);
     INFO(s.ToString());
     REQUIRE(s.ok());
     return response.invocation_id();
@@ -118,7 +120,7 @@ TEST_CASE("kill stops a fake job through its executor, resume starts attempt 2",
   v1::KillRequest kill;
   kill.set_id(id);
   v1::KillResponse killed;
-  REQUIRE(d.core->Kill(kill, &killed).ok());
+  REQUIRE(d.core->Kill(LocalCaller(geteuid()), kill, &killed).ok());
   REQUIRE(d.WaitState(id, v1::JOB_STATE_KILLED));
   CHECK(fake->stopped() == std::vector<std::string>{id + ".0"});
   CHECK(d.Get(id).jobs(0).exit_reason() == v1::EXIT_REASON_KILLED_BY_USER);
@@ -127,7 +129,7 @@ TEST_CASE("kill stops a fake job through its executor, resume starts attempt 2",
   v1::ResumeRequest resume;
   resume.set_invocation_id(id);
   v1::ResumeResponse resumed;
-  absl::Status s = d.core->Resume(resume, &resumed);
+  absl::Status s = d.core->Resume(LocalCaller(geteuid()), resume, &resumed);
   INFO(s.ToString());
   REQUIRE(s.ok());
   REQUIRE(d.WaitState(id, v1::JOB_STATE_SUCCEEDED));

@@ -4,10 +4,18 @@
 #include <grp.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/credentials.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -145,6 +153,313 @@ TEST_CASE("the unix socket is 0600 by default, and socket_mode and socket_group 
   REQUIRE(stat((evald.state_dir() + "/evald.sock").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0660);
   CHECK(st.st_gid == g->gr_gid);
+}
+
+// A token made by the test itself as an admin (its uid is evald's) over the unix socket.
+std::string MakeToken(const Evald& evald, const std::string& user, const std::string& role,
+                      int64_t expires_in_seconds = 0, std::string* id = nullptr) {
+  grpc::ClientContext ctx;
+  v1::CreateTokenRequest req;
+  req.set_user(user);
+  req.set_role(role);
+  req.set_expires_in_seconds(expires_in_seconds);
+  v1::CreateTokenResponse resp;
+  grpc::Status s = evald.Stub()->CreateToken(&ctx, req, &resp);
+  INFO(s.error_message());
+  REQUIRE(s.ok());
+  if (id != nullptr) *id = resp.info().id();
+  return resp.token();
+}
+
+grpc::Status Submit(v1::EvalService::Stub& stub, const std::string& token,
+                    const std::string& config, std::string* id) {
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + token);
+  v1::SubmitRequest req;
+  req.set_config_yaml(config);
+  req.set_client("team_server_test");
+  v1::SubmitResponse resp;
+  grpc::Status s = stub.Submit(&ctx, req, &resp);
+  if (id != nullptr) *id = resp.invocation_id();
+  return s;
+}
+
+grpc::Status Kill(v1::EvalService::Stub& stub, const std::string& token, const std::string& id) {
+  grpc::ClientContext ctx;
+  if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+  v1::KillRequest req;
+  req.set_id(id);
+  v1::KillResponse resp;
+  return stub.Kill(&ctx, req, &resp);
+}
+
+std::vector<std::string> ListMine(v1::EvalService::Stub& stub, const std::string& token) {
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + token);
+  v1::ListInvocationsRequest req;
+  req.set_mine(true);
+  v1::ListInvocationsResponse resp;
+  grpc::Status s = stub.ListInvocations(&ctx, req, &resp);
+  INFO(s.error_message());
+  REQUIRE(s.ok());
+  std::vector<std::string> ids;
+  for (const v1::Invocation& inv : resp.invocations()) ids.push_back(inv.invocation_id());
+  return ids;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST_CASE("over TCP a call needs a valid token: none, unknown, revoked or expired is refused") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  const std::string tcp = TcpAddress();
+  Evald evald(dir, TlsFlags(pki, tcp, dir.path() + "/state"));
+  auto stub = TlsStub(tcp, pki, "ca.pem");
+
+  std::string alice_id;
+  const std::string alice = MakeToken(evald, "alice", "user", 0, &alice_id);
+  CHECK(absl::StartsWith(alice, "evt_"));
+  CHECK(alice.size() >= 4 + 43);  // 32 random bytes, base64url
+  v1::ServerInfo info;
+  grpc::Status ok = Info(*stub, alice, &info);
+  INFO(ok.error_message());
+  REQUIRE(ok.ok());
+  CHECK(info.caller_user() == "alice");
+  CHECK(info.caller_role() == "user");
+
+  grpc::Status none = Info(*stub);
+  CHECK(none.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(absl::StrContains(none.error_message(), "no token"));
+  grpc::Status bad = Info(*stub, alice + "x");
+  CHECK(bad.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(absl::StrContains(bad.error_message(), "unknown token"));
+  CHECK_FALSE(absl::StrContains(bad.error_message(), alice));
+
+  // Revoked: the next call is refused.
+  {
+    grpc::ClientContext ctx;
+    v1::RevokeTokenRequest req;
+    req.set_id(alice_id);
+    v1::RevokeTokenResponse resp;
+    REQUIRE(evald.Stub()->RevokeToken(&ctx, req, &resp).ok());
+    CHECK(resp.revoked_size() == 1);
+  }
+  grpc::Status revoked = Info(*stub, alice);
+  CHECK(revoked.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(absl::StrContains(revoked.error_message(), "was revoked"));
+
+  const std::string brief = MakeToken(evald, "ci-nightly", "user", /*expires_in_seconds=*/1);
+  CHECK(Info(*stub, brief).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  grpc::Status expired = Info(*stub, brief);
+  CHECK(expired.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(absl::StrContains(expired.error_message(), "expired"));
+
+  // Only admins administer tokens; a user's token cannot make another.
+  const std::string bob = MakeToken(evald, "bob", "user");
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + bob);
+  v1::CreateTokenRequest req;
+  req.set_user("bob");
+  req.set_role("admin");
+  v1::CreateTokenResponse resp;
+  grpc::Status denied = stub->CreateToken(&ctx, req, &resp);
+  CHECK(denied.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  CHECK(resp.token().empty());
+
+  // ListTokens shows last use (at most once a minute) and never a value or hash.
+  grpc::ClientContext lctx;
+  v1::ListTokensResponse list;
+  REQUIRE(evald.Stub()->ListTokens(&lctx, v1::ListTokensRequest(), &list).ok());
+  REQUIRE(list.tokens_size() == 3);
+  CHECK(list.tokens(0).user() == "alice");
+  CHECK(list.tokens(0).revoked_ms() > 0);
+  CHECK(list.tokens(0).last_used_ms() > 0);
+  CHECK(list.tokens(2).user() == "bob");
+  CHECK(list.tokens(2).last_used_ms() > 0);
+}
+
+TEST_CASE(
+    "a user cannot kill another user's run (nothing changes), a viewer nothing, an admin any") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  RefEndpoint model(dir, ArithModelFlags({"--latency-ms", "300"}));
+  const std::string tcp = TcpAddress();
+  Evald evald(dir, TlsFlags(pki, tcp, dir.path() + "/state"));
+  auto stub = TlsStub(tcp, pki, "ca.pem");
+  const std::string alice = MakeToken(evald, "alice", "user");
+  const std::string bob = MakeToken(evald, "bob", "user");
+  const std::string viewer = MakeToken(evald, "vera", "viewer");
+  const std::string admin = MakeToken(evald, "ops", "admin");
+  const std::string config = ArithConfig(dir, model, {.limit_samples = 20, .parallelism = 1});
+
+  std::string inv;
+  grpc::Status s = Submit(*stub, alice, config, &inv);
+  INFO(s.error_message());
+  REQUIRE(s.ok());
+  CHECK(evald.Get(inv).owner() == "alice");
+  CHECK(Submit(*stub, viewer, config, nullptr).error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  REQUIRE(evald.WaitWorking(inv).has_value());
+  const v1::Invocation before = evald.Get(inv);
+
+  grpc::Status by_bob = Kill(*stub, bob, inv);
+  CHECK(by_bob.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  CHECK(absl::StrContains(by_bob.error_message(), "bob (user, token "));
+  CHECK(absl::StrContains(by_bob.error_message(), "it belongs to alice"));
+  CHECK(Kill(*stub, viewer, inv).error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  CHECK(Kill(*stub, "", inv).error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  const v1::Invocation after = evald.Get(inv);
+  CHECK(after.desired() == before.desired());
+  CHECK(after.desired() == v1::DESIRED_STATE_RUN);
+  CHECK(after.jobs(0).desired() == v1::DESIRED_STATE_RUN);
+
+  // Bob's list of his own runs is empty; alice's has hers.
+  CHECK(ListMine(*stub, bob).empty());
+  CHECK(ListMine(*stub, alice) == std::vector<std::string>{inv});
+
+  grpc::Status by_admin = Kill(*stub, admin, inv);
+  INFO(by_admin.error_message());
+  REQUIRE(by_admin.ok());
+  CHECK(evald.WaitTerminal(inv, 30).state() == v1::JOB_STATE_KILLED);
+
+  // The events say who did what (read from the database: Watch of an ended run sends no history).
+  CommandResult rows =
+      Run({"sqlite3", evald.state_dir() + "/evald.db",
+           "SELECT kind || '=' || actor FROM events WHERE invocation_id = '" + inv +
+               "' AND kind IN ('invocation.submitted', 'invocation.kill_requested') ORDER BY seq"});
+  INFO(rows.err);
+  CHECK(rows.out == "invocation.submitted=alice\ninvocation.kill_requested=ops\n");
+}
+
+TEST_CASE("on the unix socket the caller is its uid: another local user is a user, not an admin") {
+  if (geteuid() != 0) {
+    WARN("SKIPPED: identifying another uid needs a child that can setuid (run as root)");
+    return;
+  }
+  passwd* nobody = getpwnam("nobody");
+  REQUIRE(nobody != nullptr);
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags({"--latency-ms", "300"}));
+  Evald evald(dir, {"--socket-mode", "0666"});
+  // The socket's folder must let the other uid reach the socket.
+  chmod(dir.path().c_str(), 0755);
+  chmod(evald.state_dir().c_str(), 0755);
+  v1::ServerInfo info;
+  REQUIRE(Info(*evald.Stub(), "", &info).ok());
+  CHECK(info.caller_role() == "admin");  // evald's own uid (root here)
+
+  // An invocation of root's for the other user to try to kill.
+  std::string inv;
+  {
+    grpc::ClientContext ctx;
+    v1::SubmitRequest req;
+    req.set_config_yaml(ArithConfig(dir, model, {.limit_samples = 20, .parallelism = 1}));
+    v1::SubmitResponse resp;
+    REQUIRE(evald.Stub()->Submit(&ctx, req, &resp).ok());
+    inv = resp.invocation_id();
+  }
+  int pipe_fds[2];
+  REQUIRE(pipe(pipe_fds) == 0);
+  pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // Only async-signal-safe-ish work until the gRPC calls: a fresh channel in the child.
+    close(pipe_fds[0]);
+    if (setgid(nobody->pw_gid) != 0 || setuid(nobody->pw_uid) != 0) _exit(10);
+    auto stub = v1::EvalService::NewStub(
+        grpc::CreateChannel(evald.address(), grpc::InsecureChannelCredentials()));
+    v1::ServerInfo child_info;
+    grpc::Status s = Info(*stub, "", &child_info);
+    grpc::Status k = Kill(*stub, "", inv);
+    std::string out =
+        absl::StrCat(s.ok() ? "ok" : s.error_message(), "|", child_info.caller_user(), "|",
+                     child_info.caller_role(), "|", k.error_code(), "|", k.error_message());
+    ssize_t n = write(pipe_fds[1], out.data(), out.size());
+    _exit(n < 0 ? 11 : 0);
+  }
+  close(pipe_fds[1]);
+  std::string got;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(pipe_fds[0], buf, sizeof(buf))) > 0) got.append(buf, static_cast<size_t>(n));
+  close(pipe_fds[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  INFO("child said: " << got);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(absl::StartsWith(got,
+                         absl::StrCat("ok|", nobody->pw_name, "|user|",
+                                      static_cast<int>(grpc::StatusCode::PERMISSION_DENIED), "|")));
+  CHECK(absl::StrContains(got, "it belongs to root"));
+  CHECK(evald.Get(inv).desired() == v1::DESIRED_STATE_RUN);
+  grpc::ClientContext ctx;
+  v1::KillRequest kreq;
+  kreq.set_id(inv);
+  v1::KillResponse kresp;
+  CHECK(evald.Stub()->Kill(&ctx, kreq, &kresp).ok());
+  evald.WaitTerminal(inv, 30);
+}
+
+TEST_CASE("several users with their own tokens submit at once over TLS; each run is theirs") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  RefEndpoint model(dir, ArithModelFlags());
+  const std::string tcp = TcpAddress();
+  Evald evald(dir, TlsFlags(pki, tcp, dir.path() + "/state"));
+  constexpr int kUsers = 4;
+  constexpr int kSubmits = 3;
+  std::vector<std::string> tokens;
+  for (int u = 0; u < kUsers; ++u)
+    tokens.push_back(MakeToken(evald, absl::StrCat("user", u), "user"));
+  const std::string config = ArithConfig(dir, model, {.limit_samples = 2, .parallelism = 2});
+  // A canary: a bearer value that must not show up anywhere either.
+  const std::string canary = "evt_CANARYcanaryCANARYcanaryCANARYcanary0123456";
+  std::vector<std::vector<std::string>> ids(kUsers);
+  std::vector<std::string> errors(kUsers);
+  std::vector<std::thread> threads;
+  for (int u = 0; u < kUsers; ++u) {
+    threads.emplace_back([&, u] {
+      auto stub = TlsStub(tcp, pki, "ca.pem");
+      Info(*stub, canary);
+      for (int i = 0; i < kSubmits; ++i) {
+        std::string id;
+        grpc::Status s = Submit(*stub, tokens[u], config, &id);
+        if (!s.ok()) errors[u] += s.error_message() + "; ";
+        ids[u].push_back(id);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int u = 0; u < kUsers; ++u) {
+    INFO("user" << u << ": " << errors[u]);
+    CHECK(errors[u].empty());
+    auto stub = TlsStub(tcp, pki, "ca.pem");
+    std::vector<std::string> mine = ListMine(*stub, tokens[u]);
+    std::sort(mine.begin(), mine.end());
+    std::vector<std::string> submitted = ids[u];
+    std::sort(submitted.begin(), submitted.end());
+    CHECK(mine == submitted);
+    for (const std::string& id : ids[u]) {
+      CHECK(evald.WaitTerminal(id, 120).state() == v1::JOB_STATE_SUCCEEDED);
+    }
+  }
+
+  // No token value in the logs, the events or the database (its file and WAL).
+  evald.Terminate();
+  std::vector<std::string> haystacks = {evald.process().Stderr(), evald.process().Stdout(),
+                                        ReadAll(evald.state_dir() + "/evald.db"),
+                                        ReadAll(evald.state_dir() + "/evald.db-wal")};
+  for (const std::string& needle : tokens) {
+    for (const std::string& h : haystacks) CHECK_FALSE(absl::StrContains(h, needle));
+  }
+  for (const std::string& h : haystacks) CHECK_FALSE(absl::StrContains(h, canary));
+  CHECK(absl::StrContains(haystacks[0], "submitted by user0 (token "));
 }
 
 }  // namespace
