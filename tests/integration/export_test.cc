@@ -1,6 +1,7 @@
 // Export of results through real processes (issue 13): evalctl export -> gRPC -> evald's Export
-// RPC -> the local exporter (files on disk) or the MLflow exporter -> mlflow_fake, a separate
-// process whose request log the tests read through its /_fake/ control routes.
+// RPC -> the local exporter (files on disk) or the MLflow, W&B or Google Sheets exporter ->
+// mlflow_fake, wandb_fake or gsheets_fake, separate processes whose request logs and state the
+// tests read through their /_fake/ control routes.
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
@@ -154,7 +155,7 @@ TEST_CASE("export --dest local copies a finished invocation's artifacts and writ
 
   // Refusals map to the usual exit codes.
   CHECK(evald.Ctl({"export", "abcdef12"}).exit_code == 4);
-  CHECK(evald.Ctl({"export", inv, "--dest", "wandb"}).exit_code == 2);
+  CHECK(evald.Ctl({"export", inv, "--dest", "jet"}).exit_code == 2);
   CHECK(
       evald.Ctl({"export", inv, "-o", "export.local.format=xml", "--output-dir", out}).exit_code ==
       2);
@@ -403,6 +404,154 @@ TEST_CASE("auto-export still pending when evald restarts is resumed by the new e
   CHECK(s["state"] == "succeeded");
   CHECK(s["jobs"][0]["exports"][0]["state"] == "succeeded");
   CHECK(mlflow.Matching("POST", "/runs/update").size() == 1);
+}
+
+constexpr char kWandbKey[] = "wandb-canary-key-4242-secret";
+constexpr char kServiceAccount[] = "evald-export@my-project.iam.gserviceaccount.com";
+
+// A fake service (wandb_fake, gsheets_fake) as a process on a free port.
+class FakeProcess {
+ public:
+  FakeProcess(const TempDir& dir, const std::string& name, std::vector<std::string> args) {
+    const std::string port_file = dir.path() + "/" + name + ".port";
+    std::vector<std::string> argv = {BinDir() + "/" + name, "--port", "0", "--port-file",
+                                     port_file};
+    argv.insert(argv.end(), args.begin(), args.end());
+    process_ = std::make_unique<Process>(argv, std::map<std::string, std::string>{},
+                                         dir.path() + "/" + name);
+    for (int i = 0; i < 200 && port_ == 0; ++i) {
+      std::ifstream in(port_file);
+      std::string text;
+      if (std::getline(in, text)) (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &port_);
+      if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    REQUIRE(port_ > 0);
+  }
+  std::string url() const { return absl::StrCat("http://127.0.0.1:", port_); }
+  Json Get(const std::string& path) {
+    httplib::Client c("127.0.0.1", port_);
+    httplib::Result r = c.Get(path);
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+    return Json::parse(r->body);
+  }
+
+ private:
+  std::unique_ptr<Process> process_;
+  int port_ = 0;
+};
+
+// Every file under `root` (evald's state: database, WAL, logs) as one string.
+std::string AllFiles(const std::string& root) {
+  std::string all;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    if (e.is_regular_file()) all += Slurp(e.path().string());
+  }
+  return all;
+}
+
+TEST_CASE(
+    "auto-export and export --dest wandb and gsheets: metrics logged once, keys kept secret") {
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags());
+  const std::string key_pem = dir.path() + "/sa.pem";
+  const std::string pub_pem = dir.path() + "/sa.pub";
+  REQUIRE(std::system(("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " +
+                       key_pem + " 2>/dev/null && openssl pkey -in " + key_pem + " -pubout -out " +
+                       pub_pem + " 2>/dev/null")
+                          .c_str()) == 0);
+  FakeProcess wandb(dir, "wandb_fake", {"--api-key", kWandbKey});
+  FakeProcess sheets(dir, "gsheets_fake",
+                     {"--public-key", pub_pem, "--client-email", kServiceAccount});
+  const std::string private_key = Slurp(key_pem);
+  const std::string key_file = dir.path() + "/service_account.json";
+  Spit(key_file, Json{{"type", "service_account"},
+                      {"private_key_id", "kid-1"},
+                      {"private_key", private_key},
+                      {"client_email", kServiceAccount},
+                      {"token_uri", sheets.url() + "/token"}}
+                     .dump());
+  // A line from the middle of the PEM body: the canary for the private key.
+  const std::string key_canary = private_key.substr(private_key.find('\n') + 1, 48);
+
+  Evald evald(dir, {}, {{"WANDB_API_KEY", kWandbKey}});
+  std::string inv =
+      RunToSuccess(evald, dir, model, 2,
+                   {"+execution.auto_export.destinations=[wandb,gsheets]",
+                    "+execution.auto_export.configs.wandb.base_url=" + wandb.url(),
+                    "+execution.auto_export.configs.wandb.project=evals",
+                    "+execution.auto_export.configs.wandb.log_artifacts=false",
+                    "+execution.auto_export.configs.gsheets.service_account_file=" + key_file,
+                    "+execution.auto_export.configs.gsheets.sheets_api_url=" + sheets.url(),
+                    "+execution.auto_export.configs.gsheets.drive_api_url=" + sheets.url()});
+  Json s = WaitExported(evald, inv, 2, 60);
+  INFO(s.dump(2));
+  for (const Json& job : s["jobs"]) {
+    REQUIRE(job["exports"].size() == 2);
+    for (const Json& e : job["exports"]) CHECK(e["state"] == "succeeded");
+    CHECK(DestRunUrl(job, "wandb").rfind(wandb.url() + "/evald-user/evals/runs/", 0) == 0);
+    CHECK(DestRunUrl(job, "gsheets").rfind("https://docs.google.com/spreadsheets/d/", 0) == 0);
+  }
+  // per_task: the run is found by its display name eval-<inv>-<benchmark>; both jobs run the same
+  // benchmark, so (as in the reference) they share one run, a history line each at its index.
+  Json runs = wandb.Get("/_fake/state")["runs"];
+  REQUIRE(runs.size() == 1);
+  Json run = runs.begin().value();
+  CHECK(run["displayName"] == "eval-" + inv + "-arith");
+  REQUIRE(run["history"].size() == 2);
+  for (int step = 0; step < 2; ++step) {
+    CHECK(run["history"][step]["_step"] == step);
+    CHECK(run["history"][step]["arith_accuracy_exact_match"] == 1.0);
+  }
+  CHECK(run["summary"]["arith_accuracy_exact_match"] == 1.0);
+  CHECK(run["config"]["invocation_id"]["value"] == inv);
+  CHECK(run["group"] == inv);
+  CHECK(run["state"] == "finished");
+  Json book = sheets.Get("/_fake/state")["spreadsheets"];
+  REQUIRE(book.size() == 1);
+  Json rows = book.begin().value()["sheets"][0]["rows"];
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[0] == Json::parse(R"(["Model Name", "Task Name", "Invocation ID", "Job ID",
+                                   "Executor", "accuracy_exact_match"])"));
+  CHECK(rows[1][2] == inv);
+  CHECK(rows[1][5] == 1.0);
+
+  // evalctl export again: the W&B runs are resumed and the sheet's rows updated, nothing doubled.
+  CommandResult w = evald.Ctl({"export", inv, "--dest", "wandb", "-o", "export.wandb.tags=[ci]"},
+                              {{"WANDB_API_KEY", kWandbKey}});
+  INFO(w.out << w.err);
+  REQUIRE(w.exit_code == 0);
+  CHECK(absl::StrContains(w.out, "  " + inv + ".0: Exported 1 metrics and 0 files to W&B run"));
+  CHECK(absl::StrContains(w.out, "(resumed)"));
+  runs = wandb.Get("/_fake/state")["runs"];
+  CHECK(runs.size() == 1);
+  CHECK(runs.begin().value()["history"].size() == 2);
+  CHECK(runs.begin().value()["tags"] == Json{"ci"});
+  CommandResult g = evald.Ctl({"export", inv + ".1", "--dest", "gsheets", "--json"});
+  INFO(g.out << g.err);
+  REQUIRE(g.exit_code == 0);
+  Json gj = Json::parse(g.out);
+  CHECK(gj["invocations"][0]["jobs"][0]["metadata"]["row"] == 3);
+  CHECK(sheets.Get("/_fake/state")["spreadsheets"].begin().value()["sheets"][0]["rows"].size() ==
+        3);
+
+  // Without the key evald refuses before calling W&B (bad input: exit 2) and says what to set.
+  CommandResult no_key = evald.Ctl({"export", inv, "--dest", "wandb"});
+  CHECK(no_key.exit_code == 2);
+  CHECK(absl::StrContains(no_key.err, "WANDB_API_KEY"));
+
+  // Neither the W&B key nor the private key is in evald's logs, database or events.
+  const std::string log = evald.process().Stderr() + evald.process().Stdout();
+  CHECK(absl::StrContains(log, inv + ".0: export wandb: ok, run_url " + wandb.url()));
+  CHECK(absl::StrContains(log, inv + ".1: export gsheets: ok, run_url https://docs.google.com/"));
+  CommandResult events = evald.Ctl({"info", inv});
+  const std::string state = AllFiles(evald.state_dir());
+  for (const std::string& canary : {std::string(kWandbKey), key_canary}) {
+    CHECK_FALSE(absl::StrContains(log, canary));
+    CHECK_FALSE(absl::StrContains(state, canary));
+    CHECK_FALSE(absl::StrContains(events.out + events.err, canary));
+    CHECK_FALSE(absl::StrContains(w.out + w.err + g.out + g.err, canary));
+  }
 }
 
 }  // namespace
