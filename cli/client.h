@@ -147,6 +147,25 @@ class EvalApi {
     (void)response;
     return absl::UnimplementedError("Export");
   }
+  // Token administration (evalctl admin tokens); admins only on evald's side.
+  virtual absl::Status CreateToken(const v1::CreateTokenRequest& request,
+                                   v1::CreateTokenResponse* response) {
+    (void)request;
+    (void)response;
+    return absl::UnimplementedError("this evalctl cannot call CreateToken yet");
+  }
+  virtual absl::Status ListTokens(const v1::ListTokensRequest& request,
+                                  v1::ListTokensResponse* response) {
+    (void)request;
+    (void)response;
+    return absl::UnimplementedError("this evalctl cannot call ListTokens yet");
+  }
+  virtual absl::Status RevokeToken(const v1::RevokeTokenRequest& request,
+                                   v1::RevokeTokenResponse* response) {
+    (void)request;
+    (void)response;
+    return absl::UnimplementedError("this evalctl cannot call RevokeToken yet");
+  }
 };
 
 // The gRPC implementation: insecure channel (unix sockets are protected by file permissions),

@@ -167,6 +167,8 @@ int Main(int argc, char** argv) {
                           "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS (local time), Nd or Nh");
   ls_runs_cmd->add_option("--state", ls_runs.state, "only invocations in this state");
   ls_runs_cmd->add_option("--executor", ls_runs.executor, "only this executor");
+  ls_runs_cmd->add_flag("--mine", ls_runs.mine, "only runs I submitted");
+  ls_runs_cmd->add_option("--user", ls_runs.user, "only runs this user submitted");
 
   InfoOptions info;
   CLI::App* info_cmd = app.add_subcommand(
@@ -225,6 +227,20 @@ int Main(int argc, char** argv) {
       ->required();
   backup_cmd->add_flag("--overwrite", backup.overwrite, "replace FILE if it exists");
   backup_cmd->add_flag("--json", backup.json, "one JSON object");
+  AdminTokensOptions tokens;
+  CLI::App* tokens_cmd = admin_cmd->add_subcommand("tokens", "API tokens for TCP clients");
+  tokens_cmd->require_subcommand(1);
+  CLI::App* tokens_create = tokens_cmd->add_subcommand("create", "New token, printed once");
+  tokens_create->add_option("--user", tokens.user, "who the token stands for")->required();
+  tokens_create->add_option("--role", tokens.role, "admin, user or viewer")->capture_default_str();
+  tokens_create->add_option("--expires", tokens.expires, "lifetime, e.g. 90d, 12h (default never)");
+  tokens_create->add_flag("--json", tokens.json, "one JSON object (with the token)");
+  CLI::App* tokens_ls = tokens_cmd->add_subcommand("ls", "Tokens (never their values)");
+  tokens_ls->add_option("--user", tokens.user, "only this user's");
+  tokens_ls->add_flag("--json", tokens.json, R"({"tokens": [...]})");
+  CLI::App* tokens_revoke = tokens_cmd->add_subcommand("revoke", "Revoke a token or a user's");
+  tokens_revoke->add_option("id", tokens.id, "token id (from ls)");
+  tokens_revoke->add_option("--user", tokens.user, "revoke every token of this user");
 
   if (argc <= 1) {
     std::cout << app.help();
@@ -298,6 +314,9 @@ int Main(int argc, char** argv) {
   }
   if (version_cmd->parsed()) return RunVersion(ctx);
   if (backup_cmd->parsed()) return RunBackup(ctx, backup);
+  if (tokens_create->parsed()) return RunAdminTokensCreate(ctx, tokens);
+  if (tokens_ls->parsed()) return RunAdminTokensList(ctx, tokens);
+  if (tokens_revoke->parsed()) return RunAdminTokensRevoke(ctx, tokens);
   std::cout << app.help();
   return kExitOk;
 }

@@ -167,6 +167,8 @@ struct LsRunsOptions {
   std::string since;
   std::string state;
   std::string executor;
+  bool mine = false;  // only the caller's own (evald knows who that is)
+  std::string user;   // only this user's
 };
 int RunLsRuns(Context& ctx, const LsRunsOptions& options);
 
@@ -206,5 +208,20 @@ struct BackupOptions {
   bool json = false;
 };
 int RunBackup(Context& ctx, const BackupOptions& options);
+
+// `evalctl admin tokens create|ls|revoke` (cli/commands/admin_tokens.cc).
+struct AdminTokensOptions {
+  std::string user;
+  std::string role = "user";  // admin | user | viewer
+  std::string expires;        // e.g. 90d, 12h, 30m; empty = never
+  std::string id;             // revoke: one token by id (else every token of --user)
+  bool json = false;
+};
+// Prints the new token once, on its own line (or in --json), with how to use it.
+int RunAdminTokensCreate(Context& ctx, const AdminTokensOptions& options);
+int RunAdminTokensList(Context& ctx, const AdminTokensOptions& options);
+int RunAdminTokensRevoke(Context& ctx, const AdminTokensOptions& options);
+// "90d" -> seconds; InvalidArgument for anything but a positive number with s, m, h, d or w.
+absl::StatusOr<int64_t> ParseExpiry(const std::string& text);
 
 }  // namespace evald::cli

@@ -37,6 +37,12 @@ int RunLsRuns(Context& ctx, const LsRunsOptions& options) {
     req.set_state(*state);
   }
   req.set_executor(options.executor);
+  if (options.mine && !options.user.empty()) {
+    *ctx.err << "evalctl: --mine and --user NAME are exclusive\n";
+    return kExitBadInput;
+  }
+  req.set_mine(options.mine);
+  req.set_owner(options.user);
 
   std::vector<v1::Invocation> rows;
   while (static_cast<int>(rows.size()) < options.limit) {
