@@ -24,6 +24,16 @@ std::string JobRepository::ListActiveSql() {
                       " ORDER BY invocation_id, idx");
 }
 
+// Walks the active jobs (partial index jobs_active), each checked against its invocation's row:
+// bounded by the jobs in flight. CROSS JOIN keeps that order; left to itself SQLite walked all
+// the invocations the owner ever submitted (invocations_by_owner) instead.
+std::string JobRepository::CountActiveOfOwnerSql() {
+  return absl::StrCat(
+      "SELECT count(*) FROM jobs j INDEXED BY jobs_active CROSS JOIN invocations i ON i.id = "
+      "j.invocation_id WHERE j.",
+      kActiveWhere, " AND i.owner = ?");
+}
+
 std::string JobRepository::ListActiveAfterSql() {
   return absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE ", kActiveWhere,
                       " AND (invocation_id, idx) > (?, ?) ORDER BY invocation_id, idx LIMIT ?");
@@ -154,6 +164,15 @@ absl::StatusOr<std::vector<JobRecord>> JobRepository::ListActive() {
   return db_.Run("list active jobs", [&]() -> absl::StatusOr<std::vector<JobRecord>> {
     StatementRef s = db_.Prepare(ListActiveSql());
     return ReadAll(*s);
+  });
+}
+
+absl::StatusOr<int64_t> JobRepository::CountActiveOfOwner(const std::string& owner) {
+  return db_.Run("count a user's active jobs", [&]() -> absl::StatusOr<int64_t> {
+    StatementRef s = db_.Prepare(CountActiveOfOwnerSql());
+    s->bind(1, owner);
+    s->executeStep();
+    return s->getColumn(0).getInt64();
   });
 }
 

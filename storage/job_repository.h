@@ -41,6 +41,10 @@ class JobRepository {
   absl::StatusOr<std::vector<JobRecord>> ListActiveAfter(const std::string& after_invocation_id,
                                                          int after_index, int limit);
 
+  // Jobs not terminal (pending, submitted, running) in invocations owned by `owner`: the per-user
+  // limit of the team server (daemon/submit_policy.h).
+  absl::StatusOr<int64_t> CountActiveOfOwner(const std::string& owner);
+
   // Writes every mutable field of r (state, desired, exit, message, output dir, handle, attempt,
   // progress, timestamps) if the row is still in `expected_state`; Aborted otherwise.
   absl::Status Update(const JobRecord& r, JobState expected_state);
@@ -52,6 +56,7 @@ class JobRepository {
   static std::string ListActiveSql();
   static std::string ListActiveAfterSql();
   static std::string ListByInvocationSql();
+  static std::string CountActiveOfOwnerSql();
 
  private:
   absl::StatusOr<JobRecord> ReadRow(const SQLite::Statement& stmt);

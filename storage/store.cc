@@ -584,6 +584,11 @@ absl::StatusOr<int64_t> Store::CountInvocations() {
   return InvocationRepository(*db_).Count();
 }
 
+absl::StatusOr<int64_t> Store::CountActiveJobsOfOwner(const std::string& owner) {
+  FifoLock lock(&mu_);
+  return JobRepository(*db_).CountActiveOfOwner(owner);
+}
+
 absl::StatusOr<std::vector<Store::StateCount>> Store::CountStates() {
   FifoLock lock(&mu_);
   return db_->Run("count states", [&]() -> absl::StatusOr<std::vector<StateCount>> {

@@ -200,6 +200,8 @@ class Store {
   absl::StatusOr<JobRecord> GetJob(const std::string& job_id);
   absl::StatusOr<InvocationPage> ListInvocations(const InvocationFilter& filter);
   absl::StatusOr<int64_t> CountInvocations();
+  // Jobs not terminal in invocations owned by `owner` (per-user limits).
+  absl::StatusOr<int64_t> CountActiveJobsOfOwner(const std::string& owner);
   // How many invocations, jobs and deployments are in each state, by executor (for metrics).
   struct StateCount {
     std::string kind;  // invocation | job | deployment

@@ -1,13 +1,16 @@
 // The tokens table (token_repository.h) and ownership columns (schema v4, v5) through the Store.
 #include <catch2/catch.hpp>
 
+#include "storage/job_repository.h"
 #include "tests/storage/storage_test_util.h"
 
 namespace evald::storage {
 namespace {
 
+using testing::Contains;
 using testing::MakeInvocation;
 using testing::MakeJobs;
+using testing::Move;
 using testing::OpenStore;
 using testing::TempDir;
 
@@ -97,6 +100,35 @@ TEST_CASE("An invocation keeps its owner, lists filter by it, and events name th
   CHECK((*events)[0].actor == "bob");
   CHECK((*events)[1].kind == "invocation.kill_requested");
   CHECK((*events)[1].actor == "carol");
+}
+
+TEST_CASE("A user's active jobs are counted over their invocations, from the active-jobs index") {
+  TempDir dir;
+  auto store = OpenStore(dir);
+  for (const auto& [id, owner] : std::vector<std::pair<std::string, std::string>>{
+           {"0000001a", "alice"}, {"0000001b", "bob"}, {"0000001c", "alice"}}) {
+    InvocationRecord inv = MakeInvocation(id, 1000, "local", 3);
+    inv.owner = owner;
+    REQUIRE_OK(store->CreateInvocation(inv, MakeJobs(inv), {}, {}, 1000, nullptr));
+  }
+  CHECK(*store->CountActiveJobsOfOwner("alice") == 6);
+  CHECK(*store->CountActiveJobsOfOwner("bob") == 3);
+  CHECK(*store->CountActiveJobsOfOwner("carol") == 0);
+  REQUIRE_OK(
+      store->TransitionJob(Move("0000001a.0", JobState::kPending, JobState::kRunning), 1100));
+  CHECK(*store->CountActiveJobsOfOwner("alice") == 6);  // running still counts
+  REQUIRE_OK(
+      store->TransitionJob(Move("0000001a.0", JobState::kRunning, JobState::kSucceeded), 1200));
+  REQUIRE_OK(store->TransitionJob(Move("0000001c.2", JobState::kPending, JobState::kFailed), 1200));
+  CHECK(*store->CountActiveJobsOfOwner("alice") == 4);
+
+  auto raw = testing::Raw(dir / "state/evald.db");
+  SQLite::Statement q(*raw, "EXPLAIN QUERY PLAN " + JobRepository::CountActiveOfOwnerSql());
+  std::string plan;
+  while (q.executeStep()) plan += q.getColumn(3).getString() + "\n";
+  INFO(plan);
+  CHECK(Contains(plan, "jobs_active"));
+  CHECK(Contains(plan, "SEARCH i USING INDEX sqlite_autoindex_invocations_1 (id=?)"));
 }
 
 }  // namespace
