@@ -120,7 +120,13 @@ int RunLogin(const ConnectionFlags& flags, const LoginOptions& options, const En
     return kExitFailed;
   }
   out << "evald " << info.version() << " answered at " << connection->address.target
-      << (connection->tls ? " (TLS)" : "") << "\n";
+      << (connection->tls ? " (TLS)" : "");
+  // Who evald takes this token (or, on its socket, this uid) for.
+  if (!info.caller_user().empty()) {
+    out << " as " << info.caller_user();
+    if (!info.caller_role().empty()) out << " (" << info.caller_role() << ")";
+  }
+  out << "\n";
   out << "wrote " << files->config_path << "\n";
   if (!files->token_path.empty()) out << "wrote " << files->token_path << " (mode 0600)\n";
   return kExitOk;

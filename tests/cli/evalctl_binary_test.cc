@@ -328,8 +328,8 @@ TEST_CASE("evalctl login: checks evald, writes config and a 0600 token, prints n
   Result r = Evalctl({"login", "--server", s.address}, env, std::string(kToken) + "\n");
   INFO(r.out << r.err);
   REQUIRE(r.code == 0);
-  CHECK(r.out == "evald 9.9.9 answered at " + s.address + "\nwrote " + home.config() + "\nwrote " +
-                     home.dir + "/evalctl/token (mode 0600)\n");
+  CHECK(r.out == "evald 9.9.9 answered at " + s.address + " as ci-bot (user)\nwrote " +
+                     home.config() + "\nwrote " + home.dir + "/evalctl/token (mode 0600)\n");
   CHECK(s.service.LastAuthorization() == std::string("Bearer ") + kToken);
   CHECK_FALSE(absl::StrContains(r.out + r.err, kToken));
   CHECK(FileMode(home.dir + "/evalctl") == 0700);
@@ -436,7 +436,7 @@ TEST_CASE("evalctl over TLS: its CA is trusted, another CA and plain TCP are ref
   r = Evalctl({"login", "--server", s.address, "--ca-file", s.dir + "/ca.pem"}, env, kToken);
   INFO(r.out << r.err);
   REQUIRE(r.code == 0);
-  CHECK(absl::StrContains(r.out, "answered at " + s.address + " (TLS)"));
+  CHECK(absl::StrContains(r.out, "answered at " + s.address + " (TLS) as ci-bot (user)"));
   CHECK(absl::StrContains(Slurp(home.config()), "ca_file: " + s.dir + "/ca.pem"));
   s.service.RecordAuthorizationForTest("");
   r = Evalctl({"status", "1a2b3c4d"}, env);

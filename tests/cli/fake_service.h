@@ -59,6 +59,10 @@ class FakeService final : public v1::EvalService::Service {
                              v1::ServerInfo* resp) override {
     RecordAuthorization(ctx);
     resp->set_version("9.9.9");
+    if (!LastAuthorization().empty()) {
+      resp->set_caller_user("ci-bot");
+      resp->set_caller_role("user");
+    }
     resp->set_api_version("evald.v1");
     return grpc::Status::OK;
   }
