@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -25,10 +26,13 @@
 namespace evald::testing {
 namespace {
 
+namespace fs = std::filesystem;
+
 // A CA, a server certificate it signed for localhost/127.0.0.1, a client certificate it signed,
 // and an unrelated second CA, all made by the openssl CLI in `dir`.
 struct TestPki {
   explicit TestPki(const std::string& dir) : dir(dir) {
+    fs::create_directories(dir);
     const std::string script = absl::StrCat(
         "set -e; cd '", dir, "'\n",
         "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=evald-test-ca -keyout ca.key "
@@ -124,6 +128,35 @@ TEST_CASE("mTLS: with tls.client_ca a client needs a certificate that CA signed"
   CHECK(s.error_code() != grpc::StatusCode::UNAVAILABLE);
 }
 
+std::string MakeToken(const Evald& evald, const std::string& user, const std::string& role,
+                      int64_t expires_in_seconds = 0, std::string* id = nullptr);
+
+TEST_CASE("a renewed certificate is served without a restart (tls.refresh_seconds)") {
+  TempDir dir;
+  TestPki first(dir.path() + "/first");
+  TestPki second(dir.path() + "/second");
+  const std::string tcp = TcpAddress();
+  fs::create_directories(dir.path() + "/live");
+  const std::string cert = dir.path() + "/live/server.pem";
+  const std::string key = dir.path() + "/live/server.key";
+  fs::copy_file(first.path("server.pem"), cert);
+  fs::copy_file(first.path("server.key"), key);
+  Spit(dir.path() + "/evald.yaml",
+       absl::StrCat("tls: {cert: ", cert, ", key: ", key, ", refresh_seconds: 1}\n"));
+  Evald evald(dir, {"--config", dir.path() + "/evald.yaml", "--listen",
+                    "unix://" + dir.path() + "/state/evald.sock", "--listen", tcp});
+  const std::string token = MakeToken(evald, "alice", "viewer");
+  CHECK(Info(*TlsStub(tcp, first, "ca.pem"), token).ok());
+  CHECK(Info(*TlsStub(tcp, second, "ca.pem"), token).error_code() == grpc::StatusCode::UNAVAILABLE);
+
+  // Renewal as a cert manager does it: both files replaced, evald not told.
+  fs::copy_file(second.path("server.pem"), cert, fs::copy_options::overwrite_existing);
+  fs::copy_file(second.path("server.key"), key, fs::copy_options::overwrite_existing);
+  CHECK(WaitFor([&] { return Info(*TlsStub(tcp, second, "ca.pem"), token).ok(); }, 15));
+  CHECK(Info(*TlsStub(tcp, first, "ca.pem"), token).error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK(evald.process().Alive());
+}
+
 TEST_CASE("a TLS key that does not match its certificate stops evald with a clear message") {
   TempDir dir;
   TestPki pki(dir.path());
@@ -157,7 +190,7 @@ TEST_CASE("the unix socket is 0600 by default, and socket_mode and socket_group 
 
 // A token made by the test itself as an admin (its uid is evald's) over the unix socket.
 std::string MakeToken(const Evald& evald, const std::string& user, const std::string& role,
-                      int64_t expires_in_seconds = 0, std::string* id = nullptr) {
+                      int64_t expires_in_seconds, std::string* id) {
   grpc::ClientContext ctx;
   v1::CreateTokenRequest req;
   req.set_user(user);
