@@ -122,6 +122,10 @@ int main(int argc, char** argv) {
                  "PEM CA: TCP clients must present a certificate it signed (mTLS)");
   app.add_option("--socket-group", socket_group, "group of the unix socket (default: evald's)");
   app.add_option("--socket-mode", socket_mode, "mode of the unix socket, octal (default 0600)");
+  std::vector<std::string> output_roots;
+  app.add_option("--output-root", output_roots,
+                 "a folder non-admin callers' output_dir may be under, besides <state-dir>/runs "
+                 "and their home (repeatable; adds to the server config's output_roots)");
   app.add_flag("--initialize-db", initialize_db,
                "start a new empty database even though the state dir holds an earlier evald's "
                "files (secrets.key, evald.db-wal) and evald.db is missing or empty");
@@ -146,6 +150,7 @@ int main(int argc, char** argv) {
   if (!state_dir.empty()) config.state_dir = state_dir;
   if (!listen.empty()) config.listen = listen;
   if (insecure_tcp) config.insecure_tcp = true;
+  config.output_roots.insert(config.output_roots.end(), output_roots.begin(), output_roots.end());
   if (!log_level.empty()) config.log_level = log_level;
   if (!log_format.empty()) config.log_format = log_format;
   if (tick_ms > 0) config.tick = absl::Milliseconds(tick_ms);

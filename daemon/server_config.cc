@@ -60,7 +60,8 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
       "state_dir", "listen",       "log_level",         "log_format", "supervisor_tick_ms",
       "stop_grace_seconds", "runner_path", "container_runtime", "eval_binary", "configs_dir",
       "max_request_bytes", "max_running_jobs", "insecure_tcp", "executor_poll_ms", "metrics_listen",
-      "insecure", "tls", "socket_group", "socket_mode", "job_nice"};
+      "insecure", "tls", "socket_group", "socket_mode", "job_nice", "output_roots",
+      "command_deployments", "limits"};
   cfg.config_file = path;
   try {
     for (const auto& kv : root) {
@@ -152,6 +153,40 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
       if (key == "max_running_jobs") {
         EVALD_RETURN_IF_ERROR(integer(&n, 0));
         cfg.max_running_jobs = static_cast<int>(std::min<int64_t>(n, 1 << 20));
+      }
+      if (key == "output_roots") {
+        EVALD_RETURN_IF_ERROR(list(&cfg.output_roots));
+        for (const std::string& allowed : cfg.output_roots) {
+          EVALD_RETURN_IF_ERROR(Expect(!allowed.empty() && allowed[0] == '/', path, v, key,
+                                       "a list of absolute paths"));
+        }
+      }
+      if (key == "command_deployments") {
+        EVALD_RETURN_IF_ERROR(scalar(&cfg.command_deployments));
+        const std::string& c = cfg.command_deployments;
+        EVALD_RETURN_IF_ERROR(Expect(c == "all" || c == "admins" || c == "none", path, v, key,
+                                     "one of all, admins, none"));
+      }
+      if (key == "limits") {
+        EVALD_RETURN_IF_ERROR(Expect(v.IsMap(), path, v, key,
+                                     "a mapping with submits_per_minute and/or active_jobs"));
+        for (const auto& entry : v) {
+          const std::string name = entry.first.as<std::string>();
+          const std::string full = absl::StrCat("limits.", name);
+          int64_t limit = -1;
+          const bool number = entry.second.IsScalar() &&
+                              YAML::convert<int64_t>::decode(entry.second, limit) && limit >= 0;
+          if (name != "submits_per_minute" && name != "active_jobs") {
+            return absl::InvalidArgumentError(absl::StrCat(
+                path, ":", entry.first.Mark().line + 1, ": unknown setting '", full,
+                "'; known: limits.submits_per_minute, limits.active_jobs"));
+          }
+          EVALD_RETURN_IF_ERROR(Expect(number, path, entry.second, full,
+                                       "an integer >= 0 (per user; 0 = no limit)"));
+          const int clamped = static_cast<int>(std::min<int64_t>(limit, 1 << 20));
+          if (name == "submits_per_minute") cfg.limit_submits_per_minute = clamped;
+          if (name == "active_jobs") cfg.limit_active_jobs = clamped;
+        }
       }
       if (key == "job_nice") {
         EVALD_RETURN_IF_ERROR(integer(&n, 0));

@@ -50,6 +50,13 @@ struct ServerConfig {
   // Added to the nice value of the jobs evald starts on its own host (0-19), so job starts do not
   // take the CPU from the API: see executors::ExecutorContext::job_nice.
   int job_nice = 5;
+  // Team-server rules on submits (daemon/submit_policy.h): where non-admin callers' output_dir may
+  // be besides <state_dir>/runs and a uid caller's home; who may submit `command` deployments
+  // (all | admins | none); per-user limits, 0 = none.
+  std::vector<std::string> output_roots;
+  std::string command_deployments = "admins";
+  int limit_submits_per_minute = 0;
+  int limit_active_jobs = 0;
   // How often each executor's live jobs are polled (`executor_poll_ms: {slurm: 5000}`); an
   // executor not listed uses its own default (local: every tick).
   std::map<std::string, absl::Duration> executor_poll;

@@ -78,6 +78,14 @@ absl::StatusOr<std::unique_ptr<ServerCore>> ServerCore::Create(
     SystemdNotifier* notifier) {
   std::unique_ptr<ServerCore> core(new ServerCore());
   core->config_ = config;
+  core->submit_policy_ = std::make_unique<SubmitPolicy>(SubmitPolicyOptions{
+      .state_dir = config.state_dir,
+      .output_roots = config.output_roots,
+      .command_deployments = config.command_deployments == "all"    ? CommandDeployments::kAll
+                             : config.command_deployments == "none" ? CommandDeployments::kNone
+                                                                    : CommandDeployments::kAdmins,
+      .submits_per_minute = config.limit_submits_per_minute,
+      .active_jobs = config.limit_active_jobs});
   core->started_ms_ = NowMs();
   EVALD_ASSIGN_OR_RETURN(core->store_,
                          storage::Store::Open({.db_path = config.state_dir + "/evald.db",
@@ -205,11 +213,16 @@ absl::Status ServerCore::Submit(const Caller& caller, const v1::SubmitRequest& r
   if (!executor.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("execution.type: ", executor.status().message()));
   }
+  // Jobs write output_dir as evald's user; a remote SLURM cluster's path is the ssh user's.
+  const bool remote_output = rc.executor == "slurm" && rc.execution["hostname"].IsScalar() &&
+                             !rc.execution["hostname"].Scalar().empty();
+  if (!remote_output) EVALD_RETURN_IF_ERROR(submit_policy_->CheckOutputDir(caller, rc.output_dir));
   std::optional<deployment::DeploymentSpec> deploy;
   if (rc.deployment_type != "none") {
     absl::StatusOr<deployment::DeploymentSpec> spec =
         deployment::ParseDeploymentSpec(rc.deployment, rc.execution);
     if (!spec.ok()) return spec.status();
+    EVALD_RETURN_IF_ERROR(submit_policy_->CheckDeployment(caller, spec->type));
     executors::DeploymentBackend* servers = (*executor)->deployments();
     if (servers == nullptr) {
       return absl::FailedPreconditionError(
@@ -343,6 +356,12 @@ absl::Status ServerCore::Submit(const Caller& caller, const v1::SubmitRequest& r
     return absl::OkStatus();
   }
 
+  int64_t active_jobs = 0;
+  if (submit_policy_->limits_active_jobs()) {
+    EVALD_ASSIGN_OR_RETURN(active_jobs, store_->CountActiveJobsOfOwner(caller.user));
+  }
+  EVALD_RETURN_IF_ERROR(submit_policy_->Admit(caller, active_jobs,
+                                              static_cast<int>(records.jobs.size()), absl::Now()));
   std::optional<storage::SubmitKey> key;
   if (!request.idempotency_key().empty()) {
     key = storage::SubmitKey{request.idempotency_key(), CanonicalSubmitRequest(request), ""};

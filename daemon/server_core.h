@@ -28,6 +28,7 @@
 #include "daemon/request_gate.h"
 #include "daemon/server_config.h"
 #include "daemon/metrics.h"
+#include "daemon/submit_policy.h"
 #include "daemon/supervisor.h"
 #include "daemon/systemd_notify.h"
 #include "daemon/watch_hub.h"
@@ -114,6 +115,7 @@ class ServerCore {
   std::unique_ptr<JobPlanner> planner_;
   WatchHub hub_;
   std::unique_ptr<Supervisor> supervisor_;
+  std::unique_ptr<SubmitPolicy> submit_policy_;  // output roots, command deployments, limits
   // At most 4 Submits parse and plan at once; more wait up to 2 s (docs/api.md, limits).
   RequestGate submit_gate_{4, absl::Seconds(2)};
 };

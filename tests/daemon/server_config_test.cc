@@ -22,7 +22,9 @@ TEST_CASE("a server config file sets every documented key") {
        "log_level: debug\nlog_format: json\nsupervisor_tick_ms: 250\nstop_grace_seconds: 5\n"
        "runner_path: /opt/evalrun\ncontainer_runtime: podman\neval_binary: eval-factory\n"
        "max_request_bytes: 65536\nmax_running_jobs: 4\ninsecure_tcp: true\n"
-       "executor_poll_ms: {local: 500, slurm: 5000}\njob_nice: 0\n");
+       "executor_poll_ms: {local: 500, slurm: 5000}\njob_nice: 0\n"
+       "output_roots: [/srv/evals, /data/runs]\ncommand_deployments: none\n"
+       "limits: {submits_per_minute: 30, active_jobs: 64}\n");
   absl::StatusOr<ServerConfig> cfg = LoadServerConfig(path);
   REQUIRE(cfg.ok());
   CHECK(cfg->state_dir == "/var/lib/evald");
@@ -35,6 +37,10 @@ TEST_CASE("a server config file sets every documented key") {
   CHECK(cfg->max_request_bytes == 65536);
   CHECK(cfg->max_running_jobs == 4);
   CHECK(cfg->job_nice == 0);  // default 5
+  CHECK(cfg->output_roots == std::vector<std::string>{"/srv/evals", "/data/runs"});
+  CHECK(cfg->command_deployments == "none");
+  CHECK(cfg->limit_submits_per_minute == 30);
+  CHECK(cfg->limit_active_jobs == 64);
   CHECK(cfg->insecure_tcp);
   CHECK(cfg->executor_poll ==
         std::map<std::string, absl::Duration>{{"local", absl::Milliseconds(500)},
@@ -55,6 +61,21 @@ TEST_CASE("server config mistakes name the file, the line and the key") {
   REQUIRE_FALSE(cfg.ok());
   CHECK(cfg.status().message().find("'supervisor_tick_ms' must be an integer >= 10") !=
         std::string::npos);
+
+  Spit(path, "limits: {active_jobs: -1}\n");
+  CHECK(LoadServerConfig(path).status().message().find(
+            "'limits.active_jobs' must be an integer >= 0 (per user; 0 = no limit)") !=
+        std::string::npos);
+  Spit(path, "limits: {running_jobs: 3}\n");
+  CHECK(LoadServerConfig(path).status().message().find(
+            "unknown setting 'limits.running_jobs'; known: limits.submits_per_minute, "
+            "limits.active_jobs") != std::string::npos);
+  Spit(path, "output_roots: [relative/dir]\n");
+  CHECK(LoadServerConfig(path).status().message().find(
+            "'output_roots' must be a list of absolute paths") != std::string::npos);
+  Spit(path, "command_deployments: some\n");
+  CHECK(LoadServerConfig(path).status().message().find(
+            "'command_deployments' must be one of all, admins, none") != std::string::npos);
 
   Spit(path, "job_nice: 20\n");
   CHECK(LoadServerConfig(path).status().message().find(

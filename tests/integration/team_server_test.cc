@@ -87,10 +87,12 @@ grpc::Status Info(v1::EvalService::Stub& stub, const std::string& token = "",
 
 std::vector<std::string> TlsFlags(const TestPki& pki, const std::string& tcp,
                                   const std::string& state) {
-  return {"--listen",   "unix://" + state + "/evald.sock",
-          "--listen",   tcp,
-          "--tls-cert", pki.path("server.pem"),
-          "--tls-key",  pki.path("server.key")};
+  // Token users may write only under allowed roots: the runs go to the test dir's out/.
+  return {"--listen",      "unix://" + state + "/evald.sock",
+          "--listen",      tcp,
+          "--tls-cert",    pki.path("server.pem"),
+          "--tls-key",     pki.path("server.key"),
+          "--output-root", std::filesystem::path(state).parent_path().string() + "/out"};
 }
 
 TEST_CASE("TCP with TLS: the right CA connects, a wrong CA or no TLS is refused") {
@@ -439,7 +441,43 @@ TEST_CASE("on the unix socket the caller is its uid: another local user is a use
   evald.WaitTerminal(inv, 30);
 }
 
-TEST_CASE("several users with their own tokens submit at once over TLS; each run is theirs") {
+TEST_CASE("a token user's output_dir, command deployments and limits follow the server config") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  RefEndpoint model(dir, ArithModelFlags({"--latency-ms", "2000"}));
+  const std::string tcp = TcpAddress();
+  Spit(dir.path() + "/evald.yaml", "limits:\n  submits_per_minute: 3\n  active_jobs: 2\n");
+  std::vector<std::string> flags = TlsFlags(pki, tcp, dir.path() + "/state");
+  flags.insert(flags.end(), {"--config", dir.path() + "/evald.yaml"});
+  Evald evald(dir, flags);
+  auto stub = TlsStub(tcp, pki, "ca.pem");
+  const std::string alice = MakeToken(evald, "alice", "user");
+  const std::string bob = MakeToken(evald, "bob", "user");
+  const std::string config = ArithConfig(dir, model, {.limit_samples = 20, .parallelism = 1});
+  std::string id;
+
+  std::string outside = config;
+  const std::string out = "output_dir: " + dir.path() + "/out";
+  outside.replace(outside.find(out), out.size(), "output_dir: " + dir.path() + "/out/../elsewhere");
+  grpc::Status s = Submit(*stub, alice, outside, &id);
+  CHECK(s.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  CHECK(absl::StrContains(s.error_message(), "(resolved: '" + dir.path() + "/elsewhere')"));
+  CHECK_FALSE(std::filesystem::exists(dir.path() + "/elsewhere"));
+
+  s = Submit(*stub, alice, config, &id);  // 1 job
+  INFO(s.error_message());
+  REQUIRE(s.ok());
+  s = Submit(*stub, alice, config, &id);
+  REQUIRE(s.ok());
+  s = Submit(*stub, alice, config, &id);  // a third unfinished job: over active_jobs 2
+  CHECK(s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  CHECK(absl::StrContains(s.error_message(), "alice has 2 job(s) not finished"));
+  s = Submit(*stub, bob, config, &id);  // bob is not held up by alice
+  CHECK(s.ok());
+  CHECK(ListMine(*stub, alice).size() == 2);
+}
+
+TEST_CASE("several users with their own tokens submit at once over TLS, each run is theirs") {
   TempDir dir;
   TestPki pki(dir.path());
   RefEndpoint model(dir, ArithModelFlags());
