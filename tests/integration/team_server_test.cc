@@ -533,5 +533,58 @@ TEST_CASE("several users with their own tokens submit at once over TLS, each run
   CHECK(absl::StrContains(haystacks[0], "submitted by user0 (token "));
 }
 
+TEST_CASE("20 users x 20 submits at once over TLS: per-user limits hold and nothing is lost") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  RefEndpoint model(dir, ArithModelFlags());
+  const std::string tcp = TcpAddress();
+  // Jobs queue behind one running job: the test is about the API, not about running 300 jobs.
+  Spit(dir.path() + "/evald.yaml", "max_running_jobs: 1\nlimits:\n  submits_per_minute: 15\n");
+  std::vector<std::string> flags = TlsFlags(pki, tcp, dir.path() + "/state");
+  flags.insert(flags.end(), {"--config", dir.path() + "/evald.yaml"});
+  Evald evald(dir, flags);
+  constexpr int kUsers = 20;
+  constexpr int kSubmits = 20;
+  constexpr int kLimit = 15;
+  std::vector<std::string> tokens;
+  for (int u = 0; u < kUsers; ++u) {
+    tokens.push_back(MakeToken(evald, absl::StrCat("member", u), "user"));
+  }
+  const std::string config = ArithConfig(dir, model, {.limit_samples = 1, .parallelism = 1});
+  std::vector<std::vector<std::string>> accepted(kUsers);
+  std::vector<int> limited(kUsers, 0);
+  std::vector<std::string> other_errors(kUsers);
+  std::vector<std::thread> threads;
+  for (int u = 0; u < kUsers; ++u) {
+    threads.emplace_back([&, u] {
+      auto stub = TlsStub(tcp, pki, "ca.pem");
+      for (int i = 0; i < kSubmits; ++i) {
+        std::string id;
+        grpc::Status s = Submit(*stub, tokens[u], config, &id);
+        if (s.ok()) {
+          accepted[u].push_back(id);
+        } else if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+                   absl::StrContains(s.error_message(), "limit per user is 15")) {
+          ++limited[u];
+        } else {
+          other_errors[u] += s.error_message() + "; ";
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  auto stub = TlsStub(tcp, pki, "ca.pem");
+  for (int u = 0; u < kUsers; ++u) {
+    INFO("member" << u << ": " << other_errors[u]);
+    CHECK(other_errors[u].empty());
+    CHECK(accepted[u].size() == kLimit);  // the limit, no more and no fewer
+    CHECK(limited[u] == kSubmits - kLimit);
+    std::vector<std::string> mine = ListMine(*stub, tokens[u]);
+    std::sort(mine.begin(), mine.end());
+    std::sort(accepted[u].begin(), accepted[u].end());
+    CHECK(mine == accepted[u]);  // every accepted submit stored, under its submitter
+  }
+}
+
 }  // namespace
 }  // namespace evald::testing
