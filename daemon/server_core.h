@@ -96,6 +96,9 @@ class ServerCore {
                           v1::ListTokensResponse* response);
   absl::Status RevokeToken(const Caller& caller, const v1::RevokeTokenRequest& request,
                            v1::RevokeTokenResponse* response);
+  // Compares two runs' metrics (server_core_compare.cc, daemon/compare.h). Any role.
+  absl::Status Compare(const Caller& caller, const v1::CompareRequest& request,
+                       v1::CompareResponse* response);
 
   Supervisor& supervisor() { return *supervisor_; }
   Metrics& metrics() { return *metrics_; }

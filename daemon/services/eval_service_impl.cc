@@ -125,4 +125,10 @@ grpc::Status EvalServiceImpl::RevokeToken(grpc::ServerContext* ctx,
   return FinishRpc(ctx, "RevokeToken", core_->RevokeToken(caller, *req, resp));
 }
 
+grpc::Status EvalServiceImpl::Compare(grpc::ServerContext* ctx, const v1::CompareRequest* req,
+                                      v1::CompareResponse* resp) {
+  EVALD_CALLER_OR_FINISH(caller, ctx, "Compare");
+  return FinishRpc(ctx, "Compare", core_->Compare(caller, *req, resp));
+}
+
 }  // namespace evald::daemon

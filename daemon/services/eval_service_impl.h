@@ -50,6 +50,8 @@ class EvalServiceImpl final : public v1::EvalService::Service {
                           v1::ListTokensResponse* resp) override;
   grpc::Status RevokeToken(grpc::ServerContext* ctx, const v1::RevokeTokenRequest* req,
                            v1::RevokeTokenResponse* resp) override;
+  grpc::Status Compare(grpc::ServerContext* ctx, const v1::CompareRequest* req,
+                       v1::CompareResponse* resp) override;
 
  private:
   absl::StatusOr<Caller> CallerOf(grpc::ServerContext* ctx);
