@@ -146,6 +146,9 @@ class GrpcEvalApi final : public EvalApi {
     // An MLflow export retries each call for up to 3 minutes; many jobs take a while.
     return Unary(&v1::EvalService::Stub::Export, req, resp, std::chrono::seconds(1800));
   }
+  absl::Status Compare(const v1::CompareRequest& req, v1::CompareResponse* resp) override {
+    return Unary(&v1::EvalService::Stub::Compare, req, resp, kUnaryDeadline);
+  }
   absl::Status GetServerInfo(bool quick, v1::ServerInfo* resp) override {
     v1::GetServerInfoRequest req;
     return Unary(&v1::EvalService::Stub::GetServerInfo, req, resp,

@@ -166,6 +166,11 @@ class EvalApi {
     (void)response;
     return absl::UnimplementedError("this evalctl cannot call RevokeToken yet");
   }
+  virtual absl::Status Compare(const v1::CompareRequest& request, v1::CompareResponse* response) {
+    (void)request;
+    (void)response;
+    return absl::UnimplementedError("this evalctl cannot call Compare yet");
+  }
 };
 
 // The gRPC implementation: insecure channel (unix sockets are protected by file permissions),

@@ -152,6 +152,15 @@ int Main(int argc, char** argv) {
               "TASK.METRIC[.SCORE]=VALUE (TASK may be *): exit 7 if a score is under it;"
               " repeatable");
 
+  CompareOptions compare;
+  CLI::App* compare_cmd = app.add_subcommand(
+      "compare", "Per task and metric: both runs' values, b - a, and whether it is significant");
+  compare_cmd->add_option("id-a", compare.id_a, "baseline invocation or job id")->required();
+  compare_cmd->add_option("id-b", compare.id_b, "candidate invocation or job id")->required();
+  compare_cmd->add_flag("--json", compare.json, "one JSON object");
+  compare_cmd->add_flag("--fail-on-regression", compare.fail_on_regression,
+                        "exit 1 when a metric is significantly lower in id-b");
+
   // ls
   CLI::App* ls_cmd = app.add_subcommand("ls", "List tasks (default) or runs");
   ls_cmd->require_subcommand(0, 1);
@@ -300,6 +309,7 @@ int Main(int argc, char** argv) {
   if (kill_cmd->parsed()) return RunKill(ctx, kill);
   if (resume_cmd->parsed()) return RunResume(ctx, resume);
   if (results_cmd->parsed()) return RunResults(ctx, results);
+  if (compare_cmd->parsed()) return RunCompare(ctx, compare);
   if (ls_cmd->parsed()) {
     if (ls_runs_cmd->parsed()) return RunLsRuns(ctx, ls_runs);
     return RunLsTasks(ctx, ls_tasks);

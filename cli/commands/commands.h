@@ -139,6 +139,17 @@ struct ResultsOptions {
 inline constexpr int kExitGateFailed = 7;
 int RunResults(Context& ctx, const ResultsOptions& options);
 
+// `compare A B`: every task.metric[.score] of both runs, b - a and its significance (evald
+// computes it: the Compare RPC). Exit 0, or with fail_on_regression kExitFailed (1) when some
+// metric is significantly lower in b.
+struct CompareOptions {
+  std::string id_a;
+  std::string id_b;
+  bool json = false;
+  bool fail_on_regression = false;
+};
+int RunCompare(Context& ctx, const CompareOptions& options);
+
 // ---- export ------------------------------------------------------------------------------------
 
 // `export IDS... --dest local|mlflow` (docs/export.md). Unset optionals leave the key to the
