@@ -84,10 +84,13 @@ Caller LocalCaller(uid_t uid) {
 
 absl::StatusOr<Caller> CallerResolver::Resolve(const std::string& peer,
                                                std::optional<absl::string_view> authorization) {
-  if (peers_ != nullptr) {
+  const bool has_token = authorization.has_value() && !authorization->empty();
+  // On the unix socket the uid identifies the caller; a token sent there is still checked and,
+  // when valid, names the caller (a CI job on evald's host acts as its token's user).
+  if (peers_ != nullptr && !has_token) {
     if (std::optional<PeerCred> cred = peers_->Lookup(peer)) return LocalCaller(cred->uid);
   }
-  if (!authorization.has_value() || authorization->empty()) {
+  if (!has_token) {
     return absl::UnauthenticatedError(
         absl::StrCat("no token: calls over TCP must carry one; ", kHowToAuthenticate));
   }

@@ -5,7 +5,7 @@
 // ServerCore method):
 //   - on the unix socket, from the connection's uid (SO_PEERCRED, unix_listener.h): no token
 //     needed; uid 0 and evald's own uid are admins, any other uid is a `user` named by its
-//     passwd entry;
+//     passwd entry. A token sent there anyway is checked as on TCP and names the caller;
 //   - on TCP, from the bearer token (metadata `authorization: Bearer <token>`): missing, unknown,
 //     revoked or expired is UNAUTHENTICATED. The token's value is only hashed, never kept,
 //     logged or put in a message.

@@ -267,6 +267,15 @@ TEST_CASE("over TCP a call needs a valid token: none, unknown, revoked or expire
   CHECK(info.caller_user() == "alice");
   CHECK(info.caller_role() == "user");
 
+  // On the unix socket a token is not needed, but one that is sent is checked and names the caller.
+  v1::ServerInfo local;
+  REQUIRE(Info(*evald.Stub(), "", &local).ok());
+  CHECK(local.caller_role() == "admin");
+  REQUIRE(Info(*evald.Stub(), alice, &local).ok());
+  CHECK(local.caller_user() == "alice");
+  CHECK(local.caller_role() == "user");
+  CHECK(Info(*evald.Stub(), alice + "x").error_code() == grpc::StatusCode::UNAUTHENTICATED);
+
   grpc::Status none = Info(*stub);
   CHECK(none.error_code() == grpc::StatusCode::UNAUTHENTICATED);
   CHECK(absl::StrContains(none.error_message(), "no token"));
