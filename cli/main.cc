@@ -213,6 +213,8 @@ int Main(int argc, char** argv) {
   AddRepeated(export_cmd, "--log-metrics", &export_opts.log_metrics,
               "export only metrics whose key contains NAME, repeatable");
   export_cmd->add_flag("--json", export_opts.json, "one JSON object");
+  export_cmd->add_flag("--retry", export_opts.retry,
+                       "re-queue the failed auto-exports of the ids (to --dest only when given)");
 
   CLI::App* version_cmd = app.add_subcommand("version", "evalctl's and evald's versions");
 
@@ -320,6 +322,7 @@ int Main(int argc, char** argv) {
     if (copy_logs->count() > 0) export_opts.copy_logs = true;
     if (only_required->count() > 0) export_opts.only_required = true;
     if (all_artifacts->count() > 0) export_opts.only_required = false;
+    if (export_opts.retry && export_cmd->get_option("--dest")->count() == 0) export_opts.dest = "";
     return RunExport(ctx, export_opts);
   }
   if (version_cmd->parsed()) return RunVersion(ctx);

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "core/config/yaml_io.h"
 #include "core/ids.h"
 #include "core/redact.h"
@@ -67,6 +68,48 @@ absl::Status CheckExportId(const std::string& id) {
   return absl::OkStatus();
 }
 
+// `evalctl export --retry`: the failed job_exports rows of `ids` (to `dest`, or to every
+// destination when empty) go back to pending with a fresh retry window; the AutoExporter's scan
+// (every second) picks them up, so the call does not wait for the exports.
+absl::Status RetryFailedExports(storage::Store& store, const Caller& caller,
+                                const v1::ExportRequest& request, v1::ExportResponse* response) {
+  const int64_t now = absl::ToUnixMillis(absl::Now());
+  std::set<std::string> seen;
+  for (const std::string& id : request.ids()) {
+    const std::string inv = InvocationIdOf(id);
+    if (!seen.insert(id).second) continue;
+    EVALD_ASSIGN_OR_RETURN(storage::InvocationView view, store.GetInvocation(inv));
+    (void)view;  // NOT_FOUND for an unknown invocation
+    EVALD_ASSIGN_OR_RETURN(std::vector<storage::JobExportRecord> rows, store.ListExports(inv));
+    for (storage::JobExportRecord& r : rows) {
+      if (r.state != "failed" || (id != inv && r.job_id != id)) continue;
+      if (!request.dest().empty() && r.dest != request.dest()) continue;
+      v1::ExportRetry* out = response->add_retried();
+      out->set_job_id(r.job_id);
+      out->set_dest(r.dest);
+      out->set_attempts(r.attempts);
+      out->set_message(r.message);
+      r.state = "pending";
+      r.attempts = 0;
+      r.message = absl::StrCat("retry requested by ", caller.user);
+      r.created_ms = now;  // the retry_timeout window starts again
+      r.updated_ms = now;
+      r.next_attempt_ms = now;
+      EVALD_RETURN_IF_ERROR(store.PutExport(r));
+      spdlog::info("{}: export {}: retry requested by {} (was failed after {} attempts)",
+                   r.job_id, r.dest, caller.user, out->attempts());
+    }
+  }
+  if (response->retried_size() == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no failed auto-export", request.dest().empty() ? "" : " to " + request.dest(),
+        " to retry in ", absl::StrJoin(request.ids(), ", ")));
+  }
+  response->set_dest(request.dest());
+  response->set_success(true);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ServerCore::Export(const Caller& caller, const v1::ExportRequest& request,
@@ -86,6 +129,7 @@ absl::Status ServerCore::Export(const Caller& caller, const v1::ExportRequest& r
       EVALD_RETURN_IF_ERROR(RequireOwnerOrAdmin(caller, view.invocation.owner, "export", id));
     }
   }
+  if (request.retry_failed()) return RetryFailedExports(*store_, caller, request, response);
   std::string working_dir = request.working_dir();
   if (working_dir.empty()) {
     std::error_code ec;

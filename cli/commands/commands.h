@@ -168,6 +168,9 @@ struct ExportOptions {
   std::optional<bool> only_required;
   std::vector<std::string> log_metrics;
   bool json = false;
+  // --retry: re-queue the failed auto-exports of `ids` (to `dest` when not empty, else to every
+  // destination) instead of exporting; exit kExitRefused when none failed.
+  bool retry = false;
 };
 int RunExport(Context& ctx, const ExportOptions& options);
 

@@ -80,9 +80,44 @@ void PrintExport(const v1::ExportResponse& r, const Redactor& redact, std::ostre
   if (!r.message().empty()) out << "Export failed: " << redact(r.message()) << "\n";
 }
 
+// `export --retry`: evald re-queues the failed auto-exports; the auto-exporter runs them.
+int RunExportRetry(Context& ctx, const ExportOptions& options) {
+  v1::ExportRequest req;
+  for (const std::string& id : options.ids) req.add_ids(id);
+  req.set_dest(options.dest);
+  req.set_retry_failed(true);
+  req.set_client(absl::StrCat("evalctl/", EvalctlVersion()));
+  v1::ExportResponse resp;
+  absl::Status s = ctx.api->Export(req, &resp);
+  if (!s.ok()) return ReportFailure(s, ctx.address, *ctx.err, options.ids.front());
+  if (options.json) {
+    Json j;
+    j["retried"] = Json::array();
+    for (const v1::ExportRetry& r : resp.retried()) {
+      j["retried"].push_back({{"job_id", r.job_id()},
+                              {"dest", r.dest()},
+                              {"attempts", r.attempts()},
+                              {"message", r.message()}});
+    }
+    *ctx.out << j.dump(2) << "\n";
+    return kExitOk;
+  }
+  for (const v1::ExportRetry& r : resp.retried()) {
+    *ctx.out << "Retrying the auto-export of " << r.job_id() << " to " << r.dest()
+             << " (failed after " << r.attempts() << " attempt(s): " << r.message() << ")\n";
+  }
+  *ctx.out << "Follow it with `evalctl info " << options.ids.front() << "` (exports)\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunExport(Context& ctx, const ExportOptions& options) {
+  if (options.retry &&
+      (options.dest.empty() || options.dest == "local" || options.dest == "mlflow" ||
+       options.dest == "wandb" || options.dest == "gsheets")) {
+    return RunExportRetry(ctx, options);
+  }
   if (options.dest != "local" && options.dest != "mlflow" && options.dest != "wandb" &&
       options.dest != "gsheets") {
     *ctx.err << "evalctl: --dest " << options.dest << ": use local, mlflow, wandb or gsheets\n";

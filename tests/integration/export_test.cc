@@ -554,5 +554,47 @@ TEST_CASE(
   }
 }
 
+TEST_CASE("export --retry re-queues a failed auto-export, which then succeeds") {
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags());
+  MlflowFake mlflow(dir);
+  Evald evald(dir, {}, {{"MLFLOW_TRACKING_TOKEN", kMlflowToken}});
+  // 404 is permanent: the auto-export fails at its first attempt, no retries.
+  mlflow.AddFault({{"path", "/api/*"}, {"status", 404}, {"count", -1}});
+  std::string inv =
+      RunToSuccess(evald, dir, model, 1,
+                   {"+execution.auto_export.destinations=[mlflow]",
+                    "+execution.auto_export.configs.mlflow.tracking_uri=" + mlflow.url()});
+  Json failed = WaitExported(evald, inv, 1, 30);
+  INFO(failed.dump(2));
+  REQUIRE(failed["jobs"][0]["exports"][0]["state"] == "failed");
+
+  // Nothing to retry to another destination: refused (exit 5), nothing changed.
+  CommandResult none = evald.Ctl({"export", "--retry", inv, "--dest", "local"});
+  INFO(none.out << none.err);
+  CHECK(none.exit_code == 5);
+  CHECK(absl::StrContains(none.err, "no failed auto-export to local to retry"));
+
+  mlflow.ClearFaults();
+  CommandResult retry = evald.Ctl({"export", "--retry", inv, "--json"});
+  INFO(retry.out << retry.err);
+  REQUIRE(retry.exit_code == 0);
+  Json retried = Json::parse(retry.out)["retried"];
+  REQUIRE(retried.size() == 1);
+  CHECK(retried[0]["job_id"] == inv + ".0");
+  CHECK(retried[0]["dest"] == "mlflow");
+  CHECK(retried[0]["attempts"] == 1);
+  CHECK(absl::StrContains(retried[0]["message"].get<std::string>(), "HTTP 404"));
+
+  Json s = WaitExported(evald, inv, 1, 60);
+  INFO(s.dump(2));
+  CHECK(s["jobs"][0]["exports"][0]["state"] == "succeeded");
+  CHECK(s["jobs"][0]["exports"][0]["attempts"] == 1);  // counted afresh from the retry
+  CHECK(s["state"] == "succeeded");
+  CHECK_FALSE(mlflow.Matching("POST", "/runs/create").empty());
+  // Succeeded now: a second retry has nothing to do.
+  CHECK(evald.Ctl({"export", "--retry", inv}).exit_code == 5);
+}
+
 }  // namespace
 }  // namespace evald::testing
