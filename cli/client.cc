@@ -149,6 +149,17 @@ class GrpcEvalApi final : public EvalApi {
   absl::Status Compare(const v1::CompareRequest& req, v1::CompareResponse* resp) override {
     return Unary(&v1::EvalService::Stub::Compare, req, resp, kUnaryDeadline);
   }
+  absl::Status CreateToken(const v1::CreateTokenRequest& req,
+                           v1::CreateTokenResponse* resp) override {
+    return Unary(&v1::EvalService::Stub::CreateToken, req, resp, kUnaryDeadline);
+  }
+  absl::Status ListTokens(const v1::ListTokensRequest& req, v1::ListTokensResponse* resp) override {
+    return Unary(&v1::EvalService::Stub::ListTokens, req, resp, kUnaryDeadline);
+  }
+  absl::Status RevokeToken(const v1::RevokeTokenRequest& req,
+                           v1::RevokeTokenResponse* resp) override {
+    return Unary(&v1::EvalService::Stub::RevokeToken, req, resp, kUnaryDeadline);
+  }
   absl::Status GetServerInfo(bool quick, v1::ServerInfo* resp) override {
     v1::GetServerInfoRequest req;
     return Unary(&v1::EvalService::Stub::GetServerInfo, req, resp,

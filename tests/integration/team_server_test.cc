@@ -20,6 +20,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "executors/common/net.h"
 #include "tests/integration/fixture.h"
 
@@ -540,6 +541,34 @@ TEST_CASE("several users with their own tokens submit at once over TLS, each run
   }
   for (const std::string& h : haystacks) CHECK_FALSE(absl::StrContains(h, canary));
   CHECK(absl::StrContains(haystacks[0], "submitted by user0 (token "));
+}
+
+TEST_CASE(
+    "evalctl admin tokens create, ls and revoke over the socket, the token then works on TLS") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  const std::string tcp = TcpAddress();
+  Evald evald(dir, TlsFlags(pki, tcp, dir.path() + "/state"));
+  CommandResult created =
+      evald.Ctl({"admin", "tokens", "create", "--user", "ci-nightly", "--role", "viewer"});
+  INFO(created.out << created.err);
+  REQUIRE(created.exit_code == 0);
+  const std::string token(absl::StripAsciiWhitespace(created.out));
+  CHECK(absl::StartsWith(token, "evt_"));
+  CHECK(Info(*TlsStub(tcp, pki, "ca.pem"), token).ok());
+
+  CommandResult listed = evald.Ctl({"admin", "tokens", "ls"});
+  INFO(listed.out << listed.err);
+  REQUIRE(listed.exit_code == 0);
+  CHECK(absl::StrContains(listed.out, "ci-nightly"));
+  CHECK(absl::StrContains(listed.out, "viewer"));
+  CHECK_FALSE(absl::StrContains(listed.out, token));  // the value is shown once, at create
+
+  CommandResult revoked = evald.Ctl({"admin", "tokens", "revoke", "--user", "ci-nightly"});
+  INFO(revoked.out << revoked.err);
+  REQUIRE(revoked.exit_code == 0);
+  CHECK(Info(*TlsStub(tcp, pki, "ca.pem"), token).error_code() ==
+        grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST_CASE("20 users x 20 submits at once over TLS: per-user limits hold and nothing is lost") {
