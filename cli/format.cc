@@ -272,7 +272,7 @@ std::string RenderStatusTable(const std::vector<v1::Invocation>& invocations, in
 }
 
 std::string RenderRunsTable(const std::vector<v1::Invocation>& invocations) {
-  Table t({"invocation_id", "created", "state", "jobs", "executor", "tasks"});
+  Table t({"invocation_id", "created", "state", "jobs", "executor", "owner", "tasks"});
   for (const v1::Invocation& inv : invocations) {
     std::set<std::string> tasks(inv.tasks().begin(), inv.tasks().end());
     if (tasks.empty()) {
@@ -280,7 +280,8 @@ std::string RenderRunsTable(const std::vector<v1::Invocation>& invocations) {
     }
     int jobs = inv.job_count() > 0 ? inv.job_count() : inv.jobs_size();
     t.AddRow({inv.invocation_id(), FormatLocalTime(inv.created_ms()), StateName(inv.state()),
-              absl::StrCat(jobs), OrDash(inv.executor()), OrDash(absl::StrJoin(tasks, ","))});
+              absl::StrCat(jobs), OrDash(inv.executor()), OrDash(inv.owner()),
+              OrDash(absl::StrJoin(tasks, ","))});
   }
   return t.Render();
 }
@@ -391,6 +392,7 @@ std::string RenderInfo(const v1::Invocation& inv, int64_t now_ms) {
                         : "-");
   kv("", "run dir", OrDash(inv.run_dir()));
   kv("", "executor", OrDash(inv.executor()));
+  kv("", "owner", OrDash(inv.owner()));
   kv("", "client", OrDash(inv.client()));
   kv("", "tasks", OrDash(absl::StrJoin(inv.tasks(), ", ")));
   if (inv.secret_names_size() > 0) kv("", "secrets", absl::StrJoin(inv.secret_names(), ", "));
@@ -587,6 +589,7 @@ Json InfoJson(const v1::Invocation& inv) {
   j["ended"] = time_or_null(inv.ended_ms());
   j["run_dir"] = inv.run_dir();
   j["client"] = inv.client();
+  j["owner"] = inv.owner();
   j["tasks"] = Json(std::vector<std::string>(inv.tasks().begin(), inv.tasks().end()));
   j["secret_names"] =
       Json(std::vector<std::string>(inv.secret_names().begin(), inv.secret_names().end()));

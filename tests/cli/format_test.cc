@@ -418,9 +418,11 @@ TEST_CASE("ls runs table has the documented columns") {
                                        MakeJob("1a2b3c4d.1", "gsm8k", v1::JOB_STATE_SUCCEEDED),
                                        MakeJob("1a2b3c4d.2", "gsm8k", v1::JOB_STATE_SUCCEEDED)});
   inv.set_created_ms(kNow + 123);
+  inv.set_owner("alice");
   std::vector<std::string> lines = Lines(RenderRunsTable({inv}));
-  CHECK(lines[0] == "invocation_id  created              state      jobs  executor  tasks");
-  CHECK(lines[2] == "1a2b3c4d       2026-01-01T00:00:00  succeeded  3     local     gsm8k,mmlu");
+  CHECK(lines[0] == "invocation_id  created              state      jobs  executor  owner  tasks");
+  CHECK(lines[2] ==
+        "1a2b3c4d       2026-01-01T00:00:00  succeeded  3     local     alice  gsm8k,mmlu");
   CHECK(Lines(RenderRunsTable({})).size() == 3);  // header, dashes, final newline
 }
 
