@@ -11,35 +11,16 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "executors/common/http_attempt.h"
 
 namespace evald::daemon::exporters {
 namespace {
 
 using json = nlohmann::json;
 
-constexpr char kHttpStatusPayload[] = "evald.export/mlflow-http-status";
 constexpr size_t kMaxMetricsPerBatch = 1000;
 constexpr size_t kMaxParamsPerBatch = 100;
 constexpr size_t kMaxTagsPerBatch = 100;
-
-absl::StatusCode CodeForHttp(long status) {
-  switch (status) {
-    case 400:
-      return absl::StatusCode::kInvalidArgument;
-    case 401:
-      return absl::StatusCode::kUnauthenticated;
-    case 403:
-      return absl::StatusCode::kPermissionDenied;
-    case 404:
-      return absl::StatusCode::kNotFound;
-    case 409:
-      return absl::StatusCode::kAlreadyExists;
-    case 429:
-      return absl::StatusCode::kResourceExhausted;
-    default:
-      return status >= 500 ? absl::StatusCode::kUnavailable : absl::StatusCode::kUnknown;
-  }
-}
 
 // `error_code: message` from MLflow's error body, else the start of the body as text.
 std::string BodyMessage(const std::string& body) {
@@ -67,85 +48,33 @@ std::string EscapePath(const std::string& path) {
 
 }  // namespace
 
-int MlflowHttpStatusOf(const absl::Status& status) {
-  auto p = status.GetPayload(kHttpStatusPayload);
-  int v = 0;
-  if (!p || !absl::SimpleAtoi(std::string(*p), &v)) return 0;
-  return v;
-}
-
-MlflowClient::MlflowClient(Options options) : options_(std::move(options)) {
-  uri_ = std::string(absl::StripSuffix(options_.tracking_uri, "/"));
+MlflowClient::MlflowClient(Options options)
+    : options_(std::move(options)),
+      uri_(std::string(absl::StripSuffix(options_.tracking_uri, "/"))),
+      rest_("MLflow",
+            RestClientOptions{.request_timeout = options_.request_timeout,
+                              .connect_timeout = options_.connect_timeout,
+                              .max_attempts = options_.max_attempts,
+                              .backoff_base = options_.backoff_base,
+                              .backoff_max = options_.backoff_max,
+                              .max_total = options_.max_total},
+            {options_.token}, BodyMessage) {
   while (absl::EndsWith(uri_, "/")) uri_.pop_back();
-  options_.max_attempts = std::max(options_.max_attempts, 1);
-}
-
-http::HttpAttempt MlflowClient::Perform(const std::string& method, const std::string& route,
-                                        const std::string& query, const std::string* body,
-                                        const char* content_type, absl::Time deadline) const {
-  http::HttpRequest request;
-  request.method = method;
-  request.url = absl::StrCat(uri_, route, query.empty() ? "" : "?", query);
-  if (!options_.token.empty()) request.bearer_token = &options_.token;
-  request.body = body;
-  request.content_type = content_type;
-  request.request_timeout = options_.request_timeout;
-  request.connect_timeout = options_.connect_timeout;
-  return http::PerformHttpAttempt(request, deadline);
-}
-
-absl::Status MlflowClient::ErrorFor(const std::string& method, const std::string& route,
-                                    const http::HttpAttempt& response) const {
-  std::string message;
-  absl::StatusCode code;
-  if (response.http_status == 0) {
-    code = absl::StatusCode::kUnavailable;
-    message = absl::StrCat("MLflow ", method, " ", route, ": ", response.transport_error);
-  } else {
-    code = CodeForHttp(response.http_status);
-    message = absl::StrCat("MLflow ", method, " ", route, ": HTTP ", response.http_status, ": ",
-                           BodyMessage(response.body));
-    if (response.http_status == 401) {
-      absl::StrAppend(&message, options_.token.empty()
-                                    ? " (the server wants credentials: set MLFLOW_TRACKING_TOKEN)"
-                                    : " (the token was refused)");
-    }
-  }
-  // A server that echoes the request must not leak the token into our errors.
-  if (!options_.token.empty()) {
-    message = absl::StrReplaceAll(message, {{options_.token, "<redacted>"}});
-  }
-  absl::Status status(code, message);
-  status.SetPayload(kHttpStatusPayload, absl::Cord(absl::StrCat(response.http_status)));
-  return status;
 }
 
 absl::StatusOr<json> MlflowClient::Call(const std::string& method, const std::string& route,
                                         const std::string& query, const std::string* body,
                                         const char* content_type) const {
-  if (absl::Status s = http::CheckHeaderToken(options_.token, "the MLflow token"); !s.ok()) {
-    return s;
-  }
-  const absl::Time deadline = absl::Now() + options_.max_total;
-  for (int attempt = 1;; ++attempt) {
-    http::HttpAttempt r = Perform(method, route, query, body, content_type, deadline);
-    if (r.http_status >= 200 && r.http_status < 300) {
-      if (absl::StripAsciiWhitespace(r.body).empty()) return json::object();
-      json j = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
-      if (j.is_discarded()) {
-        return absl::InternalError(absl::StrCat("MLflow ", method, " ", route, ": HTTP ",
-                                                r.http_status, " with a body that is not JSON"));
-      }
-      return j;
-    }
-    const bool retryable = r.http_status == 0 || http::IsRetryableHttpStatus(r.http_status);
-    if (!retryable || attempt >= options_.max_attempts) return ErrorFor(method, route, r);
-    const absl::Duration wait =
-        r.retry_after ? std::min(*r.retry_after, options_.backoff_max)
-                      : http::JitteredBackoff(options_.backoff_base, options_.backoff_max, attempt);
-    if (absl::Now() + wait >= deadline) return ErrorFor(method, route, r);
-    absl::SleepFor(wait);
-  }
+  RestCall call{.method = method,
+                .url = absl::StrCat(uri_, route, query.empty() ? "" : "?", query),
+                .route = route,
+                .body = body,
+                .content_type = content_type,
+                .bearer_token = options_.token.empty() ? nullptr : &options_.token,
+                .unauthorized_hint = options_.token.empty()
+                                         ? "the server wants credentials: set MLFLOW_TRACKING_TOKEN"
+                                         : "the token was refused"};
+  return rest_.CallJson(call);
 }
 
 absl::StatusOr<json> MlflowClient::Post(const std::string& route, const json& body) const {

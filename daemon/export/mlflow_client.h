@@ -6,11 +6,11 @@
 // --serve-artifacts`, the default since MLflow 2.0). Called by the MLflow exporter
 // (mlflow_exporter.h). Thread-safe (one curl handle per request).
 //
-// Robustness: each attempt has its own timeout; 429 (Retry-After honoured), 5xx, timeouts and
-// dropped connections are retried with exponential backoff and jitter, bounded by max_attempts and
-// max_total (one attempt, backoff and the token check: executors/common/http_attempt.h). Errors
-// are absl::Status values saying the method, route, HTTP status, MLflow's
-// error_code and message; the token (sent only as `Authorization: Bearer`) never appears in them.
+// Robustness: every call goes through RestClient (rest_client.h, shared with the W&B and Sheets
+// exporters): per-attempt timeouts, 429 (Retry-After honoured), 5xx, timeouts and dropped
+// connections retried with jittered backoff within max_attempts and max_total. Errors are
+// absl::Status values saying the method, route, HTTP status, MLflow's error_code and message;
+// the token (sent only as `Authorization: Bearer`) never appears in them.
 // A runs/create whose answer is lost can leave a second run on retry: MLflow has no idempotency
 // key; the exporter tags runs so `skip_existing` finds them.
 //
@@ -25,13 +25,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "executors/common/http_attempt.h"
+#include "daemon/export/rest_client.h"
 #include "nlohmann/json.hpp"
 
 namespace evald::daemon::exporters {
-
-// The HTTP status an MlflowClient error carries (0 when no HTTP answer came back).
-int MlflowHttpStatusOf(const absl::Status& status);
 
 struct MlflowMetric {
   std::string key;
@@ -82,20 +79,15 @@ class MlflowClient {
                               const std::string& content) const;
 
  private:
-  // One attempt (executors/common/http_attempt.h), bounded by `deadline`.
-  http::HttpAttempt Perform(const std::string& method, const std::string& route,
-                            const std::string& query, const std::string* body,
-                            const char* content_type, absl::Time deadline) const;
   // With retries; the parsed JSON body (an empty body is {}).
   absl::StatusOr<nlohmann::json> Call(const std::string& method, const std::string& route,
                                       const std::string& query, const std::string* body,
                                       const char* content_type = "application/json") const;
   absl::StatusOr<nlohmann::json> Post(const std::string& route, const nlohmann::json& body) const;
-  absl::Status ErrorFor(const std::string& method, const std::string& route,
-                        const http::HttpAttempt& response) const;
 
   Options options_;
   std::string uri_;
+  RestClient rest_;
 };
 
 }  // namespace evald::daemon::exporters
