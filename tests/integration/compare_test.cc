@@ -3,6 +3,7 @@
 // wrong (ref_endpoint --accuracy 0.5) is significantly worse (McNemar, paired on samples), and
 // `--fail-on-regression` exits 1 on it, 0 the other way round.
 #include <catch2/catch.hpp>
+#include <filesystem>
 
 #include "absl/strings/match.h"
 #include "nlohmann/json.hpp"
@@ -89,6 +90,25 @@ TEST_CASE("compare: the same model twice is no difference, a worse model is a re
   // Job ids work as well as invocation ids; an unknown id is NOT_FOUND (exit 4).
   CHECK(CompareJson(evald, a + ".0", b)["significant"] == true);
   CHECK(evald.Ctl({"compare", a, "0000beef"}).exit_code == 4);
+
+  // Without b's samples.jsonl the runs cannot be paired: a two-sample z on the stderrs, still
+  // significant (a has stderr 0, b about 0.08), and the note says why.
+  int removed = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir.path() + "/out")) {
+    const std::string path = e.path().string();
+    if (e.path().filename() == "samples.jsonl" && absl::StrContains(path, b)) {
+      std::filesystem::remove(e.path());
+      ++removed;
+      break;  // the iterator must not go on over a removed entry
+    }
+  }
+  REQUIRE(removed == 1);
+  nlohmann::json unpaired = CompareJson(evald, a, b);
+  INFO(unpaired.dump());
+  CHECK(unpaired["method"] == "z_stderr");
+  CHECK(unpaired["paired_samples"] == 0);
+  CHECK(unpaired["significant"] == true);
+  CHECK(absl::StrContains(unpaired["note"].get<std::string>(), "samples.jsonl"));
 }
 
 }  // namespace
