@@ -78,6 +78,24 @@ const std::map<int64_t, double>* PairableSamples(JobSide& side, const v1::Metric
   return &it->second;
 }
 
+// "job X has partial results (4 of 10 samples)": scores of a run that stopped early are compared
+// all the same, but the reader must know.
+std::string PartialNote(const JobSide& a, const JobSide& b) {
+  std::string note;
+  for (const JobSide* side : {&a, &b}) {
+    if (!side->job->partial()) continue;
+    absl::StrAppend(&note, note.empty() ? "" : "; ", "job ", side->job->job_id(),
+                    " has partial results (", side->job->samples_scored(), " of ",
+                    side->job->samples_total(), " samples)");
+  }
+  return note;
+}
+
+void AppendNote(const std::string& extra, v1::MetricComparison* out) {
+  if (extra.empty()) return;
+  out->set_note(out->note().empty() ? extra : absl::StrCat(out->note(), "; ", extra));
+}
+
 void CompareMetric(const MetricKey& key, JobSide& a, JobSide& b, double alpha,
                    v1::MetricComparison* out) {
   const v1::Metric& ma = *a.metrics.at(key);
@@ -101,6 +119,7 @@ void CompareMetric(const MetricKey& key, JobSide& a, JobSide& b, double alpha,
       out->set_p_value(t.p_value);
       out->set_note(t.note);
       out->set_significant(t.p_value < alpha);
+      AppendNote(PartialNote(a, b), out);
       return;
     }
     why = t.note;
@@ -114,6 +133,7 @@ void CompareMetric(const MetricKey& key, JobSide& a, JobSide& b, double alpha,
     why = absl::StrCat(why, why.empty() ? "" : "; ", "no stderr reported");
   }
   out->set_note(why);
+  AppendNote(PartialNote(a, b), out);
   out->set_significant(out->p_value() < alpha);
 }
 
