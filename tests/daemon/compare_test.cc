@@ -6,6 +6,11 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/server_core.h"
+#include "tests/executors/local/test_util.h"
 
 namespace evald::daemon::compare {
 namespace {
@@ -115,6 +120,45 @@ TEST_CASE("samples.jsonl scores are read per sample and averaged over repeats", 
   CHECK(bad.status().message().find(":6:") != std::string::npos);
   std::filesystem::remove(path);
   CHECK(ReadSampleScores(path).status().code() == absl::StatusCode::kNotFound);
+}
+
+// ServerCore::Compare is read-only: a viewer may call it. Jobs that have not run have no metrics,
+// so there is nothing to compare, which is not an error.
+TEST_CASE("a viewer may compare two runs and a bad alpha is refused", "[compare]") {
+  evald::testing::TempDir dir;
+  ServerConfig config;
+  config.state_dir = dir.path() + "/state";
+  config.configs_dir = std::string(EVALD_SOURCE_DIR) + "/configs";
+  config.runner_path = "/bin/true";
+  REQUIRE(FinalizeServerConfig(config).ok());
+  absl::StatusOr<std::unique_ptr<ServerCore>> core = ServerCore::Create(config, nullptr, {});
+  REQUIRE(core.ok());
+  v1::SubmitRequest submit;
+  submit.set_config_yaml(absl::StrCat(
+      "execution:\n  type: local\n  output_dir: ", dir.path(),
+      "/out\ntarget:\n  api_endpoint:\n    url: http://127.0.0.1:9/v1/chat/completions\n"
+      "    model_id: m\n    api_key_name: null\nevaluation:\n  tasks:\n    - name: "
+      "native_gsm8k\n"));
+  submit.set_composed(true);
+  v1::SubmitResponse submitted;
+  REQUIRE((*core)->Submit(LocalCaller(0), submit, &submitted).ok());
+
+  const Caller viewer{.user = "vera", .role = Role::kViewer, .via = "test"};
+  v1::CompareRequest request;
+  request.set_id_a(submitted.invocation_id());
+  request.set_id_b(submitted.invocation_id());
+  v1::CompareResponse response;
+  absl::Status s = (*core)->Compare(viewer, request, &response);
+  INFO(s.message());
+  REQUIRE(s.ok());
+  CHECK(response.alpha() == 0.05);
+  CHECK(response.metrics_size() == 0);
+
+  request.set_alpha(1.5);
+  CHECK((*core)->Compare(viewer, request, &response).code() == absl::StatusCode::kInvalidArgument);
+  request.set_alpha(0);
+  request.set_id_b("0000beef");
+  CHECK((*core)->Compare(viewer, request, &response).code() == absl::StatusCode::kNotFound);
 }
 
 }  // namespace
