@@ -1,8 +1,10 @@
 #include "cli/config_compose.h"
 
+#include <memory>
 #include <set>
 #include <utility>
 
+#include "cli/secrets.h"
 #include "core/config/compose.h"
 #include "core/config/run_config.h"
 #include "core/config/schema.h"
@@ -18,7 +20,13 @@ absl::StatusOr<ComposedConfig> ComposeWithConfigLibrary(const ComposeInput& inpu
   req.search_path = input.search_path;
   req.packaged_dir = config::PackagedConfigDir();
   req.overrides = input.overrides;
-  req.env = input.env ? config::EnvLookup(input.env) : config::ProcessEnv();
+  // Which variables `${oc.env:NAME}` read: those named like credentials travel as secrets.
+  auto read_names = std::make_shared<std::set<std::string>>();
+  config::EnvLookup lookup = input.env ? config::EnvLookup(input.env) : config::ProcessEnv();
+  req.env = [lookup, read_names](const std::string& name) {
+    read_names->insert(name);
+    return lookup(name);
+  };
   req.working_dir = input.working_dir;
   // The schema first (evald checks it too; here the message names the user's file), with `???`
   // left in place: a misspelt key usually leaves the value it meant to set missing, and "did you
@@ -34,8 +42,12 @@ absl::StatusOr<ComposedConfig> ComposeWithConfigLibrary(const ComposeInput& inpu
   std::set<std::string> names;
   for (std::string& n : config::SecretNamesOf(composed)) names.insert(std::move(n));
   for (std::string& n : deployment::HostSecretNames(composed)) names.insert(std::move(n));
-  out.secret_names.assign(names.begin(), names.end());
   out.secret_uses = SecretUses(composed);
+  for (const std::string& name : *read_names) {
+    if (!LooksLikeCredential(name) || !lookup(name).has_value()) continue;
+    if (names.insert(name).second) out.secret_uses.emplace(name, "${oc.env:" + name + "}");
+  }
+  out.secret_names.assign(names.begin(), names.end());
   return out;
 }
 

@@ -2,7 +2,9 @@
 
 #include <cstdlib>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace evald::cli {
 namespace {
@@ -41,6 +43,19 @@ EnvLookup ProcessEnvLookup() {
     if (v == nullptr) return std::nullopt;
     return std::string(v);
   };
+}
+
+bool LooksLikeCredential(absl::string_view name) {
+  // Not PASS or PWD: $PWD is the working directory, which configs do use in paths.
+  static constexpr absl::string_view kWords[] = {"KEY",    "TOKEN",      "SECRET",      "PASSWORD",
+                                                 "PASSWD", "CREDENTIAL", "CREDENTIALS", "AUTH"};
+  for (absl::string_view word : absl::StrSplit(name, absl::ByAnyChar("_-."), absl::SkipEmpty())) {
+    const std::string upper = absl::AsciiStrToUpper(word);
+    for (absl::string_view w : kWords) {
+      if (upper == w) return true;
+    }
+  }
+  return false;
 }
 
 std::map<std::string, std::string> SecretUses(const YAML::Node& composed) {

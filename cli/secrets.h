@@ -36,6 +36,12 @@ EnvLookup ProcessEnvLookup();
 // evaluation.env_vars.<DST>, evaluation.tasks[i].env_vars.<DST>. First use wins.
 std::map<std::string, std::string> SecretUses(const YAML::Node& composed);
 
+// True for a variable name that says it holds a credential (KEY, TOKEN, SECRET, PASSWORD, PASSWD,
+// CREDENTIAL, AUTH as a word of it, any case): the value a config pulls in with `${oc.env:NAME}`
+// is then sent as a secret, masked in what evald stores and in what evalctl prints, like an
+// api_key_name's. AWS_SECRET_ACCESS_KEY, WANDB_API_KEY and GH_TOKEN are; USER and HOME are not.
+bool LooksLikeCredential(absl::string_view name);
+
 // Reads every name. An unset one is InvalidArgument
 //   "Trying to pass an unset environment variable HF_TOKEN (needed by
 //   evaluation.tasks[1].env_vars.HF_TOKEN)"

@@ -260,6 +260,17 @@ absl::Status ServerCore::Submit(const Caller& caller, const v1::SubmitRequest& r
   int64_t created_ms = absl::ToUnixMillis(created);
   std::vector<std::string> dir_names = JobPlanner::TaskDirNames(rc);
   std::string config_yaml = config::ToYaml(composed);
+  // A secret the config itself does not name (evalctl sends the credential-named variables a
+  // `${oc.env:...}` read, e.g. AWS_SECRET_ACCESS_KEY in an export config) is kept with the others
+  // when its value is in the config, so it is masked there and restored for jobs and resumes.
+  for (const auto& [name, value] : request.secrets()) {
+    if (secrets.count(name) == 0 && value.size() >= 4 &&
+        config_yaml.find(value) != std::string::npos) {
+      secrets[name] = value;
+      rc.secret_names.push_back(name);
+    }
+  }
+  std::sort(rc.secret_names.begin(), rc.secret_names.end());
   // Stored and returned with secret values masked (a `${oc.env:...}` of a secret variable puts
   // one in the config); the job planner puts them back from the encrypted secrets.
   const std::string stored_yaml = Redactor(secrets)(config_yaml);

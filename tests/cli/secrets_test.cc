@@ -72,6 +72,18 @@ TEST_CASE("set variables are collected, empty values included") {
   CHECK(missing == std::vector<std::string>{"Z"});
 }
 
+TEST_CASE("variable names that say they hold a credential are told from the others") {
+  for (const char* name :
+       {"AWS_SECRET_ACCESS_KEY", "WANDB_API_KEY", "GH_TOKEN", "db_password",
+        "MLFLOW_TRACKING_PASSWD", "GOOGLE_APPLICATION_CREDENTIALS", "AUTH", "hf-token"}) {
+    CHECK(LooksLikeCredential(name));
+  }
+  for (const char* name :
+       {"USER", "HOME", "PWD", "KEYBOARD", "TOKENIZER_PATH", "AUTHOR", "MODEL_DIR", ""}) {
+    CHECK_FALSE(LooksLikeCredential(name));
+  }
+}
+
 TEST_CASE("the redactor removes every secret value from text") {
   Redactor redact({{"HF_TOKEN", "hf_abcdef"}, {"LONG", "hf_abcdef_longer"}, {"TINY", "ab"}});
   CHECK(redact("token=hf_abcdef and hf_abcdef_longer; ab stays") ==

@@ -297,6 +297,46 @@ TEST_CASE("auto-export sends every succeeded job of an invocation to local and m
   CHECK(absl::StrContains(info.out, "succeeded (1 attempt): " + mlflow.url()));
 }
 
+TEST_CASE(
+    "a credential an export config reads with oc.env is masked in dry runs and the database") {
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags());
+  MlflowFake mlflow(dir);
+  Evald evald(dir, {}, {{"MLFLOW_TRACKING_TOKEN", kMlflowToken}});
+  const std::string canary = "aws-canary-Secret-0123456789";
+  std::string cfg = ArithConfig(dir, model, {.tasks = 1});
+  const std::string anchor = "execution:\n";
+  cfg.replace(cfg.find(anchor), anchor.size(),
+              "execution:\n  auto_export:\n    destinations: [mlflow]\n    configs:\n"
+              "      mlflow:\n        tracking_uri: " +
+                  mlflow.url() +
+                  "\n        extra_metadata:\n"
+                  "          aws: ${oc.env:AWS_SECRET_ACCESS_KEY}\n"
+                  "          who: ${oc.env:EVALD_TEST_WHO}\n");
+  const std::string path = WriteConfig(dir, "run.yaml", cfg);
+  const std::map<std::string, std::string> env = {{"AWS_SECRET_ACCESS_KEY", canary},
+                                                  {"EVALD_TEST_WHO", "team-a"}};
+  CommandResult dry = evald.Ctl({"submit", path, "--dry-run"}, env);
+  INFO(dry.out << dry.err);
+  REQUIRE(dry.exit_code == 0);
+  CHECK_FALSE(absl::StrContains(dry.out + dry.err, canary));
+  CHECK(absl::StrContains(dry.out, "who: team-a"));  // a variable not named like a credential
+
+  CommandResult r = evald.Ctl({"submit", path, "--json"}, env);
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::string inv = InvocationIdFromJson(r.out);
+  CHECK(evald.WaitTerminal(inv).state() == v1::JOB_STATE_SUCCEEDED);
+  CommandResult info = evald.Ctl({"info", inv});
+  CHECK_FALSE(absl::StrContains(info.out + info.err, canary));
+  CHECK(absl::StrContains(info.out, "AWS_SECRET_ACCESS_KEY"));  // listed among its secrets
+  evald.Terminate();
+  for (const char* file : {"/evald.db", "/evald.db-wal"}) {
+    CHECK_FALSE(absl::StrContains(Slurp(evald.state_dir() + file), canary));
+  }
+  CHECK_FALSE(absl::StrContains(evald.process().Stderr(), canary));
+}
+
 TEST_CASE("a failed job is neither auto-exported nor exported, and its invocation stays failed") {
   TempDir dir;
   RefEndpoint model(dir, ArithModelFlags());
