@@ -398,17 +398,27 @@ JobExportResult WandbExporter::ExportJob(const JobExportInput& job) const {
   r.metadata["project"] = options_.project;
   r.metadata["resumed"] = run->exists;
 
-  // History at step <job index> unless the run is already there; the summary always.
-  const int64_t step = job.job_index;
+  // One history line per job, at step <job index>; the summary always. Jobs sharing a run can
+  // end (and be exported) in any order, and W&B steps only go up, so a job that comes after a
+  // higher one takes the next step. `_evald_jobs` in the summary lists the jobs already logged,
+  // so exporting a job again adds no line.
   const int64_t last_step =
       run->summary.contains("_step") && run->summary["_step"].is_number_integer()
           ? run->summary["_step"].get<int64_t>()
           : -1;
+  const int64_t step = std::max<int64_t>(job.job_index, last_step + 1);
+  json logged = run->summary.contains("_evald_jobs") && run->summary["_evald_jobs"].is_array()
+                    ? run->summary["_evald_jobs"]
+                    : json::array();
+  const bool already_logged =
+      std::find(logged.begin(), logged.end(), json(job.job_id)) != logged.end();
   const double now_s = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
   json summary = run->summary;
   for (const auto& [k, v] : *metrics) summary[k] = v;
   json files = json::object();
-  if (!run->exists || step > last_step) {
+  if (!already_logged) {
+    logged.push_back(job.job_id);
+    summary["_evald_jobs"] = logged;
     json line = {{"_step", step}, {"_runtime", 0}, {"_timestamp", now_s}};
     for (const auto& [k, v] : *metrics) line[k] = v;
     files["wandb-history.jsonl"] = {{"offset", run->history_lines},

@@ -183,6 +183,26 @@ TEST_CASE("wandb: multi_task logs every job of an invocation into one run") {
   CHECK(run["config"]["benchmarks"]["value"] == json{"gsm8k", "mmlu"});
 }
 
+TEST_CASE("wandb: jobs sharing a run exported out of order each get a history line, once") {
+  TempDir tmp;
+  WandbFakeServer fake({.api_key = kKey});
+  REQUIRE(fake.Start().ok());
+  JobExportInput a = MakeJob(tmp.path(), "feed0002", 0, "gsm8k", SimpleResults("gsm8k", 0.5));
+  JobExportInput b = MakeJob(tmp.path(), "feed0002", 1, "mmlu", SimpleResults("mmlu", 0.25));
+  WandbExporter exporter = Exporter(fake, {{"log_mode", "multi_task"}, {"log_artifacts", false}});
+  // Job 1 ended first: auto-export sends each job as it succeeds.
+  REQUIRE(exporter.ExportInvocation({b}).success);
+  REQUIRE(exporter.ExportInvocation({a}).success);
+  json run = fake.State()["runs"]["evald-user/evals/feed0002"];
+  REQUIRE(run["history"].size() == 2);
+  CHECK(run["history"][0]["_step"] == 1);
+  CHECK(run["history"][0]["mmlu_accuracy"] == 0.25);
+  CHECK(run["history"][1]["_step"] == 2);  // steps only go up in W&B
+  CHECK(run["history"][1]["gsm8k_accuracy"] == 0.5);
+  REQUIRE(exporter.ExportInvocation({a, b}).success);
+  CHECK(fake.State()["runs"]["evald-user/evals/feed0002"]["history"].size() == 2);
+}
+
 TEST_CASE("wandb: 429 with Retry-After is honoured and 5xx retried") {
   TempDir tmp;
   WandbFakeServer fake({.api_key = kKey});
