@@ -408,8 +408,11 @@ TEST_CASE("WAL checkpoints run on the background thread") {
   }
   // Not a timing assertion: the generous deadline only keeps a broken build from hanging.
   REQUIRE((*db)->checkpointer().WaitForCompletedForTest(1, absl::Seconds(120)));
-  // The checkpoint copied the WAL's pages into the database file.
-  REQUIRE(std::filesystem::file_size(path) > before + 1000 * 4096);
+  // The checkpoint copied the WAL's pages into the database file. It starts once the WAL holds
+  // kBackgroundPages pages, but under load it may start before the last commits land, so only
+  // part of the 1500 pages is sure to be copied; half the threshold is, a no-op checkpoint is not.
+  REQUIRE(std::filesystem::file_size(path) >
+          before + Checkpointer::kBackgroundPages / 2 * 4096);
   REQUIRE(testing::CountRows(path, "events") == 1500);
 }
 
