@@ -60,9 +60,22 @@ YAML::Node DestinationSection(const YAML::Node& doc, const std::string& dest) {
 
 absl::StatusOr<nlohmann::json> DestinationConfig(const YAML::Node& config, const std::string& dest,
                                                  const ExportLayers& layers) {
-  YAML::Node base =
-      Child(Child(Child(Child(config, "execution"), "auto_export"), "configs"), dest.c_str());
-  EVALD_ASSIGN_OR_RETURN(nlohmann::json cfg, exporters::MergeExportConfig(base, {}, dest));
+  // Newer configs put a destination's keys at top-level export.<dest>; when both forms are
+  // present the execution.auto_export.configs.<dest> keys win, key by key.
+  nlohmann::json cfg = nlohmann::json::object();
+  const std::pair<YAML::Node, std::string> sections[] = {
+      {Child(Child(config, "export"), dest.c_str()), absl::StrCat("export.", dest)},
+      {Child(Child(Child(Child(config, "execution"), "auto_export"), "configs"), dest.c_str()),
+       absl::StrCat("execution.auto_export.configs.", dest)}};
+  for (const auto& [section, key_path] : sections) {
+    if (!section || section.IsNull()) continue;
+    if (!section.IsMap()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(key_path, ": expected a mapping of the exporter's keys"));
+    }
+    EVALD_ASSIGN_OR_RETURN(nlohmann::json part, exporters::MergeExportConfig(section, {}, dest));
+    cfg.merge_patch(part);
+  }
   if (layers.extra && !layers.extra.IsNull()) {
     if (!layers.extra.IsMap()) {
       return absl::InvalidArgumentError(

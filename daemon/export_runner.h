@@ -45,7 +45,8 @@ struct ExportLayers {
 // `execution.auto_export.configs.<dest>`, else the document itself (the destination's keys).
 YAML::Node DestinationSection(const YAML::Node& doc, const std::string& dest);
 
-// `execution.auto_export.configs.<dest>` of `config`, then the layers.
+// The invocation config's `export.<dest>` overlaid with its `execution.auto_export.configs.<dest>`,
+// then the layers.
 absl::StatusOr<nlohmann::json> DestinationConfig(const YAML::Node& config, const std::string& dest,
                                                  const ExportLayers& layers);
 

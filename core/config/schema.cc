@@ -103,6 +103,8 @@ std::vector<Rule> BuildRules(const std::vector<ExecutorSchema>& executors,
       K("execution", kMap),
       K("deployment", kMap | kNull),
       K("target", kMap | kNull),
+      // Newer configs' form of execution.auto_export.configs: export.<dest>: {keys}.
+      K("export", kMap | kNull).Open(),
       K("evaluation", kMap | kList | kNull),
 
       // target

@@ -259,12 +259,14 @@ TEST_CASE("auto-export sends every succeeded job of an invocation to local and m
   MlflowFake mlflow(dir);
   Evald evald(dir, {}, {{"MLFLOW_TRACKING_TOKEN", kMlflowToken}});
   const std::string out = dir.path() + "/auto";
+  // Both forms of a destination's keys: mlflow's only at top-level export.<dest> (newer configs),
+  // local's in both, where execution.auto_export.configs wins (json, not csv).
   std::string inv =
       RunToSuccess(evald, dir, model, 4,
                    {"+execution.auto_export.destinations=[local,mlflow]",
                     "+execution.auto_export.configs.local.output_dir=" + out,
                     "+execution.auto_export.configs.local.format=json",
-                    "+execution.auto_export.configs.mlflow.tracking_uri=" + mlflow.url()});
+                    "+export.local.format=csv", "+export.mlflow.tracking_uri=" + mlflow.url()});
   Json s = WaitExported(evald, inv, 2, 60);
   INFO(s.dump(2));
   REQUIRE(s["jobs"].size() == 4);
