@@ -1,0 +1,71 @@
+// evald's dashboard: header (navigation, who am I, login), then the page for the URL.
+// Routes: /  /invocations/<id>[?job=&stream=]  /compare?ids=A,B[,C...]  /tasks
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import './style.css';
+import { getJSON } from './api.js';
+import { AuthBox } from './auth.jsx';
+import { ComparePage } from './compare.jsx';
+import { InvocationPage } from './invocation.jsx';
+import { ListPage } from './list.jsx';
+import { installLinkHandler, useLocation } from './router.js';
+import { TasksPage } from './tasks.jsx';
+
+function App() {
+  const loc = useLocation();
+  const [whoami, setWhoami] = useState(null);
+  const [authGen, setAuthGen] = useState(0);
+  useEffect(() => {
+    getJSON('/api/v1/whoami')
+      .then(setWhoami)
+      .catch(() => setWhoami({ user: '', role: 'viewer', anonymous: true }));
+  }, [authGen]);
+
+  let page;
+  let title = 'Invocations';
+  const m = loc.path.match(/^\/invocations\/([^/]+)\/?$/);
+  if (m) {
+    const id = decodeURIComponent(m[1]);
+    title = id;
+    page = <InvocationPage key={`${id}:${authGen}`} id={id} search={loc.search} whoami={whoami} />;
+  } else if (loc.path === '/compare') {
+    title = 'Compare';
+    page = <ComparePage search={loc.search} />;
+  } else if (loc.path === '/tasks') {
+    title = 'Tasks';
+    page = <TasksPage />;
+  } else {
+    page = <ListPage search={loc.search} />;
+  }
+  useEffect(() => {
+    document.title = `${title} · evald`;
+  }, [title]);
+
+  const nav = (href, label, active) => (
+    <a href={href} aria-current={active ? 'page' : undefined}>
+      {label}
+    </a>
+  );
+  return (
+    <>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header>
+        <nav aria-label="Main">
+          <strong class="brand">evald</strong>
+          {nav('/', 'Invocations', loc.path === '/' || !!m)}
+          {nav('/compare', 'Compare', loc.path === '/compare')}
+          {nav('/tasks', 'Tasks', loc.path === '/tasks')}
+        </nav>
+        <AuthBox whoami={whoami} onChange={() => setAuthGen((n) => n + 1)} />
+      </header>
+      <main id="main" tabIndex="-1">
+        {page}
+      </main>
+    </>
+  );
+}
+
+installLinkHandler();
+render(<App />, document.getElementById('app'));
