@@ -10,7 +10,8 @@ namespace evald::daemon {
 
 absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::string& address,
                                                                   Metrics* metrics,
-                                                                  absl::Duration stale_after) {
+                                                                  absl::Duration stale_after,
+                                                                  DashboardApi* dashboard) {
   size_t colon = address.rfind(':');
   int port = 0;
   if (colon == std::string::npos || colon == 0 ||
@@ -25,8 +26,22 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::str
   std::unique_ptr<HttpEndpoint> endpoint(new HttpEndpoint());
   endpoint->server_ = std::make_unique<httplib::Server>();
   httplib::Server& server = *endpoint->server_;
-  server.new_task_queue = [] { return new httplib::ThreadPool(2); };
-  server.Get("/metrics", [metrics](const httplib::Request&, httplib::Response& res) {
+  endpoint->dashboard_ = dashboard;
+  // Every open dashboard event stream holds a worker thread: the pool has room for all of them
+  // plus the scrapes, health checks and page requests beside them.
+  const int threads = dashboard != nullptr ? dashboard->worker_threads() : 2;
+  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server.set_payload_max_length(1 << 20);
+  server.set_default_headers({{"X-Content-Type-Options", "nosniff"},
+                              {"Content-Security-Policy", "default-src 'self'"},
+                              {"Referrer-Policy", "same-origin"}});
+  server.Get("/metrics", [metrics, dashboard](const httplib::Request& req, httplib::Response& res) {
+    if (dashboard != nullptr && !dashboard->MetricsAllowed(req)) {
+      res.status = 401;
+      res.set_header("WWW-Authenticate", "Bearer");
+      res.set_content("a token is needed (http_auth: tokens)\n", "text/plain");
+      return;
+    }
     res.set_content(metrics->Render(), "text/plain; version=0.0.4; charset=utf-8");
   });
   server.Get("/healthz", [metrics, stale_after](const httplib::Request&, httplib::Response& res) {
@@ -43,6 +58,7 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::str
     }
     res.set_content("ok\n", "text/plain");
   });
+  if (dashboard != nullptr) dashboard->Register(server);
   if (port == 0) {
     port = server.bind_to_any_port(host);
   } else if (!server.bind_to_port(host, port)) {
@@ -62,6 +78,8 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::str
 HttpEndpoint::~HttpEndpoint() { Stop(); }
 
 void HttpEndpoint::Stop() {
+  // Open event streams hold worker threads that stop() waits for: end them first.
+  if (dashboard_ != nullptr) dashboard_->Stop();
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
 }

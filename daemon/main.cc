@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "daemon/dashboard/dashboard_api.h"
 #include "daemon/fmt_absl.h"
 #include "daemon/http_endpoint.h"
 #include "daemon/logging.h"
@@ -110,8 +111,8 @@ int main(int argc, char** argv) {
   app.add_option("--runner", runner_path, "evalrun binary (default: next to evald)");
   std::string metrics_listen;
   app.add_option("--metrics-listen", metrics_listen,
-                 "host:port for GET /metrics (Prometheus) and /healthz; no authentication, keep "
-                 "it on loopback or a trusted network (default: none)");
+                 "host:port for GET /metrics (Prometheus), /healthz and the web dashboard "
+                 "(/api/v1/; tokens as on gRPC, docs/dashboard-api.md) (default: none)");
   app.add_flag("--insecure-tcp", insecure_tcp,
                "allow a loopback host:port listen address without TLS (callers still need a "
                "token, which then crosses the connection in clear text; docs/operations.md)");
@@ -271,15 +272,25 @@ int main(int argc, char** argv) {
   server->GetHealthCheckService()->SetServingStatus("evald.v1.EvalService", true);
 
   (*core)->StartSupervisor();
+  std::unique_ptr<evald::daemon::DashboardApi> dashboard;
   std::unique_ptr<evald::daemon::HttpEndpoint> http;
   if (!config.metrics_listen.empty()) {
+    // The web dashboard shares the port and the gRPC API's token store (docs/dashboard-api.md).
+    dashboard = std::make_unique<evald::daemon::DashboardApi>(
+        core->get(), &callers,
+        evald::daemon::DashboardApi::Options{
+            .loopback = evald::daemon::IsLoopbackAddress(config.metrics_listen),
+            .require_tokens = config.http_auth == "tokens",
+            .max_streams = config.http_max_streams});
     // Unhealthy after three ticks without a completed pass (at least 10 s).
     absl::StatusOr<std::unique_ptr<evald::daemon::HttpEndpoint>> started =
         evald::daemon::HttpEndpoint::Start(config.metrics_listen, &(*core)->metrics(),
-                                           std::max(3 * config.tick, absl::Seconds(10)));
+                                           std::max(3 * config.tick, absl::Seconds(10)),
+                                           dashboard.get());
     if (!started.ok()) return Fail(kExitUnusable, std::string(started.status().message()));
     http = std::move(*started);
-    spdlog::info("metrics and health on http://{} (/metrics, /healthz)", config.metrics_listen);
+    spdlog::info("metrics, health and dashboard on http://{} (/metrics, /healthz, /api/v1/)",
+                 config.metrics_listen);
   }
   for (auto& listener : unix_listeners) listener->Start(server.get(), &unix_peers);
   spdlog::info("evald {} ready: listening on {}, state dir {}, runner {}", EVALD_VERSION,

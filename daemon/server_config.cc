@@ -61,7 +61,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
       "stop_grace_seconds", "runner_path", "container_runtime", "eval_binary", "configs_dir",
       "max_request_bytes", "max_running_jobs", "insecure_tcp", "executor_poll_ms", "metrics_listen",
       "insecure", "tls", "socket_group", "socket_mode", "job_nice", "output_roots",
-      "command_deployments", "limits"};
+      "command_deployments", "limits", "http_auth", "http_max_streams"};
   cfg.config_file = path;
   try {
     for (const auto& kv : root) {
@@ -160,6 +160,16 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
           EVALD_RETURN_IF_ERROR(Expect(!allowed.empty() && allowed[0] == '/', path, v, key,
                                        "a list of absolute paths"));
         }
+      }
+      if (key == "http_auth") {
+        EVALD_RETURN_IF_ERROR(scalar(&cfg.http_auth));
+        EVALD_RETURN_IF_ERROR(Expect(cfg.http_auth == "auto" || cfg.http_auth == "tokens", path,
+                                     v, key, "auto or tokens"));
+      }
+      if (key == "http_max_streams") {
+        EVALD_RETURN_IF_ERROR(integer(&n, 1));
+        EVALD_RETURN_IF_ERROR(Expect(n <= 1024, path, v, key, "an integer from 1 to 1024"));
+        cfg.http_max_streams = static_cast<int>(n);
       }
       if (key == "command_deployments") {
         EVALD_RETURN_IF_ERROR(scalar(&cfg.command_deployments));

@@ -60,9 +60,15 @@ struct ServerConfig {
   // How often each executor's live jobs are polled (`executor_poll_ms: {slurm: 5000}`); an
   // executor not listed uses its own default (local: every tick).
   std::map<std::string, absl::Duration> executor_poll;
-  // host:port of the HTTP endpoint with /metrics and /healthz; empty = none. No authentication:
-  // keep it on loopback or a trusted network.
+  // host:port of the HTTP endpoint with /metrics, /healthz and the web dashboard (/api/v1/ and
+  // its page, docs/dashboard-api.md); empty = none.
   std::string metrics_listen;
+  // Who may use that port without a token (docs/dashboard-api.md, Authentication). auto: on a
+  // loopback address /api/ reads are allowed as an anonymous viewer, elsewhere /api/ needs a
+  // token; /metrics is open. tokens: /api/ and /metrics always need a token. /healthz is open.
+  std::string http_auth = "auto";
+  // Dashboard event streams (GET /api/v1/stream) open at once; more are refused with 503.
+  int http_max_streams = 64;
 };
 
 // Reads a server config file. Unknown keys are errors (a typo must not be silently ignored);

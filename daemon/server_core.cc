@@ -445,6 +445,8 @@ absl::Status ServerCore::ListInvocations(const Caller& caller,
   }
   filter.executor = absl::AsciiStrToLower(request.executor());
   filter.since_ms = request.since_ms();
+  filter.task = request.task();
+  filter.id_contains = request.query();
   filter.limit = request.limit() <= 0 ? kDefaultListLimit : request.limit();
   if (filter.limit > kMaxListLimit) {
     return absl::InvalidArgumentError(

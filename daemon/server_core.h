@@ -102,6 +102,8 @@ class ServerCore {
 
   Supervisor& supervisor() { return *supervisor_; }
   Metrics& metrics() { return *metrics_; }
+  // The dashboard's event stream (daemon/dashboard/) waits on it like Watch does.
+  WatchHub& hub() { return hub_; }
   storage::Store& store() { return *store_; }
 
  private:

@@ -47,6 +47,17 @@ std::vector<std::pair<std::string, ProgressSnapshot>> WatchHub::ProgressSince(
   return out;
 }
 
+std::vector<WatchHub::JobProgressEntry> WatchHub::AllProgressSince(uint64_t since) const {
+  absl::MutexLock lock(&mu_);
+  std::vector<JobProgressEntry> out;
+  for (const auto& [invocation, jobs] : progress_) {
+    for (const auto& [job, p] : jobs) {
+      if (p.version > since) out.push_back({invocation, job, p});
+    }
+  }
+  return out;
+}
+
 void WatchHub::Shutdown() {
   absl::MutexLock lock(&mu_);
   shutdown_ = true;

@@ -46,6 +46,13 @@ class WatchHub {
   // Progress entries of an invocation changed after `since` (a generation).
   std::vector<std::pair<std::string, ProgressSnapshot>> ProgressSince(
       const std::string& invocation_id, uint64_t since) const;
+  // Progress entries of every invocation changed after `since`: (invocation id, job id, progress).
+  struct JobProgressEntry {
+    std::string invocation_id;
+    std::string job_id;
+    ProgressSnapshot progress;
+  };
+  std::vector<JobProgressEntry> AllProgressSince(uint64_t since) const;
   void Shutdown();
   bool shut_down() const;
 

@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "core/ids.h"
 #include "core/status_macros.h"
+#include "nlohmann/json.hpp"
 #include "storage/row_codec.h"
 
 namespace evald::storage {
@@ -152,6 +153,9 @@ std::string InvocationRepository::ListSql(const InvocationFilter& filter) {
   if (!filter.executor.empty()) where.push_back("executor = :executor COLLATE NOCASE");
   if (!filter.owner.empty()) where.push_back("owner = :owner");
   if (filter.since_ms > 0) where.push_back("created_ms >= :since");
+  // Neither has an index: rows are walked newest first until a page is full (docs/storage.md).
+  if (!filter.task.empty()) where.push_back("instr(tasks, :task) > 0");
+  if (!filter.id_contains.empty()) where.push_back("instr(id, :id_contains) > 0");
   if (!filter.page_token.empty()) where.push_back("(created_ms, id) < (:after_created, :after_id)");
   return absl::StrCat("SELECT ", kColumns,
                       ", (SELECT count(*) FROM jobs j WHERE j.invocation_id = invocations.id)"
@@ -180,6 +184,9 @@ absl::StatusOr<InvocationPage> InvocationRepository::List(const InvocationFilter
     if (!filter.executor.empty()) s->bind(":executor", filter.executor);
     if (!filter.owner.empty()) s->bind(":owner", filter.owner);
     if (filter.since_ms > 0) s->bind(":since", filter.since_ms);
+    // tasks is a JSON array of names: the quoted name matches one element exactly.
+    if (!filter.task.empty()) s->bind(":task", nlohmann::json(filter.task).dump());
+    if (!filter.id_contains.empty()) s->bind(":id_contains", filter.id_contains);
     if (has_token) {
       s->bind(":after_created", after_created);
       s->bind(":after_id", after_id);

@@ -56,6 +56,8 @@ struct InvocationFilter {
   std::string executor;  // empty = any; case-insensitive
   std::string owner;     // empty = any; exact
   int64_t since_ms = 0;  // created at or after
+  std::string task;      // empty = any; an invocation with a task of exactly this name
+  std::string id_contains;  // empty = any; substring of the invocation id
   int limit = 50;  // 0 = 50; at most 1000 (larger values are capped); negative = InvalidArgument
   std::string page_token;  // opaque, from InvocationPage::next_page_token
 };
