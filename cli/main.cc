@@ -2,8 +2,8 @@
 // and its credentials (cli/connection.h: flag > environment > config file > the default socket)
 // and runs one command from cli/commands/. The
 // gRPC channel is only created by the first call a command makes.
-#include <sys/ioctl.h>
 #include <grpc/grpc.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -207,11 +207,22 @@ int Main(int argc, char** argv) {
   export_cmd->add_option("--format", export_opts.format, "local: summary format, json or csv");
   CLI::Option* copy_logs =
       export_cmd->add_flag("--copy-logs")->description("local: also copy the jobs' logs");
-  CLI::Option* only_required = export_cmd->add_flag("--only-required")->description(
-      "local: copy only the required artifacts (the default)");
-  CLI::Option* all_artifacts = export_cmd->add_flag("--no-only-required")->description(
-      "local: copy the whole artifacts tree and the logs");
+  CLI::Option* only_required =
+      export_cmd->add_flag("--only-required")
+          ->description("local: copy only the required artifacts (the default)");
+  CLI::Option* all_artifacts =
+      export_cmd->add_flag("--no-only-required")
+          ->description("local: copy the whole artifacts tree and the logs");
   all_artifacts->excludes(only_required);
+  CLI::Option* copy_artifacts =
+      export_cmd->add_flag("--copy-artifacts")
+          ->description(
+              "copy the artifacts (local, the default) or log them as run files (mlflow, wandb)");
+  CLI::Option* no_artifacts =
+      export_cmd->add_flag("--no-copy-artifacts")
+          ->description(
+              "local: write the job metadata and summary only; mlflow, wandb: log no files");
+  no_artifacts->excludes(copy_artifacts);
   AddRepeated(export_cmd, "--log-metrics", &export_opts.log_metrics,
               "export only metrics whose key contains NAME, repeatable");
   export_cmd->add_flag("--json", export_opts.json, "one JSON object");
@@ -324,6 +335,8 @@ int Main(int argc, char** argv) {
     if (copy_logs->count() > 0) export_opts.copy_logs = true;
     if (only_required->count() > 0) export_opts.only_required = true;
     if (all_artifacts->count() > 0) export_opts.only_required = false;
+    if (copy_artifacts->count() > 0) export_opts.copy_artifacts = true;
+    if (no_artifacts->count() > 0) export_opts.copy_artifacts = false;
     if (export_opts.retry && export_cmd->get_option("--dest")->count() == 0) export_opts.dest = "";
     return RunExport(ctx, export_opts);
   }

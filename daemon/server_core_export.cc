@@ -96,14 +96,14 @@ absl::Status RetryFailedExports(storage::Store& store, const Caller& caller,
       r.updated_ms = now;
       r.next_attempt_ms = now;
       EVALD_RETURN_IF_ERROR(store.PutExport(r));
-      spdlog::info("{}: export {}: retry requested by {} (was failed after {} attempts)",
-                   r.job_id, r.dest, caller.user, out->attempts());
+      spdlog::info("{}: export {}: retry requested by {} (was failed after {} attempts)", r.job_id,
+                   r.dest, caller.user, out->attempts());
     }
   }
   if (response->retried_size() == 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "no failed auto-export", request.dest().empty() ? "" : " to " + request.dest(),
-        " to retry in ", absl::StrJoin(request.ids(), ", ")));
+    return absl::FailedPreconditionError(
+        absl::StrCat("no failed auto-export", request.dest().empty() ? "" : " to " + request.dest(),
+                     " to retry in ", absl::StrJoin(request.ids(), ", ")));
   }
   response->set_dest(request.dest());
   response->set_success(true);
@@ -159,6 +159,13 @@ absl::Status ServerCore::Export(const Caller& caller, const v1::ExportRequest& r
   if (request.has_format() && dest == "local") layers.flags["format"] = request.format();
   if (request.has_copy_logs()) layers.flags["copy_logs"] = request.copy_logs();
   if (request.has_only_required()) layers.flags["only_required"] = request.only_required();
+  if (request.has_copy_artifacts()) {
+    if (dest == "local") {
+      layers.flags["copy_artifacts"] = request.copy_artifacts();
+    } else if (dest == "mlflow" || dest == "wandb") {
+      layers.flags["log_artifacts"] = request.copy_artifacts();
+    }
+  }
   if (request.log_metrics_size() > 0) {
     layers.flags["log_metrics"] =
         std::vector<std::string>(request.log_metrics().begin(), request.log_metrics().end());

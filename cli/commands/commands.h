@@ -166,6 +166,7 @@ struct ExportOptions {
   std::string format;  // json | csv (local)
   std::optional<bool> copy_logs;
   std::optional<bool> only_required;
+  std::optional<bool> copy_artifacts;
   std::vector<std::string> log_metrics;
   bool json = false;
   // --retry: re-queue the failed auto-exports of `ids` (to `dest` when not empty, else to every

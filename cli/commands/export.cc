@@ -153,6 +153,7 @@ int RunExport(Context& ctx, const ExportOptions& options) {
   }
   if (options.copy_logs) req.set_copy_logs(*options.copy_logs);
   if (options.only_required) req.set_only_required(*options.only_required);
+  if (options.copy_artifacts) req.set_copy_artifacts(*options.copy_artifacts);
   for (const std::string& m : options.log_metrics) req.add_log_metrics(m);
   std::map<std::string, std::string> secrets;
   if (options.dest == "mlflow" || options.dest == "wandb") {

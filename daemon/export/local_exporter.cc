@@ -167,6 +167,9 @@ absl::StatusOr<LocalExportOptions> ParseLocalConfig(const json& cfg) {
   b = ConfigBool(cfg, kDest, "only_required", o.only_required);
   if (!b.ok()) return b.status();
   o.only_required = *b;
+  b = ConfigBool(cfg, kDest, "copy_artifacts", o.copy_artifacts);
+  if (!b.ok()) return b.status();
+  o.copy_artifacts = *b;
   s = ConfigString(cfg, kDest, "format", "");
   if (!s.ok()) return s.status();
   o.format = *s == "none" ? "" : *s;
@@ -333,7 +336,9 @@ JobExportResult LocalExporter::CopyJob(const JobExportInput& job, SummaryEntry* 
   const fs::path job_out = fs::path(options_.output_dir) / job.invocation_id / job.job_id;
   const fs::path artifacts(job.artifacts_dir);
   absl::Status s;
-  if (options_.only_required) {
+  if (!options_.copy_artifacts) {
+    // Summary only: nothing of the artifacts tree is copied.
+  } else if (options_.only_required) {
     for (const std::string& f : check.present) {
       s = CopyFileAtomic((artifacts / f).string(), (job_out / "artifacts" / f).string());
       if (!s.ok()) break;

@@ -39,6 +39,9 @@ struct LocalExportOptions {
   std::string output_dir = "./nemo-evaluator-launcher-results";
   bool copy_logs = false;
   bool only_required = true;  // false: the whole artifacts tree and the logs
+  // false: no artifact is copied (job_metadata.json and the summary only); the required ones are
+  // still checked and read for the metrics.
+  bool copy_artifacts = true;
   std::string format;         // "json", "csv" or "" (no summary)
   std::vector<std::string> log_metrics;
   std::string output_filename;  // default processed_results.<format>

@@ -153,8 +153,19 @@ TEST_CASE("export --dest local copies a finished invocation's artifacts and writ
   CHECK(absl::StrContains(text, "ref-model,"));
   CHECK(absl::StrContains(text, "," + inv + "," + inv + ".1,1.0\r\n"));
 
+  // --no-copy-artifacts: the summary and metadata, no artifacts.
+  const std::string bare = dir.path() + "/bare";
+  CommandResult no_art = evald.Ctl({"export", inv, "--output-dir", bare, "--format", "json",
+                                    "--no-copy-artifacts"});
+  INFO(no_art.out << no_art.err);
+  REQUIRE(no_art.exit_code == 0);
+  CHECK(fs::exists(bare + "/" + inv + "/processed_results.json"));
+  CHECK(fs::exists(bare + "/" + inv + "/" + inv + ".0/job_metadata.json"));
+  CHECK_FALSE(fs::exists(bare + "/" + inv + "/" + inv + ".0/artifacts"));
+
   // Refusals map to the usual exit codes.
   CHECK(evald.Ctl({"export", "abcdef12"}).exit_code == 4);
+  CHECK(evald.Ctl({"export", inv, "--copy-artifacts", "--no-copy-artifacts"}).exit_code == 2);
   CHECK(evald.Ctl({"export", inv, "--dest", "jet"}).exit_code == 2);
   CHECK(
       evald.Ctl({"export", inv, "-o", "export.local.format=xml", "--output-dir", out}).exit_code ==

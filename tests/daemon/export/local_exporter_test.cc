@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "daemon/export/file_util.h"
 #include "tests/daemon/export/export_test_util.h"
 
@@ -66,6 +67,24 @@ TEST_CASE("local: copy_logs, only_required false copies the whole tree and the l
   CHECK(ReadText(job_out2 / "artifacts" / "cache" / "responses" / "x.bin") == "cached");
   CHECK(fs::exists(job_out2 / "logs" / "stdout.log"));
   CHECK(r.metadata["files_count"] == 5);
+}
+
+TEST_CASE("local: copy_artifacts false writes the metadata and the summary only") {
+  TempDir tmp;
+  JobExportInput job = MakeJob(tmp.path(), "1a2b3c4d", 0, "gsm8k", SimpleResults("gsm8k", 0.5));
+  InvocationExportResult r =
+      Local(tmp.path() / "out", {{"copy_artifacts", false}, {"format", "json"}})
+          .Export({job}, false);
+  REQUIRE(r.success);
+  const fs::path inv_out = tmp.path() / "out" / "1a2b3c4d";
+  CHECK_FALSE(fs::exists(inv_out / "1a2b3c4d.0" / "artifacts"));
+  CHECK(fs::exists(inv_out / "1a2b3c4d.0" / "job_metadata.json"));
+  json summary = json::parse(ReadText(inv_out / "processed_results.json"));
+  CHECK(summary["benchmarks"]["gsm8k"]["models"].size() == 1);
+  // A non-boolean is refused with the key named.
+  absl::StatusOr<LocalExportOptions> bad = ParseLocalConfig(json{{"copy_artifacts", "maybe"}});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(absl::StrContains(bad.status().message(), "copy_artifacts"));
 }
 
 TEST_CASE("local: a missing required artifact fails the job and writes nothing") {
