@@ -505,16 +505,21 @@ void DashboardApi::RunStream(StreamState& st, httplib::DataSink& sink) {
   auto send = [&sink](const std::string& text) { return sink.write(text.data(), text.size()); };
   if (!send("retry: 1000\n: open\n\n")) return;
   absl::Time next_ping = absl::Now() + kPing;
+  // The first pass does not wait: events after Last-Event-ID go out at once.
+  bool first = true;
   while (!stopping_ && !hub.shut_down()) {
-    const uint64_t now_gen = hub.WaitForChange(st.seen, kStreamWake);
+    const uint64_t now_gen = first ? hub.generation() : hub.WaitForChange(st.seen, kStreamWake);
     if (stopping_ || hub.shut_down()) return;
-    if (now_gen != st.seen) {
+    if (now_gen != st.seen || first) {
       // Progress first: the supervisor publishes a job's final count before its transition.
+      // A new stream gets every running job's current progress.
+      const uint64_t since = first ? 0 : st.seen;
+      first = false;
       std::vector<WatchHub::JobProgressEntry> progress;
       if (st.invocation_id.empty()) {
-        progress = hub.AllProgressSince(st.seen);
+        progress = hub.AllProgressSince(since);
       } else {
-        for (auto& [job, p] : hub.ProgressSince(st.invocation_id, st.seen)) {
+        for (auto& [job, p] : hub.ProgressSince(st.invocation_id, since)) {
           progress.push_back({st.invocation_id, job, p});
         }
       }
