@@ -488,7 +488,9 @@ TEST_CASE("dashboard API: the event stream carries state changes and progress li
   CHECK(one.ended());
 }
 
-TEST_CASE("dashboard API: off loopback every /api call needs a token; http_auth: tokens") {
+TEST_CASE(
+    "dashboard API: off loopback every /api call needs a token, and so does /metrics with "
+    "http_auth tokens") {
   TempDir dir;
   const int port = FreePort();
   Evald open(dir, {"--metrics-listen", absl::StrCat("0.0.0.0:", port)});
