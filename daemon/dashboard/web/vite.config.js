@@ -1,6 +1,6 @@
 // Builds the dashboard into ../../../build-web (scripts/build runs it once per checkout; CMake
-// embeds that directory into evald, see cmake/EmbedDashboard.cmake). File names carry no hashes
-// so that the embedded asset table and the build are reproducible and easy to diff.
+// embeds that directory into evald, see cmake/EmbedDashboard.cmake). Files under assets/ are
+// named by their content hash (evald serves them as immutable); index.html is revalidated.
 import { defineConfig } from 'vite';
 import preact from '@preact/preset-vite';
 
@@ -13,12 +13,5 @@ export default defineConfig({
     sourcemap: false,
     assetsInlineLimit: 0,
     modulePreload: { polyfill: false },
-    rollupOptions: {
-      output: {
-        entryFileNames: 'assets/app.js',
-        chunkFileNames: 'assets/[name].js',
-        assetFileNames: 'assets/[name][extname]',
-      },
-    },
   },
 });

@@ -62,10 +62,9 @@ export function ComparePage({ search }) {
     }
     const ctl = new AbortController();
     setError('');
-    Promise.all(
-      ids.slice(1).map((b) => getJSON(`/api/v1/compare?ids=${encodeURIComponent(ids[0])},${encodeURIComponent(b)}`, ctl.signal)),
-    )
-      .then(setComparisons)
+    // Two ids answer one CompareResponse; more answer {baseline, comparisons: [...]}.
+    getJSON(`/api/v1/compare?ids=${ids.map(encodeURIComponent).join(',')}`, ctl.signal)
+      .then((d) => setComparisons(d.comparisons || [d]))
       .catch((e) => e.name !== 'AbortError' && setError(e.message));
     return () => ctl.abort();
   }, [search]);

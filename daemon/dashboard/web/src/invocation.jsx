@@ -1,7 +1,7 @@
 // One invocation: config (masked by evald), jobs with live progress, deployment, events timeline,
 // a live log tail of one job's stream, results, and the kill/resume/export actions the caller's
 // role allows. One EventSource: /api/v1/stream?invocation=<id>&log=<job>:<stream>.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import {
   TERMINAL,
   capped,
@@ -175,9 +175,18 @@ export function InvocationPage({ id, search, whoami }) {
   const [logLines, setLogLines] = useState([]);
   const [logJob, setLogJob] = useState(params.get('job') || '');
   const [logStream, setLogStream] = useState(params.get('stream') || 'stdout');
-  const [reload, setReload] = useState(0);
+  const [eventsLoaded, setEventsLoaded] = useState(false);
   const base = `/api/v1/invocations/${encodeURIComponent(id)}`;
 
+  // The invocation itself: on load, after an action, and shortly after a job or deployment event
+  // (one GET per burst of events, for what the events do not carry: exit reason, backend ids).
+  const [detailGen, setDetailGen] = useState(0);
+  const refetchTimer = useRef(null);
+  const refetchSoon = () => {
+    clearTimeout(refetchTimer.current);
+    refetchTimer.current = setTimeout(() => setDetailGen((n) => n + 1), 150);
+  };
+  useEffect(() => () => clearTimeout(refetchTimer.current), []);
   useEffect(() => {
     const ctl = new AbortController();
     getJSON(base, ctl.signal)
@@ -187,11 +196,17 @@ export function InvocationPage({ id, search, whoami }) {
         if (!logJob && d.jobs && d.jobs.length) setLogJob(d.jobs[0].jobId);
       })
       .catch((e) => e.name !== 'AbortError' && setError(e.message));
+    return () => ctl.abort();
+  }, [id, detailGen]);
+
+  useEffect(() => {
+    const ctl = new AbortController();
     getJSON(`${base}/events`, ctl.signal)
       .then((d) => setEvents((d.events || []).slice(-MAX_EVENTS)))
-      .catch(() => {});
+      .catch(() => {})
+      .finally(() => setEventsLoaded(true));
     return () => ctl.abort();
-  }, [id, reload]);
+  }, [id]);
 
   const state = inv ? jobState(inv.state) : '';
   const terminal = TERMINAL.has(state);
@@ -215,7 +230,10 @@ export function InvocationPage({ id, search, whoami }) {
     return () => ctl.abort();
   }, [id, logJob, logStream]);
 
-  const streamUrl = `/api/v1/stream${query({ invocation: id, log: logJob ? `${logJob}:${logStream}` : '' })}`;
+  // Opened once the invocation and its stored events are loaded, so it resumes after them.
+  const streamUrl = inv && eventsLoaded
+    ? `/api/v1/stream${query({ invocation: id, log: logJob ? `${logJob}:${logStream}` : '' })}`
+    : null;
   const status = useEventStream(streamUrl, {
     invocation: (s) => {
       if (!s || s.invocationId !== id) return;
@@ -232,6 +250,7 @@ export function InvocationPage({ id, search, whoami }) {
     event: (ev) => {
       if (!ev || (ev.invocationId && ev.invocationId !== id)) return;
       setEvents((list) => (list.some((x) => x.seq === ev.seq) ? list : capped(list, ev, MAX_EVENTS)));
+      if (ev.jobId || String(ev.kind || '').startsWith('deployment')) refetchSoon();
       if (ev.jobId && ev.toJobState) {
         setInv((cur) =>
           cur && {
@@ -254,13 +273,8 @@ export function InvocationPage({ id, search, whoami }) {
         },
       );
     },
-    log: (l) => {
-      const line = typeof l === 'string' ? l : l && l.line;
-      if (line === undefined || line === null) return;
-      if (typeof l === 'object' && ((l.jobId && l.jobId !== logJob) || (l.source && l.source !== logStream))) return;
-      setLogLines((list) => capped(list, line, MAX_LOG_LINES));
-    },
-  });
+    log: (line) => setLogLines((list) => capped(list, line, MAX_LOG_LINES)),
+  }, () => events.reduce((m, ev) => Math.max(m, num(ev.seq)), 0));
 
   if (error) {
     return (
@@ -294,7 +308,7 @@ export function InvocationPage({ id, search, whoami }) {
         <dt>Live updates</dt>
         <dd data-testid="stream-status">{status}</dd>
       </dl>
-      <Actions inv={inv} whoami={whoami} onDone={() => setReload((n) => n + 1)} />
+      <Actions inv={inv} whoami={whoami} onDone={() => setDetailGen((n) => n + 1)} />
       <h2>Jobs</h2>
       <JobsTable jobs={jobs} selected={logJob} onSelect={setLogJob} />
       {(inv.deployments || []).length > 0 && (
@@ -347,7 +361,7 @@ export function InvocationPage({ id, search, whoami }) {
         <label>
           Stream{' '}
           <select name="log-stream" value={logStream} onChange={(e) => setLogStream(e.currentTarget.value)}>
-            {STREAMS.map((s) => (
+            {STREAMS.filter((s) => s !== 'server' || (inv.deployments || []).length > 0).map((s) => (
               <option value={s}>{s}</option>
             ))}
           </select>

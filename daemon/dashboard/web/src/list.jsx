@@ -1,6 +1,6 @@
 // Invocation list: newest first, filters in the URL (so a filtered view is a link), keyset paging
 // with page_token, and rows kept current by the /api/v1/stream `invocation` events.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { fmtTime, getJSON, jobState, num, query } from './api.js';
 import { navigate } from './router.js';
 import { useEventStream } from './stream.js';
@@ -19,13 +19,17 @@ function matches(inv, f) {
   return true;
 }
 
-// Sums the jobs' progress for the list's one bar per invocation.
-function totals(inv) {
+// Sums the jobs' progress (from the rows' jobs, then the stream's progress events) for the
+// list's one bar per invocation.
+function totals(inv, live) {
+  const jobs = {};
+  for (const j of inv.jobs || []) jobs[j.jobId] = { done: num(j.progress && j.progress.done), total: num(j.progress && j.progress.total) };
+  Object.assign(jobs, live || {});
   let done = 0;
   let total = 0;
-  for (const j of inv.jobs || []) {
-    done += num(j.progress && j.progress.done);
-    total += num(j.progress && j.progress.total);
+  for (const p of Object.values(jobs)) {
+    done += num(p.done);
+    total += num(p.total);
   }
   return { done, total };
 }
@@ -39,6 +43,10 @@ export function ListPage({ search }) {
   const [form, setForm] = useState(filters);
   const [data, setData] = useState(null);
   const [error, setError] = useState('');
+  // invocation id -> job id -> {done, total}, only for the rows shown.
+  const [progress, setProgress] = useState({});
+  const dataRef = useRef(null);
+  dataRef.current = data;
 
   useEffect(() => setForm(filters), [search]);
 
@@ -54,6 +62,16 @@ export function ListPage({ search }) {
   }, [search]);
 
   const status = useEventStream('/api/v1/stream', {
+    progress: (p) => {
+      const d = dataRef.current;
+      if (!p || !d || !d.invocations.some((x) => x.invocationId === p.invocationId)) return;
+      setProgress((m) => {
+        const keep = {};
+        for (const x of d.invocations) if (m[x.invocationId]) keep[x.invocationId] = m[x.invocationId];
+        keep[p.invocationId] = { ...(keep[p.invocationId] || {}), [p.jobId]: { done: p.done, total: p.total } };
+        return keep;
+      });
+    },
     invocation: (inv) => {
       if (!inv || !inv.invocationId) return;
       setData((d) => {
@@ -129,7 +147,7 @@ export function ListPage({ search }) {
               </tr>
             )}
             {data.invocations.map((inv) => {
-              const t = totals(inv);
+              const t = totals(inv, progress[inv.invocationId]);
               return (
                 <tr key={inv.invocationId} data-invocation={inv.invocationId}>
                   <th scope="row">
@@ -138,7 +156,9 @@ export function ListPage({ search }) {
                   <td>
                     <StateBadge state={jobState(inv.state)} />
                   </td>
-                  <td>{t.total ? <ProgressBar done={t.done} total={t.total} /> : `${inv.jobCount || (inv.jobs || []).length || ''} jobs`}</td>
+                  <td data-testid="row-progress" data-done={t.done}>
+                    {t.total ? <ProgressBar done={t.done} total={t.total} /> : `${inv.jobCount || (inv.jobs || []).length || 0} jobs`}
+                  </td>
                   <td>{(inv.tasks || []).join(', ')}</td>
                   <td>{inv.executor}</td>
                   <td>{inv.owner}</td>

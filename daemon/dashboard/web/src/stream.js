@@ -5,13 +5,20 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 // Open streams, read by the browser tests to check that navigation closes the previous one.
 window.evaldDashboard = window.evaldDashboard || { openStreams: 0, streamUrls: [] };
 
-export function useEventStream(url, handlers) {
+// `resumeFrom()`, read when the stream opens, is the seq of the last event the page already has
+// (from GET .../events): evald then replays what happened in between (its lastEventId parameter).
+// After that the browser's own reconnects send Last-Event-ID.
+export function useEventStream(url, handlers, resumeFrom) {
   const ref = useRef(handlers);
   ref.current = handlers;
+  const resumeRef = useRef(resumeFrom);
+  resumeRef.current = resumeFrom;
   const [status, setStatus] = useState('connecting');
   useEffect(() => {
     if (!url) return undefined;
-    const es = new EventSource(url, { withCredentials: true });
+    const seq = resumeRef.current ? Number(resumeRef.current()) : 0;
+    const full = seq > 0 ? `${url}${url.includes('?') ? '&' : '?'}lastEventId=${seq}` : url;
+    const es = new EventSource(full, { withCredentials: true });
     const stats = window.evaldDashboard;
     stats.openStreams += 1;
     stats.streamUrls.push(url);
@@ -22,8 +29,9 @@ export function useEventStream(url, handlers) {
       es.addEventListener(kind, (e) => {
         const fn = ref.current[kind];
         if (!fn) return;
+        // A log event's data is the raw line; the others are JSON.
         let data = e.data;
-        if (kind !== 'log' || (data && data[0] === '{')) {
+        if (kind !== 'log') {
           try {
             data = JSON.parse(e.data);
           } catch (err) {

@@ -1,0 +1,50 @@
+// The compare page against two finished runs with known scores: the same 40 arith samples on a
+// model that answers all right and one that answers about half wrong (fixed seed). The page's
+// values, difference and significance must be what `evalctl compare --json` says.
+import assert from 'node:assert/strict';
+import test from 'node:test';
+import { Evald, launch, loadPlaywright, newPage, screenshot, startModel, tempDir } from './harness.mjs';
+
+const playwright = loadPlaywright();
+
+test('compare page: difference and significance of two runs', async (t) => {
+  const dir = tempDir();
+  const good = await startModel(dir);
+  const worse = await startModel(dir, ['--accuracy', '0.5', '--seed', '7']);
+  const evald = await new Evald(dir).start();
+  const browser = await launch(playwright);
+  t.after(async () => {
+    await browser.close();
+    await evald.stop();
+  });
+  const a = evald.submit(good.url, { samples: 40, name: 'a', wait: true });
+  const b = evald.submit(worse.url, { samples: 40, name: 'b', wait: true });
+  const cli = JSON.parse(evald.ctl(['compare', a, b, '--json']).stdout).metrics[0];
+  assert.equal(cli.a, 1);
+  assert.ok(cli.b < 0.8);
+
+  const { page } = await newPage(browser);
+  await page.goto(`${evald.base}/compare?ids=${a},${b}`);
+  const table = page.getByTestId('compare');
+  await table.waitFor();
+  const cells = await table.locator('tbody tr').first().locator('td').allInnerTexts();
+  // task, metric, value a, value b, difference, significance
+  assert.equal(cells[0], 'arith');
+  assert.equal(cells[1], 'accuracy/exact_match');
+  assert.equal(Number(cells[2]), 1);
+  assert.ok(Math.abs(Number(cells[3]) - cli.b) < 1e-4, `${cells[3]} vs ${cli.b}`);
+  assert.ok(Math.abs(Number(cells[4]) - cli.diff) < 1e-4, `${cells[4]} vs ${cli.diff}`);
+  assert.ok(cells[4].startsWith('-'));
+  assert.match(cells[5], /^significant \(p = [0-9.]+, mcnemar_exact, 40 paired\)/);
+  await page.locator('.chart canvas').first().waitFor();
+  await screenshot(page, 'compare');
+
+  // The finished run's page has its results table.
+  await page.goto(`${evald.base}/invocations/${b}`);
+  await page.getByTestId('results').waitFor();
+  const value = await page.locator('[data-testid=results] tbody tr td.num').first().innerText();
+  assert.ok(Math.abs(Number(value) - cli.b) < 1e-4);
+  await screenshot(page, 'results');
+
+  assert.deepEqual(page.consoleErrors, []);
+});
