@@ -56,7 +56,8 @@ export function AuthBox({ whoami, onChange }) {
   }
   return (
     <form class="auth" onSubmit={login} aria-label="Log in">
-      <span data-testid="whoami">Anonymous (read only)</span>{' '}
+      <span data-testid="whoami">{whoami.error ? 'Not signed in' : 'Anonymous (read only)'}</span>{' '}
+      {whoami.error && <span role="alert" class="error">{whoami.error} </span>}
       <label>
         Token{' '}
         <input

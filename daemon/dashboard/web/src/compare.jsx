@@ -9,6 +9,13 @@ import { navigate } from './router.js';
 
 const COLORS = ['#1f4e9c', '#b8420f', '#2f7d32', '#7b1fa2', '#00695c', '#5d4037'];
 
+// A p-value readable at both ends: 0.0312, 2.4e-7 (proto3 JSON omits a 0).
+function fmtP(p) {
+  const n = Number(p || 0);
+  if (n === 0) return '0';
+  return n < 1e-4 ? n.toExponential(1) : n.toFixed(4);
+}
+
 function metricLabel(m) {
   return `${m.task} ${m.metric}${m.score ? `/${m.score}` : ''}`;
 }
@@ -29,7 +36,7 @@ function Chart({ ids, rows }) {
           {},
         ],
         series: [
-          {},
+          { label: 'Metric', value: (u, v) => (v === null || v === undefined || !rows[v] ? '--' : metricLabel(rows[v].m)) },
           ...ids.map((id, k) => ({
             label: id,
             stroke: COLORS[k % COLORS.length],
@@ -144,7 +151,7 @@ export function ComparePage({ search }) {
                         <td class="num">{fmtNumber(c.valueB)}</td>
                         <td class="num" data-testid="diff">{`${diff > 0 ? '+' : ''}${fmtNumber(diff)}`}</td>
                         <td title={c.note || ''}>
-                          {c.significant ? 'significant' : 'not significant'} (p = {fmtNumber(c.pValue === undefined ? 0 : c.pValue, 4)}, {c.method || 'none'}
+                          {c.significant ? 'significant' : 'not significant'} (p = {fmtP(c.pValue)}, {c.method || 'none'}
                           {c.pairedSamples ? `, ${c.pairedSamples} paired` : ''}){c.note ? ` — ${c.note}` : ''}
                         </td>
                       </>

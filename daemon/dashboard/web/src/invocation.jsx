@@ -109,10 +109,18 @@ function JobsTable({ jobs, selected, onSelect }) {
               <td>{j.task}</td>
               <td>
                 <StateBadge state={jobState(j.state)} />
-                {exitReason(j.exitReason) && <span class="muted"> ({exitReason(j.exitReason)})</span>}
+                {exitReason(j.exitReason) && exitReason(j.exitReason) !== 'exit code' && (
+                  <span class="muted"> ({exitReason(j.exitReason)})</span>
+                )}
               </td>
               <td data-testid="job-progress" data-done={num(p.done)}>
-                <ProgressBar done={num(p.done)} total={num(p.total)} rate={Number(p.rate || 0)} errors={num(p.errors)} />
+                {/* Rate and ETA only while it runs: a finished job's last rate means nothing. */}
+                <ProgressBar
+                  done={num(p.done)}
+                  total={num(p.total)}
+                  rate={TERMINAL.has(jobState(j.state)) ? 0 : Number(p.rate || 0)}
+                  errors={num(p.errors)}
+                />
               </td>
               <td>{j.attempt || 1}</td>
               <td>{j.backendId}</td>

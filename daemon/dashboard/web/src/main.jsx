@@ -18,7 +18,8 @@ function App() {
   useEffect(() => {
     getJSON('/api/v1/whoami')
       .then(setWhoami)
-      .catch(() => setWhoami({ user: '', role: 'viewer', anonymous: true }));
+      // 401 here is a token evald no longer accepts (revoked, expired): log in again.
+      .catch((e) => setWhoami({ user: '', role: 'viewer', anonymous: true, error: e.message }));
   }, [authGen]);
 
   let page;
