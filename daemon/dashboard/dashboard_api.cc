@@ -33,6 +33,7 @@ constexpr char kJson[] = "application/json";
 // How often an idle stream wakes to notice a closed evald; the hub wakes it at once on a change.
 constexpr absl::Duration kStreamWake = absl::Milliseconds(250);
 constexpr absl::Duration kPing = absl::Seconds(15);
+constexpr absl::Duration kProbe = absl::Seconds(1);
 constexpr int kEventBatch = 200;
 constexpr int kLogBatch = 500;
 
@@ -502,7 +503,11 @@ void DashboardApi::Stream(const httplib::Request& req, httplib::Response& res) {
 void DashboardApi::RunStream(StreamState& st, httplib::DataSink& sink) {
   WatchHub& hub = core_->hub();
   storage::Store& store = core_->store();
-  auto send = [&sink](const std::string& text) { return sink.write(text.data(), text.size()); };
+  absl::Time last_write = absl::Now();
+  auto send = [&sink, &last_write](const std::string& text) {
+    last_write = absl::Now();
+    return sink.write(text.data(), text.size());
+  };
   if (!send("retry: 1000\n: open\n\n")) return;
   absl::Time next_ping = absl::Now() + kPing;
   // The first pass does not wait: events after Last-Event-ID go out at once.
@@ -570,6 +575,10 @@ void DashboardApi::RunStream(StreamState& st, httplib::DataSink& sink) {
     if (absl::Now() >= next_ping) {
       if (!send(": ping\n\n")) return;
       next_ping = absl::Now() + kPing;
+    } else if (absl::Now() - last_write >= kProbe) {
+      // A closed tab is only noticed when a write fails; without this its slot (and worker
+      // thread) would stay taken until the next ping. A bare comment line dispatches nothing.
+      if (!send(":\n")) return;
     }
   }
 }
