@@ -257,6 +257,9 @@ export function InvocationPage({ id, search, whoami }) {
     },
     event: (ev) => {
       if (!ev || (ev.invocationId && ev.invocationId !== id)) return;
+      // How long after evald recorded it the page got it (the browser tests print this).
+      const stats = window.evaldDashboard;
+      stats.eventLagsMs = capped(stats.eventLagsMs || [], Date.now() - num(ev.timeMs), 100);
       setEvents((list) => (list.some((x) => x.seq === ev.seq) ? list : capped(list, ev, MAX_EVENTS)));
       if (ev.jobId || String(ev.kind || '').startsWith('deployment')) refetchSoon();
       if (ev.jobId && ev.toJobState) {
