@@ -558,3 +558,41 @@ TEST_CASE(
 
 }  // namespace
 }  // namespace evald::testing
+
+namespace evald::testing {
+namespace {
+
+TEST_CASE("dashboard API: 64 open streams leave metrics and healthz answering, the 65th is 503") {
+  TempDir dir;
+  const int port = FreePort();
+  Evald evald(dir, {"--metrics-listen", absl::StrCat("127.0.0.1:", port)});
+  Api api(port);
+  std::vector<std::unique_ptr<SseReader>> streams;
+  for (int i = 0; i < 64; ++i) {
+    streams.push_back(std::make_unique<SseReader>(port, "/api/v1/stream"));
+  }
+  int open = 0;
+  for (auto& s : streams) open += s->WaitFor(": open", 10) ? 1 : 0;
+  CHECK(open == 64);
+  const auto t = Clock::now();
+  httplib::Result health = api.Get("/healthz");
+  httplib::Result metrics = api.Get("/metrics");
+  httplib::Result list = api.Get("/api/v1/invocations");
+  CHECK(Clock::now() - t < std::chrono::seconds(2));
+  REQUIRE(health);
+  REQUIRE(metrics);
+  REQUIRE(list);
+  CHECK(metrics->status == 200);
+  CHECK(list->status == 200);
+  httplib::Result refused = api.Get("/api/v1/stream");
+  REQUIRE(refused);
+  CHECK(refused->status == 503);
+  CHECK(nlohmann::json::parse(refused->body)["code"] == "UNAVAILABLE");
+  // SIGTERM ends all of them and evald exits cleanly and soon.
+  const auto stop_started = Clock::now();
+  CHECK(evald.Terminate() == 0);
+  CHECK(Clock::now() - stop_started < std::chrono::seconds(5));
+}
+
+}  // namespace
+}  // namespace evald::testing
