@@ -255,5 +255,39 @@ TEST_CASE("The list and lookup queries use their indexes") {
   CHECK_FALSE(Contains(plan, "TEMP B-TREE"));
 }
 
+TEST_CASE("ListInvocations filters by exact task name and id substring, and pages with them") {
+  TempDir dir;
+  auto store = OpenStore(dir);
+  CreateSimple(*store, "00000201", 1000, "local", 1);  // task_0
+  CreateSimple(*store, "00000202", 2000, "local", 3);  // task_0, task_1, task_2
+  CreateSimple(*store, "00000303", 3000, "local", 3);
+  InvocationFilter f;
+  f.task = "task_2";
+  auto page = store->ListInvocations(f);
+  REQUIRE_OK(page);
+  REQUIRE(Ids(*page) == std::vector<std::string>{"00000303", "00000202"});
+  f.task = "task_";  // a prefix is not a task name
+  page = store->ListInvocations(f);
+  REQUIRE_OK(page);
+  REQUIRE(page->invocations.empty());
+  f = {};
+  f.id_contains = "0002";
+  page = store->ListInvocations(f);
+  REQUIRE_OK(page);
+  REQUIRE(Ids(*page) == std::vector<std::string>{"00000202", "00000201"});
+  // Keyset paging keeps the filters.
+  f = {};
+  f.task = "task_0";
+  f.limit = 2;
+  page = store->ListInvocations(f);
+  REQUIRE_OK(page);
+  REQUIRE(Ids(*page) == std::vector<std::string>{"00000303", "00000202"});
+  f.page_token = page->next_page_token;
+  page = store->ListInvocations(f);
+  REQUIRE_OK(page);
+  REQUIRE(Ids(*page) == std::vector<std::string>{"00000201"});
+  REQUIRE(page->next_page_token.empty());
+}
+
 }  // namespace
 }  // namespace evald::storage
