@@ -1,5 +1,6 @@
 #include "executors/lepton/lepton_config.h"
 
+#include <cmath>
 #include <exception>
 
 #include "absl/strings/str_cat.h"
@@ -126,6 +127,13 @@ absl::StatusOr<LeptonConfig> Parse(const YAML::Node& execution) {
   }
   if (const YAML::Node v = Child(eval_tasks, "ttl_seconds_after_finished"); v && !v.IsNull()) {
     c.ttl_seconds_after_finished = v.as<int>();
+  }
+  if (const YAML::Node v = Child(eval_tasks, "timeout"); v && !v.IsNull()) {
+    const double seconds = v.as<double>();
+    if (!(seconds > 0) || seconds > 1e9) {
+      return Bad("evaluation_tasks.timeout", "must be a number of seconds above 0");
+    }
+    c.task_timeout_s = static_cast<int64_t>(std::ceil(seconds));
   }
   if (const YAML::Node env = Child(tasks, "env_vars"); env && env.IsMap()) {
     for (const auto& kv : env) {

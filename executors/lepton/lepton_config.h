@@ -53,6 +53,9 @@ struct LeptonConfig {
   std::vector<LeptonMount> mounts;
   std::vector<std::string> image_pull_secrets;
   int ttl_seconds_after_finished = 600;
+  // evaluation_tasks.timeout in whole seconds (rounded up); 0: none. The job script runs the
+  // evaluation under timeout(1): past it the evaluation is stopped and the job exits 124.
+  int64_t task_timeout_s = 0;
 };
 
 // Parses a job's `execution` section (JobSpec::execution_yaml). InvalidArgument naming the key.

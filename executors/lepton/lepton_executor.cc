@@ -180,6 +180,19 @@ absl::StatusOr<std::string> JobScript(const JobSpec& spec, const LeptonConfig& c
                         {{"--output_dir /results", "--output_dir \"$task_dir/artifacts\""}})));
     command = absl::StrCat("task_dir=\"$task_dir\" ", command);
   }
+  if (config.task_timeout_s > 0) {
+    // The reference passes evaluation_tasks.timeout along and never applies it; evald stops the
+    // evaluation inside the job, so the limit holds whatever evald is doing (or not running).
+    // An image without timeout(1) runs without the limit and says so in stderr.log.
+    absl::StrAppend(&s,
+                    "limit=()\nif command -v timeout >/dev/null 2>&1; then "
+                    "limit=(timeout --kill-after=30 ",
+                    config.task_timeout_s,
+                    ")\nelse echo \"evald: this image has no timeout command; "
+                    "execution.evaluation_tasks.timeout is not applied\" >> "
+                    "\"$task_dir/logs/stderr.log\"\nfi\n");
+    command = absl::StrCat("\"${limit[@]}\" ", spec.native ? "" : "env ", command);
+  }
   // The script is the container's main process: the tees must be done before it exits, or the
   // log tails are lost. The stdout tee is a pipeline stage (waited for); the stderr one is a
   // process substitution, waited for by its pid ($! is it in bash >= 4.4).
@@ -544,6 +557,11 @@ std::vector<Observation> LeptonExecutor::Poll(const std::vector<JobRef>& jobs) {
           obs.kind = Observation::Kind::kExited;
           obs.exit_code = stage_exit.has_value() && *stage_exit != 0 ? *stage_exit : 1;
           obs.message = absl::StrCat(where, " Failed");
+          if (obs.exit_code == 124) {
+            absl::StrAppend(&obs.message, " (exit ", *obs.exit_code,
+                            ": if the evaluation ran past execution.evaluation_tasks.timeout, "
+                            "it was stopped there)");
+          }
           break;
         case LeptonStateClass::kStopped:
           obs.kind = Observation::Kind::kExited;

@@ -567,6 +567,47 @@ TEST_CASE("lepton job script runs under bash: stage files, exit code, hostile va
   }
 }
 
+TEST_CASE("lepton evaluation_tasks.timeout stops the evaluation inside the job with exit 124") {
+  TempDir dir;
+  Fake fake;
+  LeptonExecutor ex({});
+  const std::string runner = dir.path() + "/slow-evalrun";
+  std::ofstream(runner) << "#!/bin/bash\necho started\nsleep 60\necho not-reached\n";
+  std::filesystem::permissions(runner, std::filesystem::perms::owner_all);
+  JobSpec spec = Spec(fake, dir, 0);
+  spec.execution_yaml = absl::StrReplaceAll(
+      spec.execution_yaml,
+      {{"mount_path: /workspace", "mount_path: " + dir.path()},
+       {"  runner_image:", "  timeout: 0.5\n  runner_command: '" + runner + "'\n  runner_image:"}});
+  absl::StatusOr<RenderedJob> r = ex.Render(spec);
+  REQUIRE(r.ok());
+  json job = json::parse(r->script.substr(r->script.find('\n') + 1));
+  const std::string script = job["spec"]["container"]["command"][2];
+  INFO(script);
+  CHECK(absl::StrContains(script, "timeout --kill-after=30 1)"));  // 0.5 s rounds up to 1
+  const std::string path = dir.path() + "/script.sh";
+  std::ofstream(path) << script;
+  const int status = std::system(absl::StrCat("bash ", path, " >/dev/null 2>&1").c_str());
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 124);
+  CHECK(absl::EndsWith(Slurp(spec.task_dir + "/logs/stage.exit"), " 124\n"));
+  const std::string out = Slurp(spec.task_dir + "/logs/stdout.log");
+  CHECK(absl::StrContains(out, "started"));
+  CHECK_FALSE(absl::StrContains(out, "not-reached"));
+
+  // Without the key the script has no limit; a bad value is refused naming the key.
+  JobSpec plain = Spec(fake, dir, 1);
+  absl::StatusOr<RenderedJob> r2 = ex.Render(plain);
+  REQUIRE(r2.ok());
+  CHECK_FALSE(absl::StrContains(r2->script, "timeout --kill-after"));
+  JobSpec bad = Spec(fake, dir, 2);
+  bad.execution_yaml = absl::StrReplaceAll(bad.execution_yaml,
+                                           {{"  runner_image:", "  timeout: -3\n  runner_image:"}});
+  absl::Status v = ex.Validate(bad);
+  REQUIRE_FALSE(v.ok());
+  CHECK(absl::StrContains(v.message(), "evaluation_tasks.timeout"));
+}
+
 TEST_CASE("lepton validate, render and start refuse a value a job script cannot carry") {
   TempDir dir;
   Fake fake;
