@@ -99,6 +99,27 @@ std::string ProgressJson(const std::string& invocation_id, const std::string& jo
   return Dump(j);
 }
 
+// The Host header names a loopback address: localhost, [::1] or a 127.x.y.z literal (not a name
+// that merely starts with "127."), with or without a port.
+bool LoopbackHost(const httplib::Request& req) {
+  std::string host = absl::AsciiStrToLower(req.get_header_value("Host"));
+  if (absl::StartsWith(host, "[")) {
+    return host == "[::1]" || absl::StartsWith(host, "[::1]:");
+  }
+  host = host.substr(0, host.find(':'));
+  if (host == "localhost") return true;
+  if (!absl::StartsWith(host, "127.")) return false;
+  int dots = 0;
+  for (char c : host) {
+    if (c == '.') {
+      ++dots;
+    } else if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) {
+      return false;
+    }
+  }
+  return dots == 3;
+}
+
 }  // namespace
 
 DashboardApi::DashboardApi(ServerCore* core, CallerResolver* resolver, Options options)
@@ -118,7 +139,9 @@ absl::StatusOr<Caller> DashboardApi::Authenticate(const httplib::Request& req, b
     token = CookieValue(req.get_header_value("Cookie"), kSessionCookie);
   }
   if (token.empty()) {
-    if (options_.loopback && !options_.require_tokens) {
+    // A page on another site can reach a loopback port by rebinding its own name to 127.0.0.1;
+    // its requests then carry that name as Host. Anonymous reads are for loopback names only.
+    if (options_.loopback && !options_.require_tokens && LoopbackHost(req)) {
       Caller c;
       c.user = "anonymous";
       c.role = Role::kViewer;

@@ -196,6 +196,16 @@ TEST_CASE("dashboard API: list, filters, paging, detail with a masked secret, co
   nlohmann::json who = api.Json("/api/v1/whoami");
   CHECK(who["anonymous"] == true);
   CHECK(who["role"] == "viewer");
+  // A rebound foreign name reaching the loopback port is not a local reader.
+  httplib::Result rebound = api.Get("/api/v1/invocations", "", {{"Host", "evil.example"}});
+  REQUIRE(rebound);
+  CHECK(rebound->status == 401);
+  httplib::Result lookalike = api.Get("/api/v1/whoami", "", {{"Host", "127.0.0.1.evil.example"}});
+  REQUIRE(lookalike);
+  CHECK(lookalike->status == 401);
+  httplib::Result localhost = api.Get("/api/v1/whoami", "", {{"Host", "localhost:1234"}});
+  REQUIRE(localhost);
+  CHECK(localhost->status == 200);
 
   nlohmann::json list = api.Json("/api/v1/invocations");
   CHECK(Ids(list) == all);
