@@ -27,6 +27,8 @@ async function loginPage(browser, evald, id, token) {
     await page.getByRole('button', { name: 'Log in' }).click();
     await page.getByTestId('whoami').getByText('Signed in').waitFor();
   }
+  // The invocation is loaded (the page re-mounts on login): the buttons, if any, are drawn with it.
+  await page.getByTestId('jobs').waitFor();
   return { context, page };
 }
 

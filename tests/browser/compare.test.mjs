@@ -3,7 +3,7 @@
 // values, difference and significance must be what `evalctl compare --json` says.
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { Evald, launch, loadPlaywright, newPage, screenshot, startModel, tempDir } from './harness.mjs';
+import { Evald, launch, loadPlaywright, newPage, screenshot, startModel, tempDir, waitFor } from './harness.mjs';
 
 const playwright = loadPlaywright();
 
@@ -48,6 +48,28 @@ test('compare page: difference and significance of two runs', async (t) => {
   const value = await page.locator('[data-testid=results] tbody tr td.num').first().innerText();
   assert.ok(Math.abs(Number(value) - cli.b) < 1e-4);
   await screenshot(page, 'results');
+
+  // The list's keyset paging, one row a page: newest (b) first, Older gives a, Newer b again;
+  // the id search and a state filter.
+  const rows = page.locator('[data-testid=invocations] tbody tr');
+  await page.goto(`${evald.base}/?limit=1`);
+  await page.locator(`tr[data-invocation="${b}"]`).waitFor();
+  await page.getByRole('button', { name: 'Older →' }).click();
+  await page.locator(`tr[data-invocation="${a}"]`).waitFor();
+  assert.equal(await rows.count(), 1);
+  await page.getByRole('button', { name: '← Newer' }).click();
+  await page.locator(`tr[data-invocation="${b}"]`).waitFor();
+  assert.equal(await rows.count(), 1);
+  await page.goto(`${evald.base}/`);
+  await page.getByLabel('Invocation id').fill(a);
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.waitForURL(`**/?q=${a}`);
+  // Until the filtered page arrives the unfiltered rows are still shown.
+  await waitFor(async () => (await rows.count()) === 1, 5000);
+  await page.locator(`tr[data-invocation="${a}"]`).waitFor();
+  await page.getByLabel('State').selectOption('failed');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.getByText('No invocations.').waitFor();
 
   assert.deepEqual(page.consoleErrors, []);
 });

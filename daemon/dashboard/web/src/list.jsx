@@ -8,6 +8,7 @@ import { ProgressBar, StateBadge } from './widgets.jsx';
 
 const STATES = ['', 'pending', 'submitted', 'running', 'succeeded', 'failed', 'killed', 'lost'];
 const FILTERS = ['state', 'executor', 'owner', 'task', 'q'];
+// Rows per page; ?limit= (1-1000) in the URL overrides it.
 const LIMIT = 50;
 
 function matches(inv, f) {
@@ -38,6 +39,7 @@ export function ListPage({ search }) {
   const params = new URLSearchParams(search);
   const filters = Object.fromEntries(FILTERS.map((k) => [k, params.get(k) || '']));
   const pageToken = params.get('page_token') || '';
+  const limit = Math.min(1000, Math.max(1, Number(params.get('limit')) || LIMIT));
   const prev = params.get('prev') || ''; // tokens of earlier pages, comma-separated
 
   const [form, setForm] = useState(filters);
@@ -53,7 +55,7 @@ export function ListPage({ search }) {
   useEffect(() => {
     const ctl = new AbortController();
     setError('');
-    getJSON(`/api/v1/invocations${query({ ...filters, page_token: pageToken, limit: LIMIT })}`, ctl.signal)
+    getJSON(`/api/v1/invocations${query({ ...filters, page_token: pageToken, limit })}`, ctl.signal)
       .then((d) => setData({ invocations: d.invocations || [], next: d.nextPageToken || '' }))
       .catch((e) => {
         if (e.name !== 'AbortError') setError(e.message);
@@ -84,16 +86,19 @@ export function ListPage({ search }) {
         }
         // A new invocation belongs at the top of the first page only.
         if (pageToken || !matches(inv, filters)) return d;
-        return { ...d, invocations: [inv, ...d.invocations].slice(0, LIMIT) };
+        return { ...d, invocations: [inv, ...d.invocations].slice(0, limit) };
       });
     },
   });
 
+  const keepLimit = params.get('limit') || '';
   const apply = (e) => {
     e.preventDefault();
-    navigate(`/${query(form)}`);
+    navigate(`/${query({ ...form, limit: keepLimit })}`);
   };
-  const go = (token, prevList) => navigate(`/${query({ ...filters, page_token: token, prev: prevList })}`);
+  // `prev` keeps the tokens of the pages before this one (newest first), so Newer needs no
+  // reverse paging from evald.
+  const go = (token, prevList) => navigate(`/${query({ ...filters, limit: keepLimit, page_token: token, prev: prevList })}`);
   const prevTokens = prev ? prev.split(',') : [];
 
   return (
