@@ -40,8 +40,12 @@ export function loadPlaywright() {
   return null;
 }
 
+const tempDirs = [];
+// Removed at exit when every test passed; kept (evald.log, job outputs) when one failed.
 export function tempDir() {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'evald-browser-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'evald-browser-'));
+  tempDirs.push(dir);
+  return dir;
 }
 
 export async function freePort() {
@@ -81,8 +85,13 @@ function startProcess(argv, logPath, env = {}) {
   child.unref();  // the test's end ends the process; 'exit' below kills what is left
   return child;
 }
-process.on('exit', () => {
+process.on('exit', (code) => {
   for (const c of children) c.kill('SIGKILL');
+  if (code === 0 && !process.exitCode) {
+    for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
+  } else if (tempDirs.length) {
+    console.log(`kept for a look: ${tempDirs.join(' ')}`);
+  }
 });
 
 // The reference model on a free port; `flags` as for tests/fixtures/ref_endpoint.
