@@ -5,11 +5,20 @@ import { useEffect, useState } from 'preact/hooks';
 import './style.css';
 import { getJSON } from './api.js';
 import { AuthBox } from './auth.jsx';
-import { ComparePage } from './compare.jsx';
 import { InvocationPage } from './invocation.jsx';
 import { ListPage } from './list.jsx';
 import { installLinkHandler, useLocation } from './router.js';
 import { TasksPage } from './tasks.jsx';
+
+// The compare page brings the chart library (most of the page's script): loaded on first visit
+// only, so the list and invocation pages start faster.
+function LazyCompare(props) {
+  const [mod, setMod] = useState(null);
+  useEffect(() => {
+    import('./compare.jsx').then(setMod);
+  }, []);
+  return mod ? <mod.ComparePage {...props} /> : <p>Loading…</p>;
+}
 
 function App() {
   const loc = useLocation();
@@ -31,7 +40,7 @@ function App() {
     page = <InvocationPage key={`${id}:${authGen}`} id={id} search={loc.search} whoami={whoami} />;
   } else if (loc.path === '/compare') {
     title = 'Compare';
-    page = <ComparePage search={loc.search} />;
+    page = <LazyCompare search={loc.search} />;
   } else if (loc.path === '/tasks') {
     title = 'Tasks';
     page = <TasksPage />;
