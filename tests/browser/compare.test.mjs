@@ -48,6 +48,11 @@ test('compare page: difference and significance of two runs', async (t) => {
   const value = await page.locator('[data-testid=results] tbody tr td.num').first().innerText();
   assert.ok(Math.abs(Number(value) - cli.b) < 1e-4);
   await screenshot(page, 'results');
+  // A deep link to one job's stderr picks both in the log's selectors.
+  await page.goto(`${evald.base}/invocations/${b}?job=${b}.0&stream=stderr`);
+  await page.getByTestId('jobs').waitFor();
+  assert.equal(await page.locator('select[name=log-stream]').inputValue(), 'stderr');
+  assert.equal(await page.locator('select[name=log-job]').inputValue(), `${b}.0`);
 
   // The list's keyset paging, one row a page: newest (b) first, Older gives a, Newer b again;
   // the id search and a state filter.

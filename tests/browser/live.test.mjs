@@ -22,6 +22,9 @@ test('list, live progress, log in, kill, tasks', async (t) => {
 
   await page.goto(`${evald.base}/`);
   await page.getByTestId('stream-status').getByText('live').waitFor();
+  // The first Tab lands on the skip link, which is then visible.
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content');
   await page.getByText('No invocations.').waitFor();
 
   const id = evald.submit(model.url, { samples: 40, parallelism: 1, name: 'slow' });
@@ -60,7 +63,9 @@ test('list, live progress, log in, kill, tasks', async (t) => {
   await page.getByTestId('whoami').getByText('alice').waitFor();
   const kill = page.locator('[data-action=kill]');
   await kill.waitFor();
-  await kill.click();
+  // By keyboard: the button takes focus and Enter presses it.
+  await kill.focus();
+  await page.keyboard.press('Enter');
   await page.getByTestId('action-status').getByText('kill: done').waitFor();
   try {
     await page.locator('[data-testid=jobs] [data-state=killed]').waitFor({ timeout: 20000 });
