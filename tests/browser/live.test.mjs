@@ -10,7 +10,7 @@ const playwright = loadPlaywright();
 
 test('list, live progress, log in, kill, tasks', async (t) => {
   const dir = tempDir();
-  // 40 samples one at a time at 400 ms each: about 16 s of running job, killed half way.
+  // 40 samples one at a time at 400 ms each: about 16 s of running job, killed after a few.
   const model = await startModel(dir, ['--latency-ms', '400']);
   const evald = await new Evald(dir).start();
   const browser = await launch(playwright);
@@ -86,6 +86,9 @@ test('list, live progress, log in, kill, tasks', async (t) => {
   const median = lags[Math.floor(lags.length / 2)];
   console.log(`invocation page: ${lags.length} live events, delay after evald recorded them: median ${median} ms, max ${lags[lags.length - 1]} ms`);
   assert.ok(lags.length >= 3 && median < 200, JSON.stringify(lags));
+  // evalrun prints its summary to stdout when it is stopped, after the page read the log's tail:
+  // the lines come through the page's event stream (log=<job>:stdout).
+  await page.getByTestId('log').getByText(/samples \d+\/40/).waitFor({ timeout: 10000 });
   await screenshot(page, 'invocation-killed');
 
   // Back to the list (the invocation page's stream must close), which says killed too.
