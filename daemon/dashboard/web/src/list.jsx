@@ -35,6 +35,11 @@ function totals(inv, live) {
   return { done, total };
 }
 
+function jobCount(inv) {
+  const n = inv.jobCount || (inv.jobs || []).length || 0;
+  return n === 1 ? '1 job' : `${n} jobs`;
+}
+
 export function ListPage({ search }) {
   const params = new URLSearchParams(search);
   const filters = Object.fromEntries(FILTERS.map((k) => [k, params.get(k) || '']));
@@ -162,7 +167,7 @@ export function ListPage({ search }) {
                     <StateBadge state={jobState(inv.state)} />
                   </td>
                   <td data-testid="row-progress" data-done={t.done}>
-                    {t.total ? <ProgressBar done={t.done} total={t.total} /> : `${inv.jobCount || (inv.jobs || []).length || 0} jobs`}
+                    {t.total ? <ProgressBar done={t.done} total={t.total} /> : jobCount(inv)}
                   </td>
                   <td>{(inv.tasks || []).join(', ')}</td>
                   <td>{inv.executor}</td>
