@@ -153,6 +153,7 @@ results:
             exact_match:
               value: 0.9
 )";
+  std::ofstream(task_dir + "/artifacts/eval_factory_metrics.json") << "{}\n";
   std::ofstream(task_dir + "/logs/stage.exit") << "2026-01-01T00:00:00Z " << exit_code << "\n";
 }
 
@@ -177,8 +178,17 @@ TEST_CASE("lepton: a job runs to success with deployment none, results read from
   LeptonFake fake(dir);
   fake.Scenario({{"jobs", {{{"match", "*"}, {"scenario", "run_forever"}}}}});
   Evald evald(dir, EvaldFlags(dir));  // no token in evald's environment: evalctl sends it
-  std::string cfg = WriteConfig(dir, "run.yaml", LeptonConfig(dir, fake, true));
-  std::string inv = Submit(evald, cfg, true);
+  // With auto-export to local, as for the local executor: the Lepton job's results are exported.
+  const std::string exported = dir.path() + "/exported";
+  std::string cfg = WriteConfig(
+      dir, "run.yaml",
+      absl::StrCat(LeptonConfig(dir, fake, true), "export:\n  local:\n    output_dir: ", exported,
+                   "\n    format: json\n"));
+  CommandResult sub = evald.Ctl(
+      {"submit", cfg, "--json", "-o", "+execution.auto_export.destinations=[local]"}, CtlEnv(true));
+  INFO(sub.out << sub.err);
+  REQUIRE(sub.exit_code == 0);
+  const std::string inv = InvocationIdFromJson(sub.out);
 
   Json job = WaitJobState(evald, inv, "running");
   std::string task_dir = job["output_dir"];
@@ -196,6 +206,20 @@ TEST_CASE("lepton: a job runs to success with deployment none, results read from
   Json rows = Json::parse(results.out);
   REQUIRE(rows.size() == 1);
   CHECK(rows[0]["value"].get<double>() == Approx(0.9));
+
+  // Auto-export ran for the Lepton job: its state is in status, the files are where asked.
+  Json export_state;
+  for (int i = 0; i < 300; ++i) {
+    Json st = Status(evald, inv);
+    if (!st["jobs"][0]["exports"].empty()) export_state = st["jobs"][0]["exports"][0];
+    if (export_state.is_object() && export_state["state"] != "pending") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  INFO(export_state.dump(2));
+  CHECK(export_state["state"] == "succeeded");
+  CHECK(std::filesystem::exists(exported + "/" + inv + "/" + inv + ".0/artifacts/results.yml"));
+  Json summary = Json::parse(Slurp(exported + "/" + inv + "/processed_results.json"));
+  CHECK(summary["benchmarks"]["arith"]["models"]["ref-model"][0]["executor"] == "lepton");
 
   // The posted job: resolved node group, secret ref, the in-job task dir under the mount.
   Json posted;
