@@ -353,13 +353,16 @@ bool IsAmbiguousFailure(const absl::Status& status) {
 std::string WentAwayMessage(absl::string_view doing, absl::string_view detail,
                             absl::string_view again) {
   const std::string why = OneLine(detail);
-  return absl::StrCat("evald went away (connection lost", why.empty() ? "" : ": ", why,
-                      ") while ", doing, "; the jobs keep running; run `", again,
-                      "` once evald is back");
+  return absl::StrCat("evald went away (connection lost", why.empty() ? "" : ": ", why, ") while ",
+                      doing, "; the jobs keep running; run `", again, "` once evald is back");
 }
 
 bool WentAway(const absl::Status& status, int64_t received) {
-  if (status.code() != absl::StatusCode::kUnavailable || IsServerFailure(status)) return false;
+  if (IsServerFailure(status)) return false;
+  // evald cancels the streams still open when its shutdown grace ends: CANCELLED that this
+  // process did not ask for (no Ctrl-C) is evald going away, not an interruption.
+  if (status.code() == absl::StatusCode::kCancelled) return !Interrupted();
+  if (status.code() != absl::StatusCode::kUnavailable) return false;
   // With nothing received yet, only a connection that broke (not one never made) went away.
   return received > 0 || !IsConnectFailure(status);
 }

@@ -91,6 +91,20 @@ TEST_CASE("status codes map to the documented exit codes") {
                        addr) == "request too large: Received message larger than max (1 vs. 0)");
 }
 
+TEST_CASE("a stream evald cancelled went away, one cancelled by Ctrl-C was interrupted") {
+  const absl::Status cancelled = absl::CancelledError("Cancelled");
+  SetInterruptedForTest(false);
+  CHECK(WentAway(cancelled, 3));
+  CHECK(WentAway(cancelled, 0));
+  SetInterruptedForTest(true);
+  CHECK_FALSE(WentAway(cancelled, 3));
+  SetInterruptedForTest(false);
+  // The other codes as before: a broken connection went away, a refusal did not.
+  CHECK(WentAway(absl::UnavailableError("Socket closed"), 1));
+  CHECK_FALSE(WentAway(absl::PermissionDeniedError("no"), 1));
+  CHECK_FALSE(WentAway(absl::InternalError("boom"), 1));
+}
+
 TEST_CASE("not found names the id the user gave") {
   ServerAddress addr;
   CHECK(FailureMessage(absl::NotFoundError("invocation abc not in db"), addr, "abc") ==
