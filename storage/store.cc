@@ -726,6 +726,11 @@ absl::StatusOr<EventRecord> Store::AppendEvent(EventRecord event) {
       });
 }
 
+absl::StatusOr<int64_t> Store::LastEventSeq() {
+  FifoLock lock(&mu_);
+  return EventRepository(*db_).LastSeq();
+}
+
 absl::StatusOr<std::vector<EventRecord>> Store::ListEvents(const std::string& invocation_id,
                                                            int64_t after_seq, int limit) {
   if (limit <= 0) limit = kDefaultEventLimit;
@@ -757,18 +762,19 @@ absl::StatusOr<std::vector<TokenRecord>> Store::ListTokens(const std::string& us
 
 absl::StatusOr<TokenRecord> Store::RevokeToken(const std::string& id, int64_t now_ms) {
   FifoLock lock(&mu_);
-  return db_->InTransaction(absl::StrCat("revoke token ", id), [&]() -> absl::StatusOr<TokenRecord> {
-    TokenRepository tokens(*db_);
-    EVALD_ASSIGN_OR_RETURN(std::optional<TokenRecord> t, tokens.Get(id));
-    if (!t.has_value()) return absl::NotFoundError(absl::StrCat("no token ", id));
-    EVALD_ASSIGN_OR_RETURN(bool revoked, tokens.Revoke(id, now_ms));
-    if (!revoked) {
-      return absl::FailedPreconditionError(absl::StrCat("token ", id, " of ", t->user,
-                                                        " is already revoked"));
-    }
-    t->revoked_ms = now_ms;
-    return *t;
-  });
+  return db_->InTransaction(
+      absl::StrCat("revoke token ", id), [&]() -> absl::StatusOr<TokenRecord> {
+        TokenRepository tokens(*db_);
+        EVALD_ASSIGN_OR_RETURN(std::optional<TokenRecord> t, tokens.Get(id));
+        if (!t.has_value()) return absl::NotFoundError(absl::StrCat("no token ", id));
+        EVALD_ASSIGN_OR_RETURN(bool revoked, tokens.Revoke(id, now_ms));
+        if (!revoked) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("token ", id, " of ", t->user, " is already revoked"));
+        }
+        t->revoked_ms = now_ms;
+        return *t;
+      });
 }
 
 absl::StatusOr<std::vector<TokenRecord>> Store::RevokeUserTokens(const std::string& user,

@@ -53,10 +53,10 @@ struct StoreOptions {
 
 struct InvocationFilter {
   std::optional<JobState> state;
-  std::string executor;  // empty = any; case-insensitive
-  std::string owner;     // empty = any; exact
-  int64_t since_ms = 0;  // created at or after
-  std::string task;      // empty = any; an invocation with a task of exactly this name
+  std::string executor;     // empty = any; case-insensitive
+  std::string owner;        // empty = any; exact
+  int64_t since_ms = 0;     // created at or after
+  std::string task;         // empty = any; an invocation with a task of exactly this name
   std::string id_contains;  // empty = any; substring of the invocation id
   int limit = 50;  // 0 = 50; at most 1000 (larger values are capped); negative = InvalidArgument
   std::string page_token;  // opaque, from InvocationPage::next_page_token
@@ -238,6 +238,8 @@ class Store {
   // for an unknown invocation. limit <= 0 means 1000; at most 10000.
   absl::StatusOr<std::vector<EventRecord>> ListEvents(const std::string& invocation_id,
                                                       int64_t after_seq, int limit);
+  // The newest event's seq (of any invocation); 0 when there is none.
+  absl::StatusOr<int64_t> LastEventSeq();
 
   // Auto-export state (the AutoExporter's). PutExport inserts or replaces the (job, dest) row;
   // NotFound for an unknown job. ListExports: one invocation's rows, by job id and destination.

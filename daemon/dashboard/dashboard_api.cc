@@ -99,6 +99,16 @@ std::string ProgressJson(const std::string& invocation_id, const std::string& jo
   return Dump(j);
 }
 
+// With SameSite=Strict this header is the CSRF guard: a cross-site form cannot set it, and a
+// cross-site fetch that sets it needs a CORS preflight evald never grants. False (and the 403
+// written) when a state-changing request lacks it.
+bool HasCsrfHeader(const httplib::Request& req, httplib::Response& res) {
+  if (req.get_header_value("X-Evald-Request") == "1") return true;
+  SendError(res, absl::PermissionDeniedError(
+                     "state-changing requests must carry the header 'X-Evald-Request: 1'"));
+  return false;
+}
+
 // The Host header names a loopback address: localhost, [::1] or a 127.x.y.z literal (not a name
 // that merely starts with "127."), with or without a port.
 bool LoopbackHost(const httplib::Request& req) {
@@ -170,13 +180,7 @@ std::optional<Caller> DashboardApi::ReadCaller(const httplib::Request& req,
 
 std::optional<Caller> DashboardApi::ActionCaller(const httplib::Request& req,
                                                  httplib::Response& res) {
-  // With SameSite=Strict this header is the CSRF guard: a cross-site form cannot set it, and a
-  // cross-site fetch that sets it needs a CORS preflight evald never grants.
-  if (req.get_header_value("X-Evald-Request") != "1") {
-    SendError(res, absl::PermissionDeniedError(
-                       "state-changing requests must carry the header 'X-Evald-Request: 1'"));
-    return std::nullopt;
-  }
+  if (!HasCsrfHeader(req, res)) return std::nullopt;
   bool anonymous = false;
   absl::StatusOr<Caller> caller = Authenticate(req, &anonymous);
   if (caller.ok() && anonymous) {
@@ -300,11 +304,7 @@ void DashboardApi::Register(httplib::Server& server) {
   });
   server.Post("/api/v1/login", [this](const Request& req, Response& res) { Login(req, res); });
   server.Post("/api/v1/logout", [](const Request& req, Response& res) {
-    if (req.get_header_value("X-Evald-Request") != "1") {
-      return SendError(res,
-                       absl::PermissionDeniedError(
-                           "state-changing requests must carry the header 'X-Evald-Request: 1'"));
-    }
+    if (!HasCsrfHeader(req, res)) return;
     res.set_header("Set-Cookie",
                    absl::StrCat(kSessionCookie, "=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"));
     res.set_content("{}", kJson);
@@ -334,11 +334,7 @@ void DashboardApi::Static(const httplib::Request& req, httplib::Response& res) {
 }
 
 void DashboardApi::Login(const httplib::Request& req, httplib::Response& res) {
-  if (req.get_header_value("X-Evald-Request") != "1") {
-    return SendError(res,
-                     absl::PermissionDeniedError(
-                         "state-changing requests must carry the header 'X-Evald-Request: 1'"));
-  }
+  if (!HasCsrfHeader(req, res)) return;
   nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
   if (body.is_discarded() || !body.is_object() || !body.contains("token") ||
       !body["token"].is_string()) {
@@ -456,20 +452,16 @@ void DashboardApi::Stream(const httplib::Request& req, httplib::Response& res) {
   // Before reading the position: a change in between is then seen twice, never missed.
   state->seen = hub.generation();
 
+  // Without Last-Event-ID the stream starts after the newest event (of any invocation); an
+  // invocation's stream also checks that the invocation exists.
   storage::Store& store = core_->store();
-  std::string any_invocation = state->invocation_id;
-  if (any_invocation.empty()) {
-    storage::InvocationFilter newest;
-    newest.limit = 1;
-    absl::StatusOr<storage::InvocationPage> page = store.ListInvocations(newest);
-    if (!page.ok()) return SendError(res, page.status());
-    if (!page->invocations.empty()) any_invocation = page->invocations[0].id;
+  absl::StatusOr<int64_t> newest = store.LastEventSeq();
+  if (!state->invocation_id.empty()) {
+    absl::StatusOr<storage::InvocationView> view = store.GetInvocation(state->invocation_id);
+    newest = view.ok() ? absl::StatusOr<int64_t>(view->last_event_seq) : view.status();
   }
-  if (!any_invocation.empty()) {
-    absl::StatusOr<storage::InvocationView> view = store.GetInvocation(any_invocation);
-    if (!view.ok()) return SendError(res, view.status());
-    state->last_seq = view->last_event_seq;  // the newest event of any invocation
-  }
+  if (!newest.ok()) return SendError(res, newest.status());
+  state->last_seq = *newest;
   std::string resume_from = req.get_header_value("Last-Event-ID");
   if (resume_from.empty()) resume_from = Param(req, "lastEventId");
   if (!resume_from.empty() && !absl::SimpleAtoi(resume_from, &state->last_seq)) {
