@@ -21,10 +21,17 @@ namespace {
 constexpr uint32_t kMatchLimit = 5'000'000;
 constexpr uint32_t kDepthLimit = 100'000;
 
+// Python's Unicode `\s` is exactly the code points str.isspace() accepts. PCRE2's UCP `\s` is
+// not (it lacks U+001C..U+001F and NEL U+0085 and has U+180E), so every `\s`, and an `\S` outside
+// a class, is spelled out as this list (an `\S` inside a class is left to PCRE2). Written with
+// ALT_BSUX escapes.
+constexpr char kPySpaces[] =
+    "\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+
 // Python-only syntax rewritten into PCRE2's: `\Z` (absolute end: PCRE2 `\z`), `{,n}` (PCRE2
-// 10.42 reads it as literal text; Python as {0,n}) and the global flags Python allows at the
-// start that PCRE2 lacks: `u` (Unicode, already on) is dropped and `a` (ASCII classes) turns
-// UCP off (`*ascii`).
+// 10.42 reads it as literal text; Python as {0,n}), Unicode `\s` (above) and the global flags
+// Python allows at the start that PCRE2 lacks: `u` (Unicode, already on) is dropped and `a`
+// (ASCII classes) turns UCP off (`*ascii`).
 std::string Translate(absl::string_view p, bool* ascii) {
   std::string out;
   // Leading global flag groups such as (?a), (?iu), (?s)(?m).
@@ -50,9 +57,17 @@ std::string Translate(absl::string_view p, bool* ascii) {
     char c = p[i];
     if (c == '\\' && i + 1 < p.size()) {
       char n = p[i + 1];
+      ++i;
+      if (!*ascii && n == 's') {
+        out += in_class ? std::string(kPySpaces) : absl::StrCat("[", kPySpaces, "]");
+        continue;
+      }
+      if (!*ascii && n == 'S' && !in_class) {
+        absl::StrAppend(&out, "[^", kPySpaces, "]");
+        continue;
+      }
       out += '\\';
       out += (n == 'Z' && !in_class) ? 'z' : n;
-      ++i;
       continue;
     }
     if (in_class) {

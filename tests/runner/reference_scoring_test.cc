@@ -135,6 +135,15 @@ TEST_CASE("py_regex: the reference patterns match as CPython's re does") {
       R"(<<[^\n]+>>)",
       R"(\w+)",
       R"(\bcat\b)",
+      // Unicode classes where PCRE2 and Python differ unless bridged: \s (U+001C..U+001F, NEL),
+      // \w (combining marks, connector punctuation), `.` (only \n stops it).
+      R"(\s+)",
+      R"(\S+)",
+      R"([\s,]+)",
+      R"([^\s]+)",
+      R"((?a)\s+)",
+      R"(.+)",
+      R"((?m)^\s*-.*$)",
   };
   const std::vector<std::string> texts = {
       "#### 18",
@@ -160,6 +169,10 @@ TEST_CASE("py_regex: the reference patterns match as CPython's re does") {
       "naïve café 中文 don't e-mail 6.30 Cats cat concatenate",
       "",
       "line one\nline two\n",
+      "e\u0301 \u0928\u092e\u0938\u094d\u0924\u0947 a\u203fb \u00bd \u00b2 \u0661\u0662",
+      "a\x1c b\x1f"
+      "c\u0085d\u00a0e\u180ef\u200bg\vh\u3000i\rj,k\u2028l",
+      "\u3000- item\n\x1c- two\r\n\u0085-three",
   };
   nlohmann::json in = {{"patterns", patterns}, {"texts", texts}};
   TempDir dir;
@@ -378,6 +391,7 @@ TEST_CASE("mmlu_pro: custom-extract is first-hit, case-sensitive, one space") {
   CHECK(Apply(r.filter, "the answer is Definitely wrong") == "D");  // no word boundary
   CHECK(Apply(r.filter, "Answer is (B)") == "[invalid]");
   CHECK(Apply(r.filter, "the answer is (c)") == "[invalid]");
+  CHECK(Apply(r.filter, "the answer is (\uff23)") == "[invalid]");  // full-width: no match
   CHECK(Apply(r.filter, "the answer is: C") == "[invalid]");
   CHECK(Apply(r.filter, "the answer is  (B)") == "[invalid]");
   CHECK(Apply(r.filter, "the answer is **(C)**") == "[invalid]");
