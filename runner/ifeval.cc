@@ -27,19 +27,6 @@ using CheckFn = std::function<bool(absl::string_view)>;
 
 re2::StringPiece Piece(absl::string_view s) { return re2::StringPiece(s.data(), s.size()); }
 
-int64_t CountMatches(const RE2& re, absl::string_view text) {
-  const re2::StringPiece sp = Piece(text);
-  re2::StringPiece m;
-  int64_t n = 0;
-  size_t pos = 0;
-  while (pos <= text.size() && re.Match(sp, pos, text.size(), RE2::UNANCHORED, &m, 1)) {
-    ++n;
-    size_t end = static_cast<size_t>(m.data() - sp.data()) + m.size();
-    pos = end > pos ? end : pos + 1;
-  }
-  return n;
-}
-
 std::vector<std::string> AllMatches(const RE2& re, absl::string_view text) {
   const re2::StringPiece sp = Piece(text);
   re2::StringPiece m;
@@ -73,6 +60,14 @@ std::string StripChars(absl::string_view s, absl::string_view chars) {
 
 // Python str.strip(): Unicode whitespace.
 std::string Strip(absl::string_view s) { return PyStrip(s); }
+
+// Python's str.split() without arguments: runs of Unicode whitespace separate, none are kept.
+std::vector<std::string> PySplit(absl::string_view s) {
+  std::vector<std::string> out;
+  static const PyRegex* const kNonSpace = new PyRegex(PyRegex::Compile(R"(\S+)").value());
+  for (const auto& m : kNonSpace->FindAll(s)) out.push_back(m.groups[0]);
+  return out;
+}
 
 enum class Relation { kLessThan, kAtLeast };
 
@@ -360,8 +355,9 @@ bool IfevalLooksLikeLanguage(absl::string_view text, const std::string& language
 }
 
 int64_t IfevalCountWords(absl::string_view text) {
-  static const RE2 re(R"([\p{L}\p{N}_]+)");
-  return CountMatches(re, text);
+  // nltk's RegexpTokenizer(r"\w+"): Python's Unicode \w.
+  static const PyRegex* const kWord = new PyRegex(PyRegex::Compile(R"(\w+)").value());
+  return static_cast<int64_t>(kWord->FindAll(text).size());
 }
 
 int64_t IfevalCountSentences(absl::string_view text) {
@@ -392,13 +388,17 @@ absl::StatusOr<IfevalChecker> IfevalChecker::Create(const std::string& id,
   } else if (id == "detectable_format:number_highlighted_sections") {
     EVALD_ASSIGN_OR_RETURN(int64_t n, kw.Int("num_highlights"));
     check = [n](absl::string_view r) {
-      static const RE2 single(R"(\*[^\n\*]*\*)");
-      static const RE2 dbl(R"(\*\*[^\n\*]*\*\*)");
+      static const PyRegex* const kSingle =
+          new PyRegex(PyRegex::Compile(R"(\*[^\n\*]*\*)").value());
+      static const PyRegex* const kDouble =
+          new PyRegex(PyRegex::Compile(R"(\*\*[^\n\*]*\*\*)").value());
       int64_t count = 0;
-      for (const auto& h : AllMatches(single, r)) count += !Strip(StripChars(h, "*")).empty();
-      for (const auto& h : AllMatches(dbl, r)) {
-        std::string inner = h.substr(2, h.size() - 4);
-        count += !Strip(inner).empty();
+      for (const auto& h : kSingle->FindAll(r)) {
+        count += !Strip(StripChars(h.groups[0], "*")).empty();
+      }
+      for (const auto& h : kDouble->FindAll(r)) {
+        const std::string& m = h.groups[0];
+        count += !Strip(m.substr(2, m.size() - 4)).empty();
       }
       return count >= n;
     };
@@ -413,18 +413,9 @@ absl::StatusOr<IfevalChecker> IfevalChecker::Create(const std::string& id,
   } else if (id == "length_constraints:number_paragraphs") {
     EVALD_ASSIGN_OR_RETURN(int64_t n, kw.Int("num_paragraphs"));
     check = [n](absl::string_view r) {
-      static const RE2 sep(R"(\s?\*\*\*\s?)");
-      std::vector<std::string> parts;
-      const re2::StringPiece sp = Piece(r);
-      re2::StringPiece m;
-      size_t pos = 0, last = 0;
-      while (pos <= r.size() && sep.Match(sp, pos, r.size(), RE2::UNANCHORED, &m, 1)) {
-        size_t start = static_cast<size_t>(m.data() - sp.data());
-        parts.emplace_back(r.substr(last, start - last));
-        last = start + m.size();
-        pos = last > pos ? last : pos + 1;
-      }
-      parts.emplace_back(r.substr(std::min(last, r.size())));
+      static const PyRegex* const kSeparator =
+          new PyRegex(PyRegex::Compile(R"(\s?\*\*\*\s?)").value());
+      const std::vector<std::string> parts = kSeparator->Split(r);
       int64_t count = static_cast<int64_t>(parts.size());
       for (size_t i = 0; i < parts.size(); ++i) {
         if (!Strip(parts[i]).empty()) continue;
@@ -449,25 +440,32 @@ absl::StatusOr<IfevalChecker> IfevalChecker::Create(const std::string& id,
       if (nth > count || nth > static_cast<int64_t>(paragraphs.size())) return false;
       std::string paragraph = Strip(paragraphs[nth - 1]);
       if (paragraph.empty()) return false;
-      std::vector<std::string> words =
-          absl::StrSplit(paragraph, absl::ByAnyChar(" \t\n\r\f\v"), absl::SkipEmpty());
+      std::vector<std::string> words = PySplit(paragraph);
       std::string word = words.empty() ? "" : words[0];
       // word.lstrip("'").lstrip('"'): in that order, so "'x" and "\"x" lose their quote but
       // "\"'x" keeps its "'".
       word = word.substr(std::min(word.size(), word.find_first_not_of('\'')));
       word = word.substr(std::min(word.size(), word.find_first_not_of('"')));
+      // Lower-cased one character at a time (no final-sigma context), up to the first stop.
+      static const PyRegex* const kChar = new PyRegex(PyRegex::Compile("(?s).").value());
       std::string got;
-      for (char c : word) {
-        if (c == '.' || c == ',' || c == '?' || c == '!' || c == '\'' || c == '"') break;
-        got += c;
+      for (const auto& ch : kChar->FindAll(word)) {
+        const std::string& c = ch.groups[0];
+        if (c == "." || c == "," || c == "?" || c == "!" || c == "'" || c == "\"") break;
+        got += PyLower(c);
       }
-      return count == n && PyLower(got) == first;
+      return count == n && got == first;
     };
   } else if (id == "detectable_format:title") {
     check = [](absl::string_view r) {
-      static const RE2 re(R"(<<[^\n]+>>)");
-      for (const auto& t : AllMatches(re, r)) {
-        if (!Strip(StripChars(StripChars(t, "<"), ">")).empty()) return true;
+      static const PyRegex* const kTitle = new PyRegex(PyRegex::Compile(R"(<<[^\n]+>>)").value());
+      for (const auto& t : kTitle->FindAll(r)) {
+        // title.lstrip("<").rstrip(">").strip()
+        absl::string_view v = t.groups[0];
+        v.remove_prefix(std::min(v.size(), v.find_first_not_of('<')));
+        const size_t last = v.find_last_not_of('>');
+        v = last == absl::string_view::npos ? absl::string_view() : v.substr(0, last + 1);
+        if (!Strip(v).empty()) return true;
       }
       return false;
     };
@@ -485,28 +483,32 @@ absl::StatusOr<IfevalChecker> IfevalChecker::Create(const std::string& id,
     check = [n, rel](absl::string_view r) { return Compare(IfevalCountCapitalWords(r), rel, n); };
   } else if (id == "detectable_content:postscript") {
     EVALD_ASSIGN_OR_RETURN(std::string marker, kw.Str("postscript_marker"));
-    std::string pattern;
+    marker = Strip(marker);
+    std::shared_ptr<PyRegex> re;
     if (marker == "P.P.S") {
-      pattern = R"((?m)\s*p\.\s?p\.\s?s.*$)";
+      re = std::make_shared<PyRegex>(PyRegex::Compile(R"((?m)\s*p\.\s?p\.\s?s.*$)").value());
     } else if (marker == "P.S.") {
-      pattern = R"((?m)\s*p\.\s?s\..*$)";
+      re = std::make_shared<PyRegex>(PyRegex::Compile(R"((?m)\s*p\.\s?s\..*$)").value());
     } else {
-      pattern = absl::StrCat(R"((?m)\s*)", PyRegex::Escape(PyLower(marker)), R"(.*$)");
+      // The reference concatenates the lower-cased marker into the pattern unescaped.
+      re = UserRegex(absl::StrCat(R"((?m)\s*)", PyLower(marker), R"(.*$)"),
+                     absl::StrCat(R"((?m)\s*)", PyRegex::Escape(PyLower(marker)), R"(.*$)"), false);
     }
-    auto re = std::make_shared<PyRegex>(PyRegex::Compile(pattern).value());
     check = [re](absl::string_view r) { return re->Search(PyLower(r)).has_value(); };
   } else if (id == "detectable_content:number_placeholders") {
     EVALD_ASSIGN_OR_RETURN(int64_t n, kw.Int("num_placeholders"));
     check = [n](absl::string_view r) {
-      static const RE2 re(R"(\[.*?\])");
-      return CountMatches(re, r) >= n;
+      static const PyRegex* const kPlaceholder =
+          new PyRegex(PyRegex::Compile(R"(\[.*?\])").value());
+      return static_cast<int64_t>(kPlaceholder->FindAll(r).size()) >= n;
     };
   } else if (id == "detectable_format:number_bullet_lists") {
     EVALD_ASSIGN_OR_RETURN(int64_t n, kw.Int("num_bullets"));
     check = [n](absl::string_view r) {
-      static const RE2 star(R"((?m)^\s*\*[^\*].*$)");
-      static const RE2 dash(R"((?m)^\s*-.*$)");
-      return CountMatches(star, r) + CountMatches(dash, r) == n;
+      static const PyRegex* const kStar =
+          new PyRegex(PyRegex::Compile(R"((?m)^\s*\*[^\*].*$)").value());
+      static const PyRegex* const kDash = new PyRegex(PyRegex::Compile(R"((?m)^\s*-.*$)").value());
+      return static_cast<int64_t>(kStar->FindAll(r).size() + kDash->FindAll(r).size()) == n;
     };
   } else if (id == "detectable_format:constrained_response") {
     check = [](absl::string_view r) {
@@ -604,12 +606,16 @@ absl::StatusOr<IfevalChecker> IfevalChecker::Create(const std::string& id,
     EVALD_ASSIGN_OR_RETURN(std::string letter, kw.Str("letter"));
     EVALD_ASSIGN_OR_RETURN(int64_t n, kw.Int("let_frequency"));
     EVALD_ASSIGN_OR_RETURN(Relation rel, kw.Rel("let_relation"));
-    if (letter.size() != 1) return kw.Missing("letter", "a single letter");
-    char want = absl::ascii_tolower(letter[0]);
+    // The reference draws a random letter for anything but one ASCII letter.
+    if (letter.size() != 1 || !absl::ascii_isalpha(static_cast<unsigned char>(letter[0]))) {
+      return kw.Missing("letter", "a single letter a-z");
+    }
+    const char want = absl::ascii_tolower(letter[0]);
     check = [want, n, rel](absl::string_view r) {
-      int64_t count = 0;
-      for (char c : r) count += absl::ascii_tolower(c) == want;
-      return Compare(count, rel, n);
+      // Counted in Python's value.lower(): 'İ' lower-cases to "i̇" and the Kelvin sign to 'k'. An
+      // ASCII byte never occurs inside a multi-byte UTF-8 sequence, so bytes count characters.
+      const std::string lower = PyLower(r);
+      return Compare(static_cast<int64_t>(std::count(lower.begin(), lower.end(), want)), rel, n);
     };
   } else if (id == "language:response_language") {
     EVALD_ASSIGN_OR_RETURN(std::string lang, kw.Str("language"));

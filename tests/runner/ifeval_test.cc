@@ -248,6 +248,51 @@ TEST_CASE("ifeval: each checker's rules and quirks, as lm-eval's copy has them")
   CHECK(Make("startend:quotation").CheckLoose("Here:\n\"quoted\"\nBye"));
 }
 
+// The checkers see the response as the reference's Python does: Unicode \s and \w in its
+// patterns, str.split() and str.lower() on Unicode text, lstrip/rstrip in the reference's order.
+TEST_CASE("ifeval: Unicode text and strip order as the reference's Python sees them") {
+  // number_bullet_lists: `^\s*` also skips an ideographic space or a vertical tab.
+  CHECK(Make("detectable_format:number_bullet_lists", {{"num_bullets", 2}})
+            .Check("\u3000* item\n\v- two"));
+  // number_words: \w excludes combining marks, so a decomposed é and Devanagari vowel signs
+  // split words (re.findall(r"\w+", "e\u0301 नमस्ते") has 3 hits).
+  CHECK(IfevalCountWords("e\u0301 \u0928\u092e\u0938\u094d\u0924\u0947") == 3);
+  // keywords:letter_frequency counts in value.lower(): 'İ' lower-cases to "i" + U+0307 and the
+  // Kelvin sign to 'k'.
+  CHECK(Make("keywords:letter_frequency",
+             {{"letter", "i"}, {"let_frequency", 2}, {"let_relation", "at least"}})
+            .Check("\u0130\u0130"));
+  CHECK(Make("keywords:letter_frequency",
+             {{"letter", "k"}, {"let_frequency", 1}, {"let_relation", "at least"}})
+            .Check("3 \u212a"));
+  CHECK_FALSE(IfevalChecker::Create(
+                  "keywords:letter_frequency",
+                  {{"letter", "1"}, {"let_frequency", 1}, {"let_relation", "at least"}}, "")
+                  .ok());
+  // nth_paragraph_first_word: paragraph.split() cuts at any Unicode space; the word is
+  // lower-cased one character at a time, so a final capital sigma becomes σ, not ς: the word in
+  // capitals never equals first_word.lower(), which ends in ς; the lower-case word does.
+  auto nth = Make("length_constraints:nth_paragraph_first_word",
+                  {{"num_paragraphs", 2}, {"nth_paragraph", 2}, {"first_word", "then"}});
+  CHECK(nth.Check("First.\n\nThen\u3000we go."));
+  auto sigma = Make(
+      "length_constraints:nth_paragraph_first_word",
+      {{"num_paragraphs", 1}, {"nth_paragraph", 1}, {"first_word", "\u039f\u0394\u039f\u03a3"}});
+  CHECK_FALSE(sigma.Check("\u039f\u0394\u039f\u03a3 \u03b5\u03af\u03bd\u03b1\u03b9"));
+  CHECK(sigma.Check("\u03bf\u03b4\u03bf\u03c2 \u03b5\u03af\u03bd\u03b1\u03b9"));  // already ς
+  // detectable_format:title: lstrip("<") then rstrip(">"), so "<<> >>" keeps its ">".
+  CHECK(Make("detectable_format:title").Check("<<> >>"));
+  CHECK_FALSE(Make("detectable_format:title").Check("<<<>>>"));
+  // detectable_content:postscript: the marker is stripped, and any other marker goes into the
+  // pattern unescaped ("." matches any character).
+  CHECK(Make("detectable_content:postscript", {{"postscript_marker", " P.S. "}})
+            .Check("Bye.\nP.S. more"));
+  auto nb = Make("detectable_content:postscript", {{"postscript_marker", "N.B"}});
+  CHECK(nb.Check("Thanks.\nN.B. see above"));
+  CHECK(nb.Check("a nob"));  // `n.b` matches "nob"
+  CHECK_FALSE(nb.Check("nothing here"));
+}
+
 TEST_CASE("ifeval: bad instructions are clear errors") {
   auto unknown = IfevalChecker::Create("format:haiku", nlohmann::json::object(), "");
   REQUIRE_FALSE(unknown.ok());
