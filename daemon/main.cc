@@ -200,6 +200,8 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  // SIGHUP, which operators send to reload (systemctl reload): by default it would end evald.
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -298,7 +300,18 @@ int main(int argc, char** argv) {
   notifier.Ready(absl::StrCat("listening on ", absl::StrJoin(config.listen, ", ")));
 
   int signo = 0;
-  while (sigwait(&stop_signals, &signo) != 0) {
+  while (sigwait(&stop_signals, &signo) != 0 || signo == SIGHUP) {
+    if (signo != SIGHUP) continue;
+    signo = 0;
+    // The TLS files are already watched (tls_credentials.h); nothing else is reloadable.
+    if (config.tls_cert.empty()) {
+      spdlog::info("received SIGHUP: nothing to reload (no TLS); still running");
+    } else {
+      spdlog::info(
+          "received SIGHUP: the TLS certificate and key are re-read every {} s "
+          "(tls.refresh_seconds) without a signal; nothing else to reload; still running",
+          absl::ToInt64Seconds(config.tls_refresh));
+    }
   }
   spdlog::info("received {}; stopping (running jobs keep running)",
                signo == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/credentials.h>
 #include <pwd.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -158,6 +159,21 @@ TEST_CASE("a renewed certificate is served without a restart (tls.refresh_second
   CHECK(WaitFor([&] { return Info(*TlsStub(tcp, second, "ca.pem"), token).ok(); }, 15));
   CHECK(Info(*TlsStub(tcp, first, "ca.pem"), token).error_code() == grpc::StatusCode::UNAVAILABLE);
   CHECK(evald.process().Alive());
+}
+
+TEST_CASE("SIGHUP, an operator's reload, leaves evald running and serving TLS") {
+  TempDir dir;
+  TestPki pki(dir.path());
+  const std::string tcp = TcpAddress();
+  Evald evald(dir, TlsFlags(pki, tcp, dir.path() + "/state"));
+  const std::string token = MakeToken(evald, "alice", "viewer");
+  REQUIRE(kill(evald.process().pid(), SIGHUP) == 0);
+  CHECK(WaitFor(
+      [&] { return absl::StrContains(evald.process().Stderr(), "received SIGHUP: the TLS"); }, 10));
+  INFO(evald.process().Stderr());
+  CHECK(evald.process().Alive());
+  CHECK(Info(*TlsStub(tcp, pki, "ca.pem"), token).ok());
+  CHECK(evald.Terminate() == 0);  // SIGTERM still stops it cleanly
 }
 
 TEST_CASE("a TLS key that does not match its certificate stops evald with a clear message") {
@@ -473,6 +489,21 @@ TEST_CASE("a token user's output_dir, command deployments and limits follow the 
   CHECK(s.error_code() == grpc::StatusCode::PERMISSION_DENIED);
   CHECK(absl::StrContains(s.error_message(), "(resolved: '" + dir.path() + "/elsewhere')"));
   CHECK_FALSE(std::filesystem::exists(dir.path() + "/elsewhere"));
+
+  // A command deployment runs its command as evald's user: admins only by default.
+  const std::string command = absl::StrCat(
+      "defaults:\n  - execution: local\n  - deployment: command\n  - _self_\n"
+      "execution:\n  output_dir: ",
+      dir.path(), "/out\n", "deployment:\n  command: touch ", dir.path(), "/pwned\n  port: 8000\n",
+      "  served_model_name: m\n",
+      "evaluation:\n  tasks:\n    - name: arith\n      task_file: ", DataDir(),
+      "/arith_task.yaml\n");
+  s = Submit(*stub, alice, command, &id);
+  INFO(s.error_message());
+  CHECK(s.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  CHECK(absl::StrContains(s.error_message(), "only admins"));
+  CHECK(ListMine(*stub, alice).empty());
+  CHECK_FALSE(std::filesystem::exists(dir.path() + "/pwned"));
 
   s = Submit(*stub, alice, config, &id);  // 1 job
   INFO(s.error_message());
