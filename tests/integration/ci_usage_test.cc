@@ -16,6 +16,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "executors/common/net.h"
 #include "tests/integration/fixture.h"
 
 namespace evald::testing {
@@ -191,6 +193,82 @@ TEST_CASE("the Python example speaks TLS with its CA and sends the token on ever
   r = Run({python, example, dir.path() + "/run.yaml"}, env, 60);
   CHECK(r.exit_code == 3);
   server.Stop(SIGTERM);
+}
+
+// A CI job as examples/ci/ runs it, end to end against a real evald's TLS port: a token an admin
+// made for the pipeline, EVALD_ADDR / EVALD_TOKEN / EVALD_CA_FILE in the environment, the Python
+// example on Debian's grpc_tools stubs and `evalctl submit --wait` gating on the outcome.
+TEST_CASE("a CI job over evald's TLS port with its own token: Python example and evalctl gate") {
+  TempDir dir;
+  auto [python, gen] = GeneratePythonStubs(dir);
+  const std::string tls = dir.path() + "/tls";
+  fs::create_directories(tls);
+  CommandResult certs = Run(
+      {"bash", "-c",
+       absl::StrCat("set -e; cd '", tls, "'\n",
+                    "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+                    "-subj /CN=test-ca\n",
+                    "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr "
+                    "-subj /CN=localhost\n",
+                    "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext.cnf\n",
+                    "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+                    "-days 2 -extfile ext.cnf -out server.pem\n")},
+      {}, 60);
+  INFO(certs.out << certs.err);
+  REQUIRE(certs.exit_code == 0);
+  absl::StatusOr<int> port = executors::PickFreePort();
+  REQUIRE(port.ok());
+  const std::string tcp = absl::StrCat("127.0.0.1:", *port);
+  RefEndpoint model(dir, ArithModelFlags());
+  Evald evald(dir, {"--listen", "unix://" + dir.path() + "/state/evald.sock", "--listen", tcp,
+                    "--tls-cert", tls + "/server.pem", "--tls-key", tls + "/server.key",
+                    "--output-root", dir.path() + "/out"});
+  CommandResult created =
+      evald.Ctl({"admin", "tokens", "create", "--user", "ci-myproject", "--role", "user"});
+  INFO(created.out << created.err);
+  REQUIRE(created.exit_code == 0);
+  const std::string token(absl::StripAsciiWhitespace(created.out));
+  const std::map<std::string, std::string> ci_env = {
+      {"EVALD_ADDR", tcp}, {"EVALD_TOKEN", token}, {"EVALD_CA_FILE", tls + "/ca.pem"}};
+
+  std::map<std::string, std::string> py_env = ci_env;
+  py_env["PYTHONPATH"] = gen;
+  const std::string run_yaml = WriteConfig(dir, "run.yaml", ArithConfig(dir, model));
+  CommandResult py =
+      Run({python, SourceDir() + "/examples/ci/python/submit_and_wait.py", run_yaml}, py_env, 120);
+  INFO(py.out << py.err);
+  CHECK(py.exit_code == 0);
+  CHECK(absl::StrContains(py.out, "finished: succeeded"));
+  CHECK_FALSE(absl::StrContains(py.out + py.err, token));
+  REQUIRE(absl::StartsWith(py.out, "submitted "));
+  const std::string py_inv = py.out.substr(std::string("submitted ").size(), 8);
+  CHECK(evald.Get(py_inv).owner() == "ci-myproject");
+
+  // evalctl in the same job: exit 0 on success, 1 on a failed job, the token never printed.
+  CommandResult ok = evald.Ctl({"submit", run_yaml, "--wait", "--json"}, ci_env);
+  INFO(ok.out << ok.err);
+  CHECK(ok.exit_code == 0);
+  const std::string ok_inv = InvocationIdFromJson(ok.out);
+  CommandResult failed = evald.Ctl({"submit", FailingConfig(dir, model), "--wait"}, ci_env);
+  INFO(failed.out << failed.err);
+  CHECK(failed.exit_code == 1);
+  for (const CommandResult& r : {ok, failed}) CHECK_FALSE(absl::StrContains(r.out + r.err, token));
+  CommandResult mine = evald.Ctl({"ls", "runs", "--user", "ci-myproject"}, ci_env);
+  INFO(mine.out << mine.err);
+  CHECK(mine.exit_code == 0);
+  CHECK(absl::StrContains(mine.out, py_inv));
+  CHECK(absl::StrContains(mine.out, ok_inv));
+
+  // The token over TLS without the CA, or revoked, does not get through.
+  std::map<std::string, std::string> no_ca = py_env;
+  no_ca.erase("EVALD_CA_FILE");
+  CHECK(Run({python, SourceDir() + "/examples/ci/python/submit_and_wait.py", run_yaml}, no_ca, 60)
+            .exit_code == 3);
+  REQUIRE(evald.Ctl({"admin", "tokens", "revoke", "--user", "ci-myproject"}).exit_code == 0);
+  CommandResult revoked =
+      Run({python, SourceDir() + "/examples/ci/python/submit_and_wait.py", run_yaml}, py_env, 60);
+  CHECK(revoked.exit_code == 2);
+  CHECK(absl::StrContains(revoked.err, "UNAUTHENTICATED"));
 }
 
 }  // namespace
