@@ -69,6 +69,74 @@ std::vector<std::string> PySplit(absl::string_view s) {
   return out;
 }
 
+// The end of the JSON number starting at `i` (Python json's NUMBER_RE,
+// -?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?), or `i` when none starts there.
+size_t JsonNumberEnd(absl::string_view t, size_t i) {
+  auto digit = [&](size_t k) { return k < t.size() && absl::ascii_isdigit(t[k]); };
+  size_t j = i;
+  if (j < t.size() && t[j] == '-') ++j;
+  if (!digit(j)) return i;
+  if (t[j] == '0') {
+    ++j;
+  } else {
+    while (digit(j)) ++j;
+  }
+  if (j < t.size() && t[j] == '.' && digit(j + 1)) {
+    j += 2;
+    while (digit(j)) ++j;
+  }
+  if (j < t.size() && (t[j] == 'e' || t[j] == 'E')) {
+    size_t k = j + 1;
+    if (k < t.size() && (t[k] == '+' || t[k] == '-')) ++k;
+    if (digit(k)) {
+      while (digit(k)) ++k;
+      j = k;
+    }
+  }
+  return j;
+}
+
+// Whether Python's json.loads accepts `text`. Its grammar is JSON's, plus NaN, Infinity and
+// -Infinity as values, and any number is accepted however large (1e400 is inf). Outside strings
+// every number and constant is swapped for a space-padded 0 (the padding keeps "1NaN" and "01"
+// invalid, as Python has them), so nlohmann checks the syntax without refusing big numbers.
+bool PyJsonLoads(absl::string_view text) {
+  std::string v;
+  v.reserve(text.size());
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      v += c;
+      if (c == '\\' && i + 1 < text.size()) {
+        v += text[++i];
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') in_string = true;
+    const absl::string_view rest = text.substr(i);
+    size_t skip = 0;
+    if (absl::StartsWith(rest, "-Infinity")) {
+      skip = 9;
+    } else if (absl::StartsWith(rest, "Infinity")) {
+      skip = 8;
+    } else if (absl::StartsWith(rest, "NaN")) {
+      skip = 3;
+    } else {
+      skip = JsonNumberEnd(text, i) - i;
+    }
+    if (skip == 0) {
+      v += c;
+    } else {
+      v += " 0 ";
+      i += skip - 1;
+    }
+  }
+  return !nlohmann::json::parse(v, nullptr, false).is_discarded();
+}
+
 enum class Relation { kLessThan, kAtLeast };
 
 bool Compare(int64_t value, Relation rel, int64_t n) {
@@ -536,8 +604,7 @@ absl::StatusOr<IfevalChecker> IfevalChecker::Create(const std::string& id,
         if (absl::StartsWith(v, prefix)) v.erase(0, std::string(prefix).size());
       }
       if (absl::EndsWith(v, "```")) v.resize(v.size() - 3);
-      v = Strip(v);
-      return !nlohmann::json::parse(v, nullptr, false).is_discarded();
+      return PyJsonLoads(Strip(v));
     };
   } else if (id == "combination:repeat_prompt") {
     std::string to_repeat = prompt;

@@ -217,6 +217,18 @@ TEST_CASE("ifeval: each checker's rules and quirks, as lm-eval's copy has them")
   auto json = Make("detectable_format:json_format");
   CHECK(json.Check("42"));
   CHECK(json.Check("```JSON\n{\"a\": [1]}\n```"));
+  // json.loads also takes NaN, Infinity and -Infinity, but only as whole values.
+  CHECK(json.Check("{\"a\": NaN, \"b\": [Infinity, -Infinity]}"));
+  CHECK(json.Check("\"NaN -Infinity \\\" NaN\""));  // inside a string: plain text
+  CHECK_FALSE(json.Check("[1NaN]"));
+  CHECK_FALSE(json.Check("[-NaN]"));
+  CHECK_FALSE(json.Check("{NaN: 1}"));
+  CHECK_FALSE(json.Check("[1-Infinity]"));
+  CHECK(json.Check("[1e400, -0.5E-3, 123456789012345678901234567890]"));  // any size
+  CHECK_FALSE(json.Check("01"));
+  CHECK_FALSE(json.Check("[1.]"));
+  CHECK_FALSE(json.Check("[.5]"));
+  CHECK_FALSE(json.Check("[1e]"));
   // detectable_format:title: non-blank content between << >>.
   CHECK_FALSE(Make("detectable_format:title").Check("<< >>"));
   // combination:two_responses: exactly two different non-blank pieces.
