@@ -388,6 +388,22 @@ TEST_CASE(
   REQUIRE(by_admin.ok());
   CHECK(evald.WaitTerminal(inv, 30).state() == v1::JOB_STATE_KILLED);
 
+  // Resuming is the owner's or an admin's too: bob's and the viewer's attempts change nothing.
+  for (const std::string& token : {bob, viewer}) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + token);
+    v1::ResumeRequest req;
+    req.set_invocation_id(inv);
+    v1::ResumeResponse resp;
+    grpc::Status resumed = stub->Resume(&ctx, req, &resp);
+    INFO(resumed.error_message());
+    CHECK(resumed.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  }
+  const v1::Invocation killed = evald.Get(inv);
+  CHECK(killed.state() == v1::JOB_STATE_KILLED);
+  CHECK(killed.jobs(0).state() == v1::JOB_STATE_KILLED);
+  CHECK(killed.jobs(0).desired() != v1::DESIRED_STATE_RUN);
+
   // The events say who did what (read from the database: Watch of an ended run sends no history).
   CommandResult rows =
       Run({"sqlite3", evald.state_dir() + "/evald.db",
