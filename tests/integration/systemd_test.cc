@@ -215,6 +215,9 @@ TEST_CASE("deploy: systemd-analyze verify accepts the unit, sysusers and tmpfile
   CHECK(absl::StrContains(unit, "Type=notify\n"));
   CHECK(absl::StrContains(unit, "WatchdogSec="));
   CHECK(absl::StrContains(unit, "NotifyAccess=main\n"));
+  // A watchdog timeout is a failure (SIGABRT): this is what restarts a wedged evald.
+  CHECK(absl::StrContains(unit, "Restart=on-failure\n"));
+  CHECK(absl::StrContains(unit, "ExecReload=/bin/kill -HUP $MAINPID\n"));
 
   // sysusers and tmpfiles into a scratch root, with systemd's own tools.
   const std::string root = dir.path() + "/root";
