@@ -638,6 +638,158 @@ TEST_CASE("user task: a pasted lm-eval gsm8k filter_list extracts as lm-eval doe
   CHECK((*user)->ScoringJson()["exact_match"]["regexes_to_ignore"].size() == 4);
 }
 
+// lm_eval/tasks/gsm8k/gsm8k-cot-llama.yaml's scoring sections, pasted as they are (plain YAML
+// scalars, group_select -1 on a three-group pattern, five stop strings).
+constexpr char kGsm8kCotLlamaYamlSections[] = R"y(
+filter_list:
+- filter:
+  - function: regex
+    group_select: -1
+    regex_pattern: The final answer is ((-?[$0-9.,]{2,})|(-?[0-9]+))
+  - function: take_first
+  name: strict-match
+- filter:
+  - function: regex
+    group_select: -1
+    regex_pattern: (-?[$0-9.,]{2,})|(-?[0-9]+)
+  - function: take_first
+  name: flexible-extract
+generation_kwargs:
+  do_sample: false
+  until:
+  - '<|eot_id|>'
+  - '<|start_header_id|>user<|end_header_id|>'
+  - 'Q:'
+  - </s>
+  - <|im_end|>
+metric_list:
+- aggregation: mean
+  higher_is_better: true
+  ignore_case: true
+  ignore_punctuation: false
+  metric: exact_match
+  regexes_to_ignore:
+  - ','
+  - \$
+  - '(?s).*#### '
+  - \.$
+)y";
+
+// Differential check: CPython reads the same pasted sections with PyYAML and applies them as
+// lm-eval does (the response cut at each `until` string, RegexFilter's findall / group_select /
+// first non-empty group / strip / "[invalid]", exact_match's regexes, then lower-casing), and the
+// task file must give the same extraction and score for every filter on every response.
+TEST_CASE("user task: pasted lm-eval gsm8k YAML sections score as CPython applies them") {
+  if (std::system("python3 -c 'import re, yaml' >/dev/null 2>&1") != 0) {
+    WARN("python3 with PyYAML not found: differential check skipped");
+    return;
+  }
+  const std::vector<std::string> responses = {
+      "#### 1080",
+      "#### 1,080.\n",
+      "#### $1080 and ####1080",
+      "The final answer is $1,080.",
+      "The final answer is 1080.00",
+      "The final answer is: 1080",
+      "THE FINAL ANSWER IS 1080",
+      "The final answer is 5. No wait. The final answer is 1080",
+      "The final answer is 1080\nQ: next one, #### 7",
+      "Question: #### 1080",
+      "So it is 1080<|eot_id|>The final answer is 3",
+      "between 30-45 minutes",
+      "The answer is $\\boxed{1080}$.",
+      "#### \u0661\u0660\u0668\u0660",
+      "The final answer is 1080\\",
+      "no digits at all",
+      "",
+  };
+  struct Variant {
+    std::string yaml;
+    std::string answer_field;
+  };
+  const std::vector<Variant> variants = {{kGsm8kYamlSections, "answer"},
+                                         {kGsm8kCotLlamaYamlSections, "target"}};
+  TempDir dir;
+  WriteFile(dir / "gsm.jsonl",
+            "{\"question\": \"q1\", \"answer\": \"Work 1,000 + 80\\n#### 1080\", \"target\": "
+            "\"1080\"}\n");
+  nlohmann::json in = {{"responses", responses}, {"cases", nlohmann::json::array()}};
+  for (const auto& v : variants) {
+    in["cases"].push_back(
+        {{"yaml", v.yaml},
+         {"gold", v.answer_field == "answer" ? "Work 1,000 + 80\n#### 1080" : "1080"}});
+  }
+  WriteFile(dir / "in.json", in.dump());
+  WriteFile(dir / "lm_eval_rules.py", R"py(
+import json, re, string, sys, yaml
+d = json.load(open(sys.argv[1], encoding="utf-8"))
+out = []
+for case in d["cases"]:
+    cfg = yaml.safe_load(case["yaml"])
+    until = (cfg.get("generation_kwargs") or {}).get("until") or []
+    em = cfg["metric_list"][0]
+    def norm(s):
+        for rx in em.get("regexes_to_ignore") or []:
+            s = re.sub(rx, "", s)
+        if em.get("ignore_case"):
+            s = s.lower()
+        if em.get("ignore_punctuation"):
+            s = s.translate(str.maketrans("", "", string.punctuation))
+        return s
+    rows = []
+    for text in d["responses"]:
+        for stop in until:
+            text = text.split(stop)[0]
+        filtered, scores = {}, {}
+        for f in cfg["filter_list"]:
+            v = text
+            for step in f["filter"]:
+                if step["function"] != "regex":
+                    continue  # take_first: one response per document
+                hits = re.findall(step["regex_pattern"], v)
+                fallback = step.get("fallback", "[invalid]")
+                if not hits:
+                    v = fallback
+                    continue
+                hit = hits[step.get("group_select", 0)]
+                if isinstance(hit, tuple):
+                    hit = next((g for g in hit if g), None)
+                v = fallback if hit is None else hit.strip()
+            filtered[f["name"]] = v
+            scores[f["name"]] = 1.0 if norm(v) == norm(case["gold"]) else 0.0
+        rows.append({"filtered": filtered, "scores": scores})
+    out.append(rows)
+json.dump(out, open(sys.argv[2], "w", encoding="utf-8"))
+)py");
+  const std::string cmd = "python3 '" + (dir / "lm_eval_rules.py") + "' '" + (dir / "in.json") +
+                          "' '" + (dir / "out.json") + "'";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  const nlohmann::json want = nlohmann::json::parse(testing::ReadFile(dir / "out.json"));
+  REQUIRE(want.size() == variants.size());
+  for (size_t v = 0; v < variants.size(); ++v) {
+    REQUIRE(want[v].size() == responses.size());
+    WriteFile(dir / "task.yaml", "dataset: gsm.jsonl\nprompt: \"{{question}}\"\nanswer_field: " +
+                                     variants[v].answer_field + "\n" + variants[v].yaml);
+    Plan plan;
+    plan.task = "pasted";
+    plan.task_file = dir / "task.yaml";
+    auto task = CreateTask(plan, {});
+    INFO("variant " << v << ": " << (task.ok() ? "" : std::string(task.status().message())));
+    REQUIRE(task.ok());
+    CHECK((*task)->ScoreNames() == std::vector<std::string>{"strict-match", "flexible-extract"});
+    for (size_t r = 0; r < responses.size(); ++r) {
+      const std::string scored =
+          PostprocessResponse(responses[r], (*task)->think_end_token(), (*task)->stop_strings());
+      Evaluation e = (*task)->Score(0, scored);
+      INFO("response " << nlohmann::json(responses[r]).dump());
+      for (const auto& [name, value] : e.scores) {
+        CHECK(e.filtered[name] == want[v][r]["filtered"][name]);
+        CHECK(value == want[v][r]["scores"][name].get<double>());
+      }
+    }
+  }
+}
+
 TEST_CASE("user task: lm-eval's gpqa cot scoring with multi_choice_regex over choices_field") {
   TempDir dir;
   WriteFile(dir / "g.jsonl",
