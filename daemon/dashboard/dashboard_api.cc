@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "daemon/dashboard/assets.h"
@@ -36,6 +37,10 @@ constexpr absl::Duration kPing = absl::Seconds(15);
 constexpr absl::Duration kProbe = absl::Seconds(1);
 constexpr int kEventBatch = 200;
 constexpr int kLogBatch = 500;
+// The list page's rows per page when its URL has no ?limit= (LIMIT in web/src/list.jsx).
+constexpr int kListPageRows = 50;
+// Where GET / puts the data of its first screen (the page reads #evald-boot before it renders).
+constexpr absl::string_view kAppDiv = R"(<div id="app">)";
 
 std::string ToJson(const google::protobuf::Message& m) {
   google::protobuf::util::JsonPrintOptions options;
@@ -58,6 +63,12 @@ void SendResult(httplib::Response& res, const absl::Status& status,
                 const google::protobuf::Message& message) {
   if (!status.ok()) return SendError(res, status);
   res.set_content(ToJson(message), kJson);
+}
+
+nlohmann::json WhoamiJson(const Caller& caller, bool anonymous) {
+  return {{"user", caller.user},
+          {"role", std::string(RoleName(caller.role))},
+          {"anonymous", anonymous}};
 }
 
 std::string Param(const httplib::Request& req, const char* name) {
@@ -209,10 +220,7 @@ void DashboardApi::Register(httplib::Server& server) {
     bool anonymous = false;
     absl::StatusOr<Caller> caller = Authenticate(req, &anonymous);
     if (!caller.ok()) return SendError(res, caller.status());
-    nlohmann::json j = {{"user", caller->user},
-                        {"role", std::string(RoleName(caller->role))},
-                        {"anonymous", anonymous}};
-    res.set_content(Dump(j), kJson);
+    res.set_content(Dump(WhoamiJson(*caller, anonymous)), kJson);
   });
   server.Get("/api/v1/invocations", [this](const Request& req, Response& res) {
     std::optional<Caller> caller = ReadCaller(req, res);
@@ -330,7 +338,44 @@ void DashboardApi::Static(const httplib::Request& req, httplib::Response& res) {
   }
   // Hashed file names change with their content; everything else is revalidated.
   res.set_header("Cache-Control", hashed ? "public, max-age=31536000, immutable" : "no-cache");
-  res.set_content(asset->body.data(), asset->body.size(), std::string(asset->content_type).c_str());
+  const std::string content_type(asset->content_type);
+  absl::string_view body(asset->body.data(), asset->body.size());
+  const size_t app = body.find(kAppDiv);
+  if (req.path == "/" && app != absl::string_view::npos) {
+    std::string boot = BootData(req);
+    if (!boot.empty()) {
+      res.set_content(
+          absl::StrCat(body.substr(0, app), R"(<script type="application/json" id="evald-boot">)",
+                       boot, "</script>", body.substr(app)),
+          content_type);
+      return;
+    }
+  }
+  res.set_content(body.data(), body.size(), content_type.c_str());
+}
+
+std::string DashboardApi::BootData(const httplib::Request& req) {
+  bool anonymous = false;
+  absl::StatusOr<Caller> caller = Authenticate(req, &anonymous);
+  if (!caller.ok()) return "";  // the page asks again and shows the login box
+  std::string out = absl::StrCat(R"({"whoami":)", Dump(WhoamiJson(*caller, anonymous)));
+  absl::StatusOr<v1::ListInvocationsRequest> request = ParseListQuery(req.params);
+  // Read before the list: the page's event stream resumes after it, so a change that lands
+  // between this list and the stream's start is sent, not lost.
+  absl::StatusOr<int64_t> seq = core_->store().LastEventSeq();
+  if (request.ok() && seq.ok()) {
+    if (!req.has_param("limit")) request->set_limit(kListPageRows);
+    v1::ListInvocationsResponse response;
+    if (core_->ListInvocations(*caller, *request, &response).ok()) {
+      const size_t q = req.target.find('?');
+      nlohmann::json search = q == std::string::npos ? std::string() : req.target.substr(q);
+      absl::StrAppend(&out, R"(,"search":)", Dump(search), R"(,"seq":)", *seq, R"(,"list":)",
+                      ToJson(response));
+    }
+  }
+  out += "}";
+  // '<' only occurs inside JSON strings, where \u003c reads the same and cannot end the script.
+  return absl::StrReplaceAll(out, {{"<", "\\u003c"}});
 }
 
 void DashboardApi::Login(const httplib::Request& req, httplib::Response& res) {

@@ -74,6 +74,9 @@ class DashboardApi {
   void Compare(const httplib::Request& req, httplib::Response& res);
   void Login(const httplib::Request& req, httplib::Response& res);
   void Static(const httplib::Request& req, httplib::Response& res);
+  // GET /'s first screen as JSON (whoami, and the list page the URL asks for), so the page draws
+  // it without waiting for its own API calls; empty when the caller may not read.
+  std::string BootData(const httplib::Request& req);
 
   ServerCore* core_;
   CallerResolver* resolver_;

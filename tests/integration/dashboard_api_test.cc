@@ -145,6 +145,16 @@ class SseReader {
   std::thread thread_;
 };
 
+// The JSON GET / embeds for the page's first screen (#evald-boot), or null when there is none.
+nlohmann::json BootData(const std::string& html) {
+  const std::string open = R"(<script type="application/json" id="evald-boot">)";
+  const size_t start = html.find(open);
+  if (start == std::string::npos) return nullptr;
+  const size_t end = html.find("</script>", start);
+  REQUIRE(end != std::string::npos);
+  return nlohmann::json::parse(html.substr(start + open.size(), end - start - open.size()));
+}
+
 // The `data:` payloads of one event type, parsed.
 std::vector<nlohmann::json> SseData(const std::string& text, const std::string& type) {
   std::vector<nlohmann::json> out;
@@ -302,6 +312,33 @@ TEST_CASE("dashboard API: list, filters, paging, detail with a masked secret, co
   httplib::Result asset = api.Get("/assets/no-such-file-0000.js");
   REQUIRE(asset);
   CHECK(asset->status == 404);
+
+  // GET / carries its first screen (whoami and the list page its URL asks for) so the page
+  // draws it without an API round trip; deep links and foreign Host names get none.
+  httplib::Result root = api.Get("/");
+  REQUIRE(root);
+  if (!absl::StrContains(root->body, "/assets/")) {
+    WARN("evald was built without build-web/ (the notice page): no boot data to check");
+  } else {
+    nlohmann::json boot = BootData(root->body);
+    REQUIRE(boot.is_object());
+    CHECK(boot["whoami"]["anonymous"] == true);
+    CHECK(boot["search"] == "");
+    CHECK(boot["seq"].get<int64_t>() > 0);  // the stream resumes after it
+    CHECK(Ids(boot["list"]) == all);
+    CHECK(boot["list"]["invocations"][0]["invocationId"] == small[2]);
+    nlohmann::json filtered = BootData(api.Get("/?state=running&limit=2&prev=x")->body);
+    CHECK(filtered["search"] == "?state=running&limit=2&prev=x");
+    CHECK(filtered["list"]["invocations"].empty());
+    nlohmann::json paged_boot = BootData(api.Get("/?limit=2")->body);
+    CHECK(paged_boot["list"]["invocations"].size() == 2);
+    CHECK_FALSE(paged_boot["list"]["nextPageToken"].get<std::string>().empty());
+    CHECK(BootData(api.Get("/invocations/" + a)->body).is_null());
+    httplib::Result foreign = api.Get("/", "", {{"Host", "evil.example"}});
+    REQUIRE(foreign);
+    CHECK(foreign->status == 200);
+    CHECK(BootData(foreign->body).is_null());
+  }
 
   CHECK_FALSE(absl::StrContains(api.seen(), canary));
 }
@@ -556,6 +593,11 @@ TEST_CASE(
   httplib::Result anon = api2.Get("/api/v1/invocations");
   REQUIRE(anon);
   CHECK(anon->status == 401);
+  // The page itself loads (it shows the login box), without the list in it.
+  httplib::Result page = api2.Get("/");
+  REQUIRE(page);
+  CHECK(page->status == 200);
+  CHECK(BootData(page->body).is_null());
   httplib::Result closed = api2.Get("/metrics");
   REQUIRE(closed);
   CHECK(closed->status == 401);
@@ -563,6 +605,11 @@ TEST_CASE(
   REQUIRE(health);
   CHECK(health->status != 401);
   const std::string token = Token(strict, "vera", "viewer");
+  httplib::Result with_token = api2.Get("/", token);
+  REQUIRE(with_token);
+  if (absl::StrContains(with_token->body, "/assets/")) {
+    CHECK(BootData(with_token->body)["whoami"]["user"] == "vera");
+  }
   httplib::Result scraped = api2.Get("/metrics", token);
   REQUIRE(scraped);
   CHECK(scraped->status == 200);

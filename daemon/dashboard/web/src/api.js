@@ -23,6 +23,25 @@ async function check(res) {
   throw new ApiError(res.status, message, code);
 }
 
+// What evald put into the page it served for GET / (#evald-boot: whoami and, when `search`
+// matches the page's URL, the list's first page), so the first screen needs no API round trip.
+// Each part is taken once; everything later is fetched.
+let boot = null;
+try {
+  const el = document.getElementById('evald-boot');
+  boot = el ? JSON.parse(el.textContent) : null;
+} catch (e) {
+  boot = null;
+}
+
+export function takeBoot(part, search) {
+  if (!boot || !boot[part]) return null;
+  if (search !== undefined && boot.search !== search) return null;
+  const value = boot[part];
+  boot[part] = null;
+  return value;
+}
+
 export async function getJSON(path, signal) {
   const res = await fetch(path, { credentials: 'same-origin', signal, headers: { Accept: 'application/json' } });
   return (await check(res)).json();

@@ -1,7 +1,7 @@
 // Invocation list: newest first, filters in the URL (so a filtered view is a link), keyset paging
 // with page_token, and rows kept current by the /api/v1/stream `invocation` events.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { fmtTime, getJSON, jobState, num, query } from './api.js';
+import { fmtTime, getJSON, jobState, num, query, takeBoot } from './api.js';
 import { navigate } from './router.js';
 import { useEventStream } from './stream.js';
 import { ProgressBar, StateBadge } from './widgets.jsx';
@@ -48,7 +48,14 @@ export function ListPage({ search }) {
   const prev = params.get('prev') || ''; // tokens of earlier pages, comma-separated
 
   const [form, setForm] = useState(filters);
-  const [data, setData] = useState(null);
+  const [data, setData] = useState(() => {
+    const b = takeBoot('list', search);
+    return b ? { invocations: b.invocations || [], next: b.nextPageToken || '' } : null;
+  });
+  // The first page came with the HTML: the first run of the fetch below has nothing to do, and
+  // the event stream starts after the last event that page reflects.
+  const haveBoot = useRef(data !== null);
+  const bootSeq = useRef(takeBoot('seq', search) || 0);
   const [error, setError] = useState('');
   // invocation id -> job id -> {done, total}, only for the rows shown.
   const [progress, setProgress] = useState({});
@@ -58,6 +65,10 @@ export function ListPage({ search }) {
   useEffect(() => setForm(filters), [search]);
 
   useEffect(() => {
+    if (haveBoot.current) {
+      haveBoot.current = false;
+      return undefined;
+    }
     const ctl = new AbortController();
     setError('');
     getJSON(`/api/v1/invocations${query({ ...filters, page_token: pageToken, limit })}`, ctl.signal)
@@ -94,7 +105,7 @@ export function ListPage({ search }) {
         return { ...d, invocations: [inv, ...d.invocations].slice(0, limit) };
       });
     },
-  });
+  }, () => bootSeq.current);
 
   const keepLimit = params.get('limit') || '';
   const apply = (e) => {

@@ -3,7 +3,7 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import './style.css';
-import { getJSON } from './api.js';
+import { getJSON, takeBoot } from './api.js';
 import { AuthBox } from './auth.jsx';
 import { InvocationPage } from './invocation.jsx';
 import { ListPage } from './list.jsx';
@@ -22,9 +22,10 @@ function LazyCompare(props) {
 
 function App() {
   const loc = useLocation();
-  const [whoami, setWhoami] = useState(null);
+  const [whoami, setWhoami] = useState(() => takeBoot('whoami'));
   const [authGen, setAuthGen] = useState(0);
   useEffect(() => {
+    if (authGen === 0 && whoami) return;
     getJSON('/api/v1/whoami')
       .then(setWhoami)
       // 401 here is a token evald no longer accepts (revoked, expired): log in again.
