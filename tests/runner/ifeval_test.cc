@@ -253,6 +253,8 @@ TEST_CASE("ifeval: each checker's rules and quirks, as lm-eval's copy has them")
   CHECK(Make("change_case:capital_word_frequency",
              {{"capital_frequency", 2}, {"capital_relation", "at least"}})
             .Check("I like NASA."));
+  // isupper() tokens: the pronoun I and U.S. count, a digit-only token does not.
+  CHECK(IfevalCountCapitalWords("I met U.S. staff in 2024.") == 2);
   // punctuation:no_comma: 1,000 fails.
   CHECK_FALSE(Make("punctuation:no_comma").Check("1,000"));
   // strict needs a non-blank response (Unicode whitespace too); loose tries the variants.

@@ -451,6 +451,7 @@ TEST_CASE("simple-evals gpqa: raw text, no normalisation, first occurrence") {
   CHECK(SimpleEvalsGpqaExtract("Answer: Ｃ") == std::nullopt);
   CHECK(SimpleEvalsGpqaExtract("\\boxed{A}") == std::nullopt);
   CHECK(SimpleEvalsGpqaExtract("Answer: (B)") == std::nullopt);
+  CHECK(SimpleEvalsGpqaExtract("Answer:\nC") == std::nullopt);  // the 2024 pattern's \s* took it
   CHECK(SimpleEvalsGpqaExtract("answer: b") == "b");  // (?i): captured, then fails the compare
 }
 
