@@ -437,6 +437,12 @@ TEST_CASE("simple-evals mmlu: normalisation, labels in list order, case-sensitiv
   CHECK(SimpleEvalsMmluExtract("الإجابة: ب") == "B");
   CHECK(SimpleEvalsMmluExtract("উত্তর: ড") == "C");
   CHECK(SimpleEvalsMmluExtract("答案：D") == "D");
+  // The second label (six U+200B after the colon, which \s does not cover) and Bengali's
+  // visarga form; an Arabic letter of the class that has no mapping is captured as it is.
+  CHECK(SimpleEvalsMmluExtract("Answer:\u200b\u200b\u200b\u200b\u200b\u200b C") == "C");
+  CHECK(SimpleEvalsMmluExtract("Answer:\u200b C") == std::nullopt);
+  CHECK(SimpleEvalsMmluExtract("\u0989\u09a4\u09cd\u09a4\u09b0\u0983 \u0985") == "A");
+  CHECK(SimpleEvalsMmluExtract("\u0627\u0644\u0625\u062c\u0627\u0628\u0629: \u062a") == "\u062a");
   // The first answer in the text wins, even inside reasoning; list order beats position.
   CHECK(SimpleEvalsMmluExtract("<think>Answer: A</think>\nAnswer: B") == "A");
   CHECK(SimpleEvalsMmluExtract("Respuesta: A\nAnswer: B") == "B");
