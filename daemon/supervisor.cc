@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -769,47 +770,85 @@ void Supervisor::StartPending(std::vector<JobRecord>& jobs,
     return job.state == JobState::kSubmitted || job.state == JobState::kRunning ||
            starting_.count(job.id) > 0;
   };
-  int started = 0;
-  for (const JobRecord& job : jobs) started += started_now(job);
-  auto at_capacity = [&] {
-    return options_.max_running_jobs > 0 && started >= options_.max_running_jobs;
-  };
-  // Jobs come grouped by invocation in index order; sequential invocations start one at a time.
+  // Jobs come grouped by invocation in index order.
   std::map<std::string, std::vector<JobRecord*>> by_invocation;
   for (JobRecord& job : jobs) by_invocation[job.invocation_id].push_back(&job);
+  for (auto it = start_facts_.begin(); it != start_facts_.end();) {
+    it = by_invocation.count(it->first) > 0 ? std::next(it) : start_facts_.erase(it);
+  }
+
+  struct Candidate {
+    JobRecord* job;
+    const DeploymentRecord* serving;
+  };
+  std::map<std::string, std::deque<Candidate>> queues;  // by owner
+  std::map<std::string, int> started_by_owner;
+  int started = 0;
   for (auto& [invocation_id, list] : by_invocation) {
+    auto facts = start_facts_.find(invocation_id);
+    if (facts == start_facts_.end()) {
+      absl::StatusOr<storage::InvocationView> view = store_->GetInvocation(invocation_id);
+      if (!view.ok()) {
+        spdlog::warn("invocation {}: {}", invocation_id, view.status().message());
+        continue;
+      }
+      facts = start_facts_
+                  .emplace(invocation_id, StartFacts{view->invocation.owner,
+                                                     view->invocation.mode == "sequential"})
+                  .first;
+    }
+    const StartFacts& f = facts->second;
     bool busy = false;
-    for (JobRecord* job : list) busy |= started_now(*job);
-    std::optional<bool> sequential;
+    for (JobRecord* job : list) {
+      const bool now = started_now(*job);
+      busy |= now;
+      started += now;
+      started_by_owner[f.owner] += now;
+    }
     for (JobRecord* job : list) {
       if (job->state != JobState::kPending || job->desired != DesiredState::kRun ||
           starting_.count(job->id) > 0) {
         continue;
       }
-      if (at_capacity()) return;
-      if (!sequential) {
-        absl::StatusOr<storage::InvocationView> view = store_->GetInvocation(invocation_id);
-        if (!view.ok()) {
-          spdlog::warn("invocation {}: {}", invocation_id, view.status().message());
-          break;
-        }
-        sequential = view->invocation.mode == "sequential";
-      }
-      if (*sequential && busy) break;
+      if (f.sequential && busy) break;
       const DeploymentRecord* serving = nullptr;
       for (const auto& [id, d] : deployments) {
         if (Serves(d, *job)) serving = &d;
       }
       // A job with a model server waits until the server is healthy.
       if (serving != nullptr && serving->state != DeploymentState::kHealthy) {
-        if (*sequential) break;
+        if (f.sequential) break;
         continue;
       }
-      StartJob(*job, serving);
-      bool now_started = started_now(*job);
-      started += now_started;
-      busy |= now_started;
-      if (*sequential && busy) break;
+      queues[f.owner].push_back({job, serving});
+      if (f.sequential) break;  // its next job waits for this one to end
+    }
+  }
+  for (auto& [owner, queue] : queues) {
+    std::stable_sort(queue.begin(), queue.end(), [](const Candidate& a, const Candidate& b) {
+      return a.job->created_ms < b.job->created_ms;
+    });
+  }
+
+  while (options_.max_running_jobs <= 0 || started < options_.max_running_jobs) {
+    std::deque<Candidate>* next = nullptr;
+    std::string next_owner;
+    for (auto& [owner, queue] : queues) {
+      if (queue.empty()) continue;
+      if (next == nullptr || started_by_owner[owner] < started_by_owner[next_owner] ||
+          (started_by_owner[owner] == started_by_owner[next_owner] &&
+           queue.front().job->created_ms < next->front().job->created_ms)) {
+        next = &queue;
+        next_owner = owner;
+      }
+    }
+    if (next == nullptr) return;
+    Candidate c = next->front();
+    next->pop_front();
+    StartJob(*c.job, c.serving);
+    if (started_now(*c.job)) {
+      ++started;
+      ++started_by_owner[next_owner];
     }
   }
 }

@@ -21,9 +21,9 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
-#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -114,6 +114,8 @@ class Supervisor {
                       std::vector<storage::ProgressUpdate>& progress);
   void ApplyObservation(JobRecord& job, const executors::Observation& obs);
   void StopRequested(std::vector<JobRecord>& jobs);
+  // Starts pending jobs up to max_running_jobs, taking turns between owners (the one with the
+  // fewest jobs started goes next, oldest job first) so one user's burst cannot hold the queue.
   void StartPending(std::vector<JobRecord>& jobs,
                     const std::map<std::string, DeploymentRecord>& deployments);
   void StartJob(JobRecord& job, const DeploymentRecord* deployment);
@@ -156,10 +158,16 @@ class Supervisor {
   // Only the pass in progress (on the loop thread, or a test's) touches these.
   std::vector<JobRecord>* pass_jobs_ = nullptr;
   std::map<std::string, JobRecord*> pass_index_;
-  std::set<std::string> starting_;             // job ids with Start or Recover queued
-  std::map<std::string, int> recover_done_;    // job id -> attempt Recover found never started
+  std::set<std::string> starting_;           // job ids with Start or Recover queued
+  std::map<std::string, int> recover_done_;  // job id -> attempt Recover found never started
   std::set<std::string> stop_sent_;
-  std::set<std::string> deployment_busy_;      // deployment ids with a backend call queued
+  // What StartPending needs of an invocation, read once per invocation while it has active jobs.
+  struct StartFacts {
+    std::string owner;
+    bool sequential = false;
+  };
+  std::map<std::string, StartFacts> start_facts_;
+  std::set<std::string> deployment_busy_;  // deployment ids with a backend call queued
   std::string refused_why_;
   // Exports succeeded jobs on its own thread (execution.auto_export).
   AutoExporter exporter_;

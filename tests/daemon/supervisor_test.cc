@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -28,7 +29,8 @@ using evald::testing::WaitFor;
 // evald's own parts around a temp state dir, with a fake executor registered as "fake" whose
 // jobs run for `polls` polls and then exit with `code`.
 struct Daemon {
-  Daemon(const TempDir& dir, int polls, int code, bool start_loop = true) {
+  Daemon(const TempDir& dir, int polls, int code, bool start_loop = true,
+         int max_running_jobs = 64) {
     auto owned = std::make_unique<FakeExecutor>("fake");
     fake = owned.get();
     fake->ExitAfterPolls(polls, code);
@@ -38,6 +40,7 @@ struct Daemon {
     config.runner_path = dir.path() + "/runner.sh";
     config.tick = absl::Milliseconds(200);
     config.stop_grace = absl::Seconds(2);
+    config.max_running_jobs = max_running_jobs;
     Spit(config.runner_path, "#!/bin/bash\nsleep 0.3\nexit 0\n", /*executable=*/true);
     REQUIRE(FinalizeServerConfig(config).ok());
     std::vector<std::unique_ptr<executors::Executor>> extra;
@@ -49,7 +52,8 @@ struct Daemon {
     if (start_loop) core->StartSupervisor();
   }
 
-  std::string Submit(const TempDir& dir, const std::string& executor, int tasks = 1) {
+  std::string Submit(const TempDir& dir, const std::string& executor, int tasks = 1,
+                     Caller caller = LocalCaller(geteuid())) {
     std::string yaml = absl::StrCat(
         "execution:\n  type: ", executor, "\n  output_dir: ", dir.path(), "/out-", executor,
         "\ntarget:\n  api_endpoint:\n    url: http://127.0.0.1:9/v1/chat/completions\n"
@@ -59,7 +63,7 @@ struct Daemon {
     request.set_config_yaml(yaml);
     request.set_composed(true);
     v1::SubmitResponse response;
-    absl::Status s = core->Submit(LocalCaller(geteuid()), request, &response);
+    absl::Status s = core->Submit(caller, request, &response);
     INFO(s.ToString());
     REQUIRE(s.ok());
     return response.invocation_id();
@@ -174,6 +178,48 @@ TEST_CASE("ReconcileOnce without the loop: Settle drives a job to its end", "[su
     CHECK(job.state() == v1::JOB_STATE_FAILED);
     CHECK(job.exit_code() == 3);
   }
+}
+
+// The job ids started so far (queued or recorded), per invocation.
+std::map<std::string, int> StartedPer(Daemon& d, const std::vector<std::string>& ids) {
+  std::map<std::string, int> out;
+  for (const std::string& id : ids) {
+    const v1::Invocation inv = d.Get(id);
+    for (const v1::Job& job : inv.jobs()) {
+      out[id] += job.state() == v1::JOB_STATE_SUBMITTED || job.state() == v1::JOB_STATE_RUNNING;
+    }
+  }
+  return out;
+}
+
+TEST_CASE("jobs start in turns between owners: one user's burst does not hold the queue",
+          "[supervisor]") {
+  TempDir dir;
+  Daemon d(dir, 1000, 0, /*start_loop=*/false, /*max_running_jobs=*/3);
+  auto as = [](const std::string& user) {
+    Caller c;
+    c.user = user;
+    c.role = Role::kAdmin;  // not confined to output roots: this test is about start order
+    c.via = "test";
+    return c;
+  };
+  // alice's burst first: four invocations of two jobs each; then bob's one job.
+  std::vector<std::string> alice;
+  for (int i = 0; i < 4; ++i) {
+    alice.push_back(d.Submit(dir, "fake", 2, as("alice")));
+    absl::SleepFor(absl::Milliseconds(3));  // distinct creation times: oldest first
+  }
+  std::string bob = d.Submit(dir, "fake", 1, as("bob"));
+  d.core->supervisor().ReconcileOnce();
+  d.core->supervisor().Settle(absl::Seconds(5));
+  std::vector<std::string> all = alice;
+  all.push_back(bob);
+  std::map<std::string, int> started = StartedPer(d, all);
+  // Three slots: bob gets one although he came last; alice's two go to her oldest invocation.
+  CHECK(started[bob] == 1);
+  CHECK(started[alice[0]] == 2);
+  CHECK(started[alice[1]] + started[alice[2]] + started[alice[3]] == 0);
+  CHECK(d.fake->starts() == 3);
 }
 
 TEST_CASE("a restarted evald continues a fake job from its stored handle", "[supervisor]") {
