@@ -468,7 +468,14 @@ void EvaluationLoop::Record(uint64_t work, ParsedResponse parsed, InFlight f,
 
 void EvaluationLoop::OnAnswer(uint64_t work, ParsedResponse r, double latency_s, long status,
                               bool cached, const std::string& prompt_json) {
-  if (reasoning_) reasoning_->Apply(r);
+  // The reasoning interceptor strips the model's thinking from the content; samples.jsonl keeps
+  // the text as the model sent it too, so any score can be traced back to it.
+  std::optional<std::string> raw_content;
+  if (reasoning_) {
+    raw_content = r.content;
+    reasoning_->Apply(r);
+    if (*raw_content == r.content) raw_content.reset();
+  }
   if (plan_.adapter.stats.enabled) stats_.AddResponse(r, latency_s, status, cached);
   const size_t sample = SampleOf(work);
   // lm-eval's post-processing: think_end_token (unset by default) keeps the text after it, and
@@ -490,6 +497,10 @@ void EvaluationLoop::OnAnswer(uint64_t work, ParsedResponse r, double latency_s,
   line += prompt_json;
   line += ",\"response\":";
   AppendJsonString(&line, r.content);
+  if (raw_content) {
+    line += ",\"raw_response\":";
+    AppendJsonString(&line, *raw_content);
+  }
   if (scored_text) {
     line += ",\"scored_response\":";
     AppendJsonString(&line, *scored_text);

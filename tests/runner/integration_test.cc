@@ -636,8 +636,18 @@ TEST_CASE("evalrun: reasoning is stripped before scoring, inline or in reasoning
       nlohmann::json m = Metrics(out);
       CHECK(m["reasoning_stats"]["reasoning_finished_count"] == 8);
       for (const auto& line : ReadLines(out + "/samples.jsonl")) {
-        CHECK(nlohmann::json::parse(line)["response"].get<std::string>().find("<think>") ==
-              std::string::npos);
+        nlohmann::json sample = nlohmann::json::parse(line);
+        CHECK(sample["response"].get<std::string>().find("<think>") == std::string::npos);
+        // The text as the model sent it stays traceable: inline thinking is stripped from
+        // `response` and kept in `raw_response`; reasoning_content never was in the content.
+        if (std::string(mode) == "--think") {
+          REQUIRE(sample.contains("raw_response"));
+          CHECK(sample["raw_response"].get<std::string>().find("<think>") != std::string::npos);
+          CHECK(sample["raw_response"].get<std::string>().find(
+                    sample["response"].get<std::string>()) != std::string::npos);
+        } else {
+          CHECK_FALSE(sample.contains("raw_response"));
+        }
       }
     }
   }
