@@ -1,5 +1,6 @@
 #include "executors/local/local_executor.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,18 +43,28 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+// `mode` is given to open(), so evald's umask still applies (UMask=0027 in the systemd unit): a
+// chmod would hand job files back the bits the administrator's umask took away.
 absl::Status WriteFile(const std::string& path, const std::string& content, mode_t mode) {
   std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << content;
-    out.flush();
-    if (!out) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
-    }
+  unlink(tmp.c_str());  // a leftover would keep its old mode
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
   }
-  if (chmod(tmp.c_str(), mode) != 0 || rename(tmp.c_str(), path.c_str()) != 0) {
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      return absl::ResourceExhaustedError(
+          absl::StrCat("cannot write ", path, ": ", std::strerror(err)));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (close(fd) != 0 || rename(tmp.c_str(), path.c_str()) != 0) {
     return absl::InternalError(absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
   }
   return absl::OkStatus();

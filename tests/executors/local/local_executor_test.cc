@@ -2,10 +2,12 @@
 
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -229,6 +231,26 @@ TEST_CASE("stop lets a cooperative job write its exit code") {
   Observation obs = PollUntilDone(ex, rec);
   REQUIRE(obs.kind == Observation::Kind::kExited);
   CHECK(obs.exit_code == 143);
+}
+
+// The systemd unit's UMask=0027 must hold for the files evald writes into a job's folder.
+TEST_CASE("the job's files get no mode bits that evald's umask clears") {
+  TempDir dir;
+  LocalExecutor ex({.runner_path = MakeRunner(dir, "exit 0\n")});
+  JobSpec spec = NativeSpec(dir);
+  mode_t old_umask = umask(0027);
+  absl::StatusOr<JobHandle> h = ex.Start(spec, {});
+  umask(old_umask);
+  REQUIRE(h.ok());
+  PollUntilDone(ex, RecordFor(spec, *h));
+  namespace fs = std::filesystem;
+  for (const char* file : {"run.sh", "plan.yaml", "logs/attempt"}) {
+    INFO(file);
+    fs::perms p = fs::status(spec.task_dir + "/" + file).permissions();
+    CHECK((p & (fs::perms::group_write | fs::perms::others_all)) == fs::perms::none);
+  }
+  CHECK((fs::status(spec.task_dir + "/run.sh").permissions() & fs::perms::owner_exec) !=
+        fs::perms::none);
 }
 
 TEST_CASE("a new executor instance recovers a running job of the same attempt only") {
