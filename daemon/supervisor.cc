@@ -72,6 +72,7 @@ Supervisor::Supervisor(storage::Store* store, executors::ExecutorRegistry* regis
         metrics->ObserveExecutorCall(name, call, took);
       };
     }
+    b.adopts_secrets = (*ex)->AdoptsSecrets();
     b.driver = std::make_unique<ExecutorDriver>(
         *ex, [this] { Wake(); }, std::move(observe));
   }
@@ -141,6 +142,9 @@ void Supervisor::ReconcileOnce() {
   pass_jobs_ = &*jobs;
   pass_index_.clear();
   for (JobRecord& job : *jobs) pass_index_[job.id] = &job;
+  for (auto it = adopted_.begin(); it != adopted_.end();) {
+    it = pass_index_.count(*it) > 0 ? std::next(it) : adopted_.erase(it);
+  }
   ApplyResults();
   ReportStalls();
   PollStarted(*jobs);
@@ -541,6 +545,7 @@ void Supervisor::PollStarted(std::vector<JobRecord>& jobs) {
     std::vector<executors::JobRef> refs;
     std::map<std::string, std::string> handles;  // what was polled, to drop stale answers
     for (JobRecord* job : list) {
+      EnsureAdopted(*job, *b);
       refs.push_back(RefOf(*job));
       handles[job->id] = job->handle.state;
     }
@@ -691,10 +696,37 @@ bool Supervisor::NeedsRecover(const JobRecord& job) const {
   return done == recover_done_.end() || done->second != job.attempt;
 }
 
+void Supervisor::EnsureAdopted(const JobRecord& job, Backend& backend) {
+  if (!backend.adopts_secrets || !adopted_.insert(job.id).second) return;
+  // The environment its Start got: the stored plan with the invocation's secrets put back.
+  absl::StatusOr<storage::InvocationView> view = store_->GetInvocation(job.invocation_id);
+  if (!view.ok()) return;
+  absl::StatusOr<std::map<std::string, std::string>> secrets =
+      store_->GetSecrets(job.invocation_id);
+  if (!secrets.ok() || secrets->empty()) return;
+  absl::StatusOr<executors::JobSpec> spec =
+      planner_->SpecForStart(view->invocation, job, nullptr, *secrets);
+  absl::StatusOr<std::map<std::string, std::string>> env =
+      spec.ok() ? JobPlanner::JobEnvironment(*spec, *secrets)
+                : absl::StatusOr<std::map<std::string, std::string>>(spec.status());
+  if (!env.ok()) {
+    spdlog::warn("job {}: cannot hand its secrets to the {} executor again: {}", job.id,
+                 job.handle.executor, env.status().message());
+    return;
+  }
+  backend.driver->Queue(
+      absl::StrCat("Adopt ", job.id),
+      [ref = RefOf(job), env = *std::move(env)](executors::Executor& ex) -> ExecutorDriver::Apply {
+        ex.Adopt(ref, env);
+        return nullptr;
+      });
+}
+
 void Supervisor::QueueRecover(const JobRecord& job) {
   Backend* b = BackendFor(job.handle.executor);
   if (b == nullptr || starting_.count(job.id) > 0) return;
   starting_.insert(job.id);
+  EnsureAdopted(job, *b);
   executors::JobRef ref = RefOf(job);
   b->driver->Queue(absl::StrCat("Recover ", job.id),
                    [this, ref](executors::Executor& ex) -> ExecutorDriver::Apply {
@@ -745,6 +777,7 @@ void Supervisor::StopRequested(std::vector<JobRecord>& jobs) {
     Backend* b = BackendFor(job.handle.executor);
     if (b == nullptr) continue;
     stop_sent_.insert(job.id);
+    EnsureAdopted(job, *b);
     executors::JobRef ref = RefOf(job);
     absl::Duration grace = options_.stop_grace;
     b->driver->Queue(absl::StrCat("Stop ", job.id),
@@ -892,6 +925,7 @@ void Supervisor::StartJob(JobRecord& job, const DeploymentRecord* deployment) {
   job.handle.executor = inv.executor;
   recover_done_.erase(job.id);
   starting_.insert(job.id);
+  adopted_.insert(job.id);  // Start gets the secrets itself
   int attempt = job.attempt;
   backend->driver->Queue(absl::StrCat("Start ", job.id),
                          [this, spec = *std::move(spec), env = *std::move(env),

@@ -89,6 +89,7 @@ class Supervisor {
   // One executor as the Supervisor drives it.
   struct Backend {
     std::unique_ptr<ExecutorDriver> driver;
+    bool adopts_secrets = false;  // Executor::AdoptsSecrets
     absl::Duration poll_interval;
     absl::Time next_poll = absl::InfinitePast();
     bool poll_in_flight = false;
@@ -106,6 +107,9 @@ class Supervisor {
   void OnStarted(const std::string& job_id, int attempt, absl::StatusOr<JobHandle> handle);
   void OnRecovered(const std::string& job_id, int attempt,
                    absl::StatusOr<std::optional<JobHandle>> found);
+  // Before the first backend call on a job this evald did not start: hands the executor the
+  // job's secrets when it asks for them (Executor::AdoptsSecrets). Once per job.
+  void EnsureAdopted(const JobRecord& job, Backend& backend);
   // Queues Recover for a job marked starting by an earlier evald (no handle stored).
   void QueueRecover(const JobRecord& job);
   bool NeedsRecover(const JobRecord& job) const;
@@ -161,6 +165,7 @@ class Supervisor {
   std::set<std::string> starting_;           // job ids with Start or Recover queued
   std::map<std::string, int> recover_done_;  // job id -> attempt Recover found never started
   std::set<std::string> stop_sent_;
+  std::set<std::string> adopted_;  // job ids whose executor has their secrets (or needs none)
   // What StartPending needs of an invocation, read once per invocation while it has active jobs.
   struct StartFacts {
     std::string owner;

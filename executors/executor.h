@@ -12,12 +12,13 @@
 // threads and must not touch mutable state. Executors see the job's id, attempt, task dir, handle
 // and planned spec, never database rows.
 //
-// Order for one job: [Validate at submit] -> Start -> Poll ... Poll -> (Stop -> Poll ...) until Poll
-// reports a terminal observation. After an evald restart, Poll continues with the stored handle;
-// a job marked starting but with no stored handle goes through Recover first.
+// Order for one job: [Validate at submit] -> Start -> Poll ... Poll -> (Stop -> Poll ...) until
+// Poll reports a terminal observation. After an evald restart, Poll continues with the stored
+// handle; a job marked starting but with no stored handle goes through Recover first.
 //
 //   EVALD_ASSIGN_OR_RETURN(JobHandle h, executor.Start(spec, env));
-//   store.TransitionJob({.job_id = spec.job_id, .from = kPending, .to = kSubmitted, .handle = h}, now);
+//   store.TransitionJob({.job_id = spec.job_id, .from = kPending, .to = kSubmitted, .handle = h},
+//   now);
 #pragma once
 
 #include <functional>
@@ -190,6 +191,16 @@ class Executor {
 
   // Model servers, or nullptr when this executor cannot deploy them.
   virtual DeploymentBackend* deployments() { return nullptr; }
+
+  // Optional, for an executor whose calls on a started job need that job's secrets (Lepton's
+  // workspace token, which evalctl may have sent only with the submit): true makes the
+  // Supervisor call Adopt once for each job this evald did not start itself (it was restarted),
+  // before that job's first Poll, Stop or Recover. `env` is what Start would have received.
+  virtual bool AdoptsSecrets() const { return false; }
+  virtual void Adopt(const JobRef& job, const std::map<std::string, std::string>& env) {
+    (void)job;
+    (void)env;
+  }
 };
 
 }  // namespace evald::executors

@@ -614,6 +614,21 @@ absl::Status LeptonExecutor::Stop(const JobRef& job, absl::Duration grace) {
   return absl::OkStatus();
 }
 
+void LeptonExecutor::Adopt(const JobRef& job, const std::map<std::string, std::string>& env) {
+  std::optional<Target> target;
+  if (std::optional<HandleState> h = DecodeHandle(job.handle)) {
+    target = h->target;
+  } else {
+    // Not started as far as evald knows: Start's record names the workspace (Recover reads it).
+    json record = json::parse(ReadFile(job.task_dir + "/" + kJobFile), nullptr, false);
+    if (record.is_object() && record.contains("target")) target = TargetOf(record["target"]);
+  }
+  if (!target || target->token_env.empty()) return;
+  if (auto it = env.find(target->token_env); it != env.end() && !it->second.empty()) {
+    tokens_[TargetKey(*target)] = it->second;
+  }
+}
+
 absl::StatusOr<std::optional<JobHandle>> LeptonExecutor::Recover(const JobRef& job) {
   // Start writes this before its POST: without it, this attempt never reached Lepton.
   json record = json::parse(ReadFile(job.task_dir + "/" + kJobFile), nullptr, false);

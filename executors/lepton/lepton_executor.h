@@ -65,6 +65,10 @@ class LeptonExecutor : public Executor {
   absl::Status Stop(const JobRef& job, absl::Duration grace) override;
   absl::StatusOr<std::optional<JobHandle>> Recover(const JobRef& job) override;
   HandleInfo Describe(const JobHandle& handle) const override;
+  // After an evald restart the token evalctl sent with the submit is known again only from the
+  // job's stored secrets: Adopt keeps it for the job's workspace, as Start does.
+  bool AdoptsSecrets() const override { return true; }
+  void Adopt(const JobRef& job, const std::map<std::string, std::string>& env) override;
 
   // The reference polls every 10 s; the API has no SLA for frequent calls (lepton-api.md).
   absl::Duration PollInterval() const override { return absl::Seconds(10); }

@@ -108,6 +108,12 @@ std::map<std::string, std::string> CtlEnv(bool with_token) {
   return env;
 }
 
+// evald's own environment: the token, unless only evalctl sends it.
+std::map<std::string, std::string> TokenEnv(bool from_evalctl) {
+  if (from_evalctl) return {};
+  return {{"LEPTON_API_TOKEN", kToken}};
+}
+
 std::string Submit(const Evald& evald, const std::string& cfg, bool with_token) {
   CommandResult r = evald.Ctl({"submit", cfg, "--json"}, CtlEnv(with_token));
   INFO(r.out << r.err);
@@ -316,12 +322,16 @@ TEST_CASE("lepton: a job archived before the next poll ends with its outcome") {
 TEST_CASE(
     "lepton: evald killed -9 during a running job re-attaches after restart, creating nothing "
     "twice") {
+  // The token in evald's environment, or sent by evalctl with the submit only: then the restarted
+  // evald knows it only from the invocation's stored secrets (Executor::Adopt).
+  const bool from_evalctl = GENERATE(false, true);
+  INFO((from_evalctl ? "token sent by evalctl only" : "token in evald's environment"));
   TempDir dir;
   LeptonFake fake(dir);
   fake.Scenario({{"jobs", {{{"match", "*"}, {"scenario", "run_forever"}}}}});
-  Evald evald(dir, EvaldFlags(dir), {{"LEPTON_API_TOKEN", kToken}});
-  std::string cfg = WriteConfig(dir, "run.yaml", LeptonConfig(dir, fake, false));
-  std::string inv = Submit(evald, cfg, false);
+  Evald evald(dir, EvaldFlags(dir), TokenEnv(from_evalctl));
+  std::string cfg = WriteConfig(dir, "run.yaml", LeptonConfig(dir, fake, from_evalctl));
+  std::string inv = Submit(evald, cfg, from_evalctl);
   Json job = WaitJobState(evald, inv, "running");
   evald.Kill9();
   PlayJobOutput(job["output_dir"], 0);
@@ -335,14 +345,18 @@ TEST_CASE(
 }
 
 TEST_CASE("lepton: evald killed -9 while its job POST is in flight adopts the job after restart") {
+  // The token in evald's environment, or sent by evalctl with the submit only: then the restarted
+  // evald knows it only from the invocation's stored secrets (Executor::Adopt).
+  const bool from_evalctl = GENERATE(false, true);
+  INFO((from_evalctl ? "token sent by evalctl only" : "token in evald's environment"));
   TempDir dir;
   LeptonFake fake(dir);
   // The create lands 3 s after it was sent; evald dies in between and never sees the answer.
   fake.Scenario({{"jobs", {{{"match", "*"}, {"scenario", "run_forever"}}}},
                  {"faults", {{{"method", "POST"}, {"path", "/jobs"}, {"delay_ms", 3000}}}}});
-  Evald evald(dir, EvaldFlags(dir), {{"LEPTON_API_TOKEN", kToken}});
-  std::string cfg = WriteConfig(dir, "run.yaml", LeptonConfig(dir, fake, false));
-  std::string inv = Submit(evald, cfg, false);
+  Evald evald(dir, EvaldFlags(dir), TokenEnv(from_evalctl));
+  std::string cfg = WriteConfig(dir, "run.yaml", LeptonConfig(dir, fake, from_evalctl));
+  std::string inv = Submit(evald, cfg, from_evalctl);
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
   evald.Kill9();
   std::this_thread::sleep_for(std::chrono::milliseconds(3000));
