@@ -260,6 +260,10 @@ TEST_CASE("a new executor instance recovers a running job of the same attempt on
   JobSpec spec = NativeSpec(dir);
   spec.attempt = 2;
   REQUIRE(first.Start(spec, {}).ok());
+  // As after an evald restart: the wrapper is running (a child not yet exec'd shows the parent's
+  // command line, and a loaded machine can take that long).
+  REQUIRE(
+      WaitFor([&] { return std::filesystem::exists(spec.task_dir + "/logs/stage.pre-start"); }));
 
   LocalExecutor second({.runner_path = runner});
   JobRef rec = RecordFor(spec, {});
