@@ -392,8 +392,13 @@ void DashboardApi::Login(const httplib::Request& req, httplib::Response& res) {
   absl::StatusOr<Caller> caller =
       resolver_->Resolve(absl::StrCat("http:", req.remote_addr), absl::StrCat("Bearer ", token));
   if (!caller.ok()) return SendError(res, caller.status());
+  // evald's HTTP port is plain HTTP; behind a TLS proxy that says so the cookie is Secure, so a
+  // browser never sends it over plain HTTP.
+  const bool https = absl::EqualsIgnoreCase(
+      absl::StripAsciiWhitespace(req.get_header_value("X-Forwarded-Proto")), "https");
   res.set_header("Set-Cookie",
-                 absl::StrCat(kSessionCookie, "=", token, "; HttpOnly; SameSite=Strict; Path=/"));
+                 absl::StrCat(kSessionCookie, "=", token, "; HttpOnly; SameSite=Strict; Path=/",
+                              https ? "; Secure" : ""));
   nlohmann::json j = {
       {"user", caller->user}, {"role", std::string(RoleName(caller->role))}, {"anonymous", false}};
   res.set_content(Dump(j), kJson);

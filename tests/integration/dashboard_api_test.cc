@@ -437,6 +437,12 @@ TEST_CASE("dashboard API: roles, ownership, the CSRF header, login and logout") 
   CHECK(absl::StrContains(cookie, "HttpOnly"));
   CHECK(absl::StrContains(cookie, "SameSite=Strict"));
   CHECK(absl::StrContains(cookie, "Path=/"));
+  CHECK_FALSE(absl::StrContains(cookie, "Secure"));  // plain HTTP: a Secure cookie never returns
+  // Behind a TLS proxy that says so, the cookie is Secure.
+  httplib::Result proxied = api.Post("/api/v1/login", "", nlohmann::json{{"token", alice}}.dump(),
+                                     true, {{"X-Forwarded-Proto", "https"}});
+  REQUIRE(proxied);
+  CHECK(absl::StrContains(proxied->get_header_value("Set-Cookie"), "; Secure"));
   httplib::Result as_cookie = api.Get("/api/v1/whoami", "", {{"Cookie", "evald_session=" + alice}});
   REQUIRE(as_cookie);
   CHECK(nlohmann::json::parse(as_cookie->body)["user"] == "alice");
