@@ -45,6 +45,16 @@ absl::Status InvocationRepository::Insert(const InvocationRecord& r) {
     s->bind(13, r.ended_ms);
     s->bind(14, r.owner);
     s->exec();
+    StatementRef t = db_.Prepare(
+        "INSERT OR IGNORE INTO invocation_tasks (task, task_created_ms, invocation_id) "
+        "VALUES (?,?,?)");
+    for (const std::string& task : r.tasks) {
+      t->reset();
+      t->bind(1, task);
+      t->bind(2, r.created_ms);
+      t->bind(3, r.id);
+      t->exec();
+    }
     return absl::OkStatus();
   });
 }
@@ -153,15 +163,28 @@ std::string InvocationRepository::ListSql(const InvocationFilter& filter) {
   if (!filter.executor.empty()) where.push_back("executor = :executor COLLATE NOCASE");
   if (!filter.owner.empty()) where.push_back("owner = :owner");
   if (filter.since_ms > 0) where.push_back("created_ms >= :since");
-  // Neither has an index: rows are walked newest first until a page is full (docs/storage.md).
-  if (!filter.task.empty()) where.push_back("instr(tasks, :task) > 0");
+  // No index: rows are walked newest first until a page is full (docs/design/storage.md).
   if (!filter.id_contains.empty()) where.push_back("instr(id, :id_contains) > 0");
-  if (!filter.page_token.empty()) where.push_back("(created_ms, id) < (:after_created, :after_id)");
+  const char* order = "created_ms DESC, id DESC";
+  std::string from = "invocations";
+  if (!filter.task.empty()) {
+    // invocation_tasks leads, in its own (task, created, id) order; CROSS JOIN keeps it first.
+    from =
+        "invocation_tasks CROSS JOIN invocations ON invocations.id = "
+        "invocation_tasks.invocation_id";
+    where.push_back("task = :task");
+    if (!filter.page_token.empty()) {
+      where.push_back("(task_created_ms, invocation_id) < (:after_created, :after_id)");
+    }
+    order = "task_created_ms DESC, invocation_id DESC";
+  } else if (!filter.page_token.empty()) {
+    where.push_back("(created_ms, id) < (:after_created, :after_id)");
+  }
   return absl::StrCat("SELECT ", kColumns,
                       ", (SELECT count(*) FROM jobs j WHERE j.invocation_id = invocations.id)"
-                      " FROM invocations",
-                      where.empty() ? "" : " WHERE ", absl::StrJoin(where, " AND "),
-                      " ORDER BY created_ms DESC, id DESC LIMIT :limit");
+                      " FROM ",
+                      from, where.empty() ? "" : " WHERE ", absl::StrJoin(where, " AND "),
+                      " ORDER BY ", order, " LIMIT :limit");
 }
 
 absl::StatusOr<InvocationPage> InvocationRepository::List(const InvocationFilter& filter) {
@@ -184,8 +207,7 @@ absl::StatusOr<InvocationPage> InvocationRepository::List(const InvocationFilter
     if (!filter.executor.empty()) s->bind(":executor", filter.executor);
     if (!filter.owner.empty()) s->bind(":owner", filter.owner);
     if (filter.since_ms > 0) s->bind(":since", filter.since_ms);
-    // tasks is a JSON array of names: the quoted name matches one element exactly.
-    if (!filter.task.empty()) s->bind(":task", nlohmann::json(filter.task).dump());
+    if (!filter.task.empty()) s->bind(":task", filter.task);
     if (!filter.id_contains.empty()) s->bind(":id_contains", filter.id_contains);
     if (has_token) {
       s->bind(":after_created", after_created);

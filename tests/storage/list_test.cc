@@ -229,6 +229,16 @@ TEST_CASE("The list and lookup queries use their indexes") {
   CHECK(Contains(plan, "invocations_by_executor (executor=?)"));
   CHECK_FALSE(Contains(plan, "TEMP B-TREE"));
 
+  // The task filter seeks its own index in list order, whichever task it is.
+  InvocationFilter by_task;
+  by_task.task = "gsm8k";
+  by_task.page_token = "x";
+  plan = Plan(*raw, InvocationRepository::ListSql(by_task));
+  INFO(plan);
+  CHECK(Contains(plan, "SEARCH invocation_tasks USING PRIMARY KEY (task=? AND (task_created_ms,"));
+  CHECK(Contains(plan, "SEARCH invocations USING INDEX sqlite_autoindex_invocations_1 (id=?)"));
+  CHECK_FALSE(Contains(plan, "TEMP B-TREE"));
+
   // The per-row job count is an index lookup, not a scan of jobs.
   CHECK(Contains(plan, "SEARCH j USING COVERING INDEX sqlite_autoindex_jobs_2 (invocation_id=?)"));
 
@@ -287,6 +297,32 @@ TEST_CASE("ListInvocations filters by exact task name and id substring, and page
   REQUIRE_OK(page);
   REQUIRE(Ids(*page) == std::vector<std::string>{"00000201"});
   REQUIRE(page->next_page_token.empty());
+}
+
+TEST_CASE("A version 5 database gets its task index filled from the invocations it holds") {
+  TempDir dir;
+  {
+    auto store = OpenStore(dir);
+    CreateSimple(*store, "00000201", 1000, "local", 1);  // task_0
+    CreateSimple(*store, "00000202", 2000, "local", 3);  // task_0, task_1, task_2
+  }
+  {
+    auto raw = testing::Raw(dir / "state/evald.db");
+    raw->exec("DROP TABLE invocation_tasks");
+    raw->exec("PRAGMA user_version=5");
+  }
+  auto store = OpenStore(dir);
+  CHECK(store->schema_version() == 6);
+  InvocationFilter f;
+  f.task = "task_0";
+  auto page = store->ListInvocations(f);
+  REQUIRE_OK(page);
+  CHECK(Ids(*page) == std::vector<std::string>{"00000202", "00000201"});
+  f.task = "task_2";
+  page = store->ListInvocations(f);
+  REQUIRE_OK(page);
+  CHECK(Ids(*page) == std::vector<std::string>{"00000202"});
+  CHECK(page->job_counts == std::vector<int>{3});
 }
 
 }  // namespace

@@ -99,7 +99,8 @@ TEST_CASE("A schema version 1 database gets the submit_keys table and keeps its 
   {
     auto raw = Raw(db);
     raw->exec("DROP TABLE submit_keys");
-    // What versions 4 and 5 added, so the file is a real version 1 file (v3 is IF NOT EXISTS).
+    // What versions 4 to 6 added, so the file is a real version 1 file (v3 is IF NOT EXISTS).
+    raw->exec("DROP TABLE invocation_tasks");
     raw->exec("DROP TABLE tokens");
     raw->exec("DROP INDEX invocations_by_owner");
     raw->exec("ALTER TABLE invocations DROP COLUMN owner");
