@@ -803,6 +803,12 @@ void Supervisor::StartPending(std::vector<JobRecord>& jobs,
     return job.state == JobState::kSubmitted || job.state == JobState::kRunning ||
            starting_.count(job.id) > 0;
   };
+  if (options_.max_running_jobs > 0) {
+    int running = 0;
+    for (const JobRecord& job : jobs) running += started_now(job);
+    // Full: nothing to order (the common case under a burst of submits, every pass).
+    if (running >= options_.max_running_jobs) return;
+  }
   // Jobs come grouped by invocation in index order.
   std::map<std::string, std::vector<JobRecord*>> by_invocation;
   for (JobRecord& job : jobs) by_invocation[job.invocation_id].push_back(&job);
@@ -820,14 +826,12 @@ void Supervisor::StartPending(std::vector<JobRecord>& jobs,
   for (auto& [invocation_id, list] : by_invocation) {
     auto facts = start_facts_.find(invocation_id);
     if (facts == start_facts_.end()) {
-      absl::StatusOr<storage::InvocationView> view = store_->GetInvocation(invocation_id);
-      if (!view.ok()) {
-        spdlog::warn("invocation {}: {}", invocation_id, view.status().message());
+      absl::StatusOr<InvocationRecord> inv = store_->GetInvocationRecord(invocation_id);
+      if (!inv.ok()) {
+        spdlog::warn("invocation {}: {}", invocation_id, inv.status().message());
         continue;
       }
-      facts = start_facts_
-                  .emplace(invocation_id, StartFacts{view->invocation.owner,
-                                                     view->invocation.mode == "sequential"})
+      facts = start_facts_.emplace(invocation_id, StartFacts{inv->owner, inv->mode == "sequential"})
                   .first;
     }
     const StartFacts& f = facts->second;

@@ -569,6 +569,11 @@ absl::StatusOr<InvocationView> Store::GetInvocation(const std::string& invocatio
       });
 }
 
+absl::StatusOr<InvocationRecord> Store::GetInvocationRecord(const std::string& invocation_id) {
+  FifoLock lock(&mu_);
+  return InvocationRepository(*db_).Get(invocation_id);
+}
+
 absl::StatusOr<JobRecord> Store::GetJob(const std::string& job_id) {
   FifoLock lock(&mu_);
   return JobRepository(*db_).Get(job_id);

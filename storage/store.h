@@ -199,6 +199,9 @@ class Store {
                           const std::map<std::string, std::string>& secrets);
 
   absl::StatusOr<InvocationView> GetInvocation(const std::string& invocation_id);
+  // Only the invocation's own row: no jobs, deployments or event seq (the Supervisor's start
+  // order reads owner and mode of every queued invocation).
+  absl::StatusOr<InvocationRecord> GetInvocationRecord(const std::string& invocation_id);
   absl::StatusOr<JobRecord> GetJob(const std::string& job_id);
   absl::StatusOr<InvocationPage> ListInvocations(const InvocationFilter& filter);
   absl::StatusOr<int64_t> CountInvocations();
