@@ -142,8 +142,12 @@ void Supervisor::ReconcileOnce() {
   pass_jobs_ = &*jobs;
   pass_index_.clear();
   for (JobRecord& job : *jobs) pass_index_[job.id] = &job;
-  for (auto it = adopted_.begin(); it != adopted_.end();) {
-    it = pass_index_.count(*it) > 0 ? std::next(it) : adopted_.erase(it);
+  // Only ids of active jobs can be in it once ended ones are dropped: prune only when it holds
+  // more.
+  if (adopted_.size() > pass_index_.size()) {
+    for (auto it = adopted_.begin(); it != adopted_.end();) {
+      it = pass_index_.count(*it) > 0 ? std::next(it) : adopted_.erase(it);
+    }
   }
   ApplyResults();
   ReportStalls();
