@@ -60,9 +60,9 @@ if ! getent passwd "$run_user" >/dev/null || ! getent group "$run_group" >/dev/n
   skip "no user $run_user or group $run_group"
 fi
 case $work_parent/ in
-  /tmp/* | /var/tmp/* | /home/* | /root/* | /run/user/*)
-    fail "work dir parent $work_parent is hidden or read-only in the sandbox; pass another" ;;
+  /run/user/*) fail "work dir parent $work_parent is hidden in the sandbox; pass another" ;;
 esac
+[ -d /mnt ] || skip "no /mnt to stage the sandbox's private /tmp on"
 
 # --- the unit's settings ---------------------------------------------------------------------
 [ -f "$unit" ] || fail "no unit file $unit"
@@ -180,6 +180,7 @@ done
 sandbox_script='
 set -eu
 work=$1 state=$2 umask_value=$3 run_user=$4 run_group=$5 bin=$6 marker=$7 sanitizer_env=$8
+src=$EVALD_SANDBOX_SRC
 shift 8
 kept="$state $*"
 for d in $kept; do mount --bind "$d" "$d"; done
@@ -193,8 +194,19 @@ findmnt -rn -o TARGET,OPTIONS | sort -u | while read -r t options; do
   mount -o remount,bind,ro "$t" || { echo "cannot remount $t read-only" >&2; exit 1; }
 done
 mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys
-# PrivateTmp=yes
-for d in /tmp /var/tmp; do mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$d"; done
+# PrivateTmp=yes: a fresh /tmp and /var/tmp. The trees of the test itself (source, binaries, work
+# dir and its writable stand-ins) stay at their paths when they live under one of them, as
+# ReadWritePaths in a unit would: the tmpfs is built on /mnt with them bound in, then moved.
+for d in /tmp /var/tmp; do
+  mount -n -t tmpfs -o mode=1777,nosuid,nodev tmpfs /mnt
+  for p in $(printf "%s\n" "$src" "$bin" "$work" $kept | awk "{ print length, \$0 }" | sort -n |
+      cut -d" " -f2-); do
+    case $p/ in "$d"/*) ;; *) continue ;; esac
+    mkdir -p "/mnt/${p#"$d"/}" 2>/dev/null || true
+    mount -n --bind "$p" "/mnt/${p#"$d"/}"
+  done
+  mount -n --move /mnt "$d"
+done
 hostname evald-sandbox
 # The sandbox must be real: even root (all capabilities) cannot write these.
 for d in / /usr /etc /sys /proc/sys /home /root /run/user; do
@@ -220,7 +232,7 @@ exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LA
     --bounding-set=-all --inh-caps=-all --ambient-caps=-all -- \
   "$bin/evald" --state-dir "$state" --tick-ms 100
 '
-unshare --mount --uts --propagation private --fork --kill-child \
+EVALD_SANDBOX_SRC=$src unshare --mount --uts --propagation private --fork --kill-child \
   bash -c "$sandbox_script" sandbox "$work" "$state" "$umask_value" "$run_user" "$run_group" \
   "$bin" "$host_tmp_marker" "$sanitizer_env" "${rw_standins[@]}" >"$work/sandbox.log" 2>&1 &
 sandbox_pid=$!
