@@ -703,13 +703,12 @@ bool Supervisor::NeedsRecover(const JobRecord& job) const {
 void Supervisor::EnsureAdopted(const JobRecord& job, Backend& backend) {
   if (!backend.adopts_secrets || !adopted_.insert(job.id).second) return;
   // The environment its Start got: the stored plan with the invocation's secrets put back.
-  absl::StatusOr<storage::InvocationView> view = store_->GetInvocation(job.invocation_id);
-  if (!view.ok()) return;
   absl::StatusOr<std::map<std::string, std::string>> secrets =
       store_->GetSecrets(job.invocation_id);
   if (!secrets.ok() || secrets->empty()) return;
-  absl::StatusOr<executors::JobSpec> spec =
-      planner_->SpecForStart(view->invocation, job, nullptr, *secrets);
+  absl::StatusOr<InvocationRecord> inv = store_->GetInvocationRecord(job.invocation_id);
+  if (!inv.ok()) return;
+  absl::StatusOr<executors::JobSpec> spec = planner_->SpecForStart(*inv, job, nullptr, *secrets);
   absl::StatusOr<std::map<std::string, std::string>> env =
       spec.ok() ? JobPlanner::JobEnvironment(*spec, *secrets)
                 : absl::StatusOr<std::map<std::string, std::string>>(spec.status());

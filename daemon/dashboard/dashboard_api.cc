@@ -399,9 +399,7 @@ void DashboardApi::Login(const httplib::Request& req, httplib::Response& res) {
   res.set_header("Set-Cookie",
                  absl::StrCat(kSessionCookie, "=", token, "; HttpOnly; SameSite=Strict; Path=/",
                               https ? "; Secure" : ""));
-  nlohmann::json j = {
-      {"user", caller->user}, {"role", std::string(RoleName(caller->role))}, {"anonymous", false}};
-  res.set_content(Dump(j), kJson);
+  res.set_content(Dump(WhoamiJson(*caller, /*anonymous=*/false)), kJson);
 }
 
 void DashboardApi::Events(const httplib::Request& req, httplib::Response& res) {
