@@ -281,6 +281,14 @@ absl::StatusOr<executors::JobSpec> JobPlanner::SpecForStart(
     const std::string port = absl::StrCat(deployment->port);
     spec.plan_yaml = absl::StrReplaceAll(spec.plan_yaml, {{"${EVALD_PORT}", port}});
     spec.container_command = absl::StrReplaceAll(spec.container_command, {{"${EVALD_PORT}", port}});
+    // A server elsewhere (a Lepton endpoint) answers at the URL its backend reported, not on
+    // this host: the planned http://127.0.0.1:<port> becomes that URL.
+    const std::string local = deployment::BaseUrl(deployment->port);
+    if (!deployment->url.empty() && deployment->url != local) {
+      spec.plan_yaml = absl::StrReplaceAll(spec.plan_yaml, {{local, deployment->url}});
+      spec.container_command =
+          absl::StrReplaceAll(spec.container_command, {{local, deployment->url}});
+    }
   }
   return spec;
 }

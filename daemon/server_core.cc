@@ -358,6 +358,14 @@ absl::Status ServerCore::Submit(const Caller& caller, const v1::SubmitRequest& r
   EVALD_RETURN_IF_ERROR(plan(records, request.dry_run()));
   heavy.Release();  // what follows is small, and storing has the store's own lock
   if (deploy) response->set_deployment_command(deployment::ReferenceCommand(*deploy));
+  if (deploy && request.dry_run() && !records.deployments.empty()) {
+    // A backend may show more than the command (Lepton: the endpoint spec it would create).
+    const DeploymentRecord& d = records.deployments.front();
+    const executors::DeploymentRef ref{
+        .id = d.id, .invocation_id = d.invocation_id, .log_path = d.log_path};
+    EVALD_ASSIGN_OR_RETURN(std::string rendered, (*executor)->deployments()->Render(ref, *deploy));
+    if (!rendered.empty()) response->set_deployment_command(rendered);
+  }
   response->set_dry_run(request.dry_run());
   if (request.dry_run()) {
     // Nothing is stored or started; the id shows what the run would be called.

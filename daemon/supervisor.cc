@@ -321,6 +321,24 @@ void Supervisor::ReconcileDeployment(DeploymentRecord& d, const storage::Invocat
     deployment_busy_.insert(d.id);
     backend->driver->Queue(absl::StrCat(what, " ", d.id), std::move(call));
   };
+  if (d.state != DeploymentState::kPending && deployment_adopted_.insert(d.id).second) {
+    // Started by an earlier evald: the backend gets the secrets it needs before any other call
+    // (queued first on the same driver).
+    if (std::vector<std::string> names = servers->SecretNames(*spec); !names.empty()) {
+      absl::StatusOr<std::map<std::string, std::string>> secrets =
+          store_->GetSecrets(d.invocation_id);
+      std::map<std::string, std::string> values;
+      for (const std::string& name : names) {
+        if (!secrets.ok()) break;
+        if (auto it = secrets->find(name); it != secrets->end()) values[name] = it->second;
+      }
+      backend->driver->Queue(absl::StrCat("adopt deployment ", d.id),
+                             [ref, spec = *spec, values](executors::Executor& ex) {
+                               ex.deployments()->Adopt(ref, spec, values);
+                               return ExecutorDriver::Apply([] {});
+                             });
+    }
+  }
   switch (d.state) {
     case DeploymentState::kPending: {
       if (want_stop) {
@@ -331,7 +349,8 @@ void Supervisor::ReconcileDeployment(DeploymentRecord& d, const storage::Invocat
       }
       if (!MayStart(absl::StrCat("deployment ", d.id))) return;
       std::map<std::string, std::string> secret_env;
-      if (!spec->secret_env_vars.empty()) {
+      const std::vector<std::string> backend_secrets = servers->SecretNames(*spec);
+      if (!spec->secret_env_vars.empty() || !backend_secrets.empty()) {
         absl::StatusOr<std::map<std::string, std::string>> secrets =
             store_->GetSecrets(d.invocation_id);
         if (secrets.ok()) {
@@ -339,13 +358,19 @@ void Supervisor::ReconcileDeployment(DeploymentRecord& d, const storage::Invocat
             auto it = secrets->find(host_var);
             if (it != secrets->end()) secret_env[server_var] = it->second;
           }
+          for (const std::string& name : backend_secrets) {
+            auto it = secrets->find(name);
+            if (it != secrets->end()) secret_env[name] = it->second;
+          }
         }
       }
+      deployment_adopted_.insert(d.id);
       // A server an earlier evald started but did not record is adopted, not started twice.
       queue("start deployment",
             [this, d, ref, spec = *spec,
              secret_env](executors::Executor& ex) -> ExecutorDriver::Apply {
               executors::DeploymentBackend* backend_servers = ex.deployments();
+              backend_servers->Adopt(ref, spec, secret_env);  // Recover may need them too
               absl::StatusOr<std::optional<executors::DeploymentStarted>> found =
                   backend_servers->Recover(ref, spec);
               if (found.ok() && found->has_value()) {
@@ -426,7 +451,9 @@ void Supervisor::OnDeploymentPolled(DeploymentRecord d, executors::DeploymentObs
     return;
   }
   if (obs.kind == Kind::kHealthy && d.state == DeploymentState::kStarting) {
-    TransitionDeployment(d, {.to = DeploymentState::kHealthy, .message = obs.message});
+    DeploymentTransition t{.to = DeploymentState::kHealthy, .message = obs.message};
+    if (!obs.url.empty()) t.url = obs.url;
+    TransitionDeployment(d, std::move(t));
   } else if (obs.kind == Kind::kFailed) {
     if (TransitionDeployment(d, {.to = DeploymentState::kFailed, .message = obs.message})) {
       d.message = obs.message;

@@ -173,6 +173,8 @@ class Supervisor {
   };
   std::map<std::string, StartFacts> start_facts_;
   std::set<std::string> deployment_busy_;  // deployment ids with a backend call queued
+  // Deployment ids whose backend has the secrets it asked for (DeploymentBackend::SecretNames).
+  std::set<std::string> deployment_adopted_;
   std::string refused_why_;
   // Exports succeeded jobs on its own thread (execution.auto_export).
   AutoExporter exporter_;

@@ -103,6 +103,9 @@ struct DeploymentStarted {
 struct DeploymentObservation {
   enum class Kind { kStarting, kHealthy, kFailed, kStopping, kStopped } kind = Kind::kStarting;
   std::string message;  // why it failed or stopped, or the last health answer while starting
+  // kHealthy: the server's base URL when only now known (a Lepton endpoint's external URL);
+  // "" keeps the one Start returned.
+  std::string url;
 };
 
 // A model server as its backend sees it (no database row).
@@ -141,6 +144,29 @@ class DeploymentBackend {
   // it: the server it finds alive, or nullopt.
   virtual absl::StatusOr<std::optional<DeploymentStarted>> Recover(
       const DeploymentRef& ref, const deployment::DeploymentSpec& spec) = 0;
+
+  // Optional: what a dry run shows for this server ("" shows the reference's command). No side
+  // effects, no backend call.
+  virtual absl::StatusOr<std::string> Render(const DeploymentRef& ref,
+                                             const deployment::DeploymentSpec& spec) const {
+    (void)ref;
+    (void)spec;
+    return std::string();
+  }
+  // Optional: the invocation secrets (by host variable name) this backend needs for every call
+  // on the deployment, not only Start (Lepton's workspace token, which evalctl may have sent only
+  // with the submit). The Supervisor adds them to Start's `secret_env`, and after an evald
+  // restart hands them to Adopt before the deployment's first other call.
+  virtual std::vector<std::string> SecretNames(const deployment::DeploymentSpec& spec) const {
+    (void)spec;
+    return {};
+  }
+  virtual void Adopt(const DeploymentRef& ref, const deployment::DeploymentSpec& spec,
+                     const std::map<std::string, std::string>& secrets) {
+    (void)ref;
+    (void)spec;
+    (void)secrets;
+  }
 };
 
 class Executor {

@@ -349,6 +349,8 @@ absl::StatusOr<DeploymentSpec> Parse(const YAML::Node& d, const YAML::Node& exec
                          OptSeconds(Child(d, "stop_grace_period"), "deployment.stop_grace_period",
                                     /*zero_ok=*/true));
   spec.stop_grace_s = grace.value_or(30);
+  spec.deployment_yaml = YAML::Dump(d);
+  if (Present(execution)) spec.execution_yaml = YAML::Dump(execution);
   return spec;
 }
 

@@ -79,6 +79,11 @@ struct DeploymentSpec {
   double stop_grace_s = 30;             // stop_grace_period: SIGTERM -> SIGKILL
   bool stop_on_evald_shutdown = false;  // stop_on_evald_shutdown
   LocalLaunchMode local_launch = LocalLaunchMode::kAuto;
+
+  // The `deployment` and `execution` sections as parsed, as YAML text, for a backend that reads
+  // keys of its own (Lepton: deployment.lepton_config and execution.lepton_platform).
+  std::string deployment_yaml;
+  std::string execution_yaml;
 };
 
 // Decodes `deployment` (the section; a missing/null node means type none) with the readiness

@@ -346,6 +346,12 @@ absl::StatusOr<json> LeptonClient::GetDeploymentReadiness(const std::string& nam
   return Call("GET", *path);
 }
 
+absl::StatusOr<json> LeptonClient::GetDeploymentTermination(const std::string& name) const {
+  absl::StatusOr<std::string> path = SegmentPath("/deployments", name, "/termination");
+  if (!path.ok()) return path.status();
+  return Call("GET", *path);
+}
+
 absl::StatusOr<std::map<std::string, std::string>> LeptonClient::ListNodeGroups() const {
   absl::StatusOr<json> body = Call("GET", "/dedicated-node-groups");
   if (!body.ok()) return body.status();

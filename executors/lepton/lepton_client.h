@@ -85,6 +85,8 @@ class LeptonClient {
   absl::Status DeleteDeployment(const std::string& name) const;
   // {"<replica id>": [{reason, message, creationTimestamp}], ...}
   absl::StatusOr<nlohmann::json> GetDeploymentReadiness(const std::string& name) const;
+  // {"<replica id>": [{started_at, finished_at, exit_code, reason, message}], ...}
+  absl::StatusOr<nlohmann::json> GetDeploymentTermination(const std::string& name) const;
 
   // Dedicated node groups: name -> id (affinity takes ids, users write names).
   absl::StatusOr<std::map<std::string, std::string>> ListNodeGroups() const;

@@ -187,6 +187,11 @@ absl::StatusOr<LeptonConfig> Parse(const YAML::Node& execution) {
 
 }  // namespace
 
+nlohmann::json LeptonYamlToJson(const YAML::Node& node) {
+  if (!node || node.IsNull()) return nullptr;
+  return ToJson(node);
+}
+
 absl::Status LeptonWorkspaceError(const LeptonConfig& config) {
   if (!config.workspace_id.empty()) return absl::OkStatus();
   return Bad("lepton_platform.workspace_id",

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/config/schema.h"
+#include "nlohmann/json.hpp"
 #include "yaml-cpp/yaml.h"
 
 namespace evald::executors {
@@ -65,5 +66,9 @@ absl::StatusOr<LeptonConfig> ParseLeptonConfig(const std::string& execution_yaml
 
 // InvalidArgument when the config cannot address a workspace (no workspace_id), else OK.
 absl::Status LeptonWorkspaceError(const LeptonConfig& config);
+
+// A YAML node as JSON for a Lepton payload: maps and lists as such, `true`/`false` and numbers
+// typed, other scalars strings, null as null.
+nlohmann::json LeptonYamlToJson(const YAML::Node& node);
 
 }  // namespace evald::executors

@@ -667,7 +667,13 @@ HandleInfo LeptonExecutor::Describe(const JobHandle& handle) const {
     info.backend_id = "lepton (unreadable handle)";
     return info;
   }
-  info.backend_id = absl::StrCat("lepton job ", h->name);
+  const bool endpoint =
+      json::parse(handle.state, nullptr, false).value("kind", std::string()) == "endpoint";
+  info.backend_id = absl::StrCat(endpoint ? "lepton endpoint " : "lepton job ", h->name);
+  if (endpoint) {
+    info.details.emplace_back("lepton_workspace", h->target.workspace_id);
+    return info;
+  }
   info.details.emplace_back("lepton_job_id", h->id);
   info.details.emplace_back("lepton_workspace", h->target.workspace_id);
   if (std::optional<std::string> state = raw_states_.Get(h->name)) {

@@ -1,7 +1,8 @@
 // File: lepton_executor.h
 //
 // Runs each task as a DGX Cloud Lepton batch job over the REST API (LeptonClient), for
-// `execution.type: lepton` with `deployment: none` (the model is target.api_endpoint.url).
+// `execution.type: lepton`; the model is target.api_endpoint.url (`deployment: none`) or a Lepton
+// endpoint evald creates (LeptonDeployments, below).
 //
 // - Start: POSTs a job named `evald-<invocation>-<index>-a<attempt>` (unique per attempt, within
 //   Lepton's 36 characters; also its metadata.id), running `evalrun` from a runner image (native
@@ -52,6 +53,48 @@ enum class LeptonStateClass {
 };
 LeptonStateClass ClassifyLeptonJobState(const std::string& state);
 
+class LeptonExecutor;
+
+// Model servers (`deployment.type` vllm, sglang or nim) as Lepton endpoints
+// (lepton_deployments.cc): created from deployment.lepton_config with the reference's spec fields,
+// named `<endpoint_name or type>-<invocation>-<index>[-<generation>]` (<= 36 characters), waited
+// for until Ready and answering, deleted on stop and on failure. Start writes
+// <deployment dir>/lepton-endpoint.json (name, workspace; no secrets) before its POST, which
+// Recover reads. Driver thread only, except Validate and Render.
+class LeptonDeployments : public DeploymentBackend {
+ public:
+  explicit LeptonDeployments(LeptonExecutor& executor) : executor_(executor) {}
+  absl::Status Validate(const deployment::DeploymentSpec& spec) const override;
+  absl::StatusOr<DeploymentStarted> Start(
+      const DeploymentRef& ref, const deployment::DeploymentSpec& spec,
+      const std::map<std::string, std::string>& secret_env) override;
+  DeploymentObservation Poll(const DeploymentRef& ref,
+                             const deployment::DeploymentSpec& spec) override;
+  absl::Status Stop(const DeploymentRef& ref, const deployment::DeploymentSpec& spec) override;
+  absl::StatusOr<std::optional<DeploymentStarted>> Recover(
+      const DeploymentRef& ref, const deployment::DeploymentSpec& spec) override;
+  absl::StatusOr<std::string> Render(const DeploymentRef& ref,
+                                     const deployment::DeploymentSpec& spec) const override;
+  std::vector<std::string> SecretNames(const deployment::DeploymentSpec& spec) const override;
+  void Adopt(const DeploymentRef& ref, const deployment::DeploymentSpec& spec,
+             const std::map<std::string, std::string>& secrets) override;
+
+ private:
+  absl::StatusOr<DeploymentStarted> StartEndpoint(
+      const DeploymentRef& ref, const deployment::DeploymentSpec& spec,
+      const std::map<std::string, std::string>& secret_env);
+  // Deletes the endpoint of a deployment found failed; kFailed once the delete went through,
+  // else kStarting (the delete is retried at the next poll).
+  DeploymentObservation Fail(const DeploymentRef& ref, const std::string& message);
+
+  LeptonExecutor& executor_;
+  // Per deployment id: a failure whose endpoint still has to be deleted; when the next look is
+  // due; the last message while waiting.
+  std::map<std::string, std::string> failing_;
+  std::map<std::string, absl::Time> next_look_;
+  std::map<std::string, std::string> last_message_;
+};
+
 class LeptonExecutor : public Executor {
  public:
   explicit LeptonExecutor(ExecutorContext context);
@@ -74,6 +117,8 @@ class LeptonExecutor : public Executor {
   absl::Duration PollInterval() const override { return absl::Seconds(10); }
   absl::Duration CallTimeout() const override { return absl::Seconds(120); }
 
+  DeploymentBackend* deployments() override { return &deployments_; }
+
   // Where a job's API calls go (kept in the handle and in lepton-job.json).
   struct Target {
     std::string api_url;
@@ -92,7 +137,10 @@ class LeptonExecutor : public Executor {
   // A client for `target`, or FailedPrecondition when no token is known for it.
   absl::StatusOr<lepton::LeptonClient> ClientFor(const Target& target) const;
 
+  friend class LeptonDeployments;
+
   ExecutorContext context_;
+  LeptonDeployments deployments_{*this};
   // Tokens Start received by workspace ("<api url> <workspace>"); driver thread only.
   std::map<std::string, std::string> tokens_;
   // The last raw Lepton state seen per job name, for Describe (any thread); bounded like

@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
@@ -29,13 +30,14 @@ constexpr char kApiKey[] = "sk-endpoint-key-2718-secret";
 // lepton_fake on a free port, its clock running in real time.
 class LeptonFake {
  public:
-  explicit LeptonFake(const TempDir& dir) {
+  explicit LeptonFake(const TempDir& dir, const std::vector<std::string>& extra_flags = {}) {
     std::string port_file = dir.path() + "/lepton.port";
-    process_ = std::make_unique<Process>(
-        std::vector<std::string>{BinDir() + "/lepton_fake", "--port", "0", "--port-file", port_file,
-                                 "--token", kToken, "--job-queue-s", "0.3", "--job-start-s", "0.3",
-                                 "--delete-delay-s", "0.5"},
-        std::map<std::string, std::string>{}, dir.path() + "/lepton_fake");
+    std::vector<std::string> argv = {BinDir() + "/lepton_fake", "--port", "0", "--port-file",
+                                     port_file, "--token", kToken, "--job-queue-s", "0.3",
+                                     "--job-start-s", "0.3", "--delete-delay-s", "0.5"};
+    argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+    process_ = std::make_unique<Process>(argv, std::map<std::string, std::string>{},
+                                         dir.path() + "/lepton_fake");
     for (int i = 0; i < 200 && port_ == 0; ++i) {
       std::ifstream in(port_file);
       std::string text;
@@ -438,6 +440,409 @@ TEST_CASE(
   for (const Json& r : fake.Requests()) faulted += r["fault"].is_null() ? 0 : 1;
   CHECK(faulted == 5);  // every injected fault was met
   CheckNoSecretLeak(fake);
+}
+
+// ---- Deployments: Lepton endpoints -----------------------------------------------------------
+
+// A vllm deployment as a Lepton endpoint (the reference's lepton_vllm example, pointed at the
+// fake): readiness checked every 0.2 s, given up after `readiness_timeout_s`.
+std::string EndpointConfig(const TempDir& dir, const LeptonFake& fake, bool token_from_evalctl,
+                           const std::string& readiness_timeout_s = "20") {
+  return absl::StrCat(
+      "defaults:\n  - execution: lepton/default\n  - deployment: vllm\n  - _self_\n"
+      "execution:\n  output_dir: ",
+      dir.path(), "/shared/out\n",
+      "  evaluation_tasks:\n    runner_image: nvcr.io/evald/runner:test\n"
+      "  lepton_platform:\n    api_url: ",
+      fake.url(),
+      "\n    workspace_id: ws-test\n"
+      "    deployment:\n      node_group: ng-h200-01\n      endpoint_readiness_timeout: ",
+      readiness_timeout_s,
+      "\n      platform_defaults:\n        image_pull_secrets: [lepton-nvidia]\n"
+      "    tasks:\n      node_group: default\n"
+      "      env_vars:\n        API_KEY:\n          value_from:\n"
+      "            secret_name_ref: ENDPOINT_API_KEY\n"
+      "      mounts:\n        - from: node-nfs:lepton-shared-fs\n          path: /evals\n"
+      "          mount_path: /workspace\n          local_path: ",
+      dir.path(), "/shared\n",
+      "deployment:\n  checkpoint_path: meta-llama/Llama-3.1-8B-Instruct\n"
+      "  served_model_name: ref-model\n  tensor_parallel_size: 1\n"
+      "  extra_args: \"--gpu-memory-utilization 0.95 --trust-remote-code\"\n"
+      "  endpoint_readiness_interval: 0.2\n"
+      "  lepton_config:\n    endpoint_name: llama-3-1-8b\n    resource_shape: gpu.1xh200\n"
+      "    min_replicas: 1\n    max_replicas: 2\n"
+      "    api_tokens:\n      - value_from:\n          token_name_ref: ENDPOINT_API_KEY\n"
+      "    auto_scaler:\n      scale_down:\n        no_traffic_timeout: 3600\n"
+      "        scale_from_zero: false\n"
+      "    envs:\n      OMPI_ALLOW_RUN_AS_ROOT: \"1\"\n      HF_TOKEN:\n        value_from:\n"
+      "          secret_name_ref: HUGGING_FACE_HUB_TOKEN\n"
+      "    mounts:\n      enabled: true\n      cache_path: /models/{{MODEL_CACHE_NAME}}\n"
+      "      mount_path: /opt/nim/.cache\n"
+      "target:\n  api_endpoint:\n    api_key_name: API_KEY\n"
+      "evaluation:\n",
+      token_from_evalctl ? "  env_vars:\n    LEPTON_API_TOKEN: LEPTON_API_TOKEN\n" : "",
+      "  tasks:\n    - name: arith\n      task_file: ", DataDir(), "/arith_task.yaml\n");
+}
+
+// The deployments evald posted (their bodies), oldest first.
+std::vector<Json> PostedEndpoints(LeptonFake& fake) {
+  std::vector<Json> out;
+  for (const Json& r : fake.Requests()) {
+    if (r["method"] == "POST" && absl::EndsWith(r["path"].get<std::string>(), "/deployments")) {
+      out.push_back(r["json"]);
+    }
+  }
+  return out;
+}
+
+// Waits until evald has posted an endpoint; returns its name.
+std::string WaitEndpointPosted(LeptonFake& fake, double timeout_s = 20) {
+  std::string name;
+  REQUIRE(WaitFor(
+      [&] {
+        std::vector<Json> posted = PostedEndpoints(fake);
+        if (!posted.empty()) name = posted[0]["metadata"]["name"];
+        return !name.empty();
+      },
+      timeout_s));
+  return name;
+}
+
+// The endpoint is deleted: evald sent DELETE and the fake no longer lists it (or is deleting it).
+void CheckEndpointDeleted(LeptonFake& fake, const std::string& name) {
+  CHECK(WaitFor([&] { return fake.Count("DELETE", "/deployments/" + name) >= 1; }, 20));
+  Json state = fake.Control("GET", "/_fake/state");
+  for (const Json& d : state["deployments"]) {
+    INFO(d.dump());
+    if (d["metadata"]["name"] == name) CHECK(d["status"]["state"] == "Deleting");
+  }
+}
+
+// No recorded request carries a secret value: API calls carry the workspace token only in their
+// bearer header; probes of the endpoint's URL carry no token of evald's at all.
+void CheckNoSecretLeakAnywhere(LeptonFake& fake) {
+  int requests = 0;
+  for (Json r : fake.Requests()) {
+    ++requests;
+    const bool api = absl::StartsWith(r["path"].get<std::string>(), "/api/");
+    if (api) CHECK(r["headers"]["authorization"] == absl::StrCat("Bearer ", kToken));
+    if (!api) CHECK(!r["headers"].contains("authorization"));  // probes carry no token
+    r["headers"].erase("authorization");
+    std::string text = r.dump();
+    INFO(text);
+    CHECK(!absl::StrContains(text, kToken));
+    CHECK(!absl::StrContains(text, kApiKey));
+  }
+  CHECK(requests > 0);
+}
+
+v1::Invocation WaitDeployment(const Evald& evald, const std::string& inv, v1::DeploymentState want,
+                              double timeout_s = 20) {
+  v1::Invocation got;
+  bool reached = WaitFor(
+      [&] {
+        got = evald.Get(inv);
+        return got.deployments_size() == 1 && got.deployments(0).state() == want;
+      },
+      timeout_s);
+  INFO(got.DebugString());
+  REQUIRE(reached);
+  return got;
+}
+
+TEST_CASE("lepton: a vllm deployment is a Lepton endpoint the jobs use, deleted when they end") {
+  TempDir dir;
+  LeptonFake fake(dir, {"--endpoint-ready-after-s", "0.5", "--warmup-503", "2"});
+  fake.Scenario({{"jobs", {{{"match", "*"}, {"scenario", "run_forever"}}}}});
+  Evald evald(dir, EvaldFlags(dir));  // no token in evald's environment: evalctl sends it
+  std::string cfg = WriteConfig(dir, "run.yaml", EndpointConfig(dir, fake, true));
+  const std::string inv = Submit(evald, cfg, true);
+
+  Json job = WaitJobState(evald, inv, "running", 30);
+  std::vector<Json> posted = PostedEndpoints(fake);
+  REQUIRE(posted.size() == 1);
+  const Json& body = posted[0];
+  const std::string name = body["metadata"]["name"];
+  INFO(body.dump(2));
+  // Name: within Lepton's limits, unique per invocation, as metadata.id too.
+  CHECK(name == absl::StrCat("llama-3-1-8b-", inv, "-0"));
+  CHECK(name.size() <= 36);
+  CHECK(body["metadata"]["id"] == name);
+  // The reference's spec fields (lepton-api.md b.2, peer-launcher.md 3.4).
+  const Json& spec = body["spec"];
+  CHECK(spec["resource_requirement"]["resource_shape"] == "gpu.1xh200");
+  CHECK(spec["resource_requirement"]["min_replicas"] == 1);
+  CHECK(spec["resource_requirement"]["max_replicas"] == 2);
+  CHECK(spec["resource_requirement"]["affinity"]["allowed_dedicated_node_groups"][0] ==
+        "ng-h200-01-abcd");  // the name resolved to its id
+  CHECK(spec["container"]["image"] == "vllm/vllm-openai:latest");
+  CHECK(spec["container"]["ports"][0]["container_port"] == 8000);
+  CHECK(spec["container"]["command"] ==
+        Json::array({"vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct", "--tensor-parallel-size=1",
+              "--pipeline-parallel-size=1", "--data-parallel-size=1", "--port=8000",
+              "--served-model-name=ref-model", "--gpu-memory-utilization", "0.95",
+              "--trust-remote-code"}));
+  CHECK(spec["api_tokens"] ==
+        Json::parse(R"([{"value_from":{"token_name_ref":"ENDPOINT_API_KEY"}}])"));
+  CHECK(spec["auto_scaler"] == Json::parse(R"({"scale_down":{"no_traffic_timeout":3600}})"));
+  CHECK(spec["mounts"] ==
+        Json::parse(R"([{"path":"/models/vllm-openai","from":"node-nfs:lepton-shared-fs",
+                         "mount_path":"/opt/nim/.cache","mount_options":{}}])"));
+  CHECK(spec["image_pull_secrets"] == Json::array({"lepton-nvidia"}));
+  CHECK(spec["queue_config"]["priority_class"] == "mid-4000");
+  CHECK(spec["health"].is_object());
+  CHECK(spec["log"]["enable_collection"] == true);
+  CHECK(!spec.contains("enable_rdma"));
+  std::map<std::string, Json> envs;
+  for (const Json& e : spec["envs"]) envs[e["name"]] = e;
+  CHECK(envs["OMPI_ALLOW_RUN_AS_ROOT"]["value"] == "1");
+  CHECK(envs["HF_TOKEN"]["value_from"]["secret_name_ref"] == "HUGGING_FACE_HUB_TOKEN");
+  CHECK(envs["SERVED_MODEL_NAME"]["value"] == "ref-model");
+  CHECK(envs["MODEL_PORT"]["value"] == "8000");
+  CHECK(envs["MODEL_PATH"]["value"] == "meta-llama/Llama-3.1-8B-Instruct");
+  CHECK(envs["TENSOR_PARALLEL_SIZE"]["value"] == "1");
+  CHECK(!absl::StrContains(body.dump(), "null"));
+  // Ready, then probed: the endpoint's token is a workspace secret evald does not hold, so its
+  // 401 shows the endpoint answers.
+  CHECK(fake.Count("GET", "/_ep/" + name + "/health") >= 1);
+
+  // The job calls the endpoint's external URL, with the endpoint's token from the secret.
+  const std::string task_dir = job["output_dir"];
+  const std::string url = fake.url() + "/_ep/" + name;
+  CHECK(absl::StrContains(Slurp(task_dir + "/plan.yaml"), url + "/v1/chat/completions"));
+  CHECK(!absl::StrContains(Slurp(task_dir + "/plan.yaml"), "127.0.0.1:8000"));
+  v1::Invocation serving = evald.Get(inv);
+  REQUIRE(serving.deployments_size() == 1);
+  CHECK(serving.deployments(0).state() == v1::DEPLOYMENT_STATE_HEALTHY);
+  CHECK(serving.deployments(0).url() == url);
+  CHECK(serving.deployments(0).backend_id() == "lepton endpoint " + name);
+
+  PlayJobOutput(task_dir, 0);
+  fake.Script(JobName(inv), {{"timeline", {{{"state", "Completed"}}}}});
+  v1::Invocation done = evald.WaitTerminal(inv, 30);
+  REQUIRE(done.jobs_size() == 1);
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_SUCCEEDED);
+  WaitDeployment(evald, inv, v1::DEPLOYMENT_STATE_STOPPED);
+  CheckEndpointDeleted(fake, name);
+  CHECK(PostedEndpoints(fake).size() == 1);
+  CheckNoSecretLeakAnywhere(fake);
+}
+
+TEST_CASE("lepton: an endpoint never ready fails the invocation and is deleted") {
+  TempDir dir;
+  LeptonFake fake(dir, {"--endpoint-ready-after-s", "0.3"});
+  fake.Scenario({{"deployments",
+                  {{{"match", "*"},
+                    {"scenario", "no_capacity"},
+                    {"readiness_message", "no h200 node is free"}}}}});
+  Evald evald(dir, EvaldFlags(dir), {{"LEPTON_API_TOKEN", kToken}});
+  std::string cfg = WriteConfig(dir, "run.yaml", EndpointConfig(dir, fake, false, "2"));
+  const std::string inv = Submit(evald, cfg, false);
+  const std::string name = WaitEndpointPosted(fake);
+  v1::Invocation done = evald.WaitTerminal(inv, 30);
+  REQUIRE(done.jobs_size() == 1);
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_FAILED);
+  INFO(done.DebugString());
+  REQUIRE(done.deployments_size() == 1);
+  CHECK(done.deployments(0).state() == v1::DEPLOYMENT_STATE_FAILED);
+  const std::string message = done.deployments(0).message();
+  CHECK(absl::StrContains(message, "was not ready within 2 s"));
+  CHECK(absl::StrContains(message, "NoCapacity"));
+  CHECK(absl::StrContains(message, "no h200 node is free"));
+  CHECK(absl::StrContains(done.jobs(0).message(), "not ready within 2 s"));
+  CheckEndpointDeleted(fake, name);
+  CHECK(fake.Count("POST", "/jobs") == 0);
+  CheckNoSecretLeakAnywhere(fake);
+}
+
+TEST_CASE("lepton: an endpoint in state Error fails at once with Lepton's reason and is deleted") {
+  TempDir dir;
+  LeptonFake fake(dir, {"--endpoint-ready-after-s", "0.5"});
+  fake.Scenario({{"deployments",
+                  {{{"match", "*"},
+                    {"scenario", "error"},
+                    {"readiness_reason", "SystemError"},
+                    {"readiness_message", "image pull failed: unauthorized"}}}}});
+  Evald evald(dir, EvaldFlags(dir), {{"LEPTON_API_TOKEN", kToken}});
+  // A long readiness timeout: the failure must not wait for it.
+  std::string cfg = WriteConfig(dir, "run.yaml", EndpointConfig(dir, fake, false, "600"));
+  const std::string inv = Submit(evald, cfg, false);
+  const std::string name = WaitEndpointPosted(fake);
+  v1::Invocation done = evald.WaitTerminal(inv, 20);
+  INFO(done.DebugString());
+  REQUIRE(done.deployments_size() == 1);
+  CHECK(done.deployments(0).state() == v1::DEPLOYMENT_STATE_FAILED);
+  CHECK(absl::StrContains(done.deployments(0).message(), "is in state Error"));
+  CHECK(absl::StrContains(done.deployments(0).message(),
+                          "SystemError: image pull failed: unauthorized"));
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_FAILED);
+  CHECK(absl::StrContains(done.jobs(0).message(), "image pull failed: unauthorized"));
+  CheckEndpointDeleted(fake, name);
+}
+
+TEST_CASE("lepton: kill while the endpoint is starting deletes it") {
+  TempDir dir;
+  LeptonFake fake(dir, {"--endpoint-ready-after-s", "600"});
+  Evald evald(dir, EvaldFlags(dir), {{"LEPTON_API_TOKEN", kToken}});
+  std::string cfg = WriteConfig(dir, "run.yaml", EndpointConfig(dir, fake, false));
+  const std::string inv = Submit(evald, cfg, false);
+  const std::string name = WaitEndpointPosted(fake);
+  WaitDeployment(evald, inv, v1::DEPLOYMENT_STATE_STARTING);
+  CommandResult k = evald.Ctl({"kill", inv});
+  INFO(k.out << k.err);
+  REQUIRE(k.exit_code == 0);
+  v1::Invocation done = evald.WaitTerminal(inv, 20);
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_KILLED);
+  WaitDeployment(evald, inv, v1::DEPLOYMENT_STATE_STOPPED);
+  CheckEndpointDeleted(fake, name);
+  CHECK(fake.Count("POST", "/jobs") == 0);
+}
+
+TEST_CASE(
+    "lepton: evald killed -9 during the endpoint wait re-attaches to it after restart, creating "
+    "nothing twice and deleting it at the end") {
+  TempDir dir;
+  LeptonFake fake(dir, {"--endpoint-ready-after-s", "3"});
+  fake.Scenario({{"jobs", {{{"match", "*"}, {"scenario", "run_forever"}}}}});
+  // The token comes only with the submit: after the restart evald knows it from the stored
+  // secrets alone (DeploymentBackend::Adopt).
+  Evald evald(dir, EvaldFlags(dir));
+  std::string cfg = WriteConfig(dir, "run.yaml", EndpointConfig(dir, fake, true));
+  const std::string inv = Submit(evald, cfg, true);
+  const std::string name = WaitEndpointPosted(fake);
+  WaitDeployment(evald, inv, v1::DEPLOYMENT_STATE_STARTING);
+  evald.Kill9();
+  evald.Start();
+  Json job = WaitJobState(evald, inv, "running", 30);
+  PlayJobOutput(job["output_dir"], 0);
+  fake.Script(JobName(inv), {{"timeline", {{{"state", "Completed"}}}}});
+  v1::Invocation done = evald.WaitTerminal(inv, 30);
+  REQUIRE(done.jobs_size() == 1);
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_SUCCEEDED);
+  WaitDeployment(evald, inv, v1::DEPLOYMENT_STATE_STOPPED);
+  CHECK(PostedEndpoints(fake).size() == 1);
+  CHECK(fake.Count("POST", "/jobs") == 1);
+  CheckEndpointDeleted(fake, name);
+  CheckNoSecretLeakAnywhere(fake);
+}
+
+TEST_CASE("lepton: evald killed -9 before the endpoint was recorded adopts it after restart") {
+  TempDir dir;
+  LeptonFake fake(dir, {"--endpoint-ready-after-s", "0.5"});
+  fake.Scenario({{"jobs", {{{"match", "*"}, {"scenario", "run_forever"}}}},
+                 {"faults", {{{"method", "POST"}, {"path", "/deployments"}, {"delay_ms", 3000}}}}});
+  Evald evald(dir, EvaldFlags(dir), {{"LEPTON_API_TOKEN", kToken}});
+  std::string cfg = WriteConfig(dir, "run.yaml", EndpointConfig(dir, fake, false));
+  const std::string inv = Submit(evald, cfg, false);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  evald.Kill9();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  REQUIRE(PostedEndpoints(fake).size() == 1);
+  evald.Start();
+  Json job = WaitJobState(evald, inv, "running", 30);
+  PlayJobOutput(job["output_dir"], 0);
+  fake.Script(JobName(inv), {{"timeline", {{{"state", "Completed"}}}}});
+  v1::Invocation done = evald.WaitTerminal(inv, 30);
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_SUCCEEDED);
+  CHECK(PostedEndpoints(fake).size() == 1);  // re-attached by Recover, not posted again
+  WaitDeployment(evald, inv, v1::DEPLOYMENT_STATE_STOPPED);
+  CheckEndpointDeleted(fake, PostedEndpoints(fake)[0]["metadata"]["name"]);
+}
+
+TEST_CASE("lepton: a dry run of a vllm deployment renders the endpoint spec and creates nothing") {
+  TempDir dir;
+  LeptonFake fake(dir);
+  Evald evald(dir);
+  std::string cfg = WriteConfig(dir, "run.yaml", EndpointConfig(dir, fake, false));
+  CommandResult r = evald.Ctl({"submit", cfg, "--dry-run"}, CtlEnv(false));
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  for (const char* field :
+       {"/deployments", "\"resource_shape\": \"gpu.1xh200\"", "\"token_name_ref\": \"ENDPOINT_API_KEY\"",
+        "<id of node group ng-h200-01>", "\"container_port\": 8000", "\"vllm\"",
+        "\"secret_name_ref\": \"HUGGING_FACE_HUB_TOKEN\"", "\"SERVED_MODEL_NAME\"",
+        "Dry run: nothing was stored or started"}) {
+    CHECK(absl::StrContains(r.out, field));
+  }
+  CHECK(!absl::StrContains(r.out, kApiKey));
+  CHECK(fake.Requests().empty());
+}
+
+TEST_CASE("lepton: an endpoint without a token is probed through its warm-up 503s") {
+  TempDir dir;
+  LeptonFake fake(dir, {"--endpoint-ready-after-s", "0.3", "--warmup-503", "3"});
+  fake.Scenario({{"jobs", {{{"match", "*"}, {"scenario", "run_forever"}}}}});
+  Evald evald(dir, EvaldFlags(dir), {{"LEPTON_API_TOKEN", kToken}});
+  std::string yaml = EndpointConfig(dir, fake, false);
+  const std::string tokens =
+      "    api_tokens:\n      - value_from:\n          token_name_ref: ENDPOINT_API_KEY\n";
+  REQUIRE(absl::StrContains(yaml, tokens));
+  yaml = absl::StrReplaceAll(yaml, {{tokens, ""}});
+  const std::string inv = Submit(evald, WriteConfig(dir, "run.yaml", yaml), false);
+  const std::string name = WaitEndpointPosted(fake);
+  WaitJobState(evald, inv, "running", 30);
+  // Three 503s, then the answer that made it healthy; no job before that.
+  int probes = 0;
+  int first_job = 0;
+  int healthy_at = 0;
+  for (const Json& r : fake.Requests()) {
+    const std::string path = r["path"];
+    if (path == "/_ep/" + name + "/health") {
+      ++probes;
+      if (r["status"] == 200 && healthy_at == 0) healthy_at = r["seq"];
+    }
+    if (r["method"] == "POST" && absl::EndsWith(path, "/jobs") && first_job == 0) {
+      first_job = r["seq"];
+    }
+  }
+  CHECK(probes == 4);
+  CHECK(healthy_at > 0);
+  CHECK(first_job > healthy_at);
+  CHECK(!PostedEndpoints(fake)[0]["spec"].contains("api_tokens"));
+  CHECK(evald.Ctl({"kill", inv}).exit_code == 0);
+  evald.WaitTerminal(inv, 20);
+  CheckEndpointDeleted(fake, name);
+}
+
+TEST_CASE("lepton: a literal endpoint token is refused at submit") {
+  TempDir dir;
+  LeptonFake fake(dir);
+  Evald evald(dir, EvaldFlags(dir), {{"LEPTON_API_TOKEN", kToken}});
+  std::string yaml = absl::StrReplaceAll(
+      EndpointConfig(dir, fake, false),
+      {{"      - value_from:\n          token_name_ref: ENDPOINT_API_KEY\n",
+        "      - value: ep-literal-token-4096\n"}});
+  CommandResult r = evald.Ctl({"submit", WriteConfig(dir, "run.yaml", yaml)}, CtlEnv(false));
+  INFO(r.out << r.err);
+  CHECK(r.exit_code != 0);
+  CHECK(absl::StrContains(r.err, "token_name_ref"));
+  CHECK(fake.Requests().empty());
+}
+
+TEST_CASE("lepton: a dry run of the reference's lepton_vllm example renders its endpoint spec") {
+  TempDir dir;
+  Evald evald(dir);  // no token, no workspace: nothing is sent
+  CommandResult r = evald.Ctl({"run", "--config-dir", SourceDir() + "/tests/fixtures/peer-examples",
+                               "--config-name", "lepton_vllm_llama_3_1_8b_instruct", "--dry-run",
+                               "-o", "execution.output_dir=" + dir.path() + "/out"},
+                              {{"USER", "tester"}, {"API_KEY", kApiKey}});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  // The endpoint spec the reference's generate_lepton_spec builds (lepton-api.md b.4 example).
+  for (const char* field :
+       {"/deployments", "\"resource_shape\": \"gpu.1xh200\"", "\"max_replicas\": 3",
+        "<id of node group nv-int-multiteam-nebius-h200-01-mjgbgffo>",
+        "\"token_name_ref\": \"ENDPOINT_API_KEY\"", "\"no_traffic_timeout\": 3600",
+        "\"image\": \"vllm/vllm-openai:latest\"", "\"container_port\": 8000",
+        "\"meta-llama/Llama-3.1-8B-Instruct\"", "\"--served-model-name=llama-3.1-8b-instruct\"",
+        "\"--gpu-memory-utilization\"", "\"MODEL_PATH\"", "\"TENSOR_PARALLEL_SIZE\"",
+        "\"mount_path\": \"/opt/nim/.cache\"", "\"priority_class\": \"mid-4000\"",
+        "\"lepton-nvidia\"", "Dry run: nothing was stored or started"}) {
+    CHECK(absl::StrContains(r.out, field));
+  }
+  CHECK(!absl::StrContains(r.out, "scale_from_zero\": "));
+  CHECK(!absl::StrContains(r.out, "enable_rdma\": "));
+  CHECK(!absl::StrContains(r.out, kApiKey));
 }
 
 }  // namespace
