@@ -41,21 +41,23 @@ constexpr char kRecordFile[] = "lepton-endpoint.json";
 constexpr size_t kMaxNameLength = 36;  // lepton-api.md b.8
 // A probe blocks the executor's thread: endpoints answer health checks quickly or not at all.
 constexpr double kProbeSeconds = 5.0;
+// How often a healthy endpoint is looked at (gone, Error?): the API has no SLA for frequent calls.
+constexpr double kHealthyLookSeconds = 30.0;
 
 // What evald reads from the config for one endpoint.
 struct EndpointConfig {
-  LeptonConfig lepton;             // execution.lepton_platform (api url, workspace, tasks.*)
-  std::string node_group;          // lepton_platform.deployment.node_group (a name or an id)
-  json platform_defaults;          // lepton_platform.deployment.platform_defaults
-  std::string endpoint_name;       // lepton_config.endpoint_name (the name's base)
-  std::string resource_shape;      // lepton_config.resource_shape
+  LeptonConfig lepton;         // execution.lepton_platform (api url, workspace, tasks.*)
+  std::string node_group;      // lepton_platform.deployment.node_group (a name or an id)
+  json platform_defaults;      // lepton_platform.deployment.platform_defaults
+  std::string endpoint_name;   // lepton_config.endpoint_name (the name's base)
+  std::string resource_shape;  // lepton_config.resource_shape
   int min_replicas = 1;
   int max_replicas = 1;
-  json auto_scaler;                // copied
-  json health;                     // merged over the platform default
-  json envs = json::array();       // lepton_config.envs as [{name, value|value_from}]
-  json mounts = json::array();     // the model cache mount, when enabled
-  json image_pull_secrets;         // lepton_config.image_pull_secrets (a list) or null
+  json auto_scaler;             // copied
+  json health;                  // merged over the platform default
+  json envs = json::array();    // lepton_config.envs as [{name, value|value_from}]
+  json mounts = json::array();  // the model cache mount, when enabled
+  json image_pull_secrets;      // lepton_config.image_pull_secrets (a list) or null
   json api_tokens = json::array();
 };
 
@@ -87,8 +89,8 @@ absl::StatusOr<EndpointConfig> ParseEndpointConfig(const DeploymentSpec& spec) {
     deployment = YAML::Load(spec.deployment_yaml);
     execution = YAML::Load(spec.execution_yaml);
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("deployment: cannot read the section: ",
-                                                   e.what()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("deployment: cannot read the section: ", e.what()));
   }
   const YAML::Node platform = Child(Child(execution, "lepton_platform"), "deployment");
   if (const YAML::Node ng = Child(platform, "node_group"); Present(ng) && ng.IsScalar()) {
@@ -112,11 +114,11 @@ absl::StatusOr<EndpointConfig> ParseEndpointConfig(const DeploymentSpec& spec) {
     return Bad("deployment.lepton_config.resource_shape",
                "is required: the endpoint's shape, e.g. gpu.1xh200");
   }
-  EVALD_ASSIGN_OR_RETURN(c.min_replicas, IntOf(Child(lc, "min_replicas"),
-                                               "deployment.lepton_config.min_replicas", 1));
-  EVALD_ASSIGN_OR_RETURN(c.max_replicas, IntOf(Child(lc, "max_replicas"),
-                                               "deployment.lepton_config.max_replicas",
-                                               std::max(c.min_replicas, 1)));
+  EVALD_ASSIGN_OR_RETURN(
+      c.min_replicas, IntOf(Child(lc, "min_replicas"), "deployment.lepton_config.min_replicas", 1));
+  EVALD_ASSIGN_OR_RETURN(c.max_replicas,
+                         IntOf(Child(lc, "max_replicas"), "deployment.lepton_config.max_replicas",
+                               std::max(c.min_replicas, 1)));
   if (c.min_replicas < 1 || c.max_replicas < c.min_replicas) {
     return Bad("deployment.lepton_config",
                "needs 1 <= min_replicas <= max_replicas (an endpoint scaled to 0 never comes up "
@@ -214,8 +216,8 @@ std::vector<std::string> ServerCommand(const DeploymentSpec& spec) {
   } else {
     return cmd;
   }
-  for (absl::string_view arg : absl::StrSplit(spec.extra_args, absl::ByAnyChar(" \t\n"),
-                                              absl::SkipEmpty())) {
+  for (absl::string_view arg :
+       absl::StrSplit(spec.extra_args, absl::ByAnyChar(" \t\n"), absl::SkipEmpty())) {
     cmd.emplace_back(arg);
   }
   return cmd;
@@ -223,9 +225,8 @@ std::vector<std::string> ServerCommand(const DeploymentSpec& spec) {
 
 // `{{MODEL_CACHE_NAME}}`: the image's last path part without its tag, '.' -> '-'.
 std::string ModelCacheName(const std::string& image) {
-  std::string base = image.substr(image.find_last_of('/') == std::string::npos
-                                      ? 0
-                                      : image.find_last_of('/') + 1);
+  std::string base =
+      image.substr(image.find_last_of('/') == std::string::npos ? 0 : image.find_last_of('/') + 1);
   base = base.substr(0, base.find(':'));
   return absl::StrReplaceAll(base, {{".", "-"}});
 }
@@ -272,8 +273,8 @@ std::string IndexOf(const std::string& deployment_id) {
 // base (lepton_config.endpoint_name, else the deployment type) is cut to fit.
 std::string EndpointName(const DeploymentSpec& spec, const EndpointConfig& c,
                          const DeploymentRef& ref, int generation) {
-  std::string suffix = absl::StrCat("-", absl::AsciiStrToLower(ref.invocation_id), "-",
-                                    IndexOf(ref.id));
+  std::string suffix =
+      absl::StrCat("-", absl::AsciiStrToLower(ref.invocation_id), "-", IndexOf(ref.id));
   if (generation > 1) absl::StrAppend(&suffix, "-", generation);
   std::string base;
   for (char ch : absl::AsciiStrToLower(c.endpoint_name)) {
@@ -301,9 +302,9 @@ json BuildEndpoint(const DeploymentSpec& spec, const EndpointConfig& c, const st
   rr["min_replicas"] = c.min_replicas;
   rr["max_replicas"] = c.max_replicas;
   if (!c.node_group.empty()) {
-    rr["affinity"]["allowed_dedicated_node_groups"] = json::array(
-        {node_group_id.empty() ? absl::StrCat("<id of node group ", c.node_group, ">")
-                               : node_group_id});
+    rr["affinity"]["allowed_dedicated_node_groups"] =
+        json::array({node_group_id.empty() ? absl::StrCat("<id of node group ", c.node_group, ">")
+                                           : node_group_id});
   }
   if (c.auto_scaler.is_object()) {
     s["auto_scaler"] = c.auto_scaler;
@@ -579,8 +580,8 @@ Reasons ReadReasons(const lepton::LeptonClient& client, const std::string& name)
         std::string reason = e.value("reason", std::string());
         std::string message = e.value("message", std::string());
         if (!reason.empty()) absl::StrAppend(&line, ": ", reason);
-        if (!message.empty()) absl::StrAppend(&line, reason.empty() ? ": " : " (", message,
-                                              reason.empty() ? "" : ")");
+        if (!message.empty())
+          absl::StrAppend(&line, reason.empty() ? ": " : " (", message, reason.empty() ? "" : ")");
         add(line);
       }
     }
@@ -612,14 +613,13 @@ absl::StatusOr<std::string> LeptonDeployments::Render(const DeploymentRef& ref,
   json body = BuildEndpoint(spec, c, EndpointName(spec, c, ref, 1), "");
   const std::string workspace =
       c.lepton.workspace_id.empty() ? "<workspace id>" : c.lepton.workspace_id;
-  return absl::StrCat("# POST ", c.lepton.api_url, "/api/v2/workspaces/", workspace,
-                      "/deployments\n", body.dump(2), "\n",
-                      "# then: wait for Ready (", deployment::FormatSeconds(spec.readiness_timeout_s),
-                      " s at most), probe <external_endpoint>",
-                      spec.endpoints.count("health") > 0 ? spec.endpoints.at("health")
-                                                         : std::string("/v1/models"),
-                      ", run the tasks against <external_endpoint>, DELETE the endpoint when they "
-                      "end\n");
+  return absl::StrCat(
+      "# POST ", c.lepton.api_url, "/api/v2/workspaces/", workspace, "/deployments\n", body.dump(2),
+      "\n", "# then: wait for Ready (", deployment::FormatSeconds(spec.readiness_timeout_s),
+      " s at most), probe <external_endpoint>",
+      spec.endpoints.count("health") > 0 ? spec.endpoints.at("health") : std::string("/v1/models"),
+      ", run the tasks against <external_endpoint>, DELETE the endpoint when they "
+      "end\n");
 }
 
 std::vector<std::string> LeptonDeployments::SecretNames(const DeploymentSpec& spec) const {
@@ -707,8 +707,8 @@ absl::StatusOr<DeploymentStarted> LeptonDeployments::StartEndpoint(
     if (state != "Deleting" && state != "Stopping" && state != "Stopped" && tries == 0 &&
         record.generation == generation && !record.deleted) {
       // This attempt's endpoint, created by a Start whose answer was lost: adopt it.
-      Note(ref, absl::StrCat("Lepton endpoint ", name, " exists already (state ", state,
-                             "): adopted"));
+      Note(ref,
+           absl::StrCat("Lepton endpoint ", name, " exists already (state ", state, "): adopted"));
       DeploymentStarted out;
       out.handle = EncodeHandle({name, target});
       out.port = spec.port;
@@ -725,9 +725,8 @@ absl::StatusOr<DeploymentStarted> LeptonDeployments::StartEndpoint(
   json body = BuildEndpoint(spec, c, name, group_id);
   // Before the POST: a restarted evald finds the endpoint by this name (Recover).
   EVALD_RETURN_IF_ERROR(WriteRecord(ref, {name, generation, false, target}));
-  Note(ref, absl::StrCat("creating Lepton endpoint ", name, " in workspace ",
-                         c.lepton.workspace_id, " (", c.resource_shape, ", image ", spec.image,
-                         ")"));
+  Note(ref, absl::StrCat("creating Lepton endpoint ", name, " in workspace ", c.lepton.workspace_id,
+                         " (", c.resource_shape, ", image ", spec.image, ")"));
   absl::StatusOr<json> created = client.CreateDeployment(body);
   if (absl::IsAlreadyExists(created.status())) {
     // Our name, unique per invocation: an earlier POST of ours landed late.
@@ -782,14 +781,18 @@ DeploymentObservation LeptonDeployments::Poll(const DeploymentRef& ref,
                                                           : Kind::kStarting;
     return {kind, last_message_[ref.id]};
   }
-  next_look_[ref.id] = now + absl::Seconds(spec.readiness_interval_s);
+  // A healthy endpoint only needs to be seen alive now and then.
+  next_look_[ref.id] =
+      now + absl::Seconds(ref.state == DeploymentState::kHealthy
+                              ? std::max(spec.readiness_interval_s, kHealthyLookSeconds)
+                              : spec.readiness_interval_s);
   auto waiting = [&](Kind kind, std::string message) -> DeploymentObservation {
     last_message_[ref.id] = message;
     return {kind, std::move(message)};
   };
   absl::StatusOr<lepton::LeptonClient> client = executor_.ClientFor(h->target);
   if (!client.ok()) {
-    Kind kind = ref.state == DeploymentState::kStopping ? Kind::kStopping
+    Kind kind = ref.state == DeploymentState::kStopping  ? Kind::kStopping
                 : ref.state == DeploymentState::kHealthy ? Kind::kHealthy
                                                          : Kind::kStarting;
     return waiting(kind, std::string(client.status().message()));
@@ -814,9 +817,8 @@ DeploymentObservation LeptonDeployments::Poll(const DeploymentRef& ref,
   if (absl::IsNotFound(dep.status())) {
     MarkDeleted(ref);
     next_look_.erase(ref.id);
-    return {Kind::kFailed,
-            absl::StrCat("Lepton endpoint ", name, " no longer exists in workspace ",
-                         h->target.workspace_id, " (deleted outside evald?)")};
+    return {Kind::kFailed, absl::StrCat("Lepton endpoint ", name, " no longer exists in workspace ",
+                                        h->target.workspace_id, " (deleted outside evald?)")};
   }
   const double waited = ref.started_ms > 0 ? SecondsSince(ref.started_ms) : 0;
   const bool timed_out =
@@ -834,8 +836,8 @@ DeploymentObservation LeptonDeployments::Poll(const DeploymentRef& ref,
   const std::string state = StateOf(*dep);
   if (state == "Error") {
     Reasons reasons = ReadReasons(*client, name);
-    return Fail(ref, absl::StrCat("Lepton endpoint ", name, " is in state Error",
-                                  ReasonText(reasons)));
+    return Fail(ref,
+                absl::StrCat("Lepton endpoint ", name, " is in state Error", ReasonText(reasons)));
   }
   if (ref.state == DeploymentState::kHealthy) {
     if (state == "Deleting" || state == "Stopped" || state == "Stopping") {
@@ -856,9 +858,9 @@ DeploymentObservation LeptonDeployments::Poll(const DeploymentRef& ref,
     Reasons reasons = ReadReasons(*client, name);
     if (reasons.config_error || reasons.crashed) {
       // A crash loop or a bad spec does not heal by waiting: fail now.
-      return Fail(ref, absl::StrCat("Lepton endpoint ", name,
-                                    " is Not Ready and its server keeps failing",
-                                    ReasonText(reasons)));
+      return Fail(
+          ref, absl::StrCat("Lepton endpoint ", name, " is Not Ready and its server keeps failing",
+                            ReasonText(reasons)));
     }
     if (timed_out) {
       return Fail(ref, absl::StrCat("Lepton endpoint ", name, " was not ready within ",
@@ -874,9 +876,9 @@ DeploymentObservation LeptonDeployments::Poll(const DeploymentRef& ref,
     if (url.empty()) {
       answer = "Ready, but Lepton gives no external_endpoint yet";
     } else if (!UsableUrl(url)) {
-      return Fail(ref, absl::StrCat("Lepton endpoint ", name,
-                                    " is Ready with an external_endpoint evald cannot use: '",
-                                    url, "'"));
+      return Fail(
+          ref, absl::StrCat("Lepton endpoint ", name,
+                            " is Ready with an external_endpoint evald cannot use: '", url, "'"));
     } else {
       // The endpoint's token is a workspace secret evald does not hold: a 401/403 shows the
       // endpoint answers (the tasks send the token).
@@ -889,10 +891,9 @@ DeploymentObservation LeptonDeployments::Poll(const DeploymentRef& ref,
         ProbeResult probe = HttpGet(url + path, kProbeSeconds);
         const int code = probe.http_status;
         if ((code >= 200 && code < 300) || code == 401 || code == 403) {
-          std::string message =
-              absl::StrCat("Lepton endpoint ", name, " ready after ",
-                           deployment::FormatSeconds(waited), " s; ", path, " answered HTTP ",
-                           code, code == 401 || code == 403 ? " (token required)" : "");
+          std::string message = absl::StrCat(
+              "Lepton endpoint ", name, " ready after ", deployment::FormatSeconds(waited), " s; ",
+              path, " answered HTTP ", code, code == 401 || code == 403 ? " (token required)" : "");
           Note(ref, absl::StrCat(message, "; URL ", url));
           next_look_.erase(ref.id);
           last_message_.erase(ref.id);

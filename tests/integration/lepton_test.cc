@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -32,9 +33,19 @@ class LeptonFake {
  public:
   explicit LeptonFake(const TempDir& dir, const std::vector<std::string>& extra_flags = {}) {
     std::string port_file = dir.path() + "/lepton.port";
-    std::vector<std::string> argv = {BinDir() + "/lepton_fake", "--port", "0", "--port-file",
-                                     port_file, "--token", kToken, "--job-queue-s", "0.3",
-                                     "--job-start-s", "0.3", "--delete-delay-s", "0.5"};
+    std::vector<std::string> argv = {BinDir() + "/lepton_fake",
+                                     "--port",
+                                     "0",
+                                     "--port-file",
+                                     port_file,
+                                     "--token",
+                                     kToken,
+                                     "--job-queue-s",
+                                     "0.3",
+                                     "--job-start-s",
+                                     "0.3",
+                                     "--delete-delay-s",
+                                     "0.5"};
     argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
     process_ = std::make_unique<Process>(argv, std::map<std::string, std::string>{},
                                          dir.path() + "/lepton_fake");
@@ -578,10 +589,10 @@ TEST_CASE("lepton: a vllm deployment is a Lepton endpoint the jobs use, deleted 
   CHECK(spec["container"]["image"] == "vllm/vllm-openai:latest");
   CHECK(spec["container"]["ports"][0]["container_port"] == 8000);
   CHECK(spec["container"]["command"] ==
-        Json::array({"vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct", "--tensor-parallel-size=1",
-              "--pipeline-parallel-size=1", "--data-parallel-size=1", "--port=8000",
-              "--served-model-name=ref-model", "--gpu-memory-utilization", "0.95",
-              "--trust-remote-code"}));
+        Json::array({"vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct",
+                     "--tensor-parallel-size=1", "--pipeline-parallel-size=1",
+                     "--data-parallel-size=1", "--port=8000", "--served-model-name=ref-model",
+                     "--gpu-memory-utilization", "0.95", "--trust-remote-code"}));
   CHECK(spec["api_tokens"] ==
         Json::parse(R"([{"value_from":{"token_name_ref":"ENDPOINT_API_KEY"}}])"));
   CHECK(spec["auto_scaler"] == Json::parse(R"({"scale_down":{"no_traffic_timeout":3600}})"));
@@ -758,10 +769,10 @@ TEST_CASE("lepton: a dry run of a vllm deployment renders the endpoint spec and 
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
   for (const char* field :
-       {"/deployments", "\"resource_shape\": \"gpu.1xh200\"", "\"token_name_ref\": \"ENDPOINT_API_KEY\"",
-        "<id of node group ng-h200-01>", "\"container_port\": 8000", "\"vllm\"",
-        "\"secret_name_ref\": \"HUGGING_FACE_HUB_TOKEN\"", "\"SERVED_MODEL_NAME\"",
-        "Dry run: nothing was stored or started"}) {
+       {"/deployments", "\"resource_shape\": \"gpu.1xh200\"",
+        "\"token_name_ref\": \"ENDPOINT_API_KEY\"", "<id of node group ng-h200-01>",
+        "\"container_port\": 8000", "\"vllm\"", "\"secret_name_ref\": \"HUGGING_FACE_HUB_TOKEN\"",
+        "\"SERVED_MODEL_NAME\"", "Dry run: nothing was stored or started"}) {
     CHECK(absl::StrContains(r.out, field));
   }
   CHECK(!absl::StrContains(r.out, kApiKey));
@@ -808,10 +819,10 @@ TEST_CASE("lepton: a literal endpoint token is refused at submit") {
   TempDir dir;
   LeptonFake fake(dir);
   Evald evald(dir, EvaldFlags(dir), {{"LEPTON_API_TOKEN", kToken}});
-  std::string yaml = absl::StrReplaceAll(
-      EndpointConfig(dir, fake, false),
-      {{"      - value_from:\n          token_name_ref: ENDPOINT_API_KEY\n",
-        "      - value: ep-literal-token-4096\n"}});
+  std::string yaml =
+      absl::StrReplaceAll(EndpointConfig(dir, fake, false),
+                          {{"      - value_from:\n          token_name_ref: ENDPOINT_API_KEY\n",
+                            "      - value: ep-literal-token-4096\n"}});
   CommandResult r = evald.Ctl({"submit", WriteConfig(dir, "run.yaml", yaml)}, CtlEnv(false));
   INFO(r.out << r.err);
   CHECK(r.exit_code != 0);
@@ -843,6 +854,28 @@ TEST_CASE("lepton: a dry run of the reference's lepton_vllm example renders its 
   CHECK(!absl::StrContains(r.out, "scale_from_zero\": "));
   CHECK(!absl::StrContains(r.out, "enable_rdma\": "));
   CHECK(!absl::StrContains(r.out, kApiKey));
+}
+
+TEST_CASE("lepton: deployment.shared false gives each task its own endpoint, each deleted") {
+  TempDir dir;
+  LeptonFake fake(dir, {"--endpoint-ready-after-s", "0.3", "--warmup-503", "0"});
+  fake.Scenario({{"jobs", {{{"match", "*"}, {"scenario", "run_forever"}}}}});
+  Evald evald(dir, EvaldFlags(dir), {{"LEPTON_API_TOKEN", kToken}});
+  std::string yaml = absl::StrCat(
+      absl::StrReplaceAll(EndpointConfig(dir, fake, false),
+                          {{"  endpoint_readiness_interval: 0.2\n",
+                            "  endpoint_readiness_interval: 0.2\n  shared: false\n"}}),
+      "    - name: arith\n      task_file: ", DataDir(), "/arith_task.yaml\n");
+  const std::string inv = Submit(evald, WriteConfig(dir, "run.yaml", yaml), false);
+  REQUIRE(WaitFor([&] { return PostedEndpoints(fake).size() == 2; }, 20));
+  std::set<std::string> names;
+  for (const Json& p : PostedEndpoints(fake)) names.insert(p["metadata"]["name"]);
+  CHECK(names == std::set<std::string>{absl::StrCat("llama-3-1-8b-", inv, "-0"),
+                                       absl::StrCat("llama-3-1-8b-", inv, "-1")});
+  REQUIRE(WaitFor([&] { return fake.Count("POST", "/jobs") == 2; }, 20));
+  CHECK(evald.Ctl({"kill", inv}).exit_code == 0);
+  evald.WaitTerminal(inv, 20);
+  for (const std::string& name : names) CheckEndpointDeleted(fake, name);
 }
 
 }  // namespace
