@@ -878,5 +878,28 @@ TEST_CASE("lepton: deployment.shared false gives each task its own endpoint, eac
   for (const std::string& name : names) CheckEndpointDeleted(fake, name);
 }
 
+TEST_CASE("lepton: an endpoint in a crash loop fails at once with its reasons and is deleted") {
+  TempDir dir;
+  LeptonFake fake(dir, {"--endpoint-ready-after-s", "0.3"});
+  fake.Scenario({{"deployments",
+                  {{{"match", "*"},
+                    {"scenario", "crashloop"},
+                    {"crash", true},
+                    {"readiness_message", "vllm: CUDA out of memory"}}}}});
+  Evald evald(dir, EvaldFlags(dir), {{"LEPTON_API_TOKEN", kToken}});
+  std::string cfg = WriteConfig(dir, "run.yaml", EndpointConfig(dir, fake, false, "600"));
+  const std::string inv = Submit(evald, cfg, false);
+  const std::string name = WaitEndpointPosted(fake);
+  v1::Invocation done = evald.WaitTerminal(inv, 20);
+  INFO(done.DebugString());
+  REQUIRE(done.deployments_size() == 1);
+  const std::string message = done.deployments(0).message();
+  CHECK(absl::StrContains(message, "keeps failing"));
+  CHECK(absl::StrContains(message, "ConfigError: vllm: CUDA out of memory"));
+  CHECK(absl::StrContains(message, "container exited with code 1"));
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_FAILED);
+  CheckEndpointDeleted(fake, name);
+}
+
 }  // namespace
 }  // namespace evald::testing
