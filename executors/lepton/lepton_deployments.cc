@@ -387,7 +387,9 @@ absl::Status CheckEndpoint(const DeploymentSpec& spec, const EndpointConfig& c) 
                  absl::StrCat("the endpoint requires a token (deployment.lepton_config."
                               "api_tokens), so the tasks need it as API_KEY: add `API_KEY: "
                               "{value_from: {secret_name_ref: ",
-                              ref, "}}` (and target.api_endpoint.api_key_name: API_KEY)"));
+                              ref,
+                              "}}` (native tasks also need target.api_endpoint.api_key_name: "
+                              "API_KEY)"));
     }
   }
   return absl::OkStatus();
