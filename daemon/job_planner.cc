@@ -152,6 +152,22 @@ absl::StatusOr<std::map<std::string, std::string>> JobPlanner::JobEnvironment(
     }
     env[dst] = it->second;
   }
+  if (!spec.deployment_yaml.empty()) {
+    // A server that runs inside the job gets its secret variables from the job's environment.
+    EVALD_ASSIGN_OR_RETURN(
+        deployment::DeploymentSpec server,
+        deployment::ParseDeploymentSpecYaml(spec.deployment_yaml, spec.execution_yaml));
+    for (const auto& [server_var, host_var] : server.secret_env_vars) {
+      auto it = secrets.find(host_var);
+      if (it == secrets.end()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the model server of task '", spec.task, "' needs the value of environment variable ",
+            host_var, " (as ", server_var, "), and evald does not hold it; export ", host_var,
+            " and run `evalctl resume`"));
+      }
+      env.emplace(server_var, it->second);
+    }
+  }
   return env;
 }
 
@@ -160,7 +176,8 @@ namespace {
 // The spec's text fields that may hold a secret value (an `${oc.env:...}` of a secret variable
 // put into the config reaches the plan, the command or the executor's section).
 std::vector<std::string*> TextFields(executors::JobSpec& spec) {
-  return {&spec.plan_yaml, &spec.image, &spec.container_command, &spec.execution_yaml};
+  return {&spec.plan_yaml, &spec.image, &spec.container_command, &spec.execution_yaml,
+          &spec.deployment_yaml};
 }
 
 // The eval-factory command carries the task's config base64-encoded (`echo "<b64>" | base64 -d >
@@ -209,6 +226,8 @@ std::string JobPlanner::EncodeSpec(const executors::JobSpec& spec,
                       {"container_config", container_config},
                       {"env_vars", env},
                       {"execution_yaml", masked.execution_yaml}};
+  // Only for a server inside the job; specs stored without one read back as "".
+  if (!masked.deployment_yaml.empty()) j["deployment_yaml"] = masked.deployment_yaml;
   return j.dump();
 }
 
@@ -242,6 +261,7 @@ absl::StatusOr<StoredSpec> ReadStoredSpec(const std::string& text) {
       spec.env_vars.emplace_back(pair.at(0).get<std::string>(), pair.at(1).get<std::string>());
     }
     spec.execution_yaml = j.at("execution_yaml").get<std::string>();
+    spec.deployment_yaml = j.value("deployment_yaml", "");
   } catch (const nlohmann::json::exception& e) {
     return absl::DataLossError(absl::StrCat("the job's stored plan is incomplete: ", e.what()));
   }

@@ -67,7 +67,8 @@ class JobPlanner {
                                                const JobRecord& job,
                                                const config::EndpointSpec& endpoint) const;
 
-  // The job's environment: each env_vars destination gets the value of its source secret.
+  // The job's environment: each env_vars destination gets the value of its source secret, and so
+  // does each secret variable of a server that runs inside the job (JobSpec::deployment_yaml).
   // FailedPrecondition naming the variable when a value is missing.
   static absl::StatusOr<std::map<std::string, std::string>> JobEnvironment(
       const executors::JobSpec& spec, const std::map<std::string, std::string>& secrets);

@@ -218,18 +218,21 @@ absl::Status ServerCore::Submit(const Caller& caller, const v1::SubmitRequest& r
                              !rc.execution["hostname"].Scalar().empty();
   if (!remote_output) EVALD_RETURN_IF_ERROR(submit_policy_->CheckOutputDir(caller, rc.output_dir));
   std::optional<deployment::DeploymentSpec> deploy;
+  // The executor runs the server inside each job (SLURM): no deployment is recorded, each job's
+  // spec carries it and Validate checks it with the job.
+  const bool server_in_job = rc.deployment_type != "none" && (*executor)->DeploysInJob();
   if (rc.deployment_type != "none") {
     absl::StatusOr<deployment::DeploymentSpec> spec =
         deployment::ParseDeploymentSpec(rc.deployment, rc.execution);
     if (!spec.ok()) return spec.status();
     EVALD_RETURN_IF_ERROR(submit_policy_->CheckDeployment(caller, spec->type));
     executors::DeploymentBackend* servers = (*executor)->deployments();
-    if (servers == nullptr) {
+    if (servers == nullptr && !server_in_job) {
       return absl::FailedPreconditionError(
           absl::StrCat("the ", rc.executor, " executor cannot deploy models in this evald; use ",
                        "deployment: none with target.api_endpoint.url"));
     }
-    EVALD_RETURN_IF_ERROR(servers->Validate(*spec));
+    if (!server_in_job) EVALD_RETURN_IF_ERROR(servers->Validate(*spec));
     deploy = std::move(*spec);
     // Secret environment of the server ($host:NAME values) travels like the jobs' secrets.
     for (const auto& [server_var, host_var] : deploy->secret_env_vars) {
@@ -305,7 +308,7 @@ absl::Status ServerCore::Submit(const Caller& caller, const v1::SubmitRequest& r
       inv.tasks.push_back(task.name);
       r.jobs.push_back(std::move(job));
     }
-    if (deploy) {
+    if (deploy && !server_in_job) {
       auto add = [&](int index, const std::string& job_id, const std::string& log_path) {
         DeploymentRecord d;
         d.id = DeploymentId(invocation_id, index);
@@ -340,6 +343,7 @@ absl::Status ServerCore::Submit(const Caller& caller, const v1::SubmitRequest& r
                              config::EndpointForTask(rc, rc.tasks[i]));
       EVALD_ASSIGN_OR_RETURN(executors::JobSpec spec,
                              planner_->BuildSpec(rc, rc.tasks[i], probe, endpoint));
+      if (server_in_job) spec.deployment_yaml = config::ToYaml(rc.deployment);
       EVALD_RETURN_IF_ERROR((*executor)->Validate(spec));
       r.jobs[i].spec_yaml = JobPlanner::EncodeSpec(spec, secrets);
       if (render) {

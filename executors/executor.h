@@ -3,7 +3,8 @@
 // The interface every backend implements (local processes today; SLURM and Lepton next), in the
 // spirit of Nomad's driver plugins: a small verb set for jobs, and an opaque, versioned handle that
 // is persisted so a restarted evald finds its jobs again. Model servers are a separate, optional
-// interface (DeploymentBackend) that an executor offers or not.
+// interface (DeploymentBackend) that an executor offers or not; an executor may instead run the
+// server inside each job (DeploysInJob).
 //
 // Who calls what: the daemon's Supervisor drives each executor through an ExecutorDriver, which
 // runs every Start, Poll, Stop and Recover of one executor on that executor's own thread, one call
@@ -53,6 +54,11 @@ struct JobSpec {
   std::vector<std::pair<std::string, std::string>> env_vars;
   // Executor settings from the config's `execution` section, as YAML text.
   std::string execution_yaml;
+  // The model server this job runs inside itself, for an executor whose DeploysInJob() is true:
+  // the config's `deployment` section as YAML text (read with
+  // deployment::ParseDeploymentSpecYaml(deployment_yaml, execution_yaml)); "" when the job has
+  // none. Its secret_env_vars' values arrive in Start's env under the server variable names.
+  std::string deployment_yaml;
 };
 
 // A started (or starting) job as the executor sees it on Poll, Stop and Recover.
@@ -120,7 +126,8 @@ struct DeploymentRef {
 };
 
 // Model servers. An executor that can deploy returns one from Executor::deployments(); Submit
-// refuses a config with a deployment for an executor that returns nullptr. Called on the
+// refuses a config with a deployment for an executor that returns nullptr (unless it runs the
+// server inside each job: Executor::DeploysInJob). Called on the
 // executor's driver thread (Start, Poll, Stop, Recover) and at Submit (Validate).
 class DeploymentBackend {
  public:
@@ -217,6 +224,14 @@ class Executor {
 
   // Model servers, or nullptr when this executor cannot deploy them.
   virtual DeploymentBackend* deployments() { return nullptr; }
+
+  // Optional, for an executor that runs the model server inside each job rather than as a
+  // separate deployment (SLURM: an srun step in the job's own allocation, health-checked and
+  // stopped by the job script). Submit then records no deployment and ignores deployments():
+  // every job's spec carries the server (JobSpec::deployment_yaml), the evaluation's endpoint is
+  // the in-job server's http://127.0.0.1:<port><path>, and Validate refuses what the in-job
+  // server cannot do (e.g. `port: auto`).
+  virtual bool DeploysInJob() const { return false; }
 
   // Optional, for an executor whose calls on a started job need that job's secrets (Lepton's
   // workspace token, which evalctl may have sent only with the submit): true makes the

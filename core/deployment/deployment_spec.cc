@@ -406,6 +406,22 @@ absl::StatusOr<DeploymentSpec> ParseDeploymentSpec(const YAML::Node& deployment,
   }
 }
 
+absl::StatusOr<DeploymentSpec> ParseDeploymentSpecYaml(const std::string& deployment_yaml,
+                                                       const std::string& execution_yaml) {
+  YAML::Node deployment, execution;
+  try {
+    deployment = YAML::Load(deployment_yaml);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("deployment: not readable YAML: ", e.what()));
+  }
+  try {
+    execution = YAML::Load(execution_yaml);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("execution: not readable YAML: ", e.what()));
+  }
+  return ParseDeploymentSpec(deployment, execution);
+}
+
 std::string BaseUrl(int port) { return absl::StrCat("http://127.0.0.1:", port); }
 
 std::string EndpointUrl(const DeploymentSpec& spec, int port, const std::string& endpoint_type) {

@@ -93,6 +93,12 @@ struct DeploymentSpec {
 absl::StatusOr<DeploymentSpec> ParseDeploymentSpec(const YAML::Node& deployment,
                                                    const YAML::Node& execution);
 
+// The same from the two sections as YAML text (JobSpec::deployment_yaml and execution_yaml of a
+// job that runs its server inside itself); text that is not YAML is InvalidArgument naming the
+// section.
+absl::StatusOr<DeploymentSpec> ParseDeploymentSpecYaml(const std::string& deployment_yaml,
+                                                       const std::string& execution_yaml);
+
 // The host variables a composed config's model server reads (its `$host:NAME` values, from
 // `deployment.env_vars` and `execution.env_vars.deployment`): what a client sends as secrets with
 // it. Empty when there is no deployment or its section does not parse (Submit reports that).

@@ -1,5 +1,6 @@
 #include "executors/slurm/run_sub.h"
 
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -33,6 +34,40 @@ absl::Status CheckSpec(const JobSpec& spec, const RunSubOptions& options) {
   return absl::OkStatus();
 }
 
+// Sources the 0600 secrets file evald writes next to run.sub at submission.
+void AppendSourceSecrets(std::string& s) {
+  absl::StrAppend(&s, "set -a; source \"$task_dir/", kSlurmSecretsFile, "\" || fail ",
+                  ShellQuote(absl::StrCat("cannot read ", kSlurmSecretsFile, " next to run.sub")),
+                  "; set +a\n");
+}
+
+// The server and the evaluation share the batch script's environment (the reference exports
+// both sets there): a name both set must come from the same place, or one would silently get
+// the other's value.
+absl::Status CheckSharedEnv(const JobSpec& spec, const SlurmConfig& config,
+                            const deployment::DeploymentSpec& d) {
+  std::map<std::string, std::string> evaluation;  // name -> where its value comes from
+  for (const auto& [name, host_var] : spec.env_vars) evaluation[name] = "$host:" + host_var;
+  for (const auto& [name, value] : config.evaluation_env) evaluation[name] = "=" + value;
+  auto check = [&](const std::string& name, const std::string& source) -> absl::Status {
+    auto it = evaluation.find(name);
+    if (it == evaluation.end() || it->second == source) return absl::OkStatus();
+    auto what = [](const std::string& src) {
+      return src[0] == '$' ? absl::StrCat("from ", src.substr(6)) : std::string("a literal value");
+    };
+    return absl::InvalidArgumentError(absl::StrCat(
+        "deployment env var ", name, " (", what(source), ") and the evaluation's ", name, " (",
+        what(it->second),
+        ") would be one variable in the SLURM job's environment; give both the same value or "
+        "rename one"));
+  };
+  for (const auto& [name, host_var] : d.secret_env_vars) {
+    EVALD_RETURN_IF_ERROR(check(name, "$host:" + host_var));
+  }
+  for (const auto& [name, value] : d.env_vars) EVALD_RETURN_IF_ERROR(check(name, "=" + value));
+  return absl::OkStatus();
+}
+
 void Sbatch(std::string& s, absl::string_view flag, absl::string_view value) {
   absl::StrAppend(&s, "#SBATCH --", flag);
   if (!value.empty()) absl::StrAppend(&s, " ", ShellQuote(value));
@@ -46,7 +81,8 @@ absl::Status AppendServer(std::string& s, const deployment::DeploymentSpec& d,
                           const SlurmConfig& config, size_t secret_count) {
   if (d.port_auto) {
     return absl::InvalidArgumentError(
-        "deployment.port: `auto` is not supported by the slurm executor yet; set a fixed port");
+        "deployment.port: `auto` is not supported by the slurm executor (the server runs inside "
+        "the job, and the evaluation's endpoint URL is fixed at submission); set a fixed port");
   }
   EVALD_RETURN_IF_ERROR(CheckShellValue(d.command, "deployment.command"));
   std::vector<std::string> env_names;
@@ -59,11 +95,7 @@ absl::Status AppendServer(std::string& s, const deployment::DeploymentSpec& d,
     EVALD_RETURN_IF_ERROR(CheckEnvName(server_var, "deployment env_vars"));
     env_names.push_back(server_var);
   }
-  if (!d.secret_env_vars.empty() && secret_count == 0) {
-    absl::StrAppend(&s, "set -a; source \"$task_dir/", kSlurmSecretsFile, "\" || { echo ",
-                    ShellQuote(absl::StrCat("cannot read ", kSlurmSecretsFile, " next to run.sub")),
-                    " >&2; finish 1; }; set +a\n");
-  }
+  if (!d.secret_env_vars.empty() && secret_count == 0) AppendSourceSecrets(s);
   // Literal server environment; secret values came from secrets.env. Server values win over the
   // evaluation's on the same name, as they are set later.
   for (const auto& [name, value] : d.env_vars) {
@@ -98,12 +130,14 @@ absl::Status AppendServer(std::string& s, const deployment::DeploymentSpec& d,
   const std::string health_url = deployment::HealthUrl(d, d.port);
   EVALD_RETURN_IF_ERROR(CheckShellValue(health_url, "deployment health URL"));
   // The server command is shell text by design (the reference passes it to srun as script
-  // text); here it is one quoted word for the step's own bash.
+  // text); here it is one quoted word for the step's own bash. PMIx as the reference asks for a
+  // container server (multi-GPU images use it); a bare command runs like the native evaluation
+  // step, which also works on clusters without the PMIx library.
   absl::StrAppend(&s,
                   "# Model server: an srun step in this allocation, stopped when the job ends.\n",
-                  "srun --mpi pmix --overlap --nodes 1 --ntasks 1", flags,
-                  " --output \"$task_dir/logs/server-%A.out\" bash -c ", ShellQuote(d.command),
-                  " &\n", "server_pid=$!\n",
+                  d.image.empty() ? "srun" : "srun --mpi pmix", " --overlap --nodes 1 --ntasks 1",
+                  flags, " --output \"$task_dir/logs/server-%A.out\" bash -c ",
+                  ShellQuote(d.command), " &\n", "server_pid=$!\n",
                   "stop_server() { kill \"$server_pid\" 2>/dev/null; wait \"$server_pid\" "
                   "2>/dev/null; }\n",
                   "trap 'stop_server; finish 143' TERM INT\n");
@@ -111,21 +145,20 @@ absl::Status AppendServer(std::string& s, const deployment::DeploymentSpec& d,
   if (health_url.empty()) {
     // Health checks off: give the server the configured time, as the local executor does.
     absl::StrAppend(&s, "sleep ", static_cast<int64_t>(d.no_health_wait_s + 0.999), "\n",
-                    "kill -0 \"$server_pid\" 2>/dev/null || { echo 'model server exited during its "
-                    "start-up wait; see logs/server-*.out' >&2; finish 1; }\n");
+                    "kill -0 \"$server_pid\" 2>/dev/null || fail \"model server exited during its "
+                    "start-up wait; see logs/server-${SLURM_JOB_ID:-}.out\"\n");
     return absl::OkStatus();
   }
   absl::StrAppend(
       &s, "deadline=$((SECONDS + ", timeout_s, "))\n",
       "until [ \"$(curl -s -o /dev/null -m 10 -w '%{http_code}' ", ShellQuote(health_url),
       ")\" = 200 ]; do\n",
-      "  kill -0 \"$server_pid\" 2>/dev/null || { echo 'model server exited before it became "
-      "healthy; see logs/server-*.out' >&2; finish 1; }\n",
-      "  if [ \"$SECONDS\" -ge \"$deadline\" ]; then echo ",
+      "  kill -0 \"$server_pid\" 2>/dev/null || fail \"model server exited before it became "
+      "healthy; see logs/server-${SLURM_JOB_ID:-}.out\"\n",
+      "  if [ \"$SECONDS\" -ge \"$deadline\" ]; then stop_server; fail ",
       ShellQuote(absl::StrCat("model server not healthy at ", health_url, " after ", timeout_s,
                               " s (endpoint_readiness_timeout)")),
-      " >&2; stop_server; finish 1; fi\n", "  sleep ", absl::StrCat(d.readiness_interval_s), "\n",
-      "done\n");
+      "; fi\n", "  sleep ", absl::StrCat(d.readiness_interval_s), "\n", "done\n");
   return absl::OkStatus();
 }
 
@@ -170,20 +203,23 @@ absl::StatusOr<RenderedJob> RenderRunSub(const JobSpec& spec, const SlurmConfig&
                   " attempt ", spec.attempt, "\n");
   absl::StrAppend(&s, "set -u\ntask_dir=", ShellQuote(spec.task_dir), "\n",
                   "mkdir -p \"$task_dir/logs\" \"$task_dir/artifacts\"\n",
-                  "rm -f \"$task_dir/logs/stage.exit\" \"$task_dir/logs/stage.running\"\n",
+                  "rm -f \"$task_dir/logs/stage.exit\" \"$task_dir/logs/stage.running\" ",
+                  "\"$task_dir/", kSlurmErrorFile, "\"\n",
                   "echo \"${SLURM_JOB_ID:-}\" >> \"$task_dir/.slurm_job_id.list\"\n",
                   "finish() {\n  echo \"", kNow, " $1\" > \"$task_dir/logs/stage.exit.tmp\"\n",
                   "  mv -f \"$task_dir/logs/stage.exit.tmp\" \"$task_dir/logs/stage.exit\"\n",
-                  "  exit \"$1\"\n}\n");
+                  "  exit \"$1\"\n}\n",
+                  "# A failure of the job script itself: its reason goes to stderr and to ",
+                  kSlurmErrorFile, ",\n# which evald shows in the job's message.\n",
+                  "fail() {\n  echo \"$1\" >&2\n  printf '%s\\n' \"$1\" > \"$task_dir/",
+                  kSlurmErrorFile, "\"\n  finish 1\n}\n");
 
   std::vector<std::string> env_names;
   for (const auto& [dst, src] : spec.env_vars) env_names.push_back(dst);
   if (!env_names.empty()) {
     absl::StrAppend(&s, "# ", absl::StrJoin(env_names, ", "),
-                    ": from a 0600 file evald writes at submission, never from this script.\n",
-                    "set -a; source \"$task_dir/", kSlurmSecretsFile, "\" || { echo ",
-                    ShellQuote(absl::StrCat("cannot read ", kSlurmSecretsFile, " next to run.sub")),
-                    " >&2; finish 1; }; set +a\n");
+                    ": from a 0600 file evald writes at submission, never from this script.\n");
+    AppendSourceSecrets(s);
   }
   for (const auto& [name, value] : config.evaluation_env) {
     // Names were checked by ParseSlurmConfig; values are literal config, not secrets.
@@ -192,6 +228,7 @@ absl::StatusOr<RenderedJob> RenderRunSub(const JobSpec& spec, const SlurmConfig&
   }
 
   if (options.deployment != nullptr) {
+    EVALD_RETURN_IF_ERROR(CheckSharedEnv(spec, config, *options.deployment));
     EVALD_RETURN_IF_ERROR(AppendServer(s, *options.deployment, config, spec.env_vars.size()));
   }
   absl::StrAppend(&s, "echo \"", kNow, "\" > \"$task_dir/logs/stage.running\"\n");

@@ -31,13 +31,16 @@ struct RunSubOptions {
   std::string runner_path = "evalrun";
   // A model server to run inside the job (an `srun --overlap` step started before the
   // evaluation, a health-wait loop with the spec's readiness timeout, stopped at the end), or
-  // nullptr. Not wired to Submit yet: SlurmExecutor::deployments() is nullptr, so a config with a
-  // deployment is still refused there.
+  // nullptr. SlurmExecutor passes the server of JobSpec::deployment_yaml.
   const deployment::DeploymentSpec* deployment = nullptr;
 };
 
-// The secrets file the script sources, relative to the task dir.
+// The secrets file the script sources, relative to the task dir: the evaluation's env_vars and
+// the server's secret_env_vars, NAME=<quoted value> lines.
 inline constexpr char kSlurmSecretsFile[] = "secrets.env";
+// Where the script writes why it failed on its own (the model server never got healthy, ...),
+// relative to the task dir; one line, shown in the job's message.
+inline constexpr char kSlurmErrorFile[] = "logs/stage.error";
 
 // The job name evald gives attempt `attempt` of job `job_id`: "evald-<job id>-a<attempt>" with
 // every byte outside [A-Za-z0-9_.-] replaced by '-' (found again by Recover, never a secret).

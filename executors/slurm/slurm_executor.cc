@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "core/deployment/deployment_spec.h"
 #include "core/shell.h"
 #include "core/status_macros.h"
 #include "executors/slurm/run_sub.h"
@@ -49,6 +50,27 @@ std::string ReadFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// The model server the job runs inside itself (JobSpec::deployment_yaml), or nullopt.
+absl::StatusOr<std::optional<deployment::DeploymentSpec>> InJobServer(const JobSpec& spec) {
+  if (spec.deployment_yaml.empty()) return std::optional<deployment::DeploymentSpec>();
+  EVALD_ASSIGN_OR_RETURN(
+      deployment::DeploymentSpec server,
+      deployment::ParseDeploymentSpecYaml(spec.deployment_yaml, spec.execution_yaml));
+  if (server.type == deployment::DeploymentType::kNone) {
+    return std::optional<deployment::DeploymentSpec>();
+  }
+  return std::optional<deployment::DeploymentSpec>(std::move(server));
+}
+
+// Why the job script failed on its own (its one line in logs/stage.error, fetched back with
+// logs/), or "".
+std::string ScriptError(const std::string& task_dir) {
+  std::string text = ReadFile(task_dir + "/" + kSlurmErrorFile);
+  text = text.substr(0, text.find('\n'));
+  if (text.size() > 500) text = text.substr(0, 500) + "...";
+  return std::string(absl::StripAsciiWhitespace(text));
 }
 
 absl::Status WriteFile(const std::string& path, const std::string& content, mode_t mode) {
@@ -188,16 +210,32 @@ absl::Status SlurmExecutor::Validate(const JobSpec& spec) const {
 
 absl::StatusOr<RenderedJob> SlurmExecutor::Render(const JobSpec& spec) const {
   EVALD_ASSIGN_OR_RETURN(SlurmConfig config, ParseSlurmConfig(spec.execution_yaml));
-  return RenderRunSub(spec, config, Options(context_));
+  EVALD_ASSIGN_OR_RETURN(std::optional<deployment::DeploymentSpec> server, InJobServer(spec));
+  RunSubOptions options = Options(context_);
+  if (server) options.deployment = &*server;
+  return RenderRunSub(spec, config, options);
 }
 
 absl::StatusOr<JobHandle> SlurmExecutor::Start(const JobSpec& spec,
                                                const std::map<std::string, std::string>& env) {
   EVALD_ASSIGN_OR_RETURN(SlurmConfig config, ParseSlurmConfig(spec.execution_yaml));
-  EVALD_ASSIGN_OR_RETURN(RenderedJob rendered, RenderRunSub(spec, config, Options(context_)));
-  // Sourced by run.sub under `set -a`: NAME=<quoted value> lines.
+  EVALD_ASSIGN_OR_RETURN(std::optional<deployment::DeploymentSpec> server, InJobServer(spec));
+  RunSubOptions options = Options(context_);
+  if (server) options.deployment = &*server;
+  EVALD_ASSIGN_OR_RETURN(RenderedJob rendered, RenderRunSub(spec, config, options));
+  // Sourced by run.sub under `set -a`: NAME=<quoted value> lines, the evaluation's variables and
+  // the server's secret ones (a name both use has one source: RenderRunSub checked).
+  std::vector<std::string> secret_names;
+  for (const auto& [name, host_var] : spec.env_vars) secret_names.push_back(name);
+  if (server) {
+    for (const auto& [name, host_var] : server->secret_env_vars) {
+      if (std::find(secret_names.begin(), secret_names.end(), name) == secret_names.end()) {
+        secret_names.push_back(name);
+      }
+    }
+  }
   std::string secrets;
-  for (const auto& [name, host_var] : spec.env_vars) {
+  for (const std::string& name : secret_names) {
     EVALD_RETURN_IF_ERROR(CheckEnvName(name, "env_vars"));
     auto it = env.find(name);
     if (it == env.end()) continue;
@@ -212,7 +250,7 @@ absl::StatusOr<JobHandle> SlurmExecutor::Start(const JobSpec& spec,
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create job directory ", spec.task_dir, ": ", ec.message()));
   }
-  for (const char* stale : {"stage.exit", "stage.running"}) {
+  for (const char* stale : {"stage.exit", "stage.running", "stage.error"}) {
     fs::remove(spec.task_dir + "/logs/" + stale, ec);
   }
   const ClusterTarget target{config.hostname, config.username, config.ssh_config_file};
@@ -239,7 +277,7 @@ absl::StatusOr<JobHandle> SlurmExecutor::Start(const JobSpec& spec,
   // The task dir on the cluster is the same absolute path (execution.output_dir names it).
   const std::string& remote_dir = spec.task_dir;
   EVALD_RETURN_IF_ERROR(cluster.CopyTo(spec.task_dir, files, remote_dir));
-  if (!spec.env_vars.empty()) {
+  if (!secret_names.empty()) {
     const std::string path = remote_dir + "/" + kSlurmSecretsFile;
     if (target.remote()) {
       EVALD_RETURN_IF_ERROR(cluster.WritePrivateFile(path, secrets));
@@ -251,7 +289,7 @@ absl::StatusOr<JobHandle> SlurmExecutor::Start(const JobSpec& spec,
   const std::string q = ShellQuote(remote_dir);
   ClusterResult r =
       cluster.Run(absl::StrCat("cd ", q, " && mkdir -p logs artifacts && rm -f logs/stage.exit ",
-                               "logs/stage.running && sbatch --parsable run.sub"),
+                               "logs/stage.running logs/stage.error && sbatch --parsable run.sub"),
                   "", absl::Seconds(60));
   std::string id = r.ok() ? ParseSbatchId(r.out) : "";
   if (id.empty()) {
@@ -417,6 +455,12 @@ void SlurmExecutor::PollCluster(const ClusterTarget& target, const std::vector<L
                                  " is in neither squeue nor sacct and left no logs/stage.exit");
     } else {
       continue;
+    }
+    if (obs.kind == Observation::Kind::kExited && obs.exit_code.value_or(1) != 0) {
+      // The script's own reason (e.g. the in-job model server never got healthy).
+      if (std::string why = ScriptError(local_dir); !why.empty()) {
+        absl::StrAppend(&obs.message, "; ", why);
+      }
     }
     misses_.erase(j.ref->job_id);
     obs.job_id = j.ref->job_id;

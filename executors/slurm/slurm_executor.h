@@ -8,9 +8,9 @@
 // failed; a final job's artifacts/ and logs/ are fetched back before it is reported exited. Stop
 // is scancel; Recover finds an attempt's job by its job name. A job that ends TIMEOUT,
 // PREEMPTED or NODE_FAIL is resubmitted within its budget (slurm_resume.h), the chain of ids in
-// the task dir. Not yet: deployments inside the job (Submit refuses SLURM configs with a
-// deployment), runner upload. Registered in
-// builtin_executors.cc.
+// the task dir. A config's model server runs inside each job (DeploysInJob: an srun step of
+// run.sub, from JobSpec::deployment_yaml; its secrets go to secrets.env too). Not yet: runner
+// upload. Registered in builtin_executors.cc.
 #pragma once
 
 #include <deque>
@@ -56,6 +56,8 @@ class SlurmExecutor : public Executor {
   absl::Status Stop(const JobRef& job, absl::Duration grace) override;
   absl::StatusOr<std::optional<JobHandle>> Recover(const JobRef& job) override;
   HandleInfo Describe(const JobHandle& handle) const override;
+  // The model server is an srun step of each job's run.sub (peer-launcher §3.2).
+  bool DeploysInJob() const override { return true; }
   // A cluster is polled every few seconds, not every supervisor tick.
   absl::Duration PollInterval() const override { return absl::Seconds(30); }
   // A poll may fetch the results of several finished jobs over ssh.

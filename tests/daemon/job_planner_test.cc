@@ -84,6 +84,49 @@ TEST_CASE("the spec to start with: secrets put back, the server's port filled in
         absl::StatusCode::kFailedPrecondition);
 }
 
+TEST_CASE("a server inside the job is stored with the job and gets its secrets from the env",
+          "[job_planner]") {
+  const std::string secret = "s3cr3t-server-token";
+  executors::JobSpec spec = ContainerSpec("unrelated");
+  spec.execution_yaml = "type: slurm\nenv_vars:\n  deployment:\n    NGC_KEY: $host:NGC_SRC\n";
+  spec.deployment_yaml = absl::StrCat(
+      "type: command\ncommand: serve --port 8000 --hint ", secret,
+      "\nport: 8000\nserved_model_name: m\nenv_vars:\n  SERVER_TOKEN: $host:TOKEN_SRC\n"
+      "endpoints:\n  chat: /v1/chat/completions\n  health: /health\n");
+  std::map<std::string, std::string> secrets = {
+      {"MY_KEY", "k-1"}, {"HF_SRC", "hf-1"}, {"TOKEN_SRC", secret}, {"NGC_SRC", "ngc-1"}};
+  JobRecord job;
+  job.id = spec.job_id;
+  job.output_dir = spec.task_dir;
+  job.spec_yaml = JobPlanner::EncodeSpec(spec, secrets);
+  INFO(job.spec_yaml);
+  CHECK_FALSE(absl::StrContains(job.spec_yaml, secret));  // masked in the stored deployment too
+  JobPlanner planner(nullptr, "nv_eval");
+  absl::StatusOr<executors::JobSpec> start =
+      planner.SpecForStart(InvocationRecord{}, job, nullptr, secrets);
+  REQUIRE(start.ok());
+  CHECK(start->deployment_yaml == spec.deployment_yaml);
+  absl::StatusOr<std::map<std::string, std::string>> env =
+      JobPlanner::JobEnvironment(*start, secrets);
+  REQUIRE(env.ok());
+  CHECK(*env == std::map<std::string, std::string>{{"API_KEY", "k-1"},
+                                                   {"HF_TOKEN", "hf-1"},
+                                                   {"NGC_KEY", "ngc-1"},
+                                                   {"SERVER_TOKEN", secret}});
+  secrets.erase("TOKEN_SRC");
+  absl::StatusOr<std::map<std::string, std::string>> missing =
+      JobPlanner::JobEnvironment(*start, secrets);
+  CHECK(missing.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(absl::StrContains(missing.status().message(), "model server"));
+  CHECK(absl::StrContains(missing.status().message(), "TOKEN_SRC"));
+  // A spec stored without a server reads back without one.
+  executors::JobSpec plain = ContainerSpec("x");
+  absl::StatusOr<executors::JobSpec> decoded =
+      JobPlanner::DecodeSpec(JobPlanner::EncodeSpec(plain, {}));
+  REQUIRE(decoded.ok());
+  CHECK(decoded->deployment_yaml.empty());
+}
+
 TEST_CASE("an unreadable stored plan is a clear error, not a crash", "[job_planner]") {
   CHECK(JobPlanner::DecodeSpec("").status().code() == absl::StatusCode::kDataLoss);
   CHECK(JobPlanner::DecodeSpec("{\"version\": 1}").status().code() ==

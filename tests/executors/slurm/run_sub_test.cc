@@ -350,7 +350,9 @@ TEST_CASE("the executor renders, and Start writes the job dir and reports an unr
   CHECK_FALSE(absl::StrContains(script, "sekrit"));
   std::system((std::string("rm -rf ") + tmpl).c_str());
   CHECK(executor.Poll({JobRef{.job_id = spec.job_id}}).empty());
+  // The model server runs inside each job, not as a deployment of its own.
   CHECK(executor.deployments() == nullptr);
+  CHECK(executor.DeploysInJob());
 
   HandleInfo info = executor.Describe(
       EncodeSlurmHandle({.hostname = "login", .slurm_job_id = "4242", .task_dir = "/t"}));
@@ -444,7 +446,49 @@ data_parallel_size: 8
   CHECK(RenderRunSub(NativeSpec("ifeval", execution), *config, {.deployment = &d})
             .status()
             .message() ==
-        "deployment.port: `auto` is not supported by the slurm executor yet; set a fixed port");
+        "deployment.port: `auto` is not supported by the slurm executor (the server runs inside "
+        "the job, and the evaluation's endpoint URL is fixed at submission); set a fixed port");
+}
+
+TEST_CASE("the executor renders the server of JobSpec::deployment_yaml, and refuses shared names") {
+  SlurmExecutor executor(ExecutorContext{.runner_path = "evalrun"});
+  JobSpec spec = NativeSpec("ifeval", ExampleExecution(kNoDeploymentExamples[0]));
+  spec.deployment_yaml =
+      "type: command\ncommand: my-server --port 8123\nport: 8123\nserved_model_name: m\n"
+      "env_vars:\n  SERVER_TOKEN: $host:MY_SERVER_TOKEN\n  MODE: fast\n"
+      "endpoints:\n  chat: /v1/chat/completions\n  health: /health\n"
+      "endpoint_readiness_timeout: 7\n";
+  absl::StatusOr<RenderedJob> job = executor.Render(spec);
+  INFO(job.status().ToString());
+  REQUIRE(job.ok());
+  const std::string& script = job->script;
+  INFO(script);
+  // A bare command (no image): an srun step with no container flags and no PMIx.
+  CHECK(absl::StrContains(script,
+                          "srun --overlap --nodes 1 --ntasks 1 --output "
+                          "\"$task_dir/logs/server-%A.out\" bash -c 'my-server --port 8123' &\n"));
+  CHECK(absl::StrContains(script, "http://127.0.0.1:8123/health"));
+  CHECK(absl::StrContains(script, "deadline=$((SECONDS + 7))"));
+  CHECK(absl::StrContains(script, "export MODE=fast\n"));
+  CHECK_FALSE(absl::StrContains(script, "MY_SERVER_TOKEN"));  // its value comes from secrets.env
+  CHECK(executor.Validate(spec).ok());
+
+  // The server and the evaluation share the job's environment: one name, one source.
+  JobSpec clash = spec;
+  clash.env_vars = {{"SERVER_TOKEN", "OTHER_TOKEN"}};
+  CHECK(executor.Validate(clash).message() ==
+        "deployment env var SERVER_TOKEN (from MY_SERVER_TOKEN) and the evaluation's SERVER_TOKEN "
+        "(from OTHER_TOKEN) would be one variable in the SLURM job's environment; give both the "
+        "same value or rename one");
+  clash.env_vars = {{"SERVER_TOKEN", "MY_SERVER_TOKEN"}};  // the same secret: fine
+  CHECK(executor.Validate(clash).ok());
+
+  spec.deployment_yaml =
+      "type: command\ncommand: s --port ${EVALD_PORT}\nport: auto\nserved_model_name: m\n";
+  CHECK(absl::StartsWith(executor.Validate(spec).message(), "deployment.port: `auto` is not"));
+  spec.deployment_yaml = "type: none\n";
+  REQUIRE(executor.Render(spec).ok());
+  CHECK_FALSE(absl::StrContains(executor.Render(spec)->script, "server_pid"));
 }
 
 TEST_CASE("the in-job health wait fails the job with a message, and a healthy server is stopped") {
@@ -485,11 +529,17 @@ TEST_CASE("the in-job health wait fails the job with a message, and a healthy se
     CHECK(run("0", "000") == 1);
     CHECK(absl::StrContains(ct::ReadText(absl::StrCat(dir, "/err")),
                             "model server exited before it became healthy"));
+    // The reason, one line, for evald's job message.
+    CHECK(absl::StartsWith(ct::ReadText(spec.task_dir + "/logs/stage.error"),
+                           "model server exited before it became healthy; see logs/server-"));
   }
   SECTION("never healthy: the readiness timeout ends the job and stops the server") {
     CHECK(run("30", "503") == 1);
     CHECK(absl::StrContains(ct::ReadText(absl::StrCat(dir, "/err")),
                             "model server not healthy at http://127.0.0.1:8000/health after 2 s"));
+    CHECK(ct::ReadText(spec.task_dir + "/logs/stage.error") ==
+          "model server not healthy at http://127.0.0.1:8000/health after 2 s "
+          "(endpoint_readiness_timeout)\n");
     CHECK(std::ifstream(absl::StrCat(dir, "/stopped")).good());
   }
   CHECK(absl::StrContains(ct::ReadText(spec.task_dir + "/logs/stage.exit"), " "));
