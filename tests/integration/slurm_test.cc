@@ -5,8 +5,12 @@
 // env`): native tasks against the reference endpoint succeed with results, a job killed while
 // running ends killed with its processes gone, a job that finished and was purged from squeue
 // while evald was down still gets its final state, and a job past its walltime is resumed from
-// its response cache until max_resumes is reached. Without the cluster these tests are skipped,
-// or fail when EVALD_REQUIRE_SLURM=1 (scripts/test sets it).
+// its response cache until max_resumes is reached. A `command` deployment runs inside each job
+// (an srun step of run.sub): the reference endpoint deployed there gives the scores it gives as
+// an external endpoint, and a server that never gets healthy (or dies) fails its job saying why,
+// with no process left. A killed ssh master (a dropped connection) and a restarted slurmctld
+// mid-run leave the job tracked to its success. Without the cluster these tests are skipped, or
+// fail when EVALD_REQUIRE_SLURM=1 (scripts/test sets it).
 #include <signal.h>
 
 #include <algorithm>
@@ -18,8 +22,15 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "executors/common/net.h"
 #include "nlohmann/json.hpp"
 #include "tests/integration/fixture.h"
 #include "tests/integration/harness.h"
@@ -83,6 +94,83 @@ TEST_CASE("evalctl submit --dry-run of a slurm config prints the run.sub of ever
     CHECK(job.state() == v1::JOB_STATE_FAILED);
     CHECK(absl::StrContains(job.message(), "login.invalid"));
   }
+}
+
+// A slurm config whose model server is `command` (one line, no single quote) on `port`, run inside
+// each job, for `tasks` arith tasks; `execution_extra` and `deployment_extra` are YAML lines
+// under those sections (indented by 2).
+std::string SlurmDeployYaml(const TempDir& dir, const std::string& hostname,
+                            const std::string& execution_extra, const std::string& command,
+                            int port, const std::string& deployment_extra, int tasks) {
+  std::string yaml =
+      absl::StrCat("defaults:\n  - execution: slurm/default\n  - deployment: command\n  - _self_\n",
+                   "execution:\n  hostname: ", hostname, "\n  account: evald\n  gres: null\n",
+                   "  walltime: '00:10:00'\n  output_dir: ", dir.path(), "/out\n", execution_extra,
+                   "deployment:\n  command: '", command, "'\n  port: ", port,
+                   "\n  served_model_name: ref-model\n  endpoint_readiness_interval: 0.2\n",
+                   deployment_extra, "target:\n  api_endpoint:\n    api_key_name: null\n",
+                   "evaluation:\n  overrides:\n    config.params.limit_samples: 10\n",
+                   "    config.params.parallelism: 4\n  tasks:\n");
+  for (int i = 0; i < tasks; ++i) {
+    absl::StrAppend(&yaml, "    - name: arith\n      task_file: ", DataDir(), "/arith_task.yaml\n");
+  }
+  return yaml;
+}
+
+// The reference endpoint as a deployment command on `port`; `marker` (a path of the test's own)
+// in its command line finds its process.
+std::string RefEndpointCommand(int port, const std::string& marker, const std::string& flags = "") {
+  return absl::StrCat(BinDir(), "/ref_endpoint --host 127.0.0.1 --port ", port, " --port-file ",
+                      marker, " --keys ", DataDir(), "/arith_keys.jsonl --model-id ref-model",
+                      flags);
+}
+
+int FreePort() {
+  absl::StatusOr<int> port = executors::PickFreePort();
+  REQUIRE(port.ok());
+  return *port;
+}
+
+TEST_CASE("slurm --dry-run: a command deployment shows as the server step of run.sub") {
+  TempDir dir;
+  Evald evald(dir);
+  const std::string secret = "dry-server-secret-value";
+  const std::string cfg =
+      WriteConfig(dir, "deploy.yaml",
+                  SlurmDeployYaml(dir, "login.invalid", "", "my-server --port 8123", 8123,
+                                  "  env_vars:\n    SERVER_TOKEN: $host:DRY_SERVER_SECRET\n", 2));
+  CommandResult dry = evald.Ctl({"submit", cfg, "--dry-run", "--json"},
+                                {{"DRY_SERVER_SECRET", secret}, {"USER", "alice"}});
+  INFO(dry.out << dry.err);
+  REQUIRE(dry.exit_code == 0);
+  CHECK_FALSE(absl::StrContains(dry.out + dry.err, secret));
+  Json j = Json::parse(dry.out);
+  REQUIRE(j["jobs"].size() == 2);
+  for (const Json& job : j["jobs"]) {
+    const std::string script = job["script"].get<std::string>();
+    INFO(script);
+    CHECK(
+        absl::StrContains(script,
+                          "srun --overlap --nodes 1 --ntasks 1 --output "
+                          "\"$task_dir/logs/server-%A.out\" bash -c 'my-server --port 8123' &\n"));
+    CHECK(absl::StrContains(script, "http://127.0.0.1:8123/health"));
+    CHECK(absl::StrContains(script, "set -a; source \"$task_dir/secrets.env\""));
+    CHECK(absl::StrContains(script, "code=$?\nstop_server\nfinish \"$code\"\n"));
+  }
+  CHECK_FALSE(fs::exists(dir.path() + "/out"));
+
+  // `port: auto` cannot be: the plan must know the port at submission.
+  const std::string auto_cfg = WriteConfig(
+      dir, "auto.yaml",
+      SlurmDeployYaml(dir, "login.invalid", "", "my-server --port ${EVALD_PORT}", 1, "", 1));
+  std::string text = Slurp(auto_cfg);
+  text.replace(text.find("port: 1\n"), 8, "port: auto\n");
+  Spit(auto_cfg, text);
+  CommandResult refused = evald.Ctl({"submit", auto_cfg, "--dry-run"}, {{"USER", "alice"}});
+  INFO(refused.out << refused.err);
+  CHECK(refused.exit_code != 0);
+  CHECK(absl::StrContains(refused.err,
+                          "deployment.port: `auto` is not supported by the slurm executor"));
 }
 
 // The test cluster's login node, from `scripts/slurm-local env`.
@@ -421,6 +509,261 @@ TEST_CASE("slurm: a pending job shows its SLURM reason and a kill cancels it") {
                          "squeue -h -o %i -t PENDING,RUNNING -j " + slurm_id},
                         {}, 30);
   CHECK_FALSE(absl::StrContains(q.out, slurm_id));
+}
+
+// Every result row of an invocation as (task, metric, value, count), sorted: what two runs of
+// the same tasks should agree on whatever their job ids.
+std::vector<std::string> Scores(const Evald& evald, const std::string& inv) {
+  CommandResult results = evald.Ctl({"results", inv, "--json"});
+  INFO(results.out << results.err);
+  REQUIRE(results.exit_code == 0);
+  std::vector<std::string> rows;
+  for (const Json& row : Json::parse(results.out)) {
+    rows.push_back(absl::StrCat(row["task"].get<std::string>(), " ",
+                                row["metric"].get<std::string>(), " ", row["value"].dump(), " ",
+                                row["count"].dump()));
+  }
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+bool ProcessGone(const std::string& marker) {
+  return Run({"pgrep", "-f", "port-file " + marker}).exit_code == 1;
+}
+
+TEST_CASE("slurm: a command deployment runs inside each job and scores as the external endpoint") {
+  std::optional<Cluster> cluster = TestCluster();
+  if (!cluster) return;
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags());
+  Evald evald(dir, FastSlurmPolls(dir));
+  // The same two tasks against the endpoint outside the cluster (deployment: none) ...
+  CommandResult plain = evald.Ctl({"submit", SlurmArithConfig(dir, model, *cluster, 2), "--json"});
+  INFO(plain.out << plain.err);
+  REQUIRE(plain.exit_code == 0);
+  const std::string plain_inv = InvocationIdFromJson(plain.out);
+
+  // ... and against the reference endpoint deployed inside each job, on a fixed port: the jobs
+  // are exclusive on the one node so two servers never share it. The server checks that its
+  // secret reached it.
+  const int port = FreePort();
+  const std::string marker = dir.path() + "/server-port";
+  const std::string secret = "slurm-server-secret-0815";
+  const std::string execution =
+      absl::StrCat("  ssh_config_file: ", cluster->ssh_config,
+                   "\n  username: root\n  partition: ", cluster->partition,
+                   "\n  sbatch_extra_flags: {exclusive: true}\n");
+  const std::string cfg = WriteConfig(
+      dir, "deploy.yaml",
+      SlurmDeployYaml(dir, cluster->alias, execution,
+                      "test -n \"$SERVER_TOKEN\" && exec " + RefEndpointCommand(port, marker), port,
+                      "  endpoint_readiness_timeout: 30\n"
+                      "  env_vars:\n    SERVER_TOKEN: $host:SLURM_SERVER_SECRET\n",
+                      2));
+  CommandResult r = evald.Ctl({"submit", cfg, "--json"}, {{"SLURM_SERVER_SECRET", secret}});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::string inv = InvocationIdFromJson(r.out);
+
+  v1::Invocation done = evald.WaitTerminal(inv, 180);
+  INFO("evald stderr:\n" << evald.process().Stderr());
+  REQUIRE(done.jobs_size() == 2);
+  for (const auto& job : done.jobs()) {
+    INFO(job.message());
+    CHECK(job.state() == v1::JOB_STATE_SUCCEEDED);
+  }
+  CHECK(done.deployments_size() == 0);  // the server is part of each job, not a deployment
+  CommandResult status = evald.Ctl({"status", inv, "--json"});
+  REQUIRE(status.exit_code == 0);
+  const Json s = Json::parse(status.out);
+  for (const Json& job : s["jobs"]) {
+    CHECK(job["progress"]["done"] == 10);
+    const std::string out_dir = job["output_dir"];
+    const std::string run_sub = Slurp(out_dir + "/run.sub");
+    CHECK(absl::StrContains(run_sub, "srun --overlap --nodes 1 --ntasks 1 --output"));
+    // The evaluation talked to the server in its own job.
+    CHECK(absl::StrContains(Slurp(out_dir + "/plan.yaml"),
+                            absl::StrCat("http://127.0.0.1:", port, "/v1/chat/completions")));
+    CHECK_FALSE(absl::StrContains(run_sub, secret));
+    CHECK(absl::StrContains(Slurp(out_dir + "/secrets.env"), "SERVER_TOKEN=" + secret));
+    CHECK((fs::status(out_dir + "/secrets.env").permissions() & fs::perms::all) ==
+          (fs::perms::owner_read | fs::perms::owner_write));
+    // The server's own log came home with the job's logs.
+    bool server_log = false;
+    for (const auto& entry : fs::directory_iterator(out_dir + "/logs")) {
+      const std::string name = entry.path().filename();
+      if (absl::StartsWith(name, "server-") &&
+          absl::StrContains(Slurp(entry.path()), "listening on http://127.0.0.1:")) {
+        server_log = true;
+      }
+    }
+    CHECK(server_log);
+  }
+  CHECK_FALSE(absl::StrContains(evald.process().Stderr(), secret));
+  CHECK(WaitFor([&] { return ProcessGone(marker); }, 15));
+
+  v1::Invocation plain_done = evald.WaitTerminal(plain_inv, 180);
+  REQUIRE(plain_done.state() == v1::JOB_STATE_SUCCEEDED);
+  const std::vector<std::string> scores = Scores(evald, inv);
+  INFO(absl::StrJoin(scores, "\n"));
+  CHECK(scores.size() >= 2);
+  CHECK(scores == Scores(evald, plain_inv));
+}
+
+TEST_CASE("slurm: an in-job server that never gets healthy or dies fails its job saying why") {
+  std::optional<Cluster> cluster = TestCluster();
+  if (!cluster) return;
+  TempDir dir;
+  Evald evald(dir, FastSlurmPolls(dir));
+  const std::string execution =
+      absl::StrCat("  ssh_config_file: ", cluster->ssh_config,
+                   "\n  username: root\n  partition: ", cluster->partition, "\n");
+  const auto submit = [&](const std::string& name, const std::string& command, int port,
+                          int readiness_timeout_s) {
+    const std::string cfg = WriteConfig(
+        dir, name,
+        SlurmDeployYaml(dir, cluster->alias, execution, command, port,
+                        absl::StrCat("  endpoint_readiness_timeout: ", readiness_timeout_s, "\n"),
+                        1));
+    CommandResult r = evald.Ctl({"submit", cfg, "--json"});
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    return InvocationIdFromJson(r.out);
+  };
+  // Up and answering, but /health is 503 for ever.
+  const int port = FreePort();
+  const std::string marker = dir.path() + "/never-port";
+  const std::string never =
+      submit("never.yaml", "exec " + RefEndpointCommand(port, marker, " --never-healthy"), port, 8);
+  // Gone after a second, long before its readiness timeout (srun itself may take seconds here).
+  const std::string dies = submit("dies.yaml", "sleep 1; exit 4", FreePort(), 120);
+
+  v1::Invocation done = evald.WaitTerminal(never, 120);
+  INFO("evald stderr:\n" << evald.process().Stderr());
+  REQUIRE(done.jobs_size() == 1);
+  INFO(done.jobs(0).message());
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_FAILED);
+  CHECK(absl::StrContains(done.jobs(0).message(),
+                          absl::StrCat("model server not healthy at http://127.0.0.1:", port,
+                                       "/health after 8 s (endpoint_readiness_timeout)")));
+  CHECK(absl::StrContains(done.jobs(0).message(), "FAILED"));
+  // It did run (its log says so), and nothing of it is left.
+  const std::string out_dir = done.jobs(0).output_dir();
+  std::string server_out;
+  for (const auto& entry : fs::directory_iterator(out_dir + "/logs")) {
+    if (absl::StartsWith(entry.path().filename().string(), "server-")) {
+      server_out += Slurp(entry.path());
+    }
+  }
+  CHECK(absl::StrContains(server_out, "listening on"));
+  CHECK(WaitFor([&] { return ProcessGone(marker); }, 15));
+  CHECK(ProcessesMentioning(out_dir + "/").empty());
+  // evalctl info shows the same reason.
+  CommandResult info = evald.Ctl({"info", never});
+  INFO(info.out << info.err);
+  CHECK(absl::StrContains(info.out, "model server not healthy at"));
+
+  v1::Invocation died = evald.WaitTerminal(dies, 120);
+  REQUIRE(died.jobs_size() == 1);
+  INFO(died.jobs(0).message());
+  CHECK(died.jobs(0).state() == v1::JOB_STATE_FAILED);
+  CHECK(absl::StrContains(died.jobs(0).message(),
+                          "model server exited before it became healthy; see logs/server-"));
+}
+
+// The pids of ssh masters started with `ssh_config` (evald's: `ssh -F <config> ...
+// ControlMaster=yes ...`).
+std::vector<int> SshMasters(const std::string& ssh_config) {
+  CommandResult r = Run({"pgrep", "-f", "ssh -F " + ssh_config + " .*ControlMaster=yes"});
+  std::vector<int> pids;
+  for (absl::string_view line : absl::StrSplit(r.out, '\n', absl::SkipWhitespace())) {
+    int pid = 0;
+    if (absl::SimpleAtoi(line, &pid)) pids.push_back(pid);
+  }
+  return pids;
+}
+
+TEST_CASE("slurm: the ssh master killed mid-run: the job stays tracked and succeeds") {
+  std::optional<Cluster> cluster = TestCluster();
+  if (!cluster) return;
+  TempDir dir;
+  // An ssh config of this test's own, so its evald's master is told apart from any other's.
+  Cluster own = *cluster;
+  own.ssh_config = dir.path() + "/ssh_config";
+  Spit(own.ssh_config, Slurp(cluster->ssh_config));
+  RefEndpoint model(dir, ArithModelFlags({"--latency-ms", "400"}));
+  Evald evald(dir, FastSlurmPolls(dir));
+  const std::string cfg = SlurmArithConfig(dir, model, own, 1, 20, 1);
+  CommandResult r = evald.Ctl({"submit", cfg, "--json"});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::string inv = InvocationIdFromJson(r.out);
+  Json job = WaitRunning(evald, inv, 60);
+  INFO(job.dump());
+  REQUIRE(job["state"] == "running");
+  const std::vector<int> masters = SshMasters(own.ssh_config);
+  REQUIRE(masters.size() == 1);
+  // The connection drops: its master is gone at once, mid-run.
+  REQUIRE(kill(masters[0], SIGKILL) == 0);
+
+  v1::Invocation done = evald.WaitTerminal(inv, 120);
+  INFO("evald stderr:\n" << evald.process().Stderr());
+  REQUIRE(done.jobs_size() == 1);
+  INFO(done.jobs(0).message());
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_SUCCEEDED);
+  CommandResult status = evald.Ctl({"status", inv, "--json"});
+  REQUIRE(status.exit_code == 0);
+  CHECK(Json::parse(status.out)["jobs"][0]["progress"]["done"] == 20);
+  // Polls went on through a new master.
+  const std::vector<int> now = SshMasters(own.ssh_config);
+  CHECK(now.size() == 1);
+  CHECK(std::find(now.begin(), now.end(), masters[0]) == now.end());
+  CommandResult results = evald.Ctl({"results", inv, "--json"});
+  REQUIRE(results.exit_code == 0);
+  CHECK(Json::parse(results.out).size() >= 1);
+}
+
+TEST_CASE("slurm: slurmctld restarted while a job runs: the job stays tracked and succeeds") {
+  std::optional<Cluster> cluster = TestCluster();
+  if (!cluster) return;
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags({"--latency-ms", "500"}));
+  Evald evald(dir, FastSlurmPolls(dir));
+  const std::string cfg = SlurmArithConfig(dir, model, *cluster, 1, 30, 1);
+  CommandResult r = evald.Ctl({"submit", cfg, "--json"});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::string inv = InvocationIdFromJson(r.out);
+  Json job = WaitRunning(evald, inv, 60);
+  INFO(job.dump());
+  REQUIRE(job["state"] == "running");
+
+  // docs/slurm-local.md's recipe: SIGTERM to slurmctld (it saves its state), then `up`.
+  const std::string pid_file =
+      EnvOr("EVALD_SLURM_STATE_DIR", "/var/lib/evald-slurm-local") + "/run/slurmctld.pid";
+  int pid = 0;
+  REQUIRE(absl::SimpleAtoi(absl::StripAsciiWhitespace(Slurp(pid_file)), &pid));
+  REQUIRE(kill(pid, SIGTERM) == 0);
+  REQUIRE(WaitFor([&] { return !PidAlive(pid); }, 30));
+  // No controller for a few polls: nothing observed, nothing concluded.
+  absl::SleepFor(absl::Seconds(3));
+  CommandResult during = evald.Ctl({"status", inv, "--json"});
+  REQUIRE(during.exit_code == 0);
+  CHECK(Json::parse(during.out)["jobs"][0]["state"] == "running");
+  CommandResult up = Run({SourceDir() + "/scripts/slurm-local", "up"}, {}, 300);
+  INFO(up.out << up.err);
+  REQUIRE(up.exit_code == 0);
+
+  v1::Invocation done = evald.WaitTerminal(inv, 120);
+  INFO("evald stderr:\n" << evald.process().Stderr());
+  REQUIRE(done.jobs_size() == 1);
+  INFO(done.jobs(0).message());
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_SUCCEEDED);
+  CommandResult status = evald.Ctl({"status", inv, "--json"});
+  REQUIRE(status.exit_code == 0);
+  CHECK(Json::parse(status.out)["jobs"][0]["progress"]["done"] == 30);
+  CHECK(SlurmJobId(Json::parse(evald.Ctl({"info", inv, "--json"}).out)["jobs"][0]) ==
+        SlurmJobId(job));  // the same SLURM job throughout, never resubmitted
 }
 
 }  // namespace
