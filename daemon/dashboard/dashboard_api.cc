@@ -20,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "daemon/dashboard/assets.h"
 #include "daemon/dashboard/http_util.h"
+#include "daemon/dashboard/list_html.h"
 #include "daemon/log_tail.h"
 #include "daemon/proto_convert.h"
 #include "daemon/server_core.h"
@@ -342,11 +343,15 @@ void DashboardApi::Static(const httplib::Request& req, httplib::Response& res) {
   absl::string_view body(asset->body.data(), asset->body.size());
   const size_t app = body.find(kAppDiv);
   if (req.path == "/" && app != absl::string_view::npos) {
-    std::string boot = BootData(req);
+    std::string list_html;
+    std::string boot = BootData(req, &list_html);
     if (!boot.empty()) {
+      // The list's first screen also as markup inside #app (list_html.h says why).
+      const size_t inside = app + kAppDiv.size();
       res.set_content(
           absl::StrCat(body.substr(0, app), R"(<script type="application/json" id="evald-boot">)",
-                       boot, "</script>", body.substr(app)),
+                       boot, "</script>", body.substr(app, inside - app), list_html,
+                       body.substr(inside)),
           content_type);
       return;
     }
@@ -354,7 +359,7 @@ void DashboardApi::Static(const httplib::Request& req, httplib::Response& res) {
   res.set_content(body.data(), body.size(), content_type.c_str());
 }
 
-std::string DashboardApi::BootData(const httplib::Request& req) {
+std::string DashboardApi::BootData(const httplib::Request& req, std::string* list_html) {
   bool anonymous = false;
   absl::StatusOr<Caller> caller = Authenticate(req, &anonymous);
   if (!caller.ok()) return "";  // the page asks again and shows the login box
@@ -371,6 +376,7 @@ std::string DashboardApi::BootData(const httplib::Request& req) {
       nlohmann::json search = q == std::string::npos ? std::string() : req.target.substr(q);
       absl::StrAppend(&out, R"(,"search":)", Dump(search), R"(,"seq":)", *seq, R"(,"list":)",
                       ToJson(response));
+      *list_html = ListPageHtml(response, req.params);
     }
   }
   out += "}";

@@ -75,8 +75,9 @@ class DashboardApi {
   void Login(const httplib::Request& req, httplib::Response& res);
   void Static(const httplib::Request& req, httplib::Response& res);
   // GET /'s first screen as JSON (whoami, and the list page the URL asks for), so the page draws
-  // it without waiting for its own API calls; empty when the caller may not read.
-  std::string BootData(const httplib::Request& req);
+  // it without waiting for its own API calls; empty when the caller may not read. With the list
+  // in it, `list_html` gets the same page as markup (list_html.h).
+  std::string BootData(const httplib::Request& req, std::string* list_html);
 
   ServerCore* core_;
   CallerResolver* resolver_;

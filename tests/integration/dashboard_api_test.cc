@@ -8,7 +8,9 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -19,8 +21,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "core/ids.h"
 #include "executors/common/net.h"
 #include "nlohmann/json.hpp"
+#include "storage/store.h"
 #include "tests/integration/fixture.h"
 
 namespace evald::testing {
@@ -658,6 +662,126 @@ TEST_CASE("dashboard API: 64 open streams leave metrics and healthz answering, t
   const auto stop_started = Clock::now();
   CHECK(evald.Terminate() == 0);
   CHECK(Clock::now() - stop_started < std::chrono::seconds(5));
+}
+
+}  // namespace
+}  // namespace evald::testing
+
+namespace evald::testing {
+namespace {
+
+// `n` finished invocations straight into a new state dir's store (as bench/dashboard's filler
+// does), the newest first in the list; `owner(i)`, `task(i)` and `id(i)` name each one.
+void PopulateStore(const std::string& state_dir, int n, const std::function<std::string(int)>& id,
+                   const std::function<std::string(int)>& owner,
+                   const std::function<std::string(int)>& task) {
+  std::filesystem::create_directories(state_dir);
+  auto store = storage::Store::Open(
+      {.db_path = state_dir + "/evald.db", .key_path = state_dir + "/secrets.key"});
+  REQUIRE(store.ok());
+  for (int i = 0; i < n; ++i) {
+    InvocationRecord inv;
+    inv.id = id(i);
+    inv.executor = "local";
+    inv.config_yaml = "execution:\n  type: local\n";
+    inv.run_dir = absl::StrCat(state_dir, "/out", i);
+    inv.mode = "parallel";
+    inv.tasks = {task(i)};
+    inv.owner = owner(i);
+    inv.created_ms = 1'700'000'000'000 + static_cast<int64_t>(i) * 1000;
+    JobRecord job;
+    job.id = JobId(inv.id, 0);
+    job.invocation_id = inv.id;
+    job.task = task(i);
+    job.harness = "lm-evaluation-harness";
+    job.output_dir = inv.run_dir;
+    job.created_ms = inv.created_ms;
+    absl::Status created = (*store)->CreateInvocation(inv, {job}, {}, {}, inv.created_ms, nullptr);
+    INFO(created);
+    REQUIRE(created.ok());
+    for (auto [from, to] : {std::pair{JobState::kPending, JobState::kRunning},
+                            std::pair{JobState::kRunning, JobState::kSucceeded}}) {
+      REQUIRE((*store)
+                  ->TransitionJob({.job_id = job.id, .from = from, .to = to}, inv.created_ms + 500)
+                  .ok());
+    }
+  }
+}
+
+// The data-invocation attributes of the rows of the invocations table, in order.
+std::vector<std::string> TableRows(const std::string& html) {
+  std::vector<std::string> rows;
+  const size_t table = html.find(R"(<table class="grid" data-testid="invocations">)");
+  if (table == std::string::npos) return rows;
+  const size_t end = html.find("</table>", table);
+  const std::string marker = R"(<tr data-invocation=")";
+  for (size_t pos = html.find(marker, table); pos < end; pos = html.find(marker, pos)) {
+    pos += marker.size();
+    rows.push_back(html.substr(pos, html.find('"', pos) - pos));
+  }
+  return rows;
+}
+
+TEST_CASE("dashboard API: GET / has the list's first page as HTML rows, every value escaped") {
+  TempDir dir;
+  const std::string evil = R"(<script>window.pwned=1</script>"'&<img src=x onerror=pwned=2>)";
+  const std::string escaped =
+      "&lt;script&gt;window.pwned=1&lt;/script&gt;&quot;&#39;&amp;&lt;img src=x "
+      "onerror=pwned=2&gt;";
+  // 60 invocations; the newest (59) has a hostile owner and task, 58 a hostile owner. (The
+  // store takes only 8 hex digits as an id.)
+  auto id = [](int i) { return absl::StrCat(absl::Hex(0xaa000000 + i, absl::kZeroPad8)); };
+  PopulateStore(
+      dir.path() + "/state", 60, id, [&](int i) { return i >= 58 ? evil : "alice"; },
+      [&](int i) { return i == 59 ? evil : "gsm8k"; });
+  const int port = FreePort();
+  Evald evald(dir, {"--metrics-listen", absl::StrCat("127.0.0.1:", port)});
+  Api api(port);
+  httplib::Result page = api.Get("/");
+  REQUIRE(page);
+  REQUIRE(page->status == 200);
+  if (!absl::StrContains(page->body, "/assets/")) {
+    WARN("evald was built without the web build (build-web/): GET / is the fallback page");
+    return;
+  }
+  const std::string& html = page->body;
+  // The first 50 rows, newest first, are in the HTML itself, in #app, in the boot list's order.
+  std::vector<std::string> rows = TableRows(html);
+  REQUIRE(rows.size() == 50);
+  CHECK(html.find(R"(<div id="app"><a class="skip")") != std::string::npos);
+  CHECK(rows[0] == id(59));
+  CHECK(rows[1] == id(58));
+  CHECK(rows[49] == id(10));
+  nlohmann::json boot = BootData(html);
+  REQUIRE(boot["list"]["invocations"].size() == 50);
+  CHECK(boot["list"]["invocations"][0]["owner"] == evil);
+  CHECK(boot["list"]["invocations"][49]["invocationId"] == id(10));
+  // The hostile values are text: no tag of theirs is in the page, and their escaped form is.
+  CHECK(!absl::StrContains(html, "<script>window"));
+  CHECK(!absl::StrContains(html, "<img src=x"));
+  CHECK(absl::StrContains(
+      html, absl::StrCat("<td>", escaped, "</td><td>local</td><td>", escaped, "</td>")));
+  CHECK(absl::StrContains(
+      html, absl::StrCat(R"(<a href="/invocations/)", id(58), R"(">)", id(58), "</a>")));
+
+  // The URL's filters and limit are the rows' too; a bad query leaves the page to the script.
+  CHECK(TableRows(api.Get("/?limit=5")->body).size() == 5);
+  httplib::Result owned = api.Get("/?owner=" + httplib::detail::encode_query_param(evil));
+  REQUIRE(owned);
+  CHECK(TableRows(owned->body) == std::vector<std::string>{id(59), id(58)});
+  CHECK(absl::StrContains(owned->body,
+                          absl::StrCat(R"(<input name="owner" value=")", escaped, R"(")")));
+  CHECK(absl::StrContains(api.Get("/?task=nothing")->body, "No invocations."));
+  for (const std::string& other :
+       {std::string("/?limit=abc"), "/invocations/" + id(1),
+        absl::StrCat("/compare?ids=", id(1), ",", id(2)), std::string("/tasks")}) {
+    httplib::Result r = api.Get(other);
+    REQUIRE(r);
+    INFO(other);
+    CHECK(r->status == 200);
+    CHECK(!absl::StrContains(r->body, "data-testid=\"invocations\""));
+    CHECK(absl::StrContains(r->body, R"(<div id="app"></div>)"));
+  }
 }
 
 }  // namespace

@@ -1,5 +1,8 @@
 // Invocation list: newest first, filters in the URL (so a filtered view is a link), keyset paging
 // with page_token, and rows kept current by the /api/v1/stream `invocation` events.
+// evald also writes this page's first screen as HTML into GET / (daemon/dashboard/list_html.cc,
+// ListPageHtml, so the rows are on screen before this script runs): a change to the markup here
+// (elements, classes, data-testid, columns, links) must be made there too.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { fmtTime, getJSON, jobState, num, query, takeBoot } from './api.js';
 import { navigate } from './router.js';

@@ -57,6 +57,7 @@ function App() {
       {label}
     </a>
   );
+  // The list route's shell below is also written by evald (daemon/dashboard/list_html.cc).
   return (
     <>
       <a class="skip" href="#main">
@@ -79,4 +80,6 @@ function App() {
 }
 
 installLinkHandler();
+// On the list route #app already holds evald's markup of the first screen; render() reuses the
+// elements it finds there and fixes what differs (not hydration: nothing is assumed to match).
 render(<App />, document.getElementById('app'));
