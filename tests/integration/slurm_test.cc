@@ -8,9 +8,10 @@
 // its response cache until max_resumes is reached. A `command` deployment runs inside each job
 // (an srun step of run.sub): the reference endpoint deployed there gives the scores it gives as
 // an external endpoint, and a server that never gets healthy (or dies) fails its job saying why,
-// with no process left. A killed ssh master (a dropped connection) and a restarted slurmctld
-// mid-run leave the job tracked to its success. Without the cluster these tests are skipped, or
-// fail when EVALD_REQUIRE_SLURM=1 (scripts/test sets it).
+// with no process left. A killed ssh master (a dropped connection), a restarted slurmctld and a
+// login node unreachable for a minute mid-run leave the job tracked to its success (local jobs
+// run meanwhile). Without the cluster these tests are skipped, or fail when
+// EVALD_REQUIRE_SLURM=1 (scripts/test sets it).
 #include <signal.h>
 
 #include <algorithm>
@@ -764,6 +765,85 @@ TEST_CASE("slurm: slurmctld restarted while a job runs: the job stays tracked an
   CHECK(Json::parse(status.out)["jobs"][0]["progress"]["done"] == 30);
   CHECK(SlurmJobId(Json::parse(evald.Ctl({"info", inv, "--json"}).out)["jobs"][0]) ==
         SlurmJobId(job));  // the same SLURM job throughout, never resubmitted
+}
+
+// The login node's sshd (the listener of `scripts/slurm-local up` and its session processes,
+// which serve open connections such as evald's master) stopped with SIGSTOP: new connections and
+// open ones hang as for a host that went away. SIGCONT when it goes out of scope, whatever
+// happened.
+class FrozenLoginNode {
+ public:
+  FrozenLoginNode() {
+    const std::string pid_file =
+        EnvOr("EVALD_SLURM_STATE_DIR", "/var/lib/evald-slurm-local") + "/run/sshd.pid";
+    int listener = 0;
+    REQUIRE(absl::SimpleAtoi(absl::StripAsciiWhitespace(Slurp(pid_file)), &listener));
+    Freeze(listener);
+    CommandResult children = Run({"ps", "-o", "pid=", "--ppid", absl::StrCat(listener)});
+    for (absl::string_view line : absl::StrSplit(children.out, '\n', absl::SkipWhitespace())) {
+      int pid = 0;
+      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &pid)) Freeze(pid);
+    }
+  }
+  ~FrozenLoginNode() { Thaw(); }
+  void Thaw() {
+    for (auto it = stopped_.rbegin(); it != stopped_.rend(); ++it) kill(*it, SIGCONT);
+    stopped_.clear();
+  }
+
+ private:
+  void Freeze(int pid) {
+    if (kill(pid, SIGSTOP) == 0) stopped_.push_back(pid);
+  }
+  std::vector<int> stopped_;
+};
+
+TEST_CASE("slurm: the login node unreachable for a minute: jobs stay tracked and local jobs run") {
+  std::optional<Cluster> cluster = TestCluster();
+  if (!cluster) return;
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags({"--latency-ms", "300"}));
+  Evald evald(dir, FastSlurmPolls(dir));
+  CommandResult r =
+      evald.Ctl({"submit", SlurmArithConfig(dir, model, *cluster, 1, 30, 1), "--json"});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::string inv = InvocationIdFromJson(r.out);
+  Json job = WaitRunning(evald, inv, 60);
+  INFO(job.dump());
+  REQUIRE(job["state"] == "running");
+
+  {
+    FrozenLoginNode frozen;
+    const absl::Time thaw_at = absl::Now() + absl::Seconds(60);
+    // Meanwhile the SLURM job ends unseen, and a local invocation runs as usual.
+    CommandResult local =
+        evald.Ctl({"submit", WriteConfig(dir, "local.yaml", ArithConfig(dir, model)), "--json"});
+    INFO(local.out << local.err);
+    REQUIRE(local.exit_code == 0);
+    v1::Invocation local_done = evald.WaitTerminal(InvocationIdFromJson(local.out), 50);
+    CHECK(local_done.state() == v1::JOB_STATE_SUCCEEDED);
+    // Not observed is not failed: the SLURM job stays as it was last seen.
+    CommandResult during = evald.Ctl({"status", inv, "--json"});
+    REQUIRE(during.exit_code == 0);
+    CHECK(Json::parse(during.out)["jobs"][0]["state"] == "running");
+    absl::SleepFor(thaw_at - absl::Now());
+    during = evald.Ctl({"status", inv, "--json"});
+    REQUIRE(during.exit_code == 0);
+    CHECK(Json::parse(during.out)["jobs"][0]["state"] == "running");
+  }
+
+  // Reachable again: the final state, the results, and the same SLURM job.
+  v1::Invocation done = evald.WaitTerminal(inv, 180);
+  INFO("evald stderr:\n" << evald.process().Stderr());
+  REQUIRE(done.jobs_size() == 1);
+  INFO(done.jobs(0).message());
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_SUCCEEDED);
+  CommandResult status = evald.Ctl({"status", inv, "--json"});
+  REQUIRE(status.exit_code == 0);
+  CHECK(Json::parse(status.out)["jobs"][0]["progress"]["done"] == 30);
+  CHECK(SlurmJobId(Json::parse(evald.Ctl({"info", inv, "--json"}).out)["jobs"][0]) ==
+        SlurmJobId(job));
 }
 
 }  // namespace
