@@ -57,7 +57,9 @@ std::string EncodeUriComponent(absl::string_view text) {
 }
 
 // The markup below is list.jsx's (ListPage), main.jsx's (App) and widgets.jsx's, element for
-// element: keep them in step (list_html.h says why).
+// element: keep them in step (list_html.h says why). The controls that need the script (filter
+// form, pager) are disabled or read-only until it takes over: its render drops those attributes,
+// and nothing typed or clicked before is lost.
 std::string ListPageHtml(const v1::ListInvocationsResponse& list, const QueryParams& params) {
   auto param = [&params](const char* name) {
     auto it = params.find(name);
@@ -75,7 +77,8 @@ std::string ListPageHtml(const v1::ListInvocationsResponse& list, const QueryPar
       R"(<a href="/compare">Compare</a><a href="/tasks">Tasks</a></nav>)"
       R"(<div class="auth" aria-live="polite">…</div></header><main id="main" tabindex="-1">)"
       R"(<section aria-labelledby="list-title"><h1 id="list-title">Invocations</h1>)"
-      R"(<form class="filters" aria-label="Filter invocations"><label>State <select name="state">)";
+      R"(<form class="filters" aria-label="Filter invocations"><label>State <select name="state" )"
+      R"(disabled>)";
   for (const char* s :
        {"", "pending", "submitted", "running", "succeeded", "failed", "killed", "lost"}) {
     absl::StrAppend(&h, R"(<option value=")", s, "\"", state == s ? " selected" : "", ">",
@@ -85,10 +88,11 @@ std::string ListPageHtml(const v1::ListInvocationsResponse& list, const QueryPar
   for (const char* k : {"executor", "owner", "task"}) {
     absl::StrAppend(&h, "<label>", std::string(1, absl::ascii_toupper(k[0])), k + 1,
                     R"( <input name=")", k, R"(" value=")", HtmlEscape(param(k)),
-                    R"(" size="10"></label>)");
+                    R"(" size="10" readonly></label>)");
   }
   absl::StrAppend(&h, R"(<label>Invocation id <input type="search" name="q" value=")",
-                  HtmlEscape(param("q")), R"(" size="12"></label><button type="submit">Apply)",
+                  HtmlEscape(param("q")),
+                  R"(" size="12" readonly></label><button type="submit" disabled>Apply)",
                   R"(</button></form><p class="muted" aria-live="polite">Live updates: )",
                   R"(<span data-testid="stream-status">connecting</span></p>)",
                   R"(<table class="grid" data-testid="invocations"><caption class="sr-only">)",
@@ -132,12 +136,11 @@ std::string ListPageHtml(const v1::ListInvocationsResponse& list, const QueryPar
         R"(</time></td><td><input type="checkbox" name="compare" value=")", id,
         R"(" aria-label="Select )", id, R"( to compare"></td></tr>)");
   }
-  absl::StrAppend(&h, R"(</tbody></table><nav class="pager" aria-label="Pages">)",
-                  R"(<button type="button")", param("page_token").empty() ? " disabled" : "",
-                  R"(>← Newer</button> <button type="button")",
-                  list.next_page_token().empty() ? " disabled" : "",
-                  R"(>Older →</button> <button type="button">Compare selected</button>)",
-                  "</nav></section></main>");
+  absl::StrAppend(
+      &h, R"(</tbody></table><nav class="pager" aria-label="Pages">)",
+      R"(<button type="button" disabled>← Newer</button> )",
+      R"(<button type="button" disabled>Older →</button> )",
+      R"(<button type="button" disabled>Compare selected</button></nav></section></main>)");
   return h;
 }
 

@@ -15,8 +15,9 @@
 // skip link, header, main) and widgets.jsx (StateBadge, ProgressBar): same elements, classes,
 // data-testid, columns and links, so the page looks the same before and after its script runs
 // and the browser tests' selectors find the rows at once. Differences are repaired by the
-// script's first render; the only known one is the Created column's text, in UTC here and in the
-// browser's time zone after. Every string from the store is HTML-escaped.
+// script's first render; the known ones are the Created column's text, in UTC here and in the
+// browser's time zone after, and the filter form and pager, read-only or disabled here until the
+// script takes over. Every string from the store is HTML-escaped.
 //
 //   std::string html = ListPageHtml(response, req.params);
 #pragma once
@@ -29,7 +30,7 @@
 namespace evald::daemon {
 
 // `list` is the page of rows GET / lists for `params` (the URL's query: state, executor, owner,
-// task, q fill the filter form, page_token enables "Newer").
+// task and q fill the filter form).
 std::string ListPageHtml(const v1::ListInvocationsResponse& list, const QueryParams& params);
 
 // HTML text or double-quoted attribute value: & < > " ' as character references.

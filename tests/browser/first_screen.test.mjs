@@ -56,6 +56,10 @@ test('the list page has its first 50 rows in the HTML, escaped, kept through the
   assert.equal(await bare.locator('[data-testid=invocations] img').count(), 0);
   assert.equal(await first.locator('a').getAttribute('href'), `/invocations/${id}`);
   assert.equal(await bare.getByTestId('stream-status').textContent(), 'connecting');
+  // What needs the script waits for it.
+  assert.ok(await bare.getByRole('button', { name: 'Apply' }).isDisabled());
+  assert.ok(await bare.getByRole('button', { name: 'Older →' }).isDisabled());
+  assert.equal(await bare.getByLabel('Owner').getAttribute('readonly'), '');
   await noScript.close();
 
   // With it: every animation frame from the first one has the 50 rows until the stream is live.
@@ -75,6 +79,8 @@ test('the list page has its first 50 rows in the HTML, escaped, kept through the
   assert.ok(counts.length > 0);
   assert.deepEqual([...new Set(counts)], [50], `rows per frame: ${counts.join(',')}`);
   assert.equal(await page.evaluate(() => window.pwned), undefined);
+  assert.ok(await page.getByRole('button', { name: 'Apply' }).isEnabled());
+  assert.equal(await page.getByLabel('Owner').getAttribute('readonly'), null);
   assert.equal(await page.locator(ROWS).first().locator('td').nth(4).textContent(), EVIL);
   assert.equal(await page.locator('[data-testid=invocations] img').count(), 0);
   // The script's page works on the reused markup: paging and the row link.

@@ -82,4 +82,8 @@ function App() {
 installLinkHandler();
 // On the list route #app already holds evald's markup of the first screen; render() reuses the
 // elements it finds there and fixes what differs (not hydration: nothing is assumed to match).
-render(<App />, document.getElementById('app'));
+// With that markup the browser paints it first (a cached script would otherwise run, and diff
+// the 50 rows, before the first frame), and the page's own render follows a frame later.
+const root = document.getElementById('app');
+if (root.firstElementChild) requestAnimationFrame(() => setTimeout(() => render(<App />, root), 0));
+else render(<App />, root);
