@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -38,6 +39,10 @@ namespace fs = std::filesystem;
 constexpr int kDefaultListLimit = 50;
 constexpr int kMaxListLimit = 1000;
 constexpr absl::Duration kStreamPoll = absl::Milliseconds(250);
+// Logs kept by the executor (a Lepton job's /logs): how often a follower asks, how long one
+// answer may take.
+constexpr absl::Duration kExecutorLogPoll = absl::Seconds(2);
+constexpr absl::Duration kExecutorLogWait = absl::Seconds(60);
 // Configs are a few KB; one over this leaves megabytes of free heap behind (request_gate.h).
 constexpr size_t kTrimAfterConfigBytes = 32 << 10;
 
@@ -702,7 +707,15 @@ absl::Status ServerCore::StreamLogs(const v1::StreamLogsRequest& request,
   struct Stream {
     std::string job_id;
     std::string source;
+    std::string path;
     FileTailer tailer;
+    // A job's stdout while its log file does not exist (a Lepton job without shared storage):
+    // the executor's own logs (Executor::ReadLogs) from `cursor` on, once it has a handle.
+    bool may_use_executor = false;
+    bool from_executor = false;
+    bool tail_applied = false;
+    std::string cursor;
+    absl::Time next_read = absl::InfinitePast();
   };
   std::vector<Stream> streams;
   std::set<std::string> seen_paths;  // a shared server log is streamed once
@@ -719,8 +732,9 @@ absl::Status ServerCore::StreamLogs(const v1::StreamLogsRequest& request,
         if (path.empty()) continue;
       }
       if (!seen_paths.insert(path).second) continue;
-      streams.push_back({job.id, s, FileTailer(path)});
+      streams.push_back({.job_id = job.id, .source = s, .path = path, .tailer = FileTailer(path)});
       streams.back().tailer.StartAtLastLines(request.tail_lines());
+      streams.back().may_use_executor = s == "stdout";
     }
   }
   if (streams.empty()) {
@@ -740,10 +754,59 @@ absl::Status ServerCore::StreamLogs(const v1::StreamLogsRequest& request,
         for (const JobRecord& job : now->jobs) {
           if (job_filter.empty() || job.id == job_filter) finished &= IsTerminal(job.state);
         }
+        view = *std::move(now);
       }
     }
     bool wrote = false;
     for (Stream& s : streams) {
+      if (s.may_use_executor && !s.from_executor) {
+        if (fs::exists(s.path)) {
+          s.may_use_executor = false;
+        } else {
+          for (const JobRecord& job : view.jobs) {
+            if (job.id == s.job_id && !job.handle.executor.empty()) s.from_executor = true;
+          }
+        }
+      }
+      if (s.from_executor) {
+        const absl::Time now = absl::Now();
+        if (now < s.next_read && !finished) continue;
+        s.next_read = now + kExecutorLogPoll;
+        const JobRecord* job = nullptr;
+        for (const JobRecord& j : view.jobs) {
+          if (j.id == s.job_id) job = &j;
+        }
+        if (job == nullptr) continue;
+        absl::StatusOr<executors::LogPage> page = supervisor_->ReadJobLogs(
+            view.invocation.executor, *job, s.cursor, kExecutorLogWait);
+        if (absl::IsUnimplemented(page.status())) {
+          s.from_executor = s.may_use_executor = false;  // the file, when it appears
+          continue;
+        }
+        if (!page.ok()) {
+          if (!request.follow()) return page.status();
+          spdlog::warn("logs of {}: {}", s.job_id, page.status().message());
+          continue;
+        }
+        s.cursor = page->cursor;
+        std::vector<std::string>& lines = page->lines;
+        if (!s.tail_applied && request.tail_lines() > 0 &&
+            lines.size() > static_cast<size_t>(request.tail_lines())) {
+          lines.erase(lines.begin(), lines.end() - request.tail_lines());
+        }
+        s.tail_applied = true;
+        for (size_t i = 0; i < lines.size(); i += 500) {
+          v1::LogChunk chunk;
+          chunk.set_job_id(s.job_id);
+          chunk.set_source(s.source);
+          for (size_t k = i; k < std::min(lines.size(), i + 500); ++k) {
+            chunk.add_lines(std::move(lines[k]));
+          }
+          if (!sink.write(chunk)) return absl::OkStatus();
+          wrote = true;
+        }
+        continue;
+      }
       while (true) {
         std::vector<std::string> lines = s.tailer.ReadLines(500, finished);
         if (lines.empty()) break;

@@ -154,6 +154,7 @@ void Supervisor::ReconcileOnce() {
   PollStarted(*jobs);
   StopRequested(*jobs);
   std::map<std::string, DeploymentRecord> deployments = ReconcileDeployments(*jobs);
+  SweepEndedDeployments();
   StartPending(*jobs, deployments);
   pass_index_.clear();
   pass_jobs_ = nullptr;
@@ -459,6 +460,81 @@ void Supervisor::OnDeploymentPolled(DeploymentRecord d, executors::DeploymentObs
       d.message = obs.message;
       if (pass_jobs_ != nullptr) FailServedJobs(d, *pass_jobs_);
     }
+  }
+}
+
+absl::StatusOr<executors::LogPage> Supervisor::ReadJobLogs(const std::string& executor,
+                                                           const JobRecord& job,
+                                                           const std::string& cursor,
+                                                           absl::Duration wait) {
+  Backend* backend = BackendFor(executor);
+  if (backend == nullptr) {
+    return absl::UnimplementedError(absl::StrCat("no executor '", executor, "' in this evald"));
+  }
+  // Shared with the call, which may finish after we stopped waiting.
+  auto result = std::make_shared<absl::StatusOr<executors::LogPage>>(
+      absl::DeadlineExceededError("no answer"));
+  auto mu = std::make_shared<absl::Mutex>();
+  executors::JobRef ref = RefOf(job);
+  bool answered = backend->driver->RunAndWait(
+      absl::StrCat("read logs of ", job.id),
+      [ref, cursor, result, mu](executors::Executor& ex) {
+        absl::StatusOr<executors::LogPage> page = ex.ReadLogs(ref, cursor);
+        absl::MutexLock lock(mu.get());
+        *result = std::move(page);
+      },
+      wait);
+  if (!answered) {
+    return absl::DeadlineExceededError(absl::StrCat("the ", executor,
+                                                    " executor did not return the logs of ", job.id,
+                                                    " within ", absl::FormatDuration(wait)));
+  }
+  absl::MutexLock lock(mu.get());
+  return *result;
+}
+
+void Supervisor::SweepEndedDeployments() {
+  const absl::Time now = absl::Now();
+  if (now < next_sweep_ || sweeps_in_flight_ > 0) return;
+  next_sweep_ = now + options_.sweep_interval;
+  absl::StatusOr<std::vector<DeploymentRecord>> ended =
+      store_->ListEndedDeployments(NowMs() - absl::ToInt64Milliseconds(options_.sweep_window));
+  if (!ended.ok()) {
+    spdlog::warn("supervisor: cannot list ended deployments: {}", ended.status().message());
+    return;
+  }
+  if (ended->empty()) return;
+  std::vector<executors::DeploymentRef> refs;
+  std::map<std::string, std::string> invocation_of;
+  for (const DeploymentRecord& d : *ended) {
+    refs.push_back(RefOf(d));
+    invocation_of[d.id] = d.invocation_id;
+  }
+  for (auto& [name, b] : backends_) {
+    if (b.driver->executor().deployments() == nullptr) continue;
+    ++sweeps_in_flight_;
+    b.driver->Queue("sweep deployments",
+                    [this, refs, invocation_of](executors::Executor& ex) -> ExecutorDriver::Apply {
+                      std::vector<std::pair<std::string, std::string>> swept =
+                          ex.deployments()->Sweep(refs);
+                      return [this, swept, invocation_of] {
+                        --sweeps_in_flight_;
+                        for (const auto& [id, message] : swept) {
+                          EventRecord e;
+                          e.time_ms = NowMs();
+                          auto it = invocation_of.find(id);
+                          if (it == invocation_of.end()) continue;
+                          e.invocation_id = it->second;
+                          e.kind = "deployment.swept";
+                          e.message = absl::StrCat("deployment ", id, ": ", message);
+                          if (absl::StatusOr<EventRecord> r = store_->AppendEvent(e); !r.ok()) {
+                            spdlog::warn("deployment {}: cannot record '{}': {}", id, message,
+                                         r.status().message());
+                          }
+                        }
+                        if (!swept.empty()) hub_->NotifyChanged();
+                      };
+                    });
   }
 }
 

@@ -63,6 +63,10 @@ class Supervisor {
     std::function<void()> on_pass_done;
     // Retries and backoff of auto-export (auto_exporter.h).
     AutoExporter::Options auto_export;
+    // How often the model servers of deployments that ended (within `sweep_window`) are looked
+    // for and removed when still alive (DeploymentBackend::Sweep); the first pass always sweeps.
+    absl::Duration sweep_interval = absl::Minutes(5);
+    absl::Duration sweep_window = absl::Hours(24 * 7);
   };
 
   Supervisor(storage::Store* store, executors::ExecutorRegistry* registry, JobPlanner* planner,
@@ -84,6 +88,12 @@ class Supervisor {
   bool Settle(absl::Duration max);
   // No backend call queued or running (tests, benchmarks).
   bool Idle() const;
+
+  // A job's log lines as its executor keeps them (Executor::ReadLogs), read on that executor's
+  // driver thread after the calls queued there; Unimplemented when the executor keeps none,
+  // DeadlineExceeded when the answer takes longer than `wait`. Any thread.
+  absl::StatusOr<executors::LogPage> ReadJobLogs(const std::string& executor, const JobRecord& job,
+                                                 const std::string& cursor, absl::Duration wait);
 
  private:
   // One executor as the Supervisor drives it.
@@ -135,6 +145,9 @@ class Supervisor {
   // Fails the pending jobs a failed deployment was to serve.
   void FailServedJobs(const DeploymentRecord& d, std::vector<JobRecord>& jobs);
   void StopDeploymentsForShutdown();
+  // Hands the deployments that ended to each backend's Sweep, once per sweep_interval; records
+  // an event for each server it found alive.
+  void SweepEndedDeployments();
   // Applies a transition, publishes its events, updates `job` on success. False if refused.
   bool Transition(JobRecord& job, JobTransition t);
   // Stores the job's results.yml; `expected` (a job that succeeded) logs a missing or bad file.
@@ -176,6 +189,8 @@ class Supervisor {
   // Deployment ids whose backend has the secrets it asked for (DeploymentBackend::SecretNames).
   std::set<std::string> deployment_adopted_;
   std::string refused_why_;
+  absl::Time next_sweep_ = absl::InfinitePast();
+  int sweeps_in_flight_ = 0;
   // Exports succeeded jobs on its own thread (execution.auto_export).
   AutoExporter exporter_;
 };

@@ -174,6 +174,23 @@ class DeploymentBackend {
     (void)spec;
     (void)secrets;
   }
+  // Optional: deployments evald recorded as ended (stopped or failed), whose servers may have
+  // outlived them (a delete that never went through, a create that landed after the deployment
+  // failed, an evald killed in between). Removes each of those servers still alive, never one
+  // this backend did not create, and returns what it did as {deployment id, message} for an
+  // event on the deployment's invocation. Refs of other backends are ignored. Called by the
+  // Supervisor after an evald restart and every few minutes.
+  virtual std::vector<std::pair<std::string, std::string>> Sweep(
+      const std::vector<DeploymentRef>& ended) {
+    (void)ended;
+    return {};
+  }
+};
+
+// A job's log lines as its backend keeps them (Executor::ReadLogs).
+struct LogPage {
+  std::vector<std::string> lines;  // oldest first
+  std::string cursor;              // pass back to get the lines after these
 };
 
 class Executor {
@@ -232,6 +249,16 @@ class Executor {
   // the in-job server's http://127.0.0.1:<port><path>, and Validate refuses what the in-job
   // server cannot do (e.g. `port: auto`).
   virtual bool DeploysInJob() const { return false; }
+
+  // Optional: the job's log lines as the backend keeps them, for a job whose log files evald
+  // cannot read (a Lepton job without shared storage: Lepton's /logs). `cursor` "" reads from the
+  // start; each call returns the lines after `cursor`, oldest first, and the cursor for the next
+  // call. Unimplemented when the backend has no logs of its own.
+  virtual absl::StatusOr<LogPage> ReadLogs(const JobRef& job, const std::string& cursor) {
+    (void)job;
+    (void)cursor;
+    return absl::UnimplementedError("this executor keeps no job logs of its own");
+  }
 
   // Optional, for an executor whose calls on a started job need that job's secrets (Lepton's
   // workspace token, which evalctl may have sent only with the submit): true makes the

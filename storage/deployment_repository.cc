@@ -116,6 +116,17 @@ absl::StatusOr<std::vector<DeploymentRecord>> DeploymentRepository::ListActive()
   });
 }
 
+absl::StatusOr<std::vector<DeploymentRecord>> DeploymentRepository::ListEnded(
+    int64_t ended_since_ms) {
+  return db_.Run("list ended deployments", [&]() -> absl::StatusOr<std::vector<DeploymentRecord>> {
+    StatementRef s = db_.Prepare(absl::StrCat("SELECT ", kColumns,
+                                              " FROM deployments WHERE state IN ('stopped', "
+                                              "'failed') AND ended_ms >= ? ORDER BY ended_ms"));
+    s->bind(1, static_cast<int64_t>(ended_since_ms));
+    return ReadAll(*s);
+  });
+}
+
 absl::Status DeploymentRepository::Update(const DeploymentRecord& r,
                                           DeploymentState expected_state) {
   return db_.Run(absl::StrCat("update deployment ", r.id), [&]() -> absl::Status {

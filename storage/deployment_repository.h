@@ -33,6 +33,8 @@ class DeploymentRepository {
   absl::StatusOr<std::vector<DeploymentRecord>> ListByInvocation(const std::string& invocation_id);
   // Not terminal; by invocation, then insertion order.
   absl::StatusOr<std::vector<DeploymentRecord>> ListActive();
+  // Stopped or failed at `ended_since_ms` or later, oldest first.
+  absl::StatusOr<std::vector<DeploymentRecord>> ListEnded(int64_t ended_since_ms);
   // Writes every mutable field of r if the row is still in `expected_state`; Aborted otherwise.
   absl::Status Update(const DeploymentRecord& r, DeploymentState expected_state);
   absl::Status SetDesired(const std::string& id, DesiredState desired);

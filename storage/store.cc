@@ -639,6 +639,11 @@ absl::StatusOr<std::vector<DeploymentRecord>> Store::ListActiveDeployments() {
   return DeploymentRepository(*db_).ListActive();
 }
 
+absl::StatusOr<std::vector<DeploymentRecord>> Store::ListEndedDeployments(int64_t ended_since_ms) {
+  FifoLock lock(&mu_);
+  return DeploymentRepository(*db_).ListEnded(ended_since_ms);
+}
+
 absl::Status Store::UpdateProgress(const std::vector<ProgressUpdate>& updates) {
   if (updates.empty()) return absl::OkStatus();
   FifoLock lock(&mu_);

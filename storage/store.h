@@ -223,6 +223,10 @@ class Store {
   // an invocation submitted meanwhile may be missing (the supervisor's next pass sees it).
   absl::StatusOr<std::vector<JobRecord>> ListActiveJobs();
   absl::StatusOr<std::vector<DeploymentRecord>> ListActiveDeployments();
+  // Deployments that ended (stopped or failed) at `ended_since_ms` or later, oldest first: the
+  // supervisor's sweep for servers that outlived their records (executors::DeploymentBackend::
+  // Sweep).
+  absl::StatusOr<std::vector<DeploymentRecord>> ListEndedDeployments(int64_t ended_since_ms);
 
   // Progress is not an event: written on the job row only. Known jobs are updated even when some
   // ids are unknown; those are then named in a NotFound status.

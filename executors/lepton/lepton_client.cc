@@ -352,6 +352,33 @@ absl::StatusOr<json> LeptonClient::GetDeploymentTermination(const std::string& n
   return Call("GET", *path);
 }
 
+absl::StatusOr<std::vector<LeptonClient::LogLine>> LeptonClient::ListJobLogs(
+    const std::string& job_id, int64_t start_ns, int64_t end_ns, int limit) const {
+  Query query = {{"job", job_id}, {"limit", std::to_string(limit)}};
+  if (start_ns > 0) query.emplace_back("start", std::to_string(start_ns));
+  if (end_ns > 0) query.emplace_back("end", std::to_string(end_ns));
+  absl::StatusOr<json> body = Call("GET", "/logs", query);
+  if (!body.ok()) return body.status();
+  std::vector<LogLine> out;
+  if (!body->is_object() || !body->contains("data") || !(*body)["data"].is_object()) return out;
+  const json& data = (*body)["data"];
+  if (!data.contains("result") || !data["result"].is_array()) return out;
+  for (const json& stream : data["result"]) {
+    if (!stream.is_object() || !stream.contains("values") || !stream["values"].is_array()) continue;
+    for (const json& v : stream["values"]) {
+      if (!v.is_array() || v.size() < 2 || !v[0].is_string() || !v[1].is_string()) continue;
+      LogLine l;
+      if (!absl::SimpleAtoi(v[0].get<std::string>(), &l.ns)) continue;
+      l.line = v[1].get<std::string>();
+      out.push_back(std::move(l));
+    }
+  }
+  // Streams merged: newest first across all of them (stable, so one stream keeps its order).
+  std::stable_sort(out.begin(), out.end(),
+                   [](const LogLine& a, const LogLine& b) { return a.ns > b.ns; });
+  return out;
+}
+
 absl::StatusOr<std::map<std::string, std::string>> LeptonClient::ListNodeGroups() const {
   absl::StatusOr<json> body = Call("GET", "/dedicated-node-groups");
   if (!body.ok()) return body.status();

@@ -88,6 +88,16 @@ class LeptonClient {
   // {"<replica id>": [{started_at, finished_at, exit_code, reason, message}], ...}
   absl::StatusOr<nlohmann::json> GetDeploymentTermination(const std::string& name) const;
 
+  // Historical logs of a job (GET /logs?job=<id>, lepton-api.md b.5): the lines stamped in
+  // (start_ns, end_ns] (0 leaves that side open), newest first, at most `limit`, all streams
+  // (replicas) merged.
+  struct LogLine {
+    int64_t ns = 0;
+    std::string line;
+  };
+  absl::StatusOr<std::vector<LogLine>> ListJobLogs(const std::string& job_id, int64_t start_ns,
+                                                   int64_t end_ns, int limit) const;
+
   // Dedicated node groups: name -> id (affinity takes ids, users write names).
   absl::StatusOr<std::map<std::string, std::string>> ListNodeGroups() const;
 

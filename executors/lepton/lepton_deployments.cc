@@ -940,6 +940,86 @@ absl::Status LeptonDeployments::Stop(const DeploymentRef& ref, const DeploymentS
   return absl::OkStatus();
 }
 
+std::vector<std::pair<std::string, std::string>> LeptonDeployments::Sweep(
+    const std::vector<DeploymentRef>& ended) {
+  struct Candidate {
+    const DeploymentRef* ref;
+    std::string name;
+  };
+  struct Workspace {
+    LeptonExecutor::Target target;
+    std::vector<Candidate> candidates;
+  };
+  std::map<std::string, Workspace> workspaces;
+  for (const DeploymentRef& ref : ended) {
+    if (!ref.handle.executor.empty() && ref.handle.executor != "lepton") continue;
+    std::optional<LeptonExecutor::Target> target;
+    std::set<std::string> names;  // only names evald gave its own endpoints
+    if (std::optional<Handle> h = DecodeHandle(ref.handle)) {
+      names.insert(h->name);
+      target = h->target;
+    }
+    if (Record r = ReadRecord(ref); r.generation > 0) {
+      names.insert(r.name);
+      if (!target) target = r.target;
+    }
+    if (!target || names.empty()) continue;
+    Workspace& w = workspaces[TargetKey(*target)];
+    w.target = *target;
+    for (const std::string& name : names) w.candidates.push_back({&ref, name});
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& [key, w] : workspaces) {
+    absl::StatusOr<lepton::LeptonClient> client = executor_.ClientFor(w.target);
+    if (!client.ok()) {
+      spdlog::debug("lepton: cannot sweep workspace {}: {}", w.target.workspace_id,
+                    std::string(client.status().message()));
+      continue;
+    }
+    absl::StatusOr<std::vector<json>> listed = client->ListDeployments();
+    if (!listed.ok()) {
+      spdlog::warn("lepton: cannot list the endpoints of workspace {} to sweep them: {}",
+                   w.target.workspace_id, std::string(listed.status().message()));
+      continue;
+    }
+    std::map<std::string, std::string> alive;  // name -> state
+    for (const json& dep : *listed) {
+      if (!dep.is_object() || !dep.contains("metadata") || !dep["metadata"].is_object()) continue;
+      const json& md = dep["metadata"];
+      std::string name = md.value("name", std::string());
+      if (name.empty()) name = md.value("id", std::string());
+      if (!name.empty()) alive[name] = StateOf(dep);
+    }
+    for (const Candidate& c : w.candidates) {
+      auto it = alive.find(c.name);
+      if (it == alive.end() || it->second == "Deleting") continue;
+      const std::string failed_key = absl::StrCat(w.target.workspace_id, "/", c.name);
+      absl::Status deleted = client->DeleteDeployment(c.name);
+      if (deleted.ok()) {
+        sweep_failed_.erase(failed_key);
+        MarkDeleted(*c.ref);
+        std::string message = absl::StrCat("lepton endpoint ", c.name,
+                                           " of a finished invocation was still running: deleted",
+                                           " (Lepton state '", it->second, "')");
+        Note(*c.ref, message);
+        spdlog::warn("lepton: deployment {}: {}", c.ref->id, message);
+        out.emplace_back(c.ref->id, std::move(message));
+        continue;
+      }
+      std::string message = absl::StrCat("lepton endpoint ", c.name,
+                                         " of a finished invocation is still running and could "
+                                         "not be deleted (retried every few minutes): ",
+                                         deleted.message());
+      spdlog::error("lepton: deployment {}: {}", c.ref->id, message);
+      if (sweep_failed_.insert(failed_key).second) {
+        Note(*c.ref, message);
+        out.emplace_back(c.ref->id, std::move(message));
+      }
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<std::optional<DeploymentStarted>> LeptonDeployments::Recover(
     const DeploymentRef& ref, const DeploymentSpec& spec) {
   Record record = ReadRecord(ref);

@@ -38,6 +38,10 @@ constexpr char kNamePrefix[] = "evald-";
 constexpr size_t kMaxNameLength = 36;  // lepton-api.md b.8
 constexpr char kNow[] = "$(date -u +%Y-%m-%dT%H:%M:%SZ)";
 
+// Lepton's /logs: lines per call, and calls per ReadLogs.
+constexpr int kLogPageLines = 1000;
+constexpr int kLogPages = 100;
+
 struct HandleState {
   std::string name;
   std::string id;
@@ -627,6 +631,52 @@ void LeptonExecutor::Adopt(const JobRef& job, const std::map<std::string, std::s
   if (auto it = env.find(target->token_env); it != env.end() && !it->second.empty()) {
     tokens_[TargetKey(*target)] = it->second;
   }
+}
+
+absl::StatusOr<LogPage> LeptonExecutor::ReadLogs(const JobRef& job, const std::string& cursor) {
+  LogPage page;
+  page.cursor = cursor;
+  std::optional<HandleState> h = DecodeHandle(job.handle);
+  if (!h) return page;  // not started on Lepton (yet): no lines
+  int64_t after = 0;
+  if (!cursor.empty() && !absl::SimpleAtoi(cursor, &after)) {
+    return absl::InvalidArgumentError(absl::StrCat("bad Lepton log cursor '", cursor, "'"));
+  }
+  EVALD_ASSIGN_OR_RETURN(lepton::LeptonClient client, ClientFor(h->target));
+  // /logs answers newest first, at most `limit` lines of (start, end]: page backward from the
+  // newest line, moving `end` to the oldest stamp received. Lines sharing that stamp may be cut
+  // off by the limit, so they are dropped from the page and read again with the next one.
+  std::vector<lepton::LeptonClient::LogLine> newest_first;
+  int64_t end = 0;
+  for (int n = 0; n < kLogPages; ++n) {
+    EVALD_ASSIGN_OR_RETURN(std::vector<lepton::LeptonClient::LogLine> lines,
+                           client.ListJobLogs(h->id, after, end, kLogPageLines));
+    if (static_cast<int>(lines.size()) < kLogPageLines) {
+      for (auto& l : lines) newest_first.push_back(std::move(l));
+      break;
+    }
+    const int64_t oldest = lines.back().ns;
+    size_t keep = lines.size();
+    while (keep > 0 && lines[keep - 1].ns == oldest) --keep;
+    if (keep == 0) {
+      // A whole page stamped alike cannot be split: take it and go on below that stamp.
+      keep = lines.size();
+      end = oldest - 1;
+    } else {
+      end = oldest;
+    }
+    for (size_t i = 0; i < keep; ++i) newest_first.push_back(std::move(lines[i]));
+    if (n + 1 == kLogPages) {
+      spdlog::warn("lepton: job {}: more than {} log lines at once; the oldest are not shown",
+                   job.job_id, kLogPages * kLogPageLines);
+    }
+  }
+  if (newest_first.empty()) return page;
+  page.cursor = std::to_string(newest_first.front().ns);
+  for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it) {
+    page.lines.push_back(std::move(it->line));
+  }
+  return page;
 }
 
 absl::StatusOr<std::optional<JobHandle>> LeptonExecutor::Recover(const JobRef& job) {

@@ -24,6 +24,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,11 @@ class LeptonDeployments : public DeploymentBackend {
   std::vector<std::string> SecretNames(const deployment::DeploymentSpec& spec) const override;
   void Adopt(const DeploymentRef& ref, const deployment::DeploymentSpec& spec,
              const std::map<std::string, std::string>& secrets) override;
+  // Endpoints named by ended deployments' handles and lepton-endpoint.json records (evald's own,
+  // never others) still listed by their workspace are deleted: one GET /deployments per
+  // workspace, then one DELETE per endpoint found alive.
+  std::vector<std::pair<std::string, std::string>> Sweep(
+      const std::vector<DeploymentRef>& ended) override;
 
  private:
   absl::StatusOr<DeploymentStarted> StartEndpoint(
@@ -93,6 +99,8 @@ class LeptonDeployments : public DeploymentBackend {
   std::map<std::string, std::string> failing_;
   std::map<std::string, absl::Time> next_look_;
   std::map<std::string, std::string> last_message_;
+  // Endpoints the sweep could not delete, already reported by an event.
+  std::set<std::string> sweep_failed_;
 };
 
 class LeptonExecutor : public Executor {
@@ -112,6 +120,9 @@ class LeptonExecutor : public Executor {
   // job's stored secrets: Adopt keeps it for the job's workspace, as Start does.
   bool AdoptsSecrets() const override { return true; }
   void Adopt(const JobRef& job, const std::map<std::string, std::string>& env) override;
+  // The job's lines from Lepton's GET /logs?job=<id>, paged backward with start/end; the cursor
+  // is the newest line's timestamp (ns).
+  absl::StatusOr<LogPage> ReadLogs(const JobRef& job, const std::string& cursor) override;
 
   // The reference polls every 10 s; the API has no SLA for frequent calls (lepton-api.md).
   absl::Duration PollInterval() const override { return absl::Seconds(10); }

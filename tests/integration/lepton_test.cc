@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
@@ -861,11 +862,11 @@ TEST_CASE("lepton: deployment.shared false gives each task its own endpoint, eac
   LeptonFake fake(dir, {"--endpoint-ready-after-s", "0.3", "--warmup-503", "0"});
   fake.Scenario({{"jobs", {{{"match", "*"}, {"scenario", "run_forever"}}}}});
   Evald evald(dir, EvaldFlags(dir), {{"LEPTON_API_TOKEN", kToken}});
-  std::string yaml = absl::StrCat(
-      absl::StrReplaceAll(EndpointConfig(dir, fake, false),
-                          {{"  endpoint_readiness_interval: 0.2\n",
-                            "  endpoint_readiness_interval: 0.2\n  shared: false\n"}}),
-      "    - name: arith\n      task_file: ", DataDir(), "/arith_task.yaml\n");
+  std::string yaml =
+      absl::StrCat(absl::StrReplaceAll(EndpointConfig(dir, fake, false),
+                                       {{"  endpoint_readiness_interval: 0.2\n",
+                                         "  endpoint_readiness_interval: 0.2\n  shared: false\n"}}),
+                   "    - name: arith\n      task_file: ", DataDir(), "/arith_task.yaml\n");
   const std::string inv = Submit(evald, WriteConfig(dir, "run.yaml", yaml), false);
   REQUIRE(WaitFor([&] { return PostedEndpoints(fake).size() == 2; }, 20));
   std::set<std::string> names;
@@ -899,6 +900,159 @@ TEST_CASE("lepton: an endpoint in a crash loop fails at once with its reasons an
   CHECK(absl::StrContains(message, "container exited with code 1"));
   CHECK(done.jobs(0).state() == v1::JOB_STATE_FAILED);
   CheckEndpointDeleted(fake, name);
+}
+
+// ---- Sweeping endpoints that outlived their invocation; job logs from /logs ------------------
+
+// An endpoint created directly in the workspace (not by evald).
+void CreateForeignEndpoint(LeptonFake& fake, const std::string& name) {
+  httplib::Client c(fake.url());
+  httplib::Headers headers = {{"Authorization", absl::StrCat("Bearer ", kToken)}};
+  Json body = {{"metadata", {{"id", name}, {"name", name}}},
+               {"spec",
+                {{"container", {{"image", "vllm/vllm-openai:latest"}}},
+                 {"resource_requirement",
+                  {{"resource_shape", "gpu.1xh200"}, {"min_replicas", 1}, {"max_replicas", 1}}}}}};
+  httplib::Result r =
+      c.Post("/api/v2/workspaces/ws-test/deployments", headers, body.dump(), "application/json");
+  REQUIRE(r);
+  INFO(r->body);
+  REQUIRE(r->status == 200);
+}
+
+// The fake's deployments by name, with their states.
+std::map<std::string, std::string> FakeEndpoints(LeptonFake& fake) {
+  std::map<std::string, std::string> out;
+  const Json state = fake.Control("GET", "/_fake/state");
+  for (const Json& d : state["deployments"]) {
+    out[d["metadata"]["name"].get<std::string>()] = d["status"]["state"].get<std::string>();
+  }
+  return out;
+}
+
+TEST_CASE(
+    "lepton: an endpoint that outlived its finished invocation is deleted after an evald restart, "
+    "with an event, and a foreign endpoint is left alone") {
+  TempDir dir;
+  LeptonFake fake(dir, {"--endpoint-ready-after-s", "0.3"});
+  // The endpoint's POST is carried out but answered 400, so the deployment fails; every DELETE
+  // of it fails with 503: the invocation ends with its endpoint still running.
+  fake.Scenario(
+      {{"faults",
+        {{{"method", "POST"}, {"path", "/deployments"}, {"status", 400}, {"commit", true}},
+         {{"method", "DELETE"}, {"path", "/deployments/*"}, {"status", 503}, {"count", -1}}}}});
+  Evald evald(dir, EvaldFlags(dir), {{"LEPTON_API_TOKEN", kToken}});
+  std::string cfg = WriteConfig(dir, "run.yaml", EndpointConfig(dir, fake, false));
+  const std::string inv = Submit(evald, cfg, false);
+  const std::string name = WaitEndpointPosted(fake);
+  v1::Invocation done = evald.WaitTerminal(inv, 90);
+  INFO(done.DebugString());
+  REQUIRE(done.deployments_size() == 1);
+  CHECK(done.deployments(0).state() == v1::DEPLOYMENT_STATE_FAILED);
+  CHECK(done.jobs(0).state() == v1::JOB_STATE_FAILED);
+  REQUIRE(fake.Count("DELETE", "/deployments/" + name) >= 1);  // tried, and failed
+  REQUIRE(FakeEndpoints(fake).count(name) == 1);
+  CHECK(FakeEndpoints(fake)[name] != "Deleting");
+
+  evald.Kill9();
+  {
+    httplib::Client c(fake.url());
+    REQUIRE(c.Delete("/_fake/faults"));
+  }
+  // Endpoints evald did not create: one of another user, one named like evald's.
+  CreateForeignEndpoint(fake, "my-own-llama");
+  CreateForeignEndpoint(
+      fake, absl::StrCat("llama-3-1-8b-", inv == "aaaaaaaa" ? "bbbbbbbb" : "aaaaaaaa", "-0"));
+  const int deletes_before = fake.Count("DELETE", "/deployments/" + name);
+  evald.Start();
+  CHECK(WaitFor([&] { return fake.Count("DELETE", "/deployments/" + name) > deletes_before; }, 20));
+  CHECK(WaitFor([&] { return FakeEndpoints(fake).count(name) == 0; }, 20));
+  // One list call for the sweep; the foreign endpoints are neither deleted nor touched.
+  CHECK(fake.Count("GET", "/deployments") >= 1);
+  for (const Json& r : fake.Requests()) {
+    if (r["method"] == "DELETE") {
+      CHECK(absl::EndsWith(r["path"].get<std::string>(), "/deployments/" + name));
+    }
+  }
+  std::map<std::string, std::string> left = FakeEndpoints(fake);
+  CHECK(left.count("my-own-llama") == 1);
+  CHECK(left.size() == 2);
+  // The event on the invocation says what happened (a finished invocation's watch shows only
+  // its snapshot: read the history from the database, as durability_test does).
+  std::string events;
+  CHECK(WaitFor(
+      [&] {
+        CommandResult r =
+            Run({"sqlite3", evald.state_dir() + "/evald.db",
+                 "SELECT kind || ': ' || message FROM events WHERE invocation_id = '" + inv +
+                     "' ORDER BY seq"});
+        events = r.out;
+        return absl::StrContains(events, "deployment.swept");
+      },
+      10));
+  INFO(events);
+  CHECK(absl::StrContains(
+      events, absl::StrCat("deployment.swept: deployment ", inv, ".d0: lepton endpoint ", name,
+                           " of a finished invocation was still running: "
+                           "deleted")));
+  // The deployment's own log says it too.
+  CommandResult server = evald.Ctl({"logs", inv, "--source", "server"});
+  CHECK(absl::StrContains(server.out, "of a finished invocation was still running: deleted"));
+  CheckNoSecretLeakAnywhere(fake);
+}
+
+TEST_CASE("lepton: evalctl logs shows a Lepton job's lines from /logs, paged, in order, once") {
+  TempDir dir;
+  LeptonFake fake(dir);
+  // More lines than one /logs page (1000): three pages, none lost or shown twice.
+  Json lines = Json::array();
+  for (int i = 0; i < 2500; ++i) lines.push_back(absl::StrCat("eval line ", i));
+  fake.Scenario({{"jobs", {{{"match", "*"}, {"scenario", "run_forever"}, {"log_lines", lines}}}}});
+  Evald evald(dir, EvaldFlags(dir), {{"LEPTON_API_TOKEN", kToken}});
+  std::string cfg = WriteConfig(dir, "run.yaml", LeptonConfig(dir, fake, false));
+  const std::string inv = Submit(evald, cfg, false);
+  Json job = WaitJobState(evald, inv, "running");
+  // No stdout.log on the shared storage: the lines come from Lepton.
+  REQUIRE_FALSE(std::filesystem::exists(job["output_dir"].get<std::string>() + "/logs/stdout.log"));
+  const std::string job_id = inv + ".0";
+  auto check_all = [&](const std::string& out, const std::string& prefix) {
+    std::vector<std::string> got = absl::StrSplit(out, '\n', absl::SkipEmpty());
+    REQUIRE(got.size() == 2500);
+    for (int i = 0; i < 2500; ++i) {
+      INFO(i);
+      REQUIRE(got[i] == absl::StrCat(prefix, "eval line ", i));
+    }
+  };
+  // Follow from now on, while the job runs.
+  Process follower({BinDir() + "/evalctl", "logs", "-f", job_id}, {{"EVALD_ADDR", evald.address()}},
+                   dir.path() + "/follow");
+  {
+    CommandResult r = evald.Ctl({"logs", inv});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    check_all(r.out, job_id + ": ");
+  }
+  int log_calls = 0;
+  for (const Json& r : fake.Requests()) {
+    if (r["method"] == "GET" && absl::EndsWith(r["path"].get<std::string>(), "/logs")) {
+      ++log_calls;
+      CHECK(r["query"]["job"][0] == JobName(inv));
+    }
+  }
+  CHECK(log_calls >= 3);
+  {
+    CommandResult r = evald.Ctl({"logs", job_id, "--tail", "3"});
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out == "eval line 2497\neval line 2498\neval line 2499\n");
+  }
+  // The job ends: the follower stops, having printed every line once.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  PlayJobOutput(job["output_dir"], 0);
+  fake.Script(JobName(inv), {{"timeline", {{{"state", "Completed"}}}}, {"log_lines", lines}});
+  evald.WaitTerminal(inv, 30);
+  CHECK(follower.Wait(20) == 0);
+  check_all(follower.Stdout(), "");
+  CheckNoSecretLeak(fake);
 }
 
 }  // namespace
