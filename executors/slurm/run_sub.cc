@@ -22,8 +22,11 @@ absl::Status CheckSpec(const JobSpec& spec, const RunSubOptions& options) {
   EVALD_RETURN_IF_ERROR(CheckJobSpecForScript(spec));
   EVALD_RETURN_IF_ERROR(CheckShellValue(options.runner_path, "runner_path"));
   EVALD_RETURN_IF_ERROR(CheckSbatchLineValue(spec.task_dir, "task directory"));
-  if (!spec.native) {
-    EVALD_RETURN_IF_ERROR(CheckSbatchLineValue(spec.image, "task image"));
+  if (spec.native && !options.runner_image.empty()) {
+    EVALD_RETURN_IF_ERROR(CheckSbatchLineValue(options.runner_image, "execution.runner.image:"));
+  }
+  if (!spec.native) EVALD_RETURN_IF_ERROR(CheckSbatchLineValue(spec.image, "task image"));
+  if (!spec.native || !options.runner_image.empty()) {
     if (spec.task_dir.find_first_of(",:") != std::string::npos) {
       return absl::InvalidArgumentError(absl::StrCat(
           "task directory '", absl::CHexEscape(spec.task_dir),
@@ -236,7 +239,23 @@ absl::StatusOr<RenderedJob> RenderRunSub(const JobSpec& spec, const SlurmConfig&
   // allocation with a server step.
   const std::string redirect =
       " >>\"$task_dir/logs/stdout.log\" 2>>\"$task_dir/logs/stderr.log\"\n";
-  if (spec.native) {
+  if (spec.native && !options.runner_image.empty()) {
+    // evalrun inside a container (pyxis): the task dir at its own path, so the plan's paths
+    // (outputs, response cache) are the same inside and out. No --mpi pmix: evalrun needs none.
+    out.plan = spec.plan_yaml;
+    std::string mounts = absl::StrCat(spec.task_dir, ":", spec.task_dir);
+    for (const auto& [src, dst] : config.evaluation_mounts) {
+      absl::StrAppend(&mounts, ",", src, ":", dst);
+    }
+    std::string flags = absl::StrCat(" --container-image ", ShellQuote(options.runner_image));
+    if (!env_names.empty()) {
+      absl::StrAppend(&flags, " --container-env ", absl::StrJoin(env_names, ","));
+    }
+    if (!config.mount_home) absl::StrAppend(&flags, " --no-container-mount-home");
+    absl::StrAppend(&flags, " --container-mounts ", ShellQuote(mounts));
+    absl::StrAppend(&s, "srun --overlap --nodes 1 --ntasks 1", flags, " ",
+                    ShellQuote(options.runner_path), " --plan \"$task_dir/plan.yaml\"", redirect);
+  } else if (spec.native) {
     out.plan = spec.plan_yaml;
     absl::StrAppend(&s, "srun --overlap --nodes 1 --ntasks 1 ", ShellQuote(options.runner_path),
                     " --plan \"$task_dir/plan.yaml\"", redirect);

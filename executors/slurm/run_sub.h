@@ -27,8 +27,12 @@
 namespace evald::executors {
 
 struct RunSubOptions {
-  // Native tasks: the evalrun binary as the compute node sees it.
+  // Native tasks: the evalrun binary as the compute node sees it (inside `runner_image` when
+  // that is set).
   std::string runner_path = "evalrun";
+  // Native tasks: run evalrun in this container image (a pyxis step with the task dir mounted at
+  // its own path, so the plan and the outputs resolve), or "" to run it on the node.
+  std::string runner_image;
   // A model server to run inside the job (an `srun --overlap` step started before the
   // evaluation, a health-wait loop with the spec's readiness timeout, stopped at the end), or
   // nullptr. SlurmExecutor passes the server of JobSpec::deployment_yaml.

@@ -14,6 +14,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -383,6 +385,78 @@ absl::Status SlurmCluster::WritePrivateFile(const std::string& remote_path,
         absl::StrCat("cannot write ", remote_path, " on the cluster: ", r.Describe()));
   }
   return absl::OkStatus();
+}
+
+namespace {
+
+// The first 64 hex digits of a `sha256sum` answer, lowercase, or "".
+std::string Sha256Of(absl::string_view out) {
+  out = absl::StripLeadingAsciiWhitespace(out);
+  if (out.size() < 64) return "";
+  std::string hex(out.substr(0, 64));
+  for (char c : hex) {
+    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) return "";
+  }
+  return absl::AsciiStrToLower(hex);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> FileSha256(const std::string& path) {
+  ClusterResult r = RunCommand({"sha256sum", "--", path}, "", absl::Seconds(60));
+  std::string hex = r.ok() ? Sha256Of(r.out) : "";
+  if (hex.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot checksum ", path, ": ", r.Describe()));
+  }
+  return hex;
+}
+
+absl::StatusOr<bool> SlurmCluster::InstallFile(const std::string& local_path,
+                                               const std::string& sha256,
+                                               const std::string& remote_path) {
+  if (Sha256Of(sha256) != sha256) {
+    return absl::InvalidArgumentError(absl::StrCat("not a sha256: '", sha256, "'"));
+  }
+  const std::string q = ShellQuote(remote_path);
+  const std::string where = target_.remote() ? absl::StrCat(target_.hostname, ":") : "";
+  // Exit 0 whether the file is there or not: only ssh's own failures fail this.
+  ClusterResult check = Run(absl::StrCat("sha256sum < ", q, " 2>/dev/null || true"));
+  if (!check.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot checksum ", where, remote_path, ": ", check.Describe()));
+  }
+  if (Sha256Of(check.out) == sha256) return false;
+
+  std::ifstream in(local_path, std::ios::binary);
+  std::string content;
+  if (in.is_open()) {
+    content.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  if (!in.is_open() || in.bad()) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot read ", local_path));
+  }
+  const std::string dir = std::filesystem::path(remote_path).parent_path().string();
+  const std::string tmp = ShellQuote(absl::StrCat(remote_path, ".upload.XXXXXX"));
+  // A temporary name in the same dir (same file system), checked, then renamed over the target.
+  ClusterResult r =
+      Run(absl::StrCat(
+              "mkdir -p ", ShellQuote(dir.empty() ? "/" : dir), " && t=$(mktemp ", tmp,
+              ") || exit 1; if cat > \"$t\" && chmod 0755 \"$t\" && [ \"$(sha256sum < \"$t\" | "
+              "cut -c1-64)\" = ",
+              sha256, " ]; then mv -f -- \"$t\" ", q,
+              " && exit 0; fi; rm -f -- \"$t\"; echo 'the copy failed or its sha256 differs' "
+              ">&2; exit 1"),
+          content, absl::Minutes(5));
+  if (!r.ok()) {
+    const std::string message =
+        absl::StrCat("cannot copy ", local_path, " to ", where, remote_path, ": ", r.Describe());
+    if (!r.timed_out && r.exit_code > 0 && r.exit_code != 255) {
+      return absl::FailedPreconditionError(message);
+    }
+    return absl::UnavailableError(message);
+  }
+  return true;
 }
 
 ClusterPool::ClusterPool() = default;

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
 namespace evald::executors {
@@ -86,6 +87,15 @@ class SlurmCluster {
   absl::Status FetchFrom(const std::vector<FetchDir>& dirs, const std::vector<std::string>& paths);
   // Writes `content` to `remote_path` with mode 0600 (through stdin, never a command line).
   absl::Status WritePrivateFile(const std::string& remote_path, const std::string& content);
+  // Makes `remote_path` on the cluster a 0755 copy of the local file `local_path`, whose sha256
+  // (64 lowercase hex, FileSha256) is `sha256`. One remote `sha256sum` tells whether it is there
+  // already; if not, the file goes over the connection (stdin) to a temporary name next to it, is
+  // checksummed there and renamed, so a job never runs half a file and two evalds copying at once
+  // both end with a whole one. True when it copied, false when the file was there. Unavailable
+  // when the cluster did not answer; FailedPrecondition when the copy failed on the cluster (no
+  // space, no permission, a checksum that differs) or the local file cannot be read.
+  absl::StatusOr<bool> InstallFile(const std::string& local_path, const std::string& sha256,
+                                   const std::string& remote_path);
 
   // The ssh argv for `command` (tests; empty for a local cluster).
   std::vector<std::string> SshArgv(const std::string& command, bool master = false) const;
@@ -105,6 +115,10 @@ class SlurmCluster {
   std::string control_socket_;
   bool master_ok_ = false;
 };
+
+// The sha256 of a local file as 64 lowercase hex digits (coreutils `sha256sum`, as on the
+// cluster); FailedPrecondition when it cannot be read.
+absl::StatusOr<std::string> FileSha256(const std::string& path);
 
 // One SlurmCluster per target, with their control sockets in one private directory that is
 // removed on destruction.

@@ -35,6 +35,11 @@ std::vector<config::SchemaRule> SlurmExecutionKeys() {
       SchemaKey("execution.subproject", K::kStr | K::kNull),
       SchemaKey("execution.sbatch_comment", K::kStr | K::kNull),
       SchemaKey("execution.sbatch_extra_flags", K::kMap | K::kNull).Open(),
+      // evald's own: where native tasks find evalrun on the compute node (one of the three).
+      SchemaKey("execution.runner", K::kMap | K::kNull),
+      SchemaKey("execution.runner.path", K::kStr | K::kNull),
+      SchemaKey("execution.runner.image", K::kStr | K::kNull),
+      SchemaKey("execution.runner.upload", K::kBool | K::kNull),
       SchemaKey("execution.deployment", K::kMap | K::kNull).Open(),
       SchemaKey("execution.proxy", K::kMap | K::kNull).Open(),
       SchemaKey("execution.mounts.auxiliary", K::kMap | K::kNull).Open(),
@@ -141,6 +146,74 @@ absl::Status ParseExtraFlags(const YAML::Node& execution, SlurmConfig& config) {
   return absl::OkStatus();
 }
 
+// execution.runner: {path: /abs/evalrun}, {image: <image>} or {upload: true}; unset = upload for
+// a remote cluster, evald's own runner path for a cluster on this machine.
+absl::Status ParseRunner(const YAML::Node& execution, SlurmConfig& config) {
+  using Kind = SlurmRunner::Kind;
+  config.runner = {.kind = config.hostname.empty() ? Kind::kOwn : Kind::kUpload};
+  YAML::Node n = execution["runner"];
+  if (!Present(n)) return absl::OkStatus();
+  constexpr char kForms[] =
+      "expected {path: /abs/path/evalrun}, {image: <container image>} or {upload: true}";
+  if (!n.IsMap()) {
+    return Bad("runner",
+               absl::StrCat(kForms, ", got '",
+                            absl::CHexEscape(n.IsScalar() ? n.Scalar() : "<a list>"), "'"));
+  }
+  for (const auto& kv : n) {
+    const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "?";
+    if (key != "path" && key != "image" && key != "upload") {
+      return Bad(absl::StrCat("runner.", absl::CHexEscape(key)),
+                 absl::StrCat("unknown key; ", kForms));
+    }
+  }
+  std::optional<bool> upload;
+  if (YAML::Node u = n["upload"]; Present(u)) {
+    upload = AsBool(u);
+    if (!upload) return Bad("runner.upload", "expected true or false");
+  }
+  const bool has_path = Present(n["path"]), has_image = Present(n["image"]);
+  if (has_path && has_image) {
+    return Bad("runner",
+               "give path or image, not both (path runs evalrun on the node, image runs it in a "
+               "container)");
+  }
+  if ((has_path || has_image) && upload.value_or(false)) {
+    return Bad("runner", absl::StrCat("give one of path, image or upload: true, not ",
+                                      has_path ? "path" : "image", " and upload"));
+  }
+  if (has_path) {
+    YAML::Node p = n["path"];
+    if (!p.IsScalar()) return Bad("runner.path", "expected a string");
+    const std::string& path = p.Scalar();
+    EVALD_RETURN_IF_ERROR(CheckShellValue(path, "execution.runner.path"));
+    EVALD_RETURN_IF_ERROR(CheckLineValue("runner.path", path));
+    if (path.empty() || path[0] != '/') {
+      return Bad("runner.path", absl::StrCat("'", absl::CHexEscape(path),
+                                             "' is not an absolute path (evalrun's path on the "
+                                             "cluster's compute nodes)"));
+    }
+    config.runner = {.kind = Kind::kPath, .value = path};
+    return absl::OkStatus();
+  }
+  if (has_image) {
+    YAML::Node i = n["image"];
+    if (!i.IsScalar()) return Bad("runner.image", "expected a string");
+    const std::string& image = i.Scalar();
+    EVALD_RETURN_IF_ERROR(CheckShellValue(image, "execution.runner.image"));
+    EVALD_RETURN_IF_ERROR(CheckLineValue("runner.image", image));
+    if (image.empty()) return Bad("runner.image", "must not be empty");
+    config.runner = {.kind = Kind::kImage, .value = image};
+    return absl::OkStatus();
+  }
+  if (upload.value_or(false)) {
+    config.runner = {.kind = Kind::kUpload};
+    return absl::OkStatus();
+  }
+  return Bad("runner",
+             absl::StrCat(kForms, upload ? " (upload: false needs a path or an image)" : ""));
+}
+
 }  // namespace
 
 absl::Status CheckSbatchLineValue(absl::string_view value, absl::string_view what) {
@@ -212,6 +285,10 @@ absl::StatusOr<SlurmConfig> ParseSlurmConfig(const std::string& execution_yaml) 
   EVALD_ASSIGN_OR_RETURN(config.subproject, Str(execution, "subproject", ""));
   EVALD_ASSIGN_OR_RETURN(config.sbatch_comment, Str(execution, "sbatch_comment", ""));
   EVALD_RETURN_IF_ERROR(ParseExtraFlags(execution, config));
+  EVALD_RETURN_IF_ERROR(ParseRunner(execution, config));
+  if (YAML::Node o = execution["output_dir"]; Present(o) && o.IsScalar()) {
+    config.output_dir = o.Scalar();
+  }
 
   YAML::Node env = execution["env_vars"];
   if (Present(env) && env.IsMap()) {

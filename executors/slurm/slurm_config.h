@@ -20,6 +20,19 @@
 
 namespace evald::executors {
 
+// execution.runner: how a native task gets `evalrun` on the compute node.
+struct SlurmRunner {
+  enum class Kind {
+    kOwn,     // evald's own runner path (--runner): the default for a cluster on this machine
+    kPath,    // {path: /abs/evalrun}: a path on the cluster, used as is
+    kImage,   // {image: <image>}: `evalrun` (the image's PATH) in a pyxis container step
+    kUpload,  // {upload: true}: evald copies its own evalrun to <output_dir>/.evald-runner/
+              // evalrun-<first 16 hex of its sha256>; the default for a remote cluster
+  };
+  Kind kind = Kind::kOwn;
+  std::string value;  // the path (kPath) or the image (kImage)
+};
+
 struct SlurmConfig {
   std::string hostname;  // login node; "" = sbatch on this machine
   std::string username;
@@ -42,6 +55,8 @@ struct SlurmConfig {
   std::optional<std::string> max_walltime;  // total across resumes (not enforced yet)
   int max_resumes = 0;                      // not enforced yet
   double poll_interval_s = 30;
+  SlurmRunner runner;
+  std::string output_dir;  // execution.output_dir as given ("" when unset)
 };
 
 std::vector<config::SchemaRule> SlurmExecutionKeys();

@@ -39,10 +39,19 @@ constexpr char kTargetFile[] = ".slurm_target.json";
 // Polls in which a job is in neither squeue nor sacct before it counts as vanished.
 constexpr int kMaxMisses = 3;
 
-RunSubOptions Options(const ExecutorContext& context) {
-  // TODO(issue 10): the runner as the compute node sees it (a configured path, an image, or an
-  // evalrun evald uploads once per cluster); until then the daemon's own path, or PATH.
-  return {.runner_path = context.runner_path.empty() ? "evalrun" : context.runner_path};
+// Where execution.runner's upload puts evald's evalrun: <output_dir>/.evald-runner/.
+constexpr char kRunnerDir[] = ".evald-runner";
+
+// evald's own evalrun, which execution.runner's upload copies: a regular file, or an error that
+// says what to do.
+absl::Status StatUploadRunner(const std::string& path, struct stat& st) {
+  if (path.empty() || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "execution.runner: upload: evald's evalrun '", path,
+        "' is not a file (set runner_path in the evald config), or give execution.runner.path "
+        "or execution.runner.image"));
+  }
+  return absl::OkStatus();
 }
 
 std::string ReadFile(const std::string& path) {
@@ -203,24 +212,105 @@ std::optional<SlurmHandleState> DecodeSlurmHandle(const JobHandle& h) {
 
 SlurmExecutor::SlurmExecutor(ExecutorContext context) : context_(std::move(context)) {}
 
+absl::StatusOr<std::string> SlurmExecutor::RunnerSha256() const {
+  const std::string& path = context_.runner_path;
+  struct stat st {};
+  EVALD_RETURN_IF_ERROR(StatUploadRunner(path, st));
+  const int64_t mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
+  {
+    absl::MutexLock lock(&digest_mu_);
+    if (digest_ && digest_->path == path && digest_->size == st.st_size &&
+        digest_->mtime_ns == mtime_ns) {
+      return digest_->sha256;
+    }
+  }
+  EVALD_ASSIGN_OR_RETURN(std::string sha256, FileSha256(path));
+  absl::MutexLock lock(&digest_mu_);
+  digest_ = RunnerDigest{.path = path, .size = st.st_size, .mtime_ns = mtime_ns, .sha256 = sha256};
+  return sha256;
+}
+
+absl::StatusOr<SlurmExecutor::Runner> SlurmExecutor::ResolveRunner(const JobSpec& spec,
+                                                                   const SlurmConfig& config,
+                                                                   bool checksum) const {
+  Runner runner;
+  if (!spec.native) return runner;  // the harness container brings its own
+  switch (config.runner.kind) {
+    case SlurmRunner::Kind::kOwn:
+      runner.path = context_.runner_path.empty() ? "evalrun" : context_.runner_path;
+      break;
+    case SlurmRunner::Kind::kPath:
+      runner.path = config.runner.value;
+      break;
+    case SlurmRunner::Kind::kImage:
+      runner.path = "evalrun";  // the image's own, on its PATH
+      runner.image = config.runner.value;
+      break;
+    case SlurmRunner::Kind::kUpload: {
+      std::string dir = config.output_dir;
+      while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+      if (dir.empty() || dir[0] != '/') {
+        return absl::InvalidArgumentError(
+            "execution.runner: upload needs execution.output_dir, an absolute path on the "
+            "cluster (evalrun goes to <output_dir>/.evald-runner/)");
+      }
+      std::string sha256(64, '0');  // Validate: the path's shape only, no checksum
+      if (checksum) {
+        EVALD_ASSIGN_OR_RETURN(sha256, RunnerSha256());
+      } else {
+        struct stat st {};
+        EVALD_RETURN_IF_ERROR(StatUploadRunner(context_.runner_path, st));
+      }
+      runner.upload_from = context_.runner_path;
+      runner.sha256 = sha256;
+      runner.path =
+          absl::StrCat(dir == "/" ? "" : dir, "/", kRunnerDir, "/evalrun-", sha256.substr(0, 16));
+      EVALD_RETURN_IF_ERROR(CheckShellValue(runner.path, "execution.output_dir"));
+      break;
+    }
+  }
+  return runner;
+}
+
 absl::Status SlurmExecutor::Validate(const JobSpec& spec) const {
-  // Also called for dry runs, so it checks what Render needs and nothing about submitting.
-  return Render(spec).status();
+  // Also called for dry runs, so it checks what Render needs and nothing about submitting; and at
+  // Submit, so no checksum of the runner (Render and Start compute it).
+  return RenderWith(spec, /*checksum=*/false).status();
 }
 
 absl::StatusOr<RenderedJob> SlurmExecutor::Render(const JobSpec& spec) const {
+  return RenderWith(spec, /*checksum=*/true);
+}
+
+absl::StatusOr<RenderedJob> SlurmExecutor::RenderWith(const JobSpec& spec, bool checksum) const {
   EVALD_ASSIGN_OR_RETURN(SlurmConfig config, ParseSlurmConfig(spec.execution_yaml));
   EVALD_ASSIGN_OR_RETURN(std::optional<deployment::DeploymentSpec> server, InJobServer(spec));
-  RunSubOptions options = Options(context_);
+  EVALD_ASSIGN_OR_RETURN(Runner runner, ResolveRunner(spec, config, checksum));
+  RunSubOptions options{.runner_path = runner.path, .runner_image = runner.image};
   if (server) options.deployment = &*server;
   return RenderRunSub(spec, config, options);
+}
+
+absl::Status SlurmExecutor::InstallRunner(SlurmCluster& cluster, const Runner& runner) {
+  if (runner.upload_from.empty()) return absl::OkStatus();
+  std::set<std::string>& known = installed_[cluster.target().Key()];
+  if (known.count(runner.path) > 0) return absl::OkStatus();
+  EVALD_ASSIGN_OR_RETURN(bool copied,
+                         cluster.InstallFile(runner.upload_from, runner.sha256, runner.path));
+  if (copied) {
+    spdlog::info("slurm: copied {} to {}{}", runner.upload_from,
+                 cluster.target().remote() ? cluster.target().hostname + ":" : "", runner.path);
+  }
+  known.insert(runner.path);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<JobHandle> SlurmExecutor::Start(const JobSpec& spec,
                                                const std::map<std::string, std::string>& env) {
   EVALD_ASSIGN_OR_RETURN(SlurmConfig config, ParseSlurmConfig(spec.execution_yaml));
   EVALD_ASSIGN_OR_RETURN(std::optional<deployment::DeploymentSpec> server, InJobServer(spec));
-  RunSubOptions options = Options(context_);
+  EVALD_ASSIGN_OR_RETURN(Runner runner, ResolveRunner(spec, config, /*checksum=*/true));
+  RunSubOptions options{.runner_path = runner.path, .runner_image = runner.image};
   if (server) options.deployment = &*server;
   EVALD_ASSIGN_OR_RETURN(RenderedJob rendered, RenderRunSub(spec, config, options));
   // Sourced by run.sub under `set -a`: NAME=<quoted value> lines, the evaluation's variables and
@@ -277,6 +367,8 @@ absl::StatusOr<JobHandle> SlurmExecutor::Start(const JobSpec& spec,
   // The task dir on the cluster is the same absolute path (execution.output_dir names it).
   const std::string& remote_dir = spec.task_dir;
   EVALD_RETURN_IF_ERROR(cluster.CopyTo(spec.task_dir, files, remote_dir));
+  // execution.runner upload: evald's evalrun, once per cluster (and output_dir).
+  EVALD_RETURN_IF_ERROR(InstallRunner(cluster, runner));
   if (!secret_names.empty()) {
     const std::string path = remote_dir + "/" + kSlurmSecretsFile;
     if (target.remote()) {

@@ -9,13 +9,16 @@
 // is scancel; Recover finds an attempt's job by its job name. A job that ends TIMEOUT,
 // PREEMPTED or NODE_FAIL is resubmitted within its budget (slurm_resume.h), the chain of ids in
 // the task dir. A config's model server runs inside each job (DeploysInJob: an srun step of
-// run.sub, from JobSpec::deployment_yaml; its secrets go to secrets.env too). Not yet: runner
-// upload. Registered in builtin_executors.cc.
+// run.sub, from JobSpec::deployment_yaml; its secrets go to secrets.env too). Native tasks find
+// evalrun as execution.runner says: a path on the cluster, a container image, or evald's own
+// evalrun copied once per cluster (checksummed) to <output_dir>/.evald-runner/. Registered in
+// builtin_executors.cc.
 #pragma once
 
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,6 +28,7 @@
 #include "executors/executor.h"
 #include "executors/registry.h"
 #include "executors/slurm/slurm_cluster.h"
+#include "executors/slurm/slurm_config.h"
 #include "executors/slurm/slurm_resume.h"
 #include "executors/slurm/slurm_status.h"
 
@@ -66,6 +70,24 @@ class SlurmExecutor : public Executor {
   static constexpr size_t kFetchBatch = 20;
 
  private:
+  // evalrun as run.sub runs it (execution.runner resolved).
+  struct Runner {
+    std::string path = "evalrun";  // on the compute node, or inside `image`
+    std::string image;             // runner.image, or ""
+    std::string upload_from;       // runner.upload: evald's evalrun, copied to `path`; or ""
+    std::string sha256;            // of upload_from
+  };
+  // `checksum` false (Validate, at Submit): the upload path's shape only, the runner not read.
+  absl::StatusOr<Runner> ResolveRunner(const JobSpec& spec, const SlurmConfig& config,
+                                       bool checksum) const;
+  absl::StatusOr<RenderedJob> RenderWith(const JobSpec& spec, bool checksum) const;
+  // sha256 of evald's evalrun (context_.runner_path), computed again only when its size or mtime
+  // changed; FailedPrecondition naming execution.runner when it is not a file.
+  absl::StatusOr<std::string> RunnerSha256() const;
+  // Copies an upload runner to the cluster unless this executor has seen it there already
+  // (driver thread).
+  absl::Status InstallRunner(SlurmCluster& cluster, const Runner& runner);
+
   struct Live {
     const JobRef* ref;
     SlurmHandleState handle;  // slurm_job_id: the newest job of the chain
@@ -87,6 +109,16 @@ class SlurmExecutor : public Executor {
 
   ExecutorContext context_;
   ClusterPool pool_;
+  // Upload runners known to be on a cluster (checked or copied): cluster key -> remote paths.
+  std::map<std::string, std::set<std::string>> installed_;
+  struct RunnerDigest {
+    std::string path;
+    int64_t size = 0;
+    int64_t mtime_ns = 0;
+    std::string sha256;
+  };
+  mutable absl::Mutex digest_mu_;  // Validate/Render run on gRPC threads
+  mutable std::optional<RunnerDigest> digest_ ABSL_GUARDED_BY(digest_mu_);
   std::map<std::string, int> misses_;  // job id -> polls that found its SLURM job nowhere
   // The last raw SLURM state per cluster and SLURM job id, for Describe (gRPC threads).
   LastStates raw_state_{kKeptFinalStates};

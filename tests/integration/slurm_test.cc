@@ -157,6 +157,8 @@ TEST_CASE("slurm --dry-run: a command deployment shows as the server step of run
     CHECK(absl::StrContains(script, "http://127.0.0.1:8123/health"));
     CHECK(absl::StrContains(script, "set -a; source \"$task_dir/secrets.env\""));
     CHECK(absl::StrContains(script, "code=$?\nstop_server\nfinish \"$code\"\n"));
+    // A remote cluster's default runner: evald's evalrun, copied at submission (not in a dry run).
+    CHECK(absl::StrContains(script, " " + dir.path() + "/out/.evald-runner/evalrun-"));
   }
   CHECK_FALSE(fs::exists(dir.path() + "/out"));
 
@@ -298,6 +300,79 @@ TEST_CASE("slurm: native tasks run on the cluster through the ssh login node and
   bool perfect = false;
   for (const Json& row : rows) perfect |= (row["value"].get<double>() == 1.0);
   CHECK(perfect);  // the model knows every answer
+}
+
+// The sha256 of a file, from coreutils (64 hex digits), or "".
+std::string Sha256Of(const std::string& path) {
+  CommandResult r = Run({"sha256sum", "--", path}, {}, 30);
+  return r.exit_code == 0 ? r.out.substr(0, 64) : "";
+}
+
+// The uploaded runner's path in a run.sub: "<dir>/.evald-runner/evalrun-<16 hex>", or "".
+std::string UploadedRunner(const std::string& run_sub, const std::string& out_dir) {
+  const std::string prefix = out_dir + "/.evald-runner/evalrun-";
+  const size_t at = run_sub.find(" " + prefix);
+  if (at == std::string::npos) return "";
+  return run_sub.substr(at + 1, prefix.size() + 16);
+}
+
+TEST_CASE("slurm: runner upload: evald copies its evalrun once, checksummed, and jobs run it") {
+  std::optional<Cluster> cluster = TestCluster();
+  if (!cluster) return;
+  TempDir dir;
+  RefEndpoint model(dir, ArithModelFlags());
+  Evald evald(dir, FastSlurmPolls(dir));
+  std::string cfg = Slurp(SlurmArithConfig(dir, model, *cluster, 1, 3, 2));
+  const std::string walltime = "walltime: '00:10:00'";
+  cfg.replace(cfg.find(walltime), walltime.size(), walltime + "\n  runner: {upload: true}");
+  Spit(dir.path() + "/slurm.yaml", cfg);
+  const std::string out_dir = dir.path() + "/out";
+  const std::string sha = Sha256Of(BinDir() + "/evalrun");
+  REQUIRE(sha.size() == 64);
+  const std::string copy = out_dir + "/.evald-runner/evalrun-" + sha.substr(0, 16);
+  // One invocation; the runner its run.sub ran.
+  const auto run_one = [&]() {
+    CommandResult r = evald.Ctl({"submit", dir.path() + "/slurm.yaml", "--json"});
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    v1::Invocation done = evald.WaitTerminal(InvocationIdFromJson(r.out), 120);
+    INFO("evald stderr:\n" << evald.process().Stderr());
+    REQUIRE(done.jobs_size() == 1);
+    INFO(done.jobs(0).message());
+    CHECK(done.jobs(0).state() == v1::JOB_STATE_SUCCEEDED);
+    return UploadedRunner(Slurp(done.jobs(0).output_dir() + "/run.sub"), out_dir);
+  };
+
+  CHECK(run_one() == copy);
+  // The file on the cluster (this machine's file system) is evald's evalrun, executable.
+  REQUIRE(fs::exists(copy));
+  CHECK(Sha256Of(copy) == sha);
+  CHECK((fs::status(copy).permissions() & fs::perms::owner_exec) == fs::perms::owner_exec);
+  const auto copied_at = fs::last_write_time(copy);
+  const auto count_copies = [&] {
+    const std::string log = evald.process().Stderr();
+    size_t n = 0;
+    for (size_t at = log.find("slurm: copied"); at != std::string::npos;
+         at = log.find("slurm: copied", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  CHECK(count_copies() == 1);
+
+  // The same evald: reused without another look. A restarted one: one checksum, no copy.
+  CHECK(run_one() == copy);
+  CHECK(count_copies() == 1);
+  evald.Restart();
+  CHECK(run_one() == copy);
+  CHECK(count_copies() == 0);
+  CHECK(fs::last_write_time(copy) == copied_at);
+  size_t entries = 0;
+  for (const auto& entry : fs::directory_iterator(out_dir + "/.evald-runner")) {
+    (void)entry;
+    ++entries;
+  }
+  CHECK(entries == 1);  // no temporary file left beside it
 }
 
 // Auto-resume: arith tasks against a slow model with a 1-minute walltime (SLURM kills a job

@@ -330,8 +330,10 @@ TEST_CASE("values an #SBATCH line cannot carry are refused, naming the key") {
 }
 
 TEST_CASE("the executor renders, and Start writes the job dir and reports an unreachable cluster") {
-  SlurmExecutor executor(ExecutorContext{.runner_path = "/opt/evald/bin/evalrun"});
-  JobSpec spec = NativeSpec("ifeval", ExampleExecution(kNoDeploymentExamples[0]));
+  SlurmExecutor executor(ExecutorContext{.runner_path = "/opt/evald/bin/own-evalrun"});
+  YAML::Node execution = YAML::Load(ExampleExecution(kNoDeploymentExamples[0]));
+  execution["runner"]["path"] = "/opt/evald/bin/evalrun";  // (slurm_runner_test.cc: the others)
+  JobSpec spec = NativeSpec("ifeval", YAML::Dump(execution));
   CHECK(executor.Validate(spec).ok());
   absl::StatusOr<RenderedJob> job = executor.Render(spec);
   REQUIRE(job.ok());
@@ -452,7 +454,8 @@ data_parallel_size: 8
 
 TEST_CASE("the executor renders the server of JobSpec::deployment_yaml, and refuses shared names") {
   SlurmExecutor executor(ExecutorContext{.runner_path = "evalrun"});
-  JobSpec spec = NativeSpec("ifeval", ExampleExecution(kNoDeploymentExamples[0]));
+  JobSpec spec = NativeSpec("ifeval", ExampleExecution(kNoDeploymentExamples[0],
+                                                       {"+execution.runner.path=/opt/evalrun"}));
   spec.deployment_yaml =
       "type: command\ncommand: my-server --port 8123\nport: 8123\nserved_model_name: m\n"
       "env_vars:\n  SERVER_TOKEN: $host:MY_SERVER_TOKEN\n  MODE: fast\n"

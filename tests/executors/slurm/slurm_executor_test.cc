@@ -2,7 +2,8 @@
 // EVALD_SLURM_SSH_ALIAS from `scripts/slurm-local env`; skipped without them, failed when
 // EVALD_REQUIRE_SLURM=1): a submitted attempt is found again by Recover (and another attempt is
 // not), a FAILED job reports the job's own exit code, and Stop cancels a running job (idempotent).
-// The "runner" is a small script, so no model is needed.
+// The "runner" is a small script, so no model is needed; the executor copies it to the cluster
+// (execution.runner's default for a remote cluster) once.
 #include "executors/slurm/slurm_executor.h"
 
 #include <unistd.h>
@@ -11,6 +12,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -32,6 +35,13 @@ struct TempDir {
   }
   std::string path;
 };
+
+std::string Slurp(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 std::optional<std::string> ClusterYaml() {
   const char* config = std::getenv("EVALD_SLURM_SSH_CONFIG");
@@ -98,6 +108,9 @@ TEST_CASE("slurm executor on the test cluster: Recover, a FAILED exit code, Stop
   std::ofstream(runner) << "#!/bin/bash\nif grep -q sleep \"$2\"; then sleep 120; fi\nexit 3\n";
   fs::permissions(runner, fs::perms::owner_all);
   SlurmExecutor ex(ExecutorContext{.runner_path = runner});
+  // A remote cluster: the runner is copied to <output_dir>/.evald-runner/ (execution.runner's
+  // default), once.
+  *yaml += absl::StrCat("output_dir: ", dir.path, "\n");
 
   JobSpec failing = Spec(dir.path, *yaml, "0");
   absl::StatusOr<JobHandle> started = ex.Start(failing, {});
@@ -127,11 +140,21 @@ TEST_CASE("slurm executor on the test cluster: Recover, a FAILED exit code, Stop
   CHECK(end.exit_code == 3);
   CHECK(absl::StrContains(end.message, "FAILED"));
   CHECK(absl::StrContains(ex.Describe(*started).details.back().second, "FAILED"));
+  // The job ran evald's runner from its copy on the cluster (this machine's file system).
+  std::vector<fs::path> copies;
+  for (const auto& entry : fs::directory_iterator(dir.path + "/.evald-runner")) {
+    copies.push_back(entry.path());
+  }
+  REQUIRE(copies.size() == 1);
+  CHECK(absl::StartsWith(copies[0].filename().string(), "evalrun-"));
+  CHECK(absl::StrContains(Slurp(failing.task_dir + "/run.sub"), copies[0].string() + " --plan "));
+  const auto copied_at = fs::last_write_time(copies[0]);
 
   JobSpec sleeper = Spec(dir.path, *yaml, "1");
   sleeper.plan_yaml = "task: sleep\n";
   absl::StatusOr<JobHandle> s = ex.Start(sleeper, {});
   REQUIRE(s.ok());
+  CHECK(fs::last_write_time(copies[0]) == copied_at);  // not copied again
   Observation running = PollUntil(
       ex, RefOf(sleeper, *s),
       [](const Observation& o) { return o.kind == Observation::Kind::kRunning; }, 60);
