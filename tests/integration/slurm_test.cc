@@ -316,7 +316,7 @@ std::string UploadedRunner(const std::string& run_sub, const std::string& out_di
   return run_sub.substr(at + 1, prefix.size() + 16);
 }
 
-TEST_CASE("slurm: runner upload: evald copies its evalrun once, checksummed, and jobs run it") {
+TEST_CASE("slurm: runner upload: evald copies its evalrun once (checksummed) and jobs run it") {
   std::optional<Cluster> cluster = TestCluster();
   if (!cluster) return;
   TempDir dir;
