@@ -39,10 +39,8 @@ namespace fs = std::filesystem;
 constexpr int kDefaultListLimit = 50;
 constexpr int kMaxListLimit = 1000;
 constexpr absl::Duration kStreamPoll = absl::Milliseconds(250);
-// Logs kept by the executor (a Lepton job's /logs): how often a follower asks, how long one
-// answer may take.
+// Logs kept by the executor (a Lepton job's /logs): how often a follower asks.
 constexpr absl::Duration kExecutorLogPoll = absl::Seconds(2);
-constexpr absl::Duration kExecutorLogWait = absl::Seconds(60);
 // Configs are a few KB; one over this leaves megabytes of free heap behind (request_gate.h).
 constexpr size_t kTrimAfterConfigBytes = 32 << 10;
 
@@ -777,8 +775,8 @@ absl::Status ServerCore::StreamLogs(const v1::StreamLogsRequest& request,
           if (j.id == s.job_id) job = &j;
         }
         if (job == nullptr) continue;
-        absl::StatusOr<executors::LogPage> page = supervisor_->ReadJobLogs(
-            view.invocation.executor, *job, s.cursor, kExecutorLogWait);
+        absl::StatusOr<executors::LogPage> page =
+            supervisor_->ReadJobLogs(view.invocation.executor, *job, s.cursor);
         if (absl::IsUnimplemented(page.status())) {
           s.from_executor = s.may_use_executor = false;  // the file, when it appears
           continue;

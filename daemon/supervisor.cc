@@ -465,32 +465,12 @@ void Supervisor::OnDeploymentPolled(DeploymentRecord d, executors::DeploymentObs
 
 absl::StatusOr<executors::LogPage> Supervisor::ReadJobLogs(const std::string& executor,
                                                            const JobRecord& job,
-                                                           const std::string& cursor,
-                                                           absl::Duration wait) {
+                                                           const std::string& cursor) {
   Backend* backend = BackendFor(executor);
   if (backend == nullptr) {
     return absl::UnimplementedError(absl::StrCat("no executor '", executor, "' in this evald"));
   }
-  // Shared with the call, which may finish after we stopped waiting.
-  auto result = std::make_shared<absl::StatusOr<executors::LogPage>>(
-      absl::DeadlineExceededError("no answer"));
-  auto mu = std::make_shared<absl::Mutex>();
-  executors::JobRef ref = RefOf(job);
-  bool answered = backend->driver->RunAndWait(
-      absl::StrCat("read logs of ", job.id),
-      [ref, cursor, result, mu](executors::Executor& ex) {
-        absl::StatusOr<executors::LogPage> page = ex.ReadLogs(ref, cursor);
-        absl::MutexLock lock(mu.get());
-        *result = std::move(page);
-      },
-      wait);
-  if (!answered) {
-    return absl::DeadlineExceededError(absl::StrCat("the ", executor,
-                                                    " executor did not return the logs of ", job.id,
-                                                    " within ", absl::FormatDuration(wait)));
-  }
-  absl::MutexLock lock(mu.get());
-  return *result;
+  return backend->driver->executor().ReadLogs(RefOf(job), cursor);
 }
 
 void Supervisor::SweepEndedDeployments() {

@@ -89,11 +89,11 @@ class Supervisor {
   // No backend call queued or running (tests, benchmarks).
   bool Idle() const;
 
-  // A job's log lines as its executor keeps them (Executor::ReadLogs), read on that executor's
-  // driver thread after the calls queued there; Unimplemented when the executor keeps none,
-  // DeadlineExceeded when the answer takes longer than `wait`. Any thread.
+  // A job's log lines as its executor keeps them (Executor::ReadLogs), read on the calling
+  // thread so a long read never holds up the executor's driver; Unimplemented when the executor
+  // keeps none. Any thread.
   absl::StatusOr<executors::LogPage> ReadJobLogs(const std::string& executor, const JobRecord& job,
-                                                 const std::string& cursor, absl::Duration wait);
+                                                 const std::string& cursor);
 
  private:
   // One executor as the Supervisor drives it.

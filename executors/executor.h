@@ -253,7 +253,9 @@ class Executor {
   // Optional: the job's log lines as the backend keeps them, for a job whose log files evald
   // cannot read (a Lepton job without shared storage: Lepton's /logs). `cursor` "" reads from the
   // start; each call returns the lines after `cursor`, oldest first, and the cursor for the next
-  // call. Unimplemented when the backend has no logs of its own.
+  // call. Unimplemented when the backend has no logs of its own. Called on the log reader's
+  // thread, not the executor's driver: paging a remote log (many HTTP calls) must not hold up the
+  // executor's polls and starts, so it may touch only state safe to read from any thread.
   virtual absl::StatusOr<LogPage> ReadLogs(const JobRef& job, const std::string& cursor) {
     (void)job;
     (void)cursor;

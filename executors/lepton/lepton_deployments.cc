@@ -637,7 +637,7 @@ void LeptonDeployments::Adopt(const DeploymentRef& ref, const DeploymentSpec& sp
   if (!c.ok()) return;
   auto it = secrets.find(c->token_env);
   if (it == secrets.end() || it->second.empty()) return;
-  executor_.tokens_[TargetKey({c->api_url, c->workspace_id, c->token_env})] = it->second;
+  executor_.RememberToken({c->api_url, c->workspace_id, c->token_env}, it->second);
 }
 
 absl::StatusOr<DeploymentStarted> LeptonDeployments::Start(

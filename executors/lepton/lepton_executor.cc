@@ -368,13 +368,19 @@ absl::StatusOr<RenderedJob> LeptonExecutor::Render(const JobSpec& spec) const {
   return out;
 }
 
+void LeptonExecutor::RememberToken(const Target& target, const std::string& token) {
+  absl::MutexLock lock(&tokens_mu_);
+  tokens_[TargetKey(target)] = token;
+}
+
 absl::StatusOr<lepton::LeptonClient> LeptonExecutor::ClientFor(const Target& target) const {
   std::string token;
-  auto it = tokens_.find(TargetKey(target));
-  if (it != tokens_.end()) {
-    token = it->second;
-  } else if (const char* env = std::getenv(target.token_env.c_str()); env != nullptr) {
-    token = env;
+  {
+    absl::MutexLock lock(&tokens_mu_);
+    if (auto it = tokens_.find(TargetKey(target)); it != tokens_.end()) token = it->second;
+  }
+  if (token.empty()) {
+    if (const char* env = std::getenv(target.token_env.c_str()); env != nullptr) token = env;
   }
   if (token.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -400,7 +406,7 @@ absl::StatusOr<JobHandle> LeptonExecutor::Start(const JobSpec& spec,
   EVALD_RETURN_IF_ERROR(CheckJob(spec, *config));
   const Target target = TargetFor(*config);
   if (auto it = env.find(config->token_env); it != env.end() && !it->second.empty()) {
-    tokens_[TargetKey(target)] = it->second;
+    RememberToken(target, it->second);
   }
   absl::StatusOr<lepton::LeptonClient> client = ClientFor(target);
   if (!client.ok()) return client.status();
@@ -629,7 +635,7 @@ void LeptonExecutor::Adopt(const JobRef& job, const std::map<std::string, std::s
   }
   if (!target || target->token_env.empty()) return;
   if (auto it = env.find(target->token_env); it != env.end() && !it->second.empty()) {
-    tokens_[TargetKey(*target)] = it->second;
+    RememberToken(*target, it->second);
   }
 }
 

@@ -121,7 +121,7 @@ class LeptonExecutor : public Executor {
   bool AdoptsSecrets() const override { return true; }
   void Adopt(const JobRef& job, const std::map<std::string, std::string>& env) override;
   // The job's lines from Lepton's GET /logs?job=<id>, paged backward with start/end; the cursor
-  // is the newest line's timestamp (ns).
+  // is the newest line's timestamp (ns). Any thread (the tokens are behind tokens_mu_).
   absl::StatusOr<LogPage> ReadLogs(const JobRef& job, const std::string& cursor) override;
 
   // The reference polls every 10 s; the API has no SLA for frequent calls (lepton-api.md).
@@ -152,8 +152,13 @@ class LeptonExecutor : public Executor {
 
   ExecutorContext context_;
   LeptonDeployments deployments_{*this};
-  // Tokens Start received by workspace ("<api url> <workspace>"); driver thread only.
-  std::map<std::string, std::string> tokens_;
+  // Remembers the token Start, Adopt or a deployment received for `target`'s workspace.
+  void RememberToken(const Target& target, const std::string& token);
+
+  // Tokens received by workspace ("<api url> <workspace>"). Set on the driver thread, read also
+  // by ReadLogs on a log reader's thread.
+  mutable absl::Mutex tokens_mu_;
+  std::map<std::string, std::string> tokens_ ABSL_GUARDED_BY(tokens_mu_);
   // The last raw Lepton state seen per job name, for Describe (any thread); bounded like
   // SLURM's: live jobs plus the newest kKeptFinalStates that ended.
   static constexpr size_t kKeptFinalStates = 1000;
