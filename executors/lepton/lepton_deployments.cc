@@ -25,6 +25,7 @@
 #include "core/status_macros.h"
 #include "executors/common/http_probe.h"
 #include "executors/lepton/lepton_executor.h"
+#include "executors/write_file.h"
 #include "spdlog/spdlog.h"
 
 namespace evald::executors {
@@ -440,20 +441,7 @@ absl::Status WriteRecord(const DeploymentRef& ref, const Record& r) {
              {{"api_url", r.target.api_url},
               {"workspace_id", r.target.workspace_id},
               {"token_env", r.target.token_env}}}};
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << j.dump(2) << "\n";
-    out.flush();
-    if (!out) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
-    }
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
+  return WriteFileAtomically(path, j.dump(2) + "\n", 0644);
 }
 
 void MarkDeleted(const DeploymentRef& ref) {

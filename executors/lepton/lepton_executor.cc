@@ -23,6 +23,7 @@
 #include "core/status_macros.h"
 #include "executors/job_spec_check.h"
 #include "executors/stage_files.h"
+#include "executors/write_file.h"
 #include "spdlog/spdlog.h"
 
 namespace evald::executors {
@@ -88,22 +89,6 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-absl::Status WriteFile(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << content;
-    out.flush();
-    if (!out) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
-    }
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
-}
 
 std::string StringAt(const json& j, const char* a, const char* b) {
   if (!j.is_object() || !j.contains(a) || !j[a].is_object()) return "";
@@ -439,14 +424,14 @@ absl::StatusOr<JobHandle> LeptonExecutor::Start(const JobSpec& spec,
   if (ec)
     return absl::InternalError(absl::StrCat("cannot create ", spec.task_dir, ": ", ec.message()));
   if (spec.native) {
-    if (absl::Status s = WriteFile(spec.task_dir + "/plan.yaml", spec.plan_yaml); !s.ok()) return s;
+    if (absl::Status s = WriteFileAtomically(spec.task_dir + "/plan.yaml", spec.plan_yaml, 0644); !s.ok()) return s;
   }
   json record = {{"name", name},
                  {"attempt", spec.attempt},
                  {"job_id", spec.job_id},
                  {"target", TargetJson(target)},
                  {"job", *job}};
-  if (absl::Status s = WriteFile(spec.task_dir + "/" + kJobFile, record.dump(2)); !s.ok()) return s;
+  if (absl::Status s = WriteFileAtomically(spec.task_dir + "/" + kJobFile, record.dump(2), 0644); !s.ok()) return s;
 
   absl::StatusOr<json> created = client->CreateJob(*job);
   if (absl::IsAlreadyExists(created.status())) {

@@ -26,6 +26,7 @@
 #include "executors/local/process.h"
 #include "executors/local/run_script.h"
 #include "executors/stage_files.h"
+#include "executors/write_file.h"
 #include "nlohmann/json.hpp"
 
 namespace evald::executors {
@@ -43,32 +44,6 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-// `mode` is given to open(), so evald's umask still applies (UMask=0027 in the systemd unit): a
-// chmod would hand job files back the bits the administrator's umask took away.
-absl::Status WriteFile(const std::string& path, const std::string& content, mode_t mode) {
-  std::string tmp = path + ".tmp";
-  unlink(tmp.c_str());  // a leftover would keep its old mode
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) {
-    return absl::InternalError(absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
-  }
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      close(fd);
-      return absl::ResourceExhaustedError(
-          absl::StrCat("cannot write ", path, ": ", std::strerror(err)));
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (close(fd) != 0 || rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
-}
 
 struct LocalHandleState {
   pid_t pid = 0;
@@ -171,9 +146,9 @@ absl::StatusOr<JobHandle> LocalExecutor::Start(const JobSpec& spec,
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create job directory ", spec.task_dir, ": ", ec.message()));
   }
-  EVALD_RETURN_IF_ERROR(WriteFile(spec.task_dir + "/run.sh", rendered.script, 0755));
+  EVALD_RETURN_IF_ERROR(WriteFileAtomically(spec.task_dir + "/run.sh", rendered.script, 0755));
   if (spec.native) {
-    EVALD_RETURN_IF_ERROR(WriteFile(spec.task_dir + "/plan.yaml", rendered.plan, 0644));
+    EVALD_RETURN_IF_ERROR(WriteFileAtomically(spec.task_dir + "/plan.yaml", rendered.plan, 0644));
   }
   // A resumed job must not be taken for the previous attempt: clear its traces, then record which
   // attempt this is before anything runs, so Recover can tell the two apart.
@@ -181,7 +156,7 @@ absl::StatusOr<JobHandle> LocalExecutor::Start(const JobSpec& spec,
     fs::remove(spec.task_dir + "/logs/" + stale, ec);
   }
   EVALD_RETURN_IF_ERROR(
-      WriteFile(spec.task_dir + "/logs/attempt", absl::StrCat(spec.attempt, "\n"), 0644));
+      WriteFileAtomically(spec.task_dir + "/logs/attempt", absl::StrCat(spec.attempt, "\n"), 0644));
   SpawnOptions options;
   options.argv = {"bash", spec.task_dir + "/run.sh"};
   options.env = env;

@@ -24,6 +24,7 @@
 #include "executors/slurm/slurm_config.h"
 #include "executors/slurm/slurm_resume.h"
 #include "executors/stage_files.h"
+#include "executors/write_file.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
@@ -82,23 +83,6 @@ std::string ScriptError(const std::string& task_dir) {
   return std::string(absl::StripAsciiWhitespace(text));
 }
 
-absl::Status WriteFile(const std::string& path, const std::string& content, mode_t mode) {
-  // O_TRUNC keeps an existing file's mode: remove it first so `mode` holds (secrets).
-  ::unlink(path.c_str());
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return absl::FailedPreconditionError(absl::StrCat("cannot write ", path));
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n <= 0) {
-      ::close(fd);
-      return absl::FailedPreconditionError(absl::StrCat("cannot write ", path));
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  return absl::OkStatus();
-}
 
 // progress.json's counters as read back from the cluster (the text of several files in one
 // answer); a local file is read by stage_files.h's ReadProgress.
@@ -170,13 +154,8 @@ std::optional<SlurmChain> ReadChain(const std::string& task_dir, int attempt) {
 }
 
 absl::Status WriteChain(const std::string& task_dir, const SlurmChain& chain) {
-  // Written whole to a temporary name and renamed: a crash leaves the old chain or the new one.
-  const std::string path = task_dir + "/" + kSlurmChainFile;
-  EVALD_RETURN_IF_ERROR(WriteFile(path + ".tmp", EncodeSlurmChain(chain), 0644));
-  std::error_code ec;
-  fs::rename(path + ".tmp", path, ec);
-  if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot write ", path));
-  return absl::OkStatus();
+  // Whole or not at all: a crash leaves the old chain or the new one.
+  return WriteFileAtomically(task_dir + "/" + kSlurmChainFile, EncodeSlurmChain(chain), 0644);
 }
 
 bool NewerId(const std::string& a, const std::string& b) {
@@ -348,7 +327,7 @@ absl::StatusOr<JobHandle> SlurmExecutor::Start(const JobSpec& spec,
                            {"username", target.username},
                            {"ssh_config_file", target.ssh_config_file},
                            {"attempt", spec.attempt}};
-  EVALD_RETURN_IF_ERROR(WriteFile(spec.task_dir + "/" + kTargetFile, marker.dump() + "\n", 0644));
+  EVALD_RETURN_IF_ERROR(WriteFileAtomically(spec.task_dir + "/" + kTargetFile, marker.dump() + "\n", 0644));
   // The resume budget goes with the chain: Poll gets no config.
   SlurmChain chain{.attempt = spec.attempt, .max_resumes = config.max_resumes};
   EVALD_ASSIGN_OR_RETURN(chain.walltime_s, SlurmTimeSeconds(config.walltime));
@@ -356,10 +335,10 @@ absl::StatusOr<JobHandle> SlurmExecutor::Start(const JobSpec& spec,
     EVALD_ASSIGN_OR_RETURN(chain.max_walltime_s, SlurmTimeSeconds(*config.max_walltime));
   }
   EVALD_RETURN_IF_ERROR(WriteChain(spec.task_dir, chain));
-  EVALD_RETURN_IF_ERROR(WriteFile(spec.task_dir + "/run.sub", rendered.script, 0755));
+  EVALD_RETURN_IF_ERROR(WriteFileAtomically(spec.task_dir + "/run.sub", rendered.script, 0755));
   std::vector<std::string> files = {"run.sub"};
   if (spec.native) {
-    EVALD_RETURN_IF_ERROR(WriteFile(spec.task_dir + "/plan.yaml", rendered.plan, 0644));
+    EVALD_RETURN_IF_ERROR(WriteFileAtomically(spec.task_dir + "/plan.yaml", rendered.plan, 0644));
     files.push_back("plan.yaml");
   }
 
@@ -374,7 +353,7 @@ absl::StatusOr<JobHandle> SlurmExecutor::Start(const JobSpec& spec,
     if (target.remote()) {
       EVALD_RETURN_IF_ERROR(cluster.WritePrivateFile(path, secrets));
     } else {
-      EVALD_RETURN_IF_ERROR(WriteFile(path, secrets, 0600));
+      EVALD_RETURN_IF_ERROR(WriteFileAtomically(path, secrets, 0600));
     }
   }
   const std::string name = SlurmJobName(spec.job_id, spec.attempt);
