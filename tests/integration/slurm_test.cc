@@ -465,6 +465,14 @@ std::vector<std::string> ProcessesMentioning(const std::string& needle) {
 }
 
 // Waits until the invocation's first job is running; its status JSON.
+// Submits `cfg` with evalctl and returns the invocation id; the test stops when evalctl fails.
+std::string SubmitOk(Evald& evald, const std::string& cfg) {
+  CommandResult r = evald.Ctl({"submit", cfg, "--json"});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  return InvocationIdFromJson(r.out);
+}
+
 Json WaitRunning(Evald& evald, const std::string& inv, double timeout_s) {
   Json job;
   WaitFor(
@@ -485,10 +493,7 @@ TEST_CASE("slurm: a job killed while running ends killed and its processes are g
   RefEndpoint model(dir, ArithModelFlags({"--latency-ms", "1000"}));
   Evald evald(dir, FastSlurmPolls(dir));
   const std::string cfg = SlurmArithConfig(dir, model, *cluster, 1, 30, 1);
-  CommandResult r = evald.Ctl({"submit", cfg, "--json"});
-  INFO(r.out << r.err);
-  REQUIRE(r.exit_code == 0);
-  const std::string inv = InvocationIdFromJson(r.out);
+  const std::string inv = SubmitOk(evald, cfg);
   Json job = WaitRunning(evald, inv, 60);
   INFO(job.dump());
   REQUIRE(job["state"] == "running");
@@ -516,10 +521,7 @@ TEST_CASE("slurm: a job that finished and left squeue while evald was down gets 
   RefEndpoint model(dir, ArithModelFlags({"--latency-ms", "300"}));
   Evald evald(dir, FastSlurmPolls(dir));
   const std::string cfg = SlurmArithConfig(dir, model, *cluster, 1, 10, 1);
-  CommandResult r = evald.Ctl({"submit", cfg, "--json"});
-  INFO(r.out << r.err);
-  REQUIRE(r.exit_code == 0);
-  const std::string inv = InvocationIdFromJson(r.out);
+  const std::string inv = SubmitOk(evald, cfg);
   Json job = WaitRunning(evald, inv, 60);
   INFO(job.dump());
   REQUIRE(job["state"] == "running");
@@ -556,10 +558,7 @@ TEST_CASE("slurm: a pending job shows its SLURM reason and a kill cancels it") {
   // Held back by a start time an hour away: PENDING (BeginTime) until cancelled.
   const std::string cfg =
       SlurmArithConfig(dir, model, *cluster, 1, 10, 4, "null", "{begin: now+1hour}");
-  CommandResult r = evald.Ctl({"submit", cfg, "--json"});
-  INFO(r.out << r.err);
-  REQUIRE(r.exit_code == 0);
-  const std::string inv = InvocationIdFromJson(r.out);
+  const std::string inv = SubmitOk(evald, cfg);
   Json job;
   WaitFor(
       [&] {
@@ -770,10 +769,7 @@ TEST_CASE("slurm: the ssh master killed mid-run: the job stays tracked and succe
   RefEndpoint model(dir, ArithModelFlags({"--latency-ms", "400"}));
   Evald evald(dir, FastSlurmPolls(dir));
   const std::string cfg = SlurmArithConfig(dir, model, own, 1, 20, 1);
-  CommandResult r = evald.Ctl({"submit", cfg, "--json"});
-  INFO(r.out << r.err);
-  REQUIRE(r.exit_code == 0);
-  const std::string inv = InvocationIdFromJson(r.out);
+  const std::string inv = SubmitOk(evald, cfg);
   Json job = WaitRunning(evald, inv, 60);
   INFO(job.dump());
   REQUIRE(job["state"] == "running");
@@ -806,10 +802,7 @@ TEST_CASE("slurm: slurmctld restarted while a job runs: the job stays tracked an
   RefEndpoint model(dir, ArithModelFlags({"--latency-ms", "500"}));
   Evald evald(dir, FastSlurmPolls(dir));
   const std::string cfg = SlurmArithConfig(dir, model, *cluster, 1, 30, 1);
-  CommandResult r = evald.Ctl({"submit", cfg, "--json"});
-  INFO(r.out << r.err);
-  REQUIRE(r.exit_code == 0);
-  const std::string inv = InvocationIdFromJson(r.out);
+  const std::string inv = SubmitOk(evald, cfg);
   Json job = WaitRunning(evald, inv, 60);
   INFO(job.dump());
   REQUIRE(job["state"] == "running");
