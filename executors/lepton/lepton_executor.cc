@@ -89,7 +89,6 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-
 std::string StringAt(const json& j, const char* a, const char* b) {
   if (!j.is_object() || !j.contains(a) || !j[a].is_object()) return "";
   const json& inner = j[a];
@@ -424,14 +423,14 @@ absl::StatusOr<JobHandle> LeptonExecutor::Start(const JobSpec& spec,
   if (ec)
     return absl::InternalError(absl::StrCat("cannot create ", spec.task_dir, ": ", ec.message()));
   if (spec.native) {
-    if (absl::Status s = WriteFileAtomically(spec.task_dir + "/plan.yaml", spec.plan_yaml, 0644); !s.ok()) return s;
+    EVALD_RETURN_IF_ERROR(WriteFileAtomically(spec.task_dir + "/plan.yaml", spec.plan_yaml, 0644));
   }
   json record = {{"name", name},
                  {"attempt", spec.attempt},
                  {"job_id", spec.job_id},
                  {"target", TargetJson(target)},
                  {"job", *job}};
-  if (absl::Status s = WriteFileAtomically(spec.task_dir + "/" + kJobFile, record.dump(2), 0644); !s.ok()) return s;
+  EVALD_RETURN_IF_ERROR(WriteFileAtomically(spec.task_dir + "/" + kJobFile, record.dump(2), 0644));
 
   absl::StatusOr<json> created = client->CreateJob(*job);
   if (absl::IsAlreadyExists(created.status())) {
