@@ -39,7 +39,8 @@ struct SpawnOptions {
   // Written by the child itself ("<pid>\n") before exec, so the file exists before anything the
   // command does, even if the spawning process dies right after fork.
   std::string pid_file;
-  // Added to the child's nice value before exec (0 = evald's own priority).
+  // Added to the child's nice value before exec (0 = evald's own priority); a positive value is
+  // also the nice value of the child's new session's autogroup (see sched(7)).
   int nice = 0;
 };
 

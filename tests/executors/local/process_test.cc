@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/strip.h"
 #include "tests/executors/local/test_util.h"
@@ -51,6 +52,26 @@ TEST_CASE("a spawned process runs at the nice value asked for, added to evald's"
     CHECK(Slurp(out) == std::to_string(std::min(own + nice, 19)) + "\n");
   }
   CHECK(getpriority(PRIO_PROCESS, 0) == own);  // the child's change stayed in the child
+}
+
+TEST_CASE("a spawned process's session carries its nice value where the kernel groups sessions") {
+  // With autogroup scheduling a new session competes with evald as a whole group, whatever the
+  // nice value of its processes: the group's own nice value must be the job's.
+  std::string enabled = Slurp("/proc/sys/kernel/sched_autogroup_enabled");
+  if (enabled.empty() || enabled[0] != '1') {
+    WARN("autogroup scheduling is off on this kernel: nothing to check");
+    return;
+  }
+  TempDir dir;
+  for (int nice : {0, 5}) {
+    std::string out = dir.path() + "/ag" + std::to_string(nice);
+    absl::StatusOr<ProcessId> p =
+        SpawnDetached({.argv = {"cat", "/proc/self/autogroup"}, .stdout_path = out, .nice = nice});
+    REQUIRE(p.ok());
+    REQUIRE(WaitFor([&] { return Inspect(*p).status == ProcessStatus::kExited; }));
+    // "/autogroup-<id> nice <n>"
+    CHECK(absl::EndsWith(Slurp(out), " nice " + std::to_string(nice) + "\n"));
+  }
 }
 
 TEST_CASE("a spawned job does not inherit evald's systemd notify and watchdog settings") {
