@@ -7,25 +7,25 @@
 namespace evald::storage {
 namespace {
 
-constexpr char kColumns[] =
+constexpr char kDeploymentColumns[] =
     "id, invocation_id, job_id, type, state, desired, spec_yaml, command, url, health_url, port, "
     "handle_version, handle_executor, handle_state, log_path, message, created_ms, started_ms, "
     "healthy_ms, ended_ms";
 
 // Must match the WHERE of index deployments_active (migrations.cc) so SQLite can use it.
-constexpr char kActiveWhere[] = "state IN ('pending', 'starting', 'healthy', 'stopping')";
+constexpr char kActiveDeploymentWhere[] = "state IN ('pending', 'starting', 'healthy', 'stopping')";
 
 }  // namespace
 
 std::string DeploymentRepository::ListActiveSql() {
-  return absl::StrCat("SELECT ", kColumns, " FROM deployments WHERE ", kActiveWhere,
-                      " ORDER BY invocation_id, rowid");
+  return absl::StrCat("SELECT ", kDeploymentColumns, " FROM deployments WHERE ",
+                      kActiveDeploymentWhere, " ORDER BY invocation_id, rowid");
 }
 
 absl::Status DeploymentRepository::Insert(const DeploymentRecord& r) {
   return db_.Run(absl::StrCat("insert deployment ", r.id), [&]() -> absl::Status {
     StatementRef s =
-        db_.Prepare(absl::StrCat("INSERT INTO deployments (", kColumns,
+        db_.Prepare(absl::StrCat("INSERT INTO deployments (", kDeploymentColumns,
                                  ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
     s->bind(1, r.id);
     s->bind(2, r.invocation_id);
@@ -90,7 +90,7 @@ absl::StatusOr<std::vector<DeploymentRecord>> DeploymentRepository::ReadAll(SQLi
 absl::StatusOr<DeploymentRecord> DeploymentRepository::Get(const std::string& id) {
   return db_.Run(absl::StrCat("read deployment ", id), [&]() -> absl::StatusOr<DeploymentRecord> {
     StatementRef s =
-        db_.Prepare(absl::StrCat("SELECT ", kColumns, " FROM deployments WHERE id = ?"));
+        db_.Prepare(absl::StrCat("SELECT ", kDeploymentColumns, " FROM deployments WHERE id = ?"));
     s->bind(1, id);
     if (!s->executeStep()) return absl::NotFoundError(absl::StrCat("no deployment ", id));
     return ReadRow(*s);
@@ -99,14 +99,14 @@ absl::StatusOr<DeploymentRecord> DeploymentRepository::Get(const std::string& id
 
 absl::StatusOr<std::vector<DeploymentRecord>> DeploymentRepository::ListByInvocation(
     const std::string& invocation_id) {
-  return db_.Run(
-      absl::StrCat("read deployments of ", invocation_id),
-      [&]() -> absl::StatusOr<std::vector<DeploymentRecord>> {
-        StatementRef s = db_.Prepare(absl::StrCat(
-            "SELECT ", kColumns, " FROM deployments WHERE invocation_id = ? ORDER BY rowid"));
-        s->bind(1, invocation_id);
-        return ReadAll(*s);
-      });
+  return db_.Run(absl::StrCat("read deployments of ", invocation_id),
+                 [&]() -> absl::StatusOr<std::vector<DeploymentRecord>> {
+                   StatementRef s = db_.Prepare(
+                       absl::StrCat("SELECT ", kDeploymentColumns,
+                                    " FROM deployments WHERE invocation_id = ? ORDER BY rowid"));
+                   s->bind(1, invocation_id);
+                   return ReadAll(*s);
+                 });
 }
 
 absl::StatusOr<std::vector<DeploymentRecord>> DeploymentRepository::ListActive() {
@@ -119,7 +119,7 @@ absl::StatusOr<std::vector<DeploymentRecord>> DeploymentRepository::ListActive()
 absl::StatusOr<std::vector<DeploymentRecord>> DeploymentRepository::ListEnded(
     int64_t ended_since_ms) {
   return db_.Run("list ended deployments", [&]() -> absl::StatusOr<std::vector<DeploymentRecord>> {
-    StatementRef s = db_.Prepare(absl::StrCat("SELECT ", kColumns,
+    StatementRef s = db_.Prepare(absl::StrCat("SELECT ", kDeploymentColumns,
                                               " FROM deployments WHERE state IN ('stopped', "
                                               "'failed') AND ended_ms >= ? ORDER BY ended_ms"));
     s->bind(1, static_cast<int64_t>(ended_since_ms));

@@ -5,17 +5,17 @@
 namespace evald::storage {
 namespace {
 
-constexpr char kColumns[] =
+constexpr char kEventColumns[] =
     "seq, time_ms, invocation_id, job_id, kind, from_state, to_state, message, actor";
 
 }  // namespace
 
 std::string EventRepository::ListSql(bool by_invocation) {
-  return by_invocation
-             ? absl::StrCat("SELECT ", kColumns,
-                            " FROM events WHERE seq > ? AND invocation_id = ? ORDER BY "
-                            "seq LIMIT ?")
-             : absl::StrCat("SELECT ", kColumns, " FROM events WHERE seq > ? ORDER BY seq LIMIT ?");
+  return by_invocation ? absl::StrCat("SELECT ", kEventColumns,
+                                      " FROM events WHERE seq > ? AND invocation_id = ? ORDER BY "
+                                      "seq LIMIT ?")
+                       : absl::StrCat("SELECT ", kEventColumns,
+                                      " FROM events WHERE seq > ? ORDER BY seq LIMIT ?");
 }
 
 absl::Status EventRepository::Append(EventRecord* event) {

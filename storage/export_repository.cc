@@ -27,7 +27,7 @@ absl::Status ExportRepository::Put(const JobExportRecord& r) {
 
 namespace {
 
-constexpr char kColumns[] =
+constexpr char kExportColumns[] =
     "SELECT job_id, dest, invocation_id, state, attempts, message, run_url, created_ms, "
     "updated_ms, next_attempt_ms FROM job_exports ";
 
@@ -56,8 +56,8 @@ absl::StatusOr<std::vector<JobExportRecord>> ExportRepository::ListByInvocation(
     const std::string& invocation_id) {
   return db_.Run(absl::StrCat("list exports of ", invocation_id),
                  [&]() -> absl::StatusOr<std::vector<JobExportRecord>> {
-                   StatementRef s = db_.Prepare(
-                       absl::StrCat(kColumns, "WHERE invocation_id = ? ORDER BY job_id, dest"));
+                   StatementRef s = db_.Prepare(absl::StrCat(
+                       kExportColumns, "WHERE invocation_id = ? ORDER BY job_id, dest"));
                    s->bind(1, invocation_id);
                    return ReadRows(*s);
                  });
@@ -65,8 +65,9 @@ absl::StatusOr<std::vector<JobExportRecord>> ExportRepository::ListByInvocation(
 
 absl::StatusOr<std::vector<JobExportRecord>> ExportRepository::ListDue(int64_t now_ms) {
   return db_.Run("list due exports", [&]() -> absl::StatusOr<std::vector<JobExportRecord>> {
-    StatementRef s = db_.Prepare(absl::StrCat(
-        kColumns, "WHERE state = 'pending' AND next_attempt_ms <= ? ORDER BY next_attempt_ms"));
+    StatementRef s = db_.Prepare(
+        absl::StrCat(kExportColumns,
+                     "WHERE state = 'pending' AND next_attempt_ms <= ? ORDER BY next_attempt_ms"));
     s->bind(1, now_ms);
     return ReadRows(*s);
   });

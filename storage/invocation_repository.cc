@@ -17,7 +17,7 @@
 namespace evald::storage {
 namespace {
 
-constexpr char kColumns[] =
+constexpr char kInvocationColumns[] =
     "id, executor, state, desired, config_yaml, run_dir, mode, tasks, secret_names, client, "
     "created_ms, updated_ms, ended_ms, owner";
 constexpr char kTokenPrefix[] = "v1:";
@@ -28,7 +28,7 @@ absl::Status InvocationRepository::Insert(const InvocationRecord& r) {
   EVALD_ASSIGN_OR_RETURN(std::string tasks, EncodeStringList(r.tasks, "tasks"));
   EVALD_ASSIGN_OR_RETURN(std::string names, EncodeStringList(r.secret_names, "secret_names"));
   return db_.Run(absl::StrCat("insert invocation ", r.id), [&]() -> absl::Status {
-    StatementRef s = db_.Prepare(absl::StrCat("INSERT INTO invocations (", kColumns,
+    StatementRef s = db_.Prepare(absl::StrCat("INSERT INTO invocations (", kInvocationColumns,
                                               ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
     s->bind(1, r.id);
     s->bind(2, r.executor);
@@ -84,7 +84,7 @@ absl::StatusOr<InvocationRecord> InvocationRepository::ReadRow(const SQLite::Sta
 absl::StatusOr<InvocationRecord> InvocationRepository::Get(const std::string& id) {
   return db_.Run(absl::StrCat("read invocation ", id), [&]() -> absl::StatusOr<InvocationRecord> {
     StatementRef s =
-        db_.Prepare(absl::StrCat("SELECT ", kColumns, " FROM invocations WHERE id = ?"));
+        db_.Prepare(absl::StrCat("SELECT ", kInvocationColumns, " FROM invocations WHERE id = ?"));
     s->bind(1, id);
     if (!s->executeStep()) return absl::NotFoundError(absl::StrCat("no invocation ", id));
     return ReadRow(*s);
@@ -180,7 +180,7 @@ std::string InvocationRepository::ListSql(const InvocationFilter& filter) {
   } else if (!filter.page_token.empty()) {
     where.push_back("(created_ms, id) < (:after_created, :after_id)");
   }
-  return absl::StrCat("SELECT ", kColumns,
+  return absl::StrCat("SELECT ", kInvocationColumns,
                       ", (SELECT count(*) FROM jobs j WHERE j.invocation_id = invocations.id)"
                       " FROM ",
                       from, where.empty() ? "" : " WHERE ", absl::StrJoin(where, " AND "),

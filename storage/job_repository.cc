@@ -7,20 +7,19 @@
 namespace evald::storage {
 namespace {
 
-constexpr char kColumns[] =
+constexpr char kJobColumns[] =
     "id, invocation_id, idx, task, harness, endpoint_type, container, state, desired, "
     "exit_reason, exit_code, message, output_dir, spec_yaml, handle_version, handle_executor, "
     "handle_state, attempt, progress_done, progress_total, progress_errors, progress_rate, "
     "progress_updated_ms, created_ms, submitted_ms, started_ms, ended_ms";
 
 // Must match the WHERE of index jobs_active (migrations.cc) so SQLite can use it.
-constexpr char kActiveWhere[] =
-    "state IN ('pending', 'submitted', 'running')";
+constexpr char kActiveJobWhere[] = "state IN ('pending', 'submitted', 'running')";
 
 }  // namespace
 
 std::string JobRepository::ListActiveSql() {
-  return absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE ", kActiveWhere,
+  return absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE ", kActiveJobWhere,
                       " ORDER BY invocation_id, idx");
 }
 
@@ -31,22 +30,22 @@ std::string JobRepository::CountActiveOfOwnerSql() {
   return absl::StrCat(
       "SELECT count(*) FROM jobs j INDEXED BY jobs_active CROSS JOIN invocations i ON i.id = "
       "j.invocation_id WHERE j.",
-      kActiveWhere, " AND i.owner = ?");
+      kActiveJobWhere, " AND i.owner = ?");
 }
 
 std::string JobRepository::ListActiveAfterSql() {
-  return absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE ", kActiveWhere,
+  return absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE ", kActiveJobWhere,
                       " AND (invocation_id, idx) > (?, ?) ORDER BY invocation_id, idx LIMIT ?");
 }
 
 std::string JobRepository::ListByInvocationSql() {
-  return absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE invocation_id = ? ORDER BY idx");
+  return absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE invocation_id = ? ORDER BY idx");
 }
 
 absl::Status JobRepository::Insert(const JobRecord& r) {
   return db_.Run(absl::StrCat("insert job ", r.id), [&]() -> absl::Status {
     StatementRef s = db_.Prepare(
-        absl::StrCat("INSERT INTO jobs (", kColumns,
+        absl::StrCat("INSERT INTO jobs (", kJobColumns,
                      ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
     s->bind(1, r.id);
     s->bind(2, r.invocation_id);
@@ -124,7 +123,7 @@ absl::StatusOr<std::vector<JobRecord>> JobRepository::ReadAll(SQLite::Statement&
 
 absl::StatusOr<JobRecord> JobRepository::Get(const std::string& id) {
   return db_.Run(absl::StrCat("read job ", id), [&]() -> absl::StatusOr<JobRecord> {
-    StatementRef s = db_.Prepare(absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE id = ?"));
+    StatementRef s = db_.Prepare(absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE id = ?"));
     s->bind(1, id);
     if (!s->executeStep()) return absl::NotFoundError(absl::StrCat("no job ", id));
     return ReadRow(*s);

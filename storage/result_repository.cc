@@ -6,7 +6,7 @@
 namespace evald::storage {
 namespace {
 
-constexpr char kColumns[] =
+constexpr char kResultColumns[] =
     "r.job_id, r.invocation_id, r.task, r.metric, r.score, r.value, r.has_stats, r.count, r.mean, "
     "r.stderr, r.stddev, r.min, r.max, r.sum";
 
@@ -74,8 +74,8 @@ absl::Status ResultRepository::ReplaceForJob(const std::string& job_id,
 absl::StatusOr<std::vector<ResultRecord>> ResultRepository::ListByJob(const std::string& job_id) {
   return db_.Run(
       absl::StrCat("read results of ", job_id), [&]() -> absl::StatusOr<std::vector<ResultRecord>> {
-        StatementRef s = db_.Prepare(
-            absl::StrCat("SELECT ", kColumns, " FROM results r WHERE r.job_id = ? ORDER BY r.ord"));
+        StatementRef s = db_.Prepare(absl::StrCat(
+            "SELECT ", kResultColumns, " FROM results r WHERE r.job_id = ? ORDER BY r.ord"));
         s->bind(1, job_id);
         return ReadAll(*s);
       });
@@ -86,7 +86,7 @@ absl::StatusOr<std::vector<ResultRecord>> ResultRepository::ListByInvocation(
   return db_.Run(absl::StrCat("read results of ", invocation_id),
                  [&]() -> absl::StatusOr<std::vector<ResultRecord>> {
                    StatementRef s = db_.Prepare(absl::StrCat(
-                       "SELECT ", kColumns,
+                       "SELECT ", kResultColumns,
                        " FROM results r JOIN jobs j ON j.id = r.job_id WHERE r.invocation_id = ? "
                        "ORDER BY j.idx, r.ord"));
                    s->bind(1, invocation_id);

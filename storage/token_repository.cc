@@ -5,7 +5,7 @@
 namespace evald::storage {
 namespace {
 
-constexpr char kColumns[] =
+constexpr char kTokenColumns[] =
     "id, hash, user, role, created_by, created_ms, expires_ms, revoked_ms, last_used_ms";
 
 TokenRecord ReadRow(const SQLite::Statement& s) {
@@ -26,8 +26,8 @@ TokenRecord ReadRow(const SQLite::Statement& s) {
 
 absl::Status TokenRepository::Insert(const TokenRecord& r) {
   return db_.Run(absl::StrCat("insert token ", r.id), [&]() -> absl::Status {
-    StatementRef s =
-        db_.Prepare(absl::StrCat("INSERT INTO tokens (", kColumns, ") VALUES (?,?,?,?,?,?,?,?,?)"));
+    StatementRef s = db_.Prepare(
+        absl::StrCat("INSERT INTO tokens (", kTokenColumns, ") VALUES (?,?,?,?,?,?,?,?,?)"));
     s->bind(1, r.id);
     s->bind(2, r.hash);
     s->bind(3, r.user);
@@ -44,7 +44,8 @@ absl::Status TokenRepository::Insert(const TokenRecord& r) {
 
 absl::StatusOr<std::optional<TokenRecord>> TokenRepository::FindByHash(const std::string& hash) {
   return db_.Run("look up token", [&]() -> absl::StatusOr<std::optional<TokenRecord>> {
-    StatementRef s = db_.Prepare(absl::StrCat("SELECT ", kColumns, " FROM tokens WHERE hash = ?"));
+    StatementRef s =
+        db_.Prepare(absl::StrCat("SELECT ", kTokenColumns, " FROM tokens WHERE hash = ?"));
     s->bind(1, hash);
     if (!s->executeStep()) return std::optional<TokenRecord>();
     return std::optional<TokenRecord>(ReadRow(*s));
@@ -52,19 +53,19 @@ absl::StatusOr<std::optional<TokenRecord>> TokenRepository::FindByHash(const std
 }
 
 absl::StatusOr<std::optional<TokenRecord>> TokenRepository::Get(const std::string& id) {
-  return db_.Run(absl::StrCat("read token ", id),
-                 [&]() -> absl::StatusOr<std::optional<TokenRecord>> {
-                   StatementRef s =
-                       db_.Prepare(absl::StrCat("SELECT ", kColumns, " FROM tokens WHERE id = ?"));
-                   s->bind(1, id);
-                   if (!s->executeStep()) return std::optional<TokenRecord>();
-                   return std::optional<TokenRecord>(ReadRow(*s));
-                 });
+  return db_.Run(
+      absl::StrCat("read token ", id), [&]() -> absl::StatusOr<std::optional<TokenRecord>> {
+        StatementRef s =
+            db_.Prepare(absl::StrCat("SELECT ", kTokenColumns, " FROM tokens WHERE id = ?"));
+        s->bind(1, id);
+        if (!s->executeStep()) return std::optional<TokenRecord>();
+        return std::optional<TokenRecord>(ReadRow(*s));
+      });
 }
 
 absl::StatusOr<std::vector<TokenRecord>> TokenRepository::List(const std::string& user) {
   return db_.Run("list tokens", [&]() -> absl::StatusOr<std::vector<TokenRecord>> {
-    StatementRef s = db_.Prepare(absl::StrCat("SELECT ", kColumns, " FROM tokens",
+    StatementRef s = db_.Prepare(absl::StrCat("SELECT ", kTokenColumns, " FROM tokens",
                                               user.empty() ? "" : " WHERE user = ?",
                                               " ORDER BY created_ms, id"));
     if (!user.empty()) s->bind(1, user);

@@ -19,7 +19,7 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr const char* kDest = "gsheets";
+constexpr const char* kGsheetsDest = "gsheets";
 // gspread's default scopes: the sheets, and Drive to find, create and share them.
 constexpr char kScopes[] =
     "https://www.googleapis.com/auth/spreadsheets https://www.googleapis.com/auth/drive";
@@ -67,7 +67,7 @@ absl::StatusOr<GsheetsExportOptions> ParseGsheetsConfig(const json& cfg) {
                           std::pair{"service_account_file", &o.service_account_file},
                           std::pair{"sheets_api_url", &o.sheets_api_url},
                           std::pair{"drive_api_url", &o.drive_api_url}}) {
-    absl::StatusOr<std::string> s = ConfigString(cfg, kDest, key, *out);
+    absl::StatusOr<std::string> s = ConfigString(cfg, kGsheetsDest, key, *out);
     if (!s.ok()) return s.status();
     *out = *s;
   }
@@ -87,7 +87,7 @@ absl::StatusOr<GsheetsExportOptions> ParseGsheetsConfig(const json& cfg) {
     o.service_account_file = "~/.config/gspread/service_account.json";
   }
   o.service_account_file = ExpandHome(o.service_account_file);
-  absl::StatusOr<std::vector<std::string>> l = ConfigStringList(cfg, kDest, "log_metrics");
+  absl::StatusOr<std::vector<std::string>> l = ConfigStringList(cfg, kGsheetsDest, "log_metrics");
   if (!l.ok()) return l.status();
   o.log_metrics = *l;
   return o;

@@ -18,7 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-constexpr const char* kDest = "local";
+constexpr const char* kLocalDest = "local";
 const std::vector<std::string> kCsvFixed = {"Model Name", "Harness",       "Task Name", "Executor",
                                             "Container",  "Invocation ID", "Job ID"};
 
@@ -158,29 +158,29 @@ ArtifactCheck CheckArtifacts(const std::string& artifacts_dir) {
 
 absl::StatusOr<LocalExportOptions> ParseLocalConfig(const json& cfg) {
   LocalExportOptions o;
-  absl::StatusOr<std::string> s = ConfigString(cfg, kDest, "output_dir", o.output_dir);
+  absl::StatusOr<std::string> s = ConfigString(cfg, kLocalDest, "output_dir", o.output_dir);
   if (!s.ok()) return s.status();
   o.output_dir = *s;
-  absl::StatusOr<bool> b = ConfigBool(cfg, kDest, "copy_logs", o.copy_logs);
+  absl::StatusOr<bool> b = ConfigBool(cfg, kLocalDest, "copy_logs", o.copy_logs);
   if (!b.ok()) return b.status();
   o.copy_logs = *b;
-  b = ConfigBool(cfg, kDest, "only_required", o.only_required);
+  b = ConfigBool(cfg, kLocalDest, "only_required", o.only_required);
   if (!b.ok()) return b.status();
   o.only_required = *b;
-  b = ConfigBool(cfg, kDest, "copy_artifacts", o.copy_artifacts);
+  b = ConfigBool(cfg, kLocalDest, "copy_artifacts", o.copy_artifacts);
   if (!b.ok()) return b.status();
   o.copy_artifacts = *b;
-  s = ConfigString(cfg, kDest, "format", "");
+  s = ConfigString(cfg, kLocalDest, "format", "");
   if (!s.ok()) return s.status();
   o.format = *s == "none" ? "" : *s;
   if (!o.format.empty() && o.format != "json" && o.format != "csv") {
     return absl::InvalidArgumentError(
         absl::StrCat("export config local.format must be json, csv or none, not '", *s, "'"));
   }
-  absl::StatusOr<std::vector<std::string>> l = ConfigStringList(cfg, kDest, "log_metrics");
+  absl::StatusOr<std::vector<std::string>> l = ConfigStringList(cfg, kLocalDest, "log_metrics");
   if (!l.ok()) return l.status();
   o.log_metrics = *l;
-  s = ConfigString(cfg, kDest, "output_filename", "");
+  s = ConfigString(cfg, kLocalDest, "output_filename", "");
   if (!s.ok()) return s.status();
   o.output_filename = *s;
   if (o.output_filename.find('/') != std::string::npos || o.output_filename == "." ||

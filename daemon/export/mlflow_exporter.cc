@@ -16,7 +16,7 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-constexpr const char* kDest = "mlflow";
+constexpr const char* kMlflowDest = "mlflow";
 constexpr size_t kMaxParamLength = 250;
 constexpr size_t kMaxTagKeyLength = 250;
 constexpr size_t kMaxTagValueLength = 5000;
@@ -78,7 +78,7 @@ struct MlflowExporter::RunSpec {
 absl::StatusOr<MlflowExportOptions> ParseMlflowConfig(const json& cfg) {
   MlflowExportOptions o;
   auto str = [&](const char* key, std::string* out) -> absl::Status {
-    absl::StatusOr<std::string> s = ConfigString(cfg, kDest, key, *out);
+    absl::StatusOr<std::string> s = ConfigString(cfg, kMlflowDest, key, *out);
     if (!s.ok()) return s.status();
     *out = *s;
     return absl::OkStatus();
@@ -111,19 +111,19 @@ absl::StatusOr<MlflowExportOptions> ParseMlflowConfig(const json& cfg) {
   if (o.experiment_name.empty()) {
     return absl::InvalidArgumentError("export config mlflow.experiment_name is empty");
   }
-  absl::StatusOr<KeyValues> kv = ConfigStringMap(cfg, kDest, "tags");
+  absl::StatusOr<KeyValues> kv = ConfigStringMap(cfg, kMlflowDest, "tags");
   if (!kv.ok()) return kv.status();
   o.tags = *kv;
-  kv = ConfigStringMap(cfg, kDest, "extra_metadata");
+  kv = ConfigStringMap(cfg, kMlflowDest, "extra_metadata");
   if (!kv.ok()) return kv.status();
   o.extra_metadata = *kv;
-  absl::StatusOr<std::vector<std::string>> l = ConfigStringList(cfg, kDest, "log_metrics");
+  absl::StatusOr<std::vector<std::string>> l = ConfigStringList(cfg, kMlflowDest, "log_metrics");
   if (!l.ok()) return l.status();
   o.log_metrics = *l;
-  absl::StatusOr<bool> b = ConfigBool(cfg, kDest, "log_artifacts", o.log_artifacts);
+  absl::StatusOr<bool> b = ConfigBool(cfg, kMlflowDest, "log_artifacts", o.log_artifacts);
   if (!b.ok()) return b.status();
   o.log_artifacts = *b;
-  b = ConfigBool(cfg, kDest, "skip_existing", o.skip_existing);
+  b = ConfigBool(cfg, kMlflowDest, "skip_existing", o.skip_existing);
   if (!b.ok()) return b.status();
   o.skip_existing = *b;
   return o;

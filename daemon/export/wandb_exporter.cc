@@ -22,7 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-constexpr const char* kDest = "wandb";
+constexpr const char* kWandbDest = "wandb";
 
 // The queries as W&B's Python client sends them (wandb/sdk/internal/internal_api.py), cut to the
 // fields read here.
@@ -147,7 +147,7 @@ absl::StatusOr<WandbExportOptions> ParseWandbConfig(const json& cfg) {
         std::pair{"project", &o.project}, std::pair{"name", &o.name}, std::pair{"group", &o.group},
         std::pair{"job_type", &o.job_type}, std::pair{"description", &o.description},
         std::pair{"log_mode", &o.log_mode}, std::pair{"run_id", &o.run_id}}) {
-    absl::StatusOr<std::string> s = ConfigString(cfg, kDest, key, *out);
+    absl::StatusOr<std::string> s = ConfigString(cfg, kWandbDest, key, *out);
     if (!s.ok()) return s.status();
     *out = *s;
   }
@@ -170,13 +170,13 @@ absl::StatusOr<WandbExportOptions> ParseWandbConfig(const json& cfg) {
         "export config wandb.base_url must not hold credentials; give the key as the "
         "WANDB_API_KEY secret");
   }
-  absl::StatusOr<std::vector<std::string>> l = ConfigStringList(cfg, kDest, "tags");
+  absl::StatusOr<std::vector<std::string>> l = ConfigStringList(cfg, kWandbDest, "tags");
   if (!l.ok()) return l.status();
   o.tags = *l;
-  l = ConfigStringList(cfg, kDest, "log_metrics");
+  l = ConfigStringList(cfg, kWandbDest, "log_metrics");
   if (!l.ok()) return l.status();
   o.log_metrics = *l;
-  absl::StatusOr<bool> b = ConfigBool(cfg, kDest, "log_artifacts", o.log_artifacts);
+  absl::StatusOr<bool> b = ConfigBool(cfg, kWandbDest, "log_artifacts", o.log_artifacts);
   if (!b.ok()) return b.status();
   o.log_artifacts = *b;
   auto extra = cfg.find("extra_metadata");
