@@ -6,9 +6,20 @@ function(evald_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic
                          $<$<CXX_COMPILER_ID:GNU>:-Wshadow=local>
                          -Wno-missing-field-initializers)
+  if(EVALD_UNITY_BUILD)
+    # In a batch a .cc is an included file, and GCC then flags a class of it with a member of a
+    # type from its own anonymous namespace, which is fine in a .cc of its own.
+    target_compile_options(${target} PRIVATE $<$<CXX_COMPILER_ID:GNU>:-Wno-subobject-linkage>)
+  endif()
   if(EVALD_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
+endfunction()
+
+# evald_no_unity(<file>...): these sources of the calling folder compile alone, not batched with
+# their neighbours (EVALD_UNITY_BUILD), because a file-local name of theirs clashes with another's.
+function(evald_no_unity)
+  set_source_files_properties(${ARGN} PROPERTIES SKIP_UNITY_BUILD_INCLUSION ON)
 endfunction()
 
 # evald_catch_test(<name> SOURCES ... LIBS ...): one Catch2 v2 test binary, one ctest test per
