@@ -56,6 +56,18 @@ EVALD_CHILD_SIDE int WriteAll(int fd, const char* data, size_t n) {
   return 0;
 }
 
+// "<v>\n" to fd, for v >= 0, by hand: snprintf is not async-signal-safe.
+EVALD_CHILD_SIDE int WriteDecimalLine(int fd, long v) {
+  char buf[24];
+  size_t n = sizeof(buf);
+  buf[--n] = '\n';
+  do {
+    buf[--n] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v > 0);
+  return WriteAll(fd, buf + n, sizeof(buf) - n);
+}
+
 // What the child needs, prepared by the parent: the child only makes async-signal-safe calls.
 struct ChildArgs {
   char* const* argv;
@@ -89,12 +101,10 @@ EVALD_CHILD_SIDE int RunChild(void* arg) {
   if (setsid() < 0) ChildFail(fd, 0);
   // setsid gave the job its own autogroup, and the kernel shares the CPU between autogroups
   // before it looks at nice values: the job's nice only holds if its group carries it too.
-  if (a.nice > 0 && a.nice < 20) {
+  if (a.nice > 0) {
     int ag = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
     if (ag >= 0) {
-      char digits[3] = {static_cast<char>('0' + a.nice / 10), static_cast<char>('0' + a.nice % 10),
-                        '\n'};
-      (void)WriteAll(ag, a.nice >= 10 ? digits : digits + 1, a.nice >= 10 ? 3 : 2);
+      (void)WriteDecimalLine(ag, a.nice < 19 ? a.nice : 19);  // the kernel takes -20..19
       close(ag);
     }
   }
@@ -116,15 +126,7 @@ EVALD_CHILD_SIDE int RunChild(void* arg) {
   if (a.pid_file != nullptr) {
     int pf = open(a.pid_file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (pf < 0) ChildFail(fd, 5);
-    char buf[32];
-    int n = 0;
-    // Hand-rolled itoa: snprintf is not async-signal-safe.
-    char digits[24];
-    int nd = 0;
-    for (pid_t p = getpid(); p > 0; p /= 10) digits[nd++] = static_cast<char>('0' + p % 10);
-    while (nd > 0) buf[n++] = digits[--nd];
-    buf[n++] = '\n';
-    if (WriteAll(pf, buf, static_cast<size_t>(n)) != 0) ChildFail(fd, 5);
+    if (WriteDecimalLine(pf, getpid()) != 0) ChildFail(fd, 5);
     close(pf);
   }
   execvpe(a.argv[0], a.argv, a.envp);
