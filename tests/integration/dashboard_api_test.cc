@@ -784,13 +784,7 @@ TEST_CASE("dashboard API: GET / has the list's first page as HTML rows, every va
   }
 }
 
-}  // namespace
-}  // namespace evald::testing
-
-namespace evald::testing {
-namespace {
-
-TEST_CASE("dashboard API: a browser that accepts brotli gets gzip, compressed in a few ms") {
+TEST_CASE("dashboard API: a browser that accepts brotli gets gzip, never brotli") {
   // Debian's cpp-httplib compresses brotli at quality 11: 60-90 ms of evald's CPU for the list
   // page, which was most of a reload's time in bench/dashboard.
   TempDir dir;
@@ -804,8 +798,7 @@ TEST_CASE("dashboard API: a browser that accepts brotli gets gzip, compressed in
       REQUIRE(r);
       INFO(path << " with Accept-Encoding: " << accept);
       CHECK(r->status == 200);
-      if (r->body.size() > 100) CHECK(r->get_header_value("Content-Encoding") == "gzip");
-      CHECK(r->get_header_value("Content-Encoding") != "br");
+      CHECK(r->get_header_value("Content-Encoding") == "gzip");
     }
     httplib::Client cli("127.0.0.1", port);
     cli.set_decompress(false);
