@@ -192,8 +192,8 @@ findmnt -rn -o TARGET,OPTIONS | sort -u | while read -r t options; do
   case ,$options, in *,ro,*) continue ;; esac
   is_kept "$t" && continue
   # A mount that went away meanwhile (a podman container of another test ending) needs nothing.
-  mount -o remount,bind,ro "$t" 2>/dev/null || ! findmnt -rn "$t" >/dev/null ||
-    { echo "cannot remount $t read-only" >&2; exit 1; }
+  err=$(mount -o remount,bind,ro "$t" 2>&1) || ! findmnt -rn "$t" >/dev/null ||
+    { echo "cannot remount $t read-only: $err" >&2; exit 1; }
 done
 mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys
 # PrivateTmp=yes: a fresh /tmp and /var/tmp. The trees of the test itself (source, binaries, work
